@@ -1,0 +1,186 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Batch collects writes to commit atomically. Build it with Store.NewBatch,
+// then hand it to Commit or CommitAsync exactly once.
+type Batch struct {
+	pb   *pebble.Batch
+	done chan error // nil for CommitAsync
+	// doneSeqs are log entries this batch marks done; the log's in-memory
+	// head advances only once the batch is durable.
+	doneSeqs []uint64
+}
+
+// NewBatch returns an empty batch.
+func (s *Store) NewBatch() *Batch { return &Batch{pb: s.db.NewBatch()} }
+
+// Empty reports whether the batch holds no writes.
+func (b *Batch) Empty() bool { return b.pb.Empty() && len(b.doneSeqs) == 0 }
+
+// PutApp writes an app record.
+func (b *Batch) PutApp(a *App) { _ = b.pb.Set(appRecordKey(a.ID), a.encode(), nil) }
+
+// PutCertificate writes a certificate record.
+func (b *Batch) PutCertificate(app string, c *Certificate) {
+	_ = b.pb.Set(certificateKey(app, c.BusinessID), c.encode(), nil)
+}
+
+// PutUser writes a user record.
+func (b *Batch) PutUser(app, user string, u *User) {
+	_ = b.pb.Set(userKey(app, user), u.encode(), nil)
+}
+
+// PutTokenOwner records that user owns token in app.
+func (b *Batch) PutTokenOwner(app, token, user string) {
+	_ = b.pb.Set(tokenKey(app, token), []byte(user), nil)
+}
+
+// DeleteTokenOwner forgets token's owner.
+func (b *Batch) DeleteTokenOwner(app, token string) { _ = b.pb.Delete(tokenKey(app, token), nil) }
+
+// PutGroup writes a group record.
+func (b *Batch) PutGroup(app, group string, g *Group) {
+	_ = b.pb.Set(groupKey(app, group), g.encode(), nil)
+}
+
+// PutMember adds user to group's roster with a name card ("" for none).
+func (b *Batch) PutMember(app, group, user, nameCard string) {
+	_ = b.pb.Set(memberKey(app, group, user), appendString([]byte{recordV1}, nameCard), nil)
+}
+
+// DeleteMember removes user from group's roster.
+func (b *Batch) DeleteMember(app, group, user string) {
+	_ = b.pb.Delete(memberKey(app, group, user), nil)
+}
+
+// PutPushResult records the settled outcome of one push of message seq.
+func (b *Batch) PutPushResult(app string, seq uint64, r *PushResult) {
+	_ = b.pb.Set(pushKey(app, seq, r.UserID, r.Token), r.encodeValue(), nil)
+}
+
+// MarkDone settles message seq: its log entry is deleted (it will not be
+// replayed) and a done marker answers the status API.
+func (b *Batch) MarkDone(app string, seq uint64) {
+	_ = b.pb.Set(doneKey(app, seq), nil, nil)
+	_ = b.pb.Delete(logKey(seq), nil)
+	b.doneSeqs = append(b.doneSeqs, seq)
+}
+
+// Commit queues b for the writer goroutine and waits until it is synced.
+func (s *Store) Commit(ctx context.Context, b *Batch) error {
+	b.done = make(chan error, 1)
+	if err := s.enqueue(ctx, b); err != nil {
+		return err
+	}
+	select {
+	case err := <-b.done:
+		return err
+	case <-ctx.Done():
+		// The write may still land; the caller treats the outcome as unknown.
+		return fmt.Errorf("commit: %w", ctx.Err())
+	}
+}
+
+// CommitAsync queues b for the writer goroutine and returns. Batches land in
+// the order they were queued, after any batch queued before them.
+func (s *Store) CommitAsync(b *Batch) error {
+	return s.enqueue(context.Background(), b)
+}
+
+func (s *Store) enqueue(ctx context.Context, b *Batch) error {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		b.pb.Close()
+		return ErrClosed
+	}
+	if err := s.writeErr(); err != nil {
+		b.pb.Close()
+		return err
+	}
+	select {
+	case s.writes <- b:
+		return nil
+	case <-ctx.Done():
+		b.pb.Close()
+		return fmt.Errorf("queue write: %w", ctx.Err())
+	}
+}
+
+// maxCoalesce bounds how many queued batches one commit merges, so one
+// fsync's latency stays bounded under load.
+const maxCoalesce = 512
+
+// writeLoop commits queued batches, merging whatever is waiting into one
+// synced Pebble commit. Runs in its own goroutine; exits when the queue is
+// closed and drained.
+func (s *Store) writeLoop(ctx context.Context) {
+	defer s.wg.Done()
+	pending := make([]*Batch, 0, maxCoalesce)
+	for first := range s.writes {
+		pending = append(pending[:0], first)
+	drain:
+		for len(pending) < maxCoalesce {
+			select {
+			case b, ok := <-s.writes:
+				if !ok {
+					break drain
+				}
+				pending = append(pending, b)
+			default:
+				break drain
+			}
+		}
+		s.commitPending(pending)
+	}
+}
+
+func (s *Store) commitPending(pending []*Batch) {
+	commit := pending[0].pb
+	if len(pending) > 1 {
+		commit = s.db.NewBatch()
+		for _, b := range pending {
+			_ = commit.Apply(b.pb, nil)
+		}
+	}
+	err := s.db.Apply(commit, pebble.Sync)
+	if err != nil {
+		err = fmt.Errorf("commit batch: %w", err)
+		s.setWriteErr(err)
+		s.opts.Logger.Error("store write failed; ingress will refuse work", "err", err)
+	}
+	if len(pending) > 1 {
+		commit.Close()
+	}
+	for _, b := range pending {
+		if err == nil && len(b.doneSeqs) > 0 {
+			s.log.settled(b.doneSeqs)
+		}
+		b.pb.Close()
+		if b.done != nil {
+			b.done <- err
+		}
+	}
+	if err == nil {
+		s.log.maybeTrim(s.db)
+	}
+}
+
+// writeFault is the sticky error of a failed commit: after one, the store
+// refuses new writes (the ingress answers 503) instead of losing them.
+type writeFault struct{ err error }
+
+func (s *Store) setWriteErr(err error) { s.fault.CompareAndSwap(nil, &writeFault{err}) }
+
+func (s *Store) writeErr() error {
+	if f := s.fault.Load(); f != nil {
+		return f.err
+	}
+	return nil
+}

@@ -1,0 +1,41 @@
+// Package storage is herald's durable state: one Pebble database holding the
+// apps, their certificates, users, devices, groups, the durable message log
+// (the outbox) and the outcome of every push.
+//
+// # Basics
+//
+// [Open] returns a [Store]. Reads are plain methods ([Store.App],
+// [Store.User], ...). Writes go through a [Batch]: actors build one and hand
+// it to [Store.Commit] (wait until synced) or [Store.CommitAsync] (fire and
+// forget). Both go through one writer goroutine, so writes from one actor
+// land in the order it made them, and concurrent batches share one fsync.
+//
+// The message log is separate: [Store.AppendMessages] is called by ingress
+// goroutines directly and commits with Sync, so many concurrent requests
+// share Pebble's own group commit; a message is acknowledged (202) only after
+// that returns. [Store.Replay] yields every message not yet marked done.
+//
+// # Key layout
+//
+// Every key of one app starts with 'A' + app_id + 0x00, then a kind byte, so
+// one app's data is one key range:
+//
+//	A<app>\0 a                 app record (api key hash, business id counter)
+//	A<app>\0 c <bid:8>         certificate (metadata + sealed credential)
+//	A<app>\0 u <user>          user (nickname, badge, devices)
+//	A<app>\0 t <token>         which user owns a device token
+//	A<app>\0 g <group>         group (name)
+//	A<app>\0 m <group>\0<user> group member (name card), in member order
+//	A<app>\0 d <seq:8>         message done marker
+//	A<app>\0 p <seq:8><user>\0<token>  outcome of one push
+//	L <seq:8>                  durable log entry of a message not yet done
+//	M <name>                   process-wide metadata (seq reservation, head)
+//
+// Ids never contain 0x00 (the engine rejects them), so 0x00 separates ids.
+//
+// # Caveats
+//
+// Only Sync commits survive kill -9. The log keeps a persisted head cursor
+// and iterates from it, so the tombstones of done entries below the head are
+// never walked; they are trimmed with DeleteRange as the head advances.
+package storage

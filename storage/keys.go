@@ -1,0 +1,90 @@
+package storage
+
+import "encoding/binary"
+
+// Kind bytes of per-app keys; see the key layout in doc.go.
+const (
+	kindApp         = 'a'
+	kindCertificate = 'c'
+	kindUser        = 'u'
+	kindToken       = 't'
+	kindGroup       = 'g'
+	kindMember      = 'm'
+	kindDone        = 'd'
+	kindPush        = 'p'
+
+	prefixApp  = 'A'
+	prefixLog  = 'L'
+	prefixMeta = 'M'
+)
+
+// appKey returns 'A' + app + 0x00 + kind, with room for the id to follow.
+func appKey(app string, kind byte, extra int) []byte {
+	k := make([]byte, 0, len(app)+3+extra)
+	k = append(k, prefixApp)
+	k = append(k, app...)
+	return append(k, 0, kind)
+}
+
+func appRecordKey(app string) []byte { return appKey(app, kindApp, 0) }
+
+func certificateKey(app string, businessID uint64) []byte {
+	return binary.BigEndian.AppendUint64(appKey(app, kindCertificate, 8), businessID)
+}
+
+func userKey(app, user string) []byte {
+	return append(appKey(app, kindUser, len(user)), user...)
+}
+
+func tokenKey(app, token string) []byte {
+	return append(appKey(app, kindToken, len(token)), token...)
+}
+
+func groupKey(app, group string) []byte {
+	return append(appKey(app, kindGroup, len(group)), group...)
+}
+
+// memberPrefix is the key range of one group's roster.
+func memberPrefix(app, group string) []byte {
+	k := append(appKey(app, kindMember, len(group)+1), group...)
+	return append(k, 0)
+}
+
+func memberKey(app, group, user string) []byte {
+	return append(memberPrefix(app, group), user...)
+}
+
+func doneKey(app string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(appKey(app, kindDone, 8), seq)
+}
+
+// pushPrefix is the key range of one message's push outcomes.
+func pushPrefix(app string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(appKey(app, kindPush, 8), seq)
+}
+
+func pushKey(app string, seq uint64, user, token string) []byte {
+	k := append(pushPrefix(app, seq), user...)
+	k = append(k, 0)
+	return append(k, token...)
+}
+
+func logKey(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{prefixLog}, seq)
+}
+
+func metaKey(name string) []byte {
+	return append([]byte{prefixMeta}, name...)
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix p.
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil // p is all 0xff: no upper bound
+}

@@ -1,0 +1,338 @@
+package storage
+
+import (
+	"container/heap"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/heraldpush/herald"
+)
+
+// reserveStep is how many message seqs one durable reservation covers: a
+// seq is never reused after a crash because the next start begins past the
+// last reservation, at the cost of a gap.
+const reserveStep = 1 << 20
+
+// trimEvery is how many settled seqs the head advances before the done
+// entries' tombstones below it are replaced by one range deletion.
+const trimEvery = 4096
+
+// Entry is one message in the durable log.
+type Entry struct {
+	Seq        uint64
+	App        string
+	ReceivedAt time.Time
+	Msg        *herald.Message
+}
+
+// MessageID is the public id of the message logged at seq.
+func MessageID(seq uint64) string { return strconv.FormatUint(seq, 10) }
+
+// ParseMessageID is the inverse of MessageID.
+func ParseMessageID(id string) (uint64, bool) {
+	seq, err := strconv.ParseUint(id, 10, 64)
+	return seq, err == nil && seq > 0
+}
+
+func (e *Entry) encode(dst []byte) []byte {
+	dst = append(dst, recordV1)
+	dst = appendString(dst, e.App)
+	dst = binary.AppendVarint(dst, e.ReceivedAt.UnixMilli())
+	return AppendMessage(dst, e.Msg)
+}
+
+func decodeEntry(seq uint64, p []byte) (*Entry, error) {
+	d := decoder{b: p}
+	if v := d.byte(); v != recordV1 && d.err == nil {
+		return nil, fmt.Errorf("%w: log entry version %d", ErrCorrupt, v)
+	}
+	e := &Entry{Seq: seq, App: d.string(), ReceivedAt: time.UnixMilli(d.varint())}
+	if d.err != nil {
+		return nil, d.err
+	}
+	m, err := DecodeMessage(d.b)
+	if err != nil {
+		return nil, fmt.Errorf("log entry %d: %w", seq, err)
+	}
+	e.Msg = m
+	return e, nil
+}
+
+// messageLog tracks which seqs are issued and which are still unsettled, so
+// the head (the lowest unsettled seq) can be persisted and the log trimmed.
+type messageLog struct {
+	reserved atomic.Uint64 // seqs up to this are covered by a durable reservation
+
+	mu struct {
+		sync.Mutex
+		last      uint64  // last issued seq
+		inflight  seqHeap // unsettled seqs, lowest first
+		settled   map[uint64]struct{}
+		head      uint64 // lowest unsettled seq (or last+1)
+		trimmedTo uint64 // log keys below this have been range-deleted
+	}
+	reserveMu sync.Mutex
+}
+
+func readUint64(s *Store, name string) (uint64, error) {
+	v, err := s.get(metaKey(name))
+	if errors.Is(err, ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("%w: meta %s", ErrCorrupt, name)
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// open loads the reservation and head, and registers every entry still in
+// the log as unsettled.
+func (l *messageLog) open(s *Store) error {
+	reserved, err := readUint64(s, "seq")
+	if err != nil {
+		return err
+	}
+	head, err := readUint64(s, "head")
+	if err != nil {
+		return err
+	}
+	l.reserved.Store(reserved)
+	l.mu.settled = make(map[uint64]struct{})
+	l.mu.last = reserved // start past everything a previous run could have issued
+	l.mu.trimmedTo = head
+	err = s.scan(logKey(head), []byte{prefixLog + 1}, func(k, _ []byte) bool {
+		l.mu.inflight = append(l.mu.inflight, binary.BigEndian.Uint64(k[1:]))
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	heap.Init(&l.mu.inflight)
+	l.advanceLocked()
+	return nil
+}
+
+// advanceLocked pops settled seqs off the heap and recomputes the head.
+func (l *messageLog) advanceLocked() {
+	for len(l.mu.inflight) > 0 {
+		top := l.mu.inflight[0]
+		if _, ok := l.mu.settled[top]; !ok {
+			break
+		}
+		delete(l.mu.settled, top)
+		heap.Pop(&l.mu.inflight)
+	}
+	if len(l.mu.inflight) > 0 {
+		l.mu.head = l.mu.inflight[0]
+	} else {
+		l.mu.head = l.mu.last + 1
+	}
+}
+
+func (l *messageLog) settled(seqs []uint64) {
+	l.mu.Lock()
+	for _, seq := range seqs {
+		l.mu.settled[seq] = struct{}{}
+	}
+	l.advanceLocked()
+	l.mu.Unlock()
+}
+
+// Unsettled returns how many logged messages are not yet settled.
+func (s *Store) Unsettled() int {
+	s.log.mu.Lock()
+	defer s.log.mu.Unlock()
+	return len(s.log.mu.inflight) - len(s.log.mu.settled)
+}
+
+// issue assigns n consecutive seqs and registers them unsettled before they
+// are written, so the head can never pass an entry that is being committed.
+func (l *messageLog) issue(n int) uint64 {
+	l.mu.Lock()
+	first := l.mu.last + 1
+	l.mu.last += uint64(n)
+	for i := range uint64(n) {
+		heap.Push(&l.mu.inflight, first+i)
+	}
+	l.mu.Unlock()
+	return first
+}
+
+// reserve makes sure a durable reservation covers seq before it is used.
+func (l *messageLog) reserve(db *pebble.DB, seq uint64) error {
+	if seq <= l.reserved.Load() {
+		return nil
+	}
+	l.reserveMu.Lock()
+	defer l.reserveMu.Unlock()
+	if seq <= l.reserved.Load() {
+		return nil
+	}
+	next := seq + reserveStep
+	if err := db.Set(metaKey("seq"), binary.BigEndian.AppendUint64(nil, next), pebble.Sync); err != nil {
+		return fmt.Errorf("reserve message seqs: %w", err)
+	}
+	l.reserved.Store(next)
+	return nil
+}
+
+// maybeTrim persists the head and range-deletes the settled prefix of the
+// log once the head has moved far enough. Runs on the writer goroutine.
+func (l *messageLog) maybeTrim(db *pebble.DB) {
+	l.mu.Lock()
+	head, from := l.mu.head, l.mu.trimmedTo
+	if head < from+trimEvery {
+		l.mu.Unlock()
+		return
+	}
+	l.mu.trimmedTo = head
+	l.mu.Unlock()
+	b := db.NewBatch()
+	_ = b.DeleteRange(logKey(from), logKey(head), nil)
+	_ = b.Set(metaKey("head"), binary.BigEndian.AppendUint64(nil, head), nil)
+	// NoSync: a stale head only means a longer scan at the next start.
+	_ = db.Apply(b, pebble.NoSync)
+	b.Close()
+}
+
+func (l *messageLog) persistHead(db *pebble.DB) error {
+	l.mu.Lock()
+	head := l.mu.head
+	l.mu.Unlock()
+	return db.Set(metaKey("head"), binary.BigEndian.AppendUint64(nil, head), pebble.Sync)
+}
+
+// AppendMessages writes entries to the log in one synced commit, all or
+// none, and fills in their Seq. When it returns nil the entries survive a
+// crash; only then may the caller acknowledge them.
+func (s *Store) AppendMessages(entries []*Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if err := s.writeErr(); err != nil {
+		return err
+	}
+	first := s.log.issue(len(entries))
+	last := first + uint64(len(entries)) - 1
+	fail := func(err error) error {
+		seqs := make([]uint64, len(entries))
+		for i := range entries {
+			seqs[i] = first + uint64(i)
+		}
+		s.log.settled(seqs) // never written: nothing to replay
+		return err
+	}
+	if err := s.log.reserve(s.db, last); err != nil {
+		return fail(err)
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	var buf []byte
+	for i, e := range entries {
+		e.Seq = first + uint64(i)
+		buf = e.encode(buf[:0])
+		if err := b.Set(logKey(e.Seq), buf, nil); err != nil {
+			return fail(fmt.Errorf("log append: %w", err))
+		}
+	}
+	if err := s.db.Apply(b, pebble.Sync); err != nil {
+		err = fmt.Errorf("log append: %w", err)
+		s.setWriteErr(err)
+		return fail(err)
+	}
+	return nil
+}
+
+// Replay calls fn for every logged message not yet settled, in seq order.
+// Call it once at start, before new messages arrive.
+func (s *Store) Replay(fn func(*Entry) error) error {
+	s.log.mu.Lock()
+	from := s.log.mu.trimmedTo
+	s.log.mu.Unlock()
+	var ferr error
+	err := s.scan(logKey(from), []byte{prefixLog + 1}, func(k, v []byte) bool {
+		var e *Entry
+		e, ferr = decodeEntry(binary.BigEndian.Uint64(k[1:]), v)
+		if ferr == nil {
+			ferr = fn(e)
+		}
+		return ferr == nil
+	})
+	if ferr != nil {
+		return ferr
+	}
+	return err
+}
+
+// Message states as the message API reports them.
+const (
+	MessagePending = "pending"
+	MessageDone    = "done"
+)
+
+// MessageStatus returns the state of message seq of app and the outcomes of
+// its pushes settled so far. ErrNotFound when app has no such message.
+func (s *Store) MessageStatus(app string, seq uint64) (string, []PushResult, error) {
+	state := MessageDone
+	if _, err := s.get(doneKey(app, seq)); errors.Is(err, ErrNotFound) {
+		v, err := s.get(logKey(seq))
+		if err != nil {
+			return "", nil, err
+		}
+		d := decoder{b: v}
+		d.byte()
+		if d.string() != app || d.err != nil {
+			return "", nil, ErrNotFound
+		}
+		state = MessagePending
+	} else if err != nil {
+		return "", nil, err
+	}
+	prefix := pushPrefix(app, seq)
+	var results []PushResult
+	var derr error
+	err := s.scan(prefix, prefixEnd(prefix), func(k, v []byte) bool {
+		rest := k[len(prefix):]
+		i := 0
+		for i < len(rest) && rest[i] != 0 {
+			i++
+		}
+		if i == len(rest) {
+			derr = fmt.Errorf("%w: push key", ErrCorrupt)
+			return false
+		}
+		var r PushResult
+		r, derr = decodePushResult(string(rest[:i]), string(rest[i+1:]), v)
+		results = append(results, r)
+		return derr == nil
+	})
+	return state, results, errors.Join(err, derr)
+}
+
+// seqHeap is a min-heap of seqs.
+type seqHeap []uint64
+
+func (h seqHeap) Len() int           { return len(h) }
+func (h seqHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h seqHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *seqHeap) Push(x any)        { *h = append(*h, x.(uint64)) }
+func (h *seqHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}

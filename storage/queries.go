@@ -1,0 +1,204 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Meta returns process-wide metadata stored under name (ErrNotFound if unset).
+func (s *Store) Meta(name string) ([]byte, error) { return s.get(metaKey(name)) }
+
+// PutMeta stores process-wide metadata, synced.
+func (s *Store) PutMeta(ctx context.Context, name string, value []byte) error {
+	b := s.NewBatch()
+	_ = b.pb.Set(metaKey(name), value, nil)
+	return s.Commit(ctx, b)
+}
+
+// CreateApp stores a new app; ErrExists if the id is taken.
+func (s *Store) CreateApp(ctx context.Context, a *App) error {
+	s.appMu.Lock()
+	defer s.appMu.Unlock()
+	if _, err := s.get(appRecordKey(a.ID)); err == nil {
+		return ErrExists
+	} else if !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("check app %s: %w", a.ID, err)
+	}
+	if a.NextBusinessID == 0 {
+		a.NextBusinessID = 1
+	}
+	b := s.NewBatch()
+	b.PutApp(a)
+	return s.Commit(ctx, b)
+}
+
+// App returns the app record of id.
+func (s *Store) App(id string) (App, error) {
+	v, err := s.get(appRecordKey(id))
+	if err != nil {
+		return App{}, err
+	}
+	return decodeApp(v)
+}
+
+// Apps calls fn for every app.
+func (s *Store) Apps(fn func(App) error) error {
+	var ferr error
+	err := s.scan([]byte{prefixApp}, []byte{prefixApp + 1}, func(k, v []byte) bool {
+		// Only app records: 'A' app 0x00 'a' with nothing after.
+		if len(k) < 3 || k[len(k)-1] != kindApp || k[len(k)-2] != 0 {
+			return true
+		}
+		var a App
+		if a, ferr = decodeApp(v); ferr == nil {
+			ferr = fn(a)
+		}
+		return ferr == nil
+	})
+	return errors.Join(err, ferr)
+}
+
+// AddCertificate allocates the next business_id of app, stores c under it
+// and returns it.
+func (s *Store) AddCertificate(ctx context.Context, app string, c *Certificate) (uint64, error) {
+	s.appMu.Lock()
+	defer s.appMu.Unlock()
+	a, err := s.App(app)
+	if err != nil {
+		return 0, fmt.Errorf("load app %s: %w", app, err)
+	}
+	c.BusinessID = a.NextBusinessID
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = time.Now()
+	}
+	a.NextBusinessID++
+	b := s.NewBatch()
+	b.PutApp(&a)
+	b.PutCertificate(app, c)
+	if err := s.Commit(ctx, b); err != nil {
+		return 0, err
+	}
+	return c.BusinessID, nil
+}
+
+// Certificate returns certificate businessID of app.
+func (s *Store) Certificate(app string, businessID uint64) (Certificate, error) {
+	v, err := s.get(certificateKey(app, businessID))
+	if err != nil {
+		return Certificate{}, err
+	}
+	return decodeCertificate(v)
+}
+
+// Certificates returns app's certificates in business_id order.
+func (s *Store) Certificates(app string) ([]Certificate, error) {
+	prefix := appKey(app, kindCertificate, 0)
+	var out []Certificate
+	var derr error
+	err := s.scan(prefix, prefixEnd(prefix), func(_, v []byte) bool {
+		var c Certificate
+		c, derr = decodeCertificate(v)
+		out = append(out, c)
+		return derr == nil
+	})
+	return out, errors.Join(err, derr)
+}
+
+// DeleteCertificate removes certificate businessID of app (ErrNotFound if absent).
+func (s *Store) DeleteCertificate(ctx context.Context, app string, businessID uint64) error {
+	if _, err := s.get(certificateKey(app, businessID)); err != nil {
+		return err
+	}
+	b := s.NewBatch()
+	_ = b.pb.Delete(certificateKey(app, businessID), nil)
+	return s.Commit(ctx, b)
+}
+
+// SetCertificateError records (or, with "", clears) a certificate's last
+// credential fault. Asynchronous: it is advisory state.
+func (s *Store) SetCertificateError(app string, businessID uint64, lastErr string) error {
+	c, err := s.Certificate(app, businessID)
+	if err != nil {
+		return err
+	}
+	c.LastError = lastErr
+	b := s.NewBatch()
+	b.PutCertificate(app, &c)
+	return s.CommitAsync(b)
+}
+
+// User returns the record of user in app (ErrNotFound if never written).
+func (s *Store) User(app, user string) (User, error) {
+	v, err := s.get(userKey(app, user))
+	if err != nil {
+		return User{}, err
+	}
+	return decodeUser(v)
+}
+
+// TokenOwner returns the user of app that owns token (ErrNotFound if none).
+func (s *Store) TokenOwner(app, token string) (string, error) {
+	v, err := s.get(tokenKey(app, token))
+	if err != nil {
+		return "", err
+	}
+	return string(v), nil
+}
+
+// Group returns group's record in app (ErrNotFound if never written).
+func (s *Store) Group(app, group string) (Group, error) {
+	v, err := s.get(groupKey(app, group))
+	if err != nil {
+		return Group{}, err
+	}
+	return decodeGroup(v)
+}
+
+// Member is one entry of a group's roster.
+type Member struct {
+	UserID   string
+	NameCard string
+}
+
+// GroupMember returns user's roster entry in group (ErrNotFound if not a member).
+func (s *Store) GroupMember(app, group, user string) (Member, error) {
+	v, err := s.get(memberKey(app, group, user))
+	if err != nil {
+		return Member{}, err
+	}
+	return decodeMember(user, v)
+}
+
+func decodeMember(user string, v []byte) (Member, error) {
+	d := decoder{b: v}
+	if ver := d.byte(); ver != recordV1 && d.err == nil {
+		return Member{}, fmt.Errorf("%w: member record version %d", ErrCorrupt, ver)
+	}
+	m := Member{UserID: user, NameCard: d.string()}
+	return m, d.finish()
+}
+
+// ScanMembers calls fn for up to limit members of group whose user id sorts
+// after the given one ("" = from the start), in user id order. It returns
+// the last user id visited, to resume from.
+func (s *Store) ScanMembers(app, group, after string, limit int, fn func(Member) error) (string, error) {
+	prefix := memberPrefix(app, group)
+	lower := prefix
+	if after != "" {
+		lower = append(memberKey(app, group, after), 0)
+	}
+	last, n := after, 0
+	var ferr error
+	err := s.scan(lower, prefixEnd(prefix), func(k, v []byte) bool {
+		var m Member
+		if m, ferr = decodeMember(string(k[len(prefix):]), v); ferr == nil {
+			ferr = fn(m)
+		}
+		last = m.UserID
+		n++
+		return ferr == nil && n < limit
+	})
+	return last, errors.Join(err, ferr)
+}

@@ -1,0 +1,188 @@
+package storage
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+)
+
+// Record encodings start with a version byte so a later herald can read
+// what an earlier one wrote.
+const recordV1 = 1
+
+// App is one tenant.
+type App struct {
+	ID string
+	// KeyHash is SHA-256 of the app's api_key; the key itself is never stored.
+	KeyHash []byte
+	// NextBusinessID is the business_id the next certificate upload gets.
+	NextBusinessID uint64
+	CreatedAt      time.Time
+}
+
+func (a *App) encode() []byte {
+	b := []byte{recordV1}
+	b = appendString(b, a.ID)
+	b = appendBytes(b, a.KeyHash)
+	b = binary.AppendUvarint(b, a.NextBusinessID)
+	return binary.AppendVarint(b, a.CreatedAt.UnixMilli())
+}
+
+func decodeApp(p []byte) (App, error) {
+	d := decoder{b: p}
+	if v := d.byte(); v != recordV1 && d.err == nil {
+		return App{}, fmt.Errorf("%w: app record version %d", ErrCorrupt, v)
+	}
+	a := App{ID: d.string(), KeyHash: append([]byte(nil), d.bytes()...), NextBusinessID: d.uvarint()}
+	a.CreatedAt = time.UnixMilli(d.varint())
+	return a, d.finish()
+}
+
+// Certificate is one APNs credential of an app, as stored. Sealed is the
+// credential package's sealed form: the private key inside is encrypted.
+type Certificate struct {
+	BusinessID  uint64
+	Kind        string // "p12" now, "p8" later
+	Name        string
+	Environment string
+	Topic       string
+	NotAfter    time.Time
+	CreatedAt   time.Time
+	Sealed      []byte
+	// LastError is the last credential fault APNs reported, "" when healthy.
+	LastError string
+}
+
+func (c *Certificate) encode() []byte {
+	b := []byte{recordV1}
+	b = binary.AppendUvarint(b, c.BusinessID)
+	b = appendString(b, c.Kind)
+	b = appendString(b, c.Name)
+	b = appendString(b, c.Environment)
+	b = appendString(b, c.Topic)
+	b = binary.AppendVarint(b, c.NotAfter.Unix())
+	b = binary.AppendVarint(b, c.CreatedAt.UnixMilli())
+	b = appendBytes(b, c.Sealed)
+	return appendString(b, c.LastError)
+}
+
+func decodeCertificate(p []byte) (Certificate, error) {
+	d := decoder{b: p}
+	if v := d.byte(); v != recordV1 && d.err == nil {
+		return Certificate{}, fmt.Errorf("%w: certificate record version %d", ErrCorrupt, v)
+	}
+	c := Certificate{
+		BusinessID:  d.uvarint(),
+		Kind:        d.string(),
+		Name:        d.string(),
+		Environment: d.string(),
+		Topic:       d.string(),
+	}
+	c.NotAfter = time.Unix(d.varint(), 0).UTC()
+	c.CreatedAt = time.UnixMilli(d.varint()).UTC()
+	c.Sealed = append([]byte(nil), d.bytes()...)
+	c.LastError = d.string()
+	return c, d.finish()
+}
+
+// User is one user of an app: profile, badge and bound devices.
+type User struct {
+	Nickname string
+	Badge    uint32
+	Devices  []Device
+}
+
+// Device is one APNs device token bound to a user.
+type Device struct {
+	Token      string // lowercase hex
+	BusinessID uint64
+	State      string // presence: online, background, offline
+	// RegisteredAt is when setAPNS last bound the token (unix ms); a 410's
+	// timestamp only unbinds a token registered before it.
+	RegisteredAt int64
+}
+
+func (u *User) encode() []byte {
+	b := make([]byte, 0, 16+len(u.Nickname)+len(u.Devices)*48)
+	b = append(b, recordV1)
+	b = appendString(b, u.Nickname)
+	b = binary.AppendUvarint(b, uint64(u.Badge))
+	b = binary.AppendUvarint(b, uint64(len(u.Devices)))
+	for _, dv := range u.Devices {
+		b = appendString(b, dv.Token)
+		b = binary.AppendUvarint(b, dv.BusinessID)
+		b = appendString(b, dv.State)
+		b = binary.AppendVarint(b, dv.RegisteredAt)
+	}
+	return b
+}
+
+func decodeUser(p []byte) (User, error) {
+	d := decoder{b: p}
+	if v := d.byte(); v != recordV1 && d.err == nil {
+		return User{}, fmt.Errorf("%w: user record version %d", ErrCorrupt, v)
+	}
+	u := User{Nickname: d.string(), Badge: uint32(d.uvarint())}
+	n := d.uvarint()
+	if n > 1024 {
+		return User{}, fmt.Errorf("%w: %d devices", ErrCorrupt, n)
+	}
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		u.Devices = append(u.Devices, Device{
+			Token:        d.string(),
+			BusinessID:   d.uvarint(),
+			State:        d.string(),
+			RegisteredAt: d.varint(),
+		})
+	}
+	return u, d.finish()
+}
+
+// Group is one IM group's own record; its members are keyed separately so
+// the roster streams in member order without loading it whole.
+type Group struct {
+	Name string
+}
+
+func (g *Group) encode() []byte { return appendString([]byte{recordV1}, g.Name) }
+
+func decodeGroup(p []byte) (Group, error) {
+	d := decoder{b: p}
+	if v := d.byte(); v != recordV1 && d.err == nil {
+		return Group{}, fmt.Errorf("%w: group record version %d", ErrCorrupt, v)
+	}
+	g := Group{Name: d.string()}
+	return g, d.finish()
+}
+
+// Push statuses as the message API reports them.
+const (
+	PushSent    = "sent"
+	PushFailed  = "failed"
+	PushSkipped = "skipped"
+)
+
+// PushResult is the settled outcome of one push (one message, one device).
+type PushResult struct {
+	UserID string
+	Token  string
+	Status string
+	ApnsID string
+	Reason string
+}
+
+func (r *PushResult) encodeValue() []byte {
+	b := []byte{recordV1}
+	b = appendString(b, r.Status)
+	b = appendString(b, r.ApnsID)
+	return appendString(b, r.Reason)
+}
+
+func decodePushResult(user, token string, p []byte) (PushResult, error) {
+	d := decoder{b: p}
+	if v := d.byte(); v != recordV1 && d.err == nil {
+		return PushResult{}, fmt.Errorf("%w: push record version %d", ErrCorrupt, v)
+	}
+	r := PushResult{UserID: user, Token: token, Status: d.string(), ApnsID: d.string(), Reason: d.string()}
+	return r, d.finish()
+}

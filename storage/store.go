@@ -1,0 +1,188 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+var (
+	// ErrNotFound is returned when a record does not exist.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrExists is returned when creating a record that already exists.
+	ErrExists = errors.New("storage: already exists")
+	// ErrClosed is returned by writes after Close.
+	ErrClosed = errors.New("storage: closed")
+)
+
+// Options configure a Store. The zero value (or nil) means the defaults.
+type Options struct {
+	// Logger receives the store's few operational messages (slog.Default if nil).
+	Logger *slog.Logger
+	// CacheSize is Pebble's block cache in bytes (default 64 MiB).
+	CacheSize int64
+	// WriteQueue bounds the batches waiting for the writer goroutine
+	// (default 4096). A full queue makes CommitAsync wait: backpressure, not loss.
+	WriteQueue int
+}
+
+func (o *Options) ensureDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.CacheSize == 0 {
+		o.CacheSize = 64 << 20
+	}
+	if o.WriteQueue == 0 {
+		o.WriteQueue = 4096
+	}
+}
+
+// Store is herald's Pebble database. It is safe for concurrent use.
+type Store struct {
+	db   *pebble.DB
+	opts Options
+
+	writes chan *Batch
+	wg     sync.WaitGroup // the writer goroutine
+	cancel context.CancelFunc
+
+	// closeMu orders writes against Close: writers hold it shared.
+	closeMu sync.RWMutex
+	closed  bool
+
+	log messageLog
+	// fault is the sticky error of a failed commit (see writeFault).
+	fault atomic.Pointer[writeFault]
+
+	// appMu serialises business_id allocation, a read-modify-write of the
+	// app record.
+	appMu sync.Mutex
+}
+
+// Open opens (creating if needed) the store in dir. A nil opts means defaults.
+func Open(dir string, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	o.ensureDefaults()
+
+	cache := pebble.NewCache(o.CacheSize)
+	defer cache.Unref()
+	popts := &pebble.Options{
+		Cache: cache,
+		// Set explicitly: a new store gets the newest on-disk format, and an
+		// existing one is ratcheted up to it.
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             quietLogger{o.Logger},
+	}
+	popts.EnsureDefaults()
+	if err := popts.Validate(); err != nil {
+		return nil, fmt.Errorf("pebble options: %w", err)
+	}
+	db, err := pebble.Open(dir, popts)
+	if err != nil {
+		return nil, fmt.Errorf("open pebble in %s: %w", dir, err)
+	}
+	s := &Store{db: db, opts: o, writes: make(chan *Batch, o.WriteQueue)}
+	if err := s.log.open(s); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open message log: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Add(1)
+	go s.writeLoop(ctx)
+	return s, nil
+}
+
+// Close stops the writer after committing what is queued, then closes Pebble.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.writes)
+	s.closeMu.Unlock()
+	s.wg.Wait()
+	s.cancel()
+	if err := s.log.persistHead(s.db); err != nil {
+		s.opts.Logger.Warn("persist log head at close", "err", err)
+	}
+	return s.db.Close()
+}
+
+// Healthy reports whether the store accepts reads and writes.
+func (s *Store) Healthy() error {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if err := s.writeErr(); err != nil {
+		return err
+	}
+	_, closer, err := s.db.Get(metaKey("seq"))
+	if err == nil {
+		closer.Close()
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// get returns a copy of the value at key, or ErrNotFound.
+func (s *Store) get(key []byte) ([]byte, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := bytes.Clone(v)
+	closer.Close()
+	return out, nil
+}
+
+// scan calls fn for each key in [lower, upper) until fn returns false.
+func (s *Store) scan(lower, upper []byte, fn func(k, v []byte) bool) error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return err
+		}
+		if !fn(it.Key(), v) {
+			break
+		}
+	}
+	return errors.Join(it.Error(), it.Close())
+}
+
+// quietLogger routes Pebble's chatty info lines to debug.
+type quietLogger struct{ l *slog.Logger }
+
+func (q quietLogger) Infof(format string, args ...any) {
+	q.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (q quietLogger) Errorf(format string, args ...any) {
+	q.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (q quietLogger) Fatalf(format string, args ...any) {
+	q.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+	panic(fmt.Sprintf(format, args...))
+}
