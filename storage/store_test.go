@@ -1,0 +1,248 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald"
+)
+
+// mustOpen opens a store in dir and closes it when the test ends.
+func mustOpen(t testing.TB, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func textMessage(to, text string) *herald.Message {
+	return &herald.Message{From: "denny", To: to, Elems: []herald.Elem{{Type: herald.ElemText, Text: text}}}
+}
+
+func TestStore_Apps(t *testing.T) {
+	s := mustOpen(t, t.TempDir())
+	ctx := context.Background()
+	if err := s.CreateApp(ctx, &App{ID: "a1", KeyHash: []byte{1, 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateApp(ctx, &App{ID: "a1"}); !errors.Is(err, ErrExists) {
+		t.Errorf("CreateApp twice = %v; want ErrExists", err)
+	}
+	// An app whose id is a prefix of another's must not see its data.
+	if err := s.CreateApp(ctx, &App{ID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	if err := s.Apps(func(a App) error { ids = append(ids, a.ID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ids, []string{"a", "a1"}) {
+		t.Errorf("Apps = %v; want [a a1]", ids)
+	}
+	for i := 1; i <= 3; i++ {
+		bid, err := s.AddCertificate(ctx, "a1", &Certificate{Name: fmt.Sprint("c", i), Sealed: []byte("x")})
+		if err != nil || bid != uint64(i) {
+			t.Fatalf("AddCertificate #%d = %d, %v; want %d", i, bid, err, i)
+		}
+	}
+	if err := s.DeleteCertificate(ctx, "a1", 2); err != nil {
+		t.Fatal(err)
+	}
+	certs, err := s.Certificates("a1")
+	if err != nil || len(certs) != 2 || certs[0].BusinessID != 1 || certs[1].BusinessID != 3 {
+		t.Errorf("Certificates = %+v, %v; want ids 1 and 3", certs, err)
+	}
+	if c, _ := s.Certificates("a"); len(c) != 0 {
+		t.Errorf("app a sees %d certificates of app a1", len(c))
+	}
+	if err := s.DeleteCertificate(ctx, "a1", 2); !errors.Is(err, ErrNotFound) {
+		t.Errorf("DeleteCertificate twice = %v; want ErrNotFound", err)
+	}
+}
+
+func TestStore_User(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir)
+	if _, err := s.User("a", "u"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("User of nobody = %v; want ErrNotFound", err)
+	}
+	want := User{Nickname: "Denny", Badge: 3, Devices: []Device{
+		{Token: "aabb", BusinessID: 1, State: "offline", RegisteredAt: 1700000000000},
+		{Token: "ccdd", BusinessID: 2, State: "online", RegisteredAt: -1},
+	}}
+	b := s.NewBatch()
+	b.PutUser("a", "u", &want)
+	b.PutTokenOwner("a", "aabb", "u")
+	if err := s.Commit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = mustOpen(t, dir)
+	got, err := s.User("a", "u")
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("User after reopen = %+v, %v; want %+v", got, err, want)
+	}
+	if owner, err := s.TokenOwner("a", "aabb"); owner != "u" || err != nil {
+		t.Errorf("TokenOwner = %q, %v; want u", owner, err)
+	}
+}
+
+func TestStore_Members(t *testing.T) {
+	s := mustOpen(t, t.TempDir())
+	b := s.NewBatch()
+	for i := range 10 {
+		b.PutMember("a", "g", fmt.Sprintf("u%02d", i), fmt.Sprint("card", i))
+	}
+	b.PutMember("a", "g2", "other", "")
+	b.DeleteMember("a", "g", "u03")
+	if err := s.Commit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	after := ""
+	for {
+		n := 0
+		last, err := s.ScanMembers("a", "g", after, 4, func(m Member) error {
+			got = append(got, m.UserID+"="+m.NameCard)
+			n++
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		after = last
+	}
+	want := []string{"u00=card0", "u01=card1", "u02=card2", "u04=card4", "u05=card5", "u06=card6", "u07=card7", "u08=card8", "u09=card9"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("roster = %v; want %v", got, want)
+	}
+}
+
+// TestStore_Log checks the durable log's promise: what AppendMessages
+// returned nil for is replayed after a restart until it is marked done, and
+// no seq is ever issued twice.
+func TestStore_Log(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir)
+	now := time.UnixMilli(time.Now().UnixMilli())
+	var entries []*Entry
+	for i := range 5 {
+		entries = append(entries, &Entry{App: "a", ReceivedAt: now, Msg: textMessage("u", fmt.Sprint("m", i))})
+	}
+	if err := s.AppendMessages(entries); err != nil {
+		t.Fatal(err)
+	}
+	b := s.NewBatch()
+	b.PutPushResult("a", entries[1].Seq, &PushResult{UserID: "u", Token: "aabb", Status: PushSent, ApnsID: "id"})
+	b.MarkDone("a", entries[1].Seq)
+	b.MarkDone("a", entries[3].Seq)
+	if err := s.Commit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Unsettled(); n != 3 {
+		t.Errorf("Unsettled = %d; want 3", n)
+	}
+	state, results, err := s.MessageStatus("a", entries[1].Seq)
+	if err != nil || state != MessageDone || len(results) != 1 || results[0].ApnsID != "id" || results[0].Token != "aabb" {
+		t.Errorf("MessageStatus(done) = %q %+v %v", state, results, err)
+	}
+	if state, _, err := s.MessageStatus("a", entries[0].Seq); state != MessagePending || err != nil {
+		t.Errorf("MessageStatus(pending) = %q %v", state, err)
+	}
+	if _, _, err := s.MessageStatus("b", entries[0].Seq); !errors.Is(err, ErrNotFound) {
+		t.Errorf("MessageStatus from another app = %v; want ErrNotFound", err)
+	}
+	s.Close()
+
+	s = mustOpen(t, dir)
+	var replayed []string
+	err = s.Replay(func(e *Entry) error {
+		replayed = append(replayed, e.Msg.Elems[0].Text)
+		if !e.ReceivedAt.Equal(now) || e.App != "a" {
+			t.Errorf("replayed entry %+v; want app a received %v", e, now)
+		}
+		return nil
+	})
+	if err != nil || !reflect.DeepEqual(replayed, []string{"m0", "m2", "m4"}) {
+		t.Errorf("Replay = %v, %v; want [m0 m2 m4]", replayed, err)
+	}
+	more := []*Entry{{App: "a", ReceivedAt: now, Msg: textMessage("u", "late")}}
+	if err := s.AppendMessages(more); err != nil {
+		t.Fatal(err)
+	}
+	if more[0].Seq <= entries[4].Seq {
+		t.Errorf("seq after restart = %d; want > %d (never reused)", more[0].Seq, entries[4].Seq)
+	}
+}
+
+// TestStore_LogTrim settles many messages so the head advances past the
+// trim threshold, and checks replay still sees exactly the unsettled ones.
+func TestStore_LogTrim(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir)
+	const n = trimEvery*2 + 10
+	entries := make([]*Entry, n)
+	for i := range entries {
+		entries[i] = &Entry{App: "a", ReceivedAt: time.Now(), Msg: textMessage("u", fmt.Sprint(i))}
+	}
+	if err := s.AppendMessages(entries); err != nil {
+		t.Fatal(err)
+	}
+	keep := map[uint64]bool{entries[n-1].Seq: true, entries[n-5].Seq: true}
+	b := s.NewBatch()
+	for _, e := range entries {
+		if !keep[e.Seq] {
+			b.MarkDone("a", e.Seq)
+		}
+	}
+	if err := s.Commit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = mustOpen(t, dir)
+	got := map[uint64]bool{}
+	if err := s.Replay(func(e *Entry) error { got[e.Seq] = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, keep) {
+		t.Errorf("replayed %v; want %v", got, keep)
+	}
+}
+
+func TestStore_Closed(t *testing.T) {
+	s := mustOpen(t, t.TempDir())
+	s.Close()
+	if err := s.AppendMessages([]*Entry{{App: "a", Msg: textMessage("u", "x")}}); !errors.Is(err, ErrClosed) {
+		t.Errorf("AppendMessages after Close = %v; want ErrClosed", err)
+	}
+	if err := s.CommitAsync(s.NewBatch()); !errors.Is(err, ErrClosed) {
+		t.Errorf("CommitAsync after Close = %v; want ErrClosed", err)
+	}
+}
+
+// BenchmarkAppendMessages measures durable single-message appends from
+// many goroutines: the synced commits share fsyncs.
+func BenchmarkAppendMessages(b *testing.B) {
+	s := mustOpen(b, b.TempDir())
+	msg := textMessage("vinson", "hello there")
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := s.AppendMessages([]*Entry{{App: "1400000001", ReceivedAt: time.Now(), Msg: msg}}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
