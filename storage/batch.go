@@ -64,11 +64,18 @@ func (b *Batch) PutPushResult(app string, seq uint64, r *PushResult) {
 	_ = b.pb.Set(pushKey(app, seq, r.UserID, r.Token), r.encodeValue(), nil)
 }
 
+// PutFanoutCursor records that every member of group message seq's roster
+// up to user (in roster order) is settled, so a restart resumes after it.
+func (b *Batch) PutFanoutCursor(app string, seq uint64, user string) {
+	_ = b.pb.Set(fanoutKey(app, seq), []byte(user), nil)
+}
+
 // MarkDone settles message seq: its log entry is deleted (it will not be
 // replayed) and a done marker answers the status API.
 func (b *Batch) MarkDone(app string, seq uint64) {
 	_ = b.pb.Set(doneKey(app, seq), nil, nil)
 	_ = b.pb.Delete(logKey(seq), nil)
+	_ = b.pb.Delete(fanoutKey(app, seq), nil)
 	b.doneSeqs = append(b.doneSeqs, seq)
 }
 

@@ -12,6 +12,7 @@ const (
 	kindMember      = 'm'
 	kindDone        = 'd'
 	kindPush        = 'p'
+	kindFanout      = 'f'
 
 	prefixApp  = 'A'
 	prefixLog  = 'L'
@@ -67,6 +68,10 @@ func pushKey(app string, seq uint64, user, token string) []byte {
 	k := append(pushPrefix(app, seq), user...)
 	k = append(k, 0)
 	return append(k, token...)
+}
+
+func fanoutKey(app string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(appKey(app, kindFanout, 8), seq)
 }
 
 func logKey(seq uint64) []byte {

@@ -202,3 +202,13 @@ func (s *Store) ScanMembers(app, group, after string, limit int, fn func(Member)
 	})
 	return last, errors.Join(err, ferr)
 }
+
+// FanoutCursor returns where group message seq's fan-out may resume: every
+// member up to this user id is settled ("" = from the start).
+func (s *Store) FanoutCursor(app string, seq uint64) (string, error) {
+	v, err := s.get(fanoutKey(app, seq))
+	if errors.Is(err, ErrNotFound) {
+		return "", nil
+	}
+	return string(v), err
+}

@@ -1,0 +1,36 @@
+// Package actors is herald's actor system (protoactor-go): it turns stored
+// messages into APNs pushes and owns all per-user and per-credential state
+// while herald runs.
+//
+// # Actors
+//
+//   - users directory (one): maps (app, user) to a user actor, spawning it on
+//     demand and passivating it when idle. Every user-addressed message goes
+//     through it, so messages to one user keep their order.
+//   - user actor (one per active user): owns the user's devices, presence,
+//     nickname and badge, loaded from storage on Started and written back on
+//     every change. It renders a message's push once, sends a [PushJob] per
+//     eligible device, collects the [PushOutcome]s, records them and settles
+//     the message.
+//   - tenants directory (one): maps (app, business_id) to a tenant actor.
+//   - tenant actor (one per credential): owns that credential's APNs client.
+//     It runs jobs with bounded concurrency on worker goroutines, classifies
+//     each answer with one decision table ([Classify]) and retries, fails or
+//     asks the user actor to unbind a token ([PushOutcome].Unbind).
+//
+// # Messages
+//
+// Ingress → users directory → user actor: [Deliver], [SetAPNS], [SetPresence],
+// [SetProfile], [GetUser]. User actor → tenants directory → tenant actor:
+// [PushJob]. Tenant actor → user actor: [PushOutcome]. User actor → user actor
+// (through the directory): [DropDevice] when a token changes hands.
+// All are plain structs of ids and values so they can cross a network when
+// the same actors become cluster grains.
+//
+// # Caveats
+//
+// Mailboxes are not storage: a message reaches an actor only after it is in
+// the durable log, and a restarted or crashed actor's unsettled messages are
+// replayed from the log at the next start. Actors never block on a future;
+// HTTP handlers (not actors) use RequestFuture.
+package actors

@@ -1,0 +1,148 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/storage"
+)
+
+// Presence states (SPEC.md §1).
+const (
+	StateOnline     = "online"
+	StateBackground = "background"
+	StateOffline    = "offline"
+	StateLoggedOut  = "logged_out"
+	StateKicked     = "kicked"
+)
+
+// UserMessage is implemented by every message the users directory routes:
+// Target names the user actor it is for.
+type UserMessage interface {
+	Target() (app, user string)
+}
+
+// Deliver asks a user actor to push a stored message to its devices.
+type Deliver struct {
+	Seq        uint64
+	App        string
+	Recipient  string
+	Msg        *herald.Message
+	ReceivedAt time.Time
+	// Alert is the push text when the sender already rendered it (group
+	// fan-out renders once for all members); nil means the user actor
+	// renders it.
+	Alert *herald.Alert
+	// ReplyTo gets a UserSettled once this recipient's pushes are settled.
+	// nil means the user actor settles the message itself (one-to-one).
+	ReplyTo *actor.PID
+}
+
+func (m *Deliver) Target() (string, string) { return m.App, m.Recipient }
+
+// UserSettled tells a message's owner that one recipient's pushes are all
+// settled and recorded.
+type UserSettled struct {
+	Seq  uint64
+	User string
+}
+
+// SetAPNS binds token to a user with a certificate. Reply: error or nil.
+type SetAPNS struct {
+	App, User  string
+	Token      string // lowercase hex
+	BusinessID uint64
+}
+
+func (m *SetAPNS) Target() (string, string) { return m.App, m.User }
+
+// SetPresence changes the state of one device (Token set) or of all the
+// user's devices, and optionally the badge. Reply: error or nil.
+type SetPresence struct {
+	App, User string
+	Token     string
+	State     string
+	Unread    *uint32
+}
+
+func (m *SetPresence) Target() (string, string) { return m.App, m.User }
+
+// SetProfile sets a user's nickname. Reply: error or nil.
+type SetProfile struct {
+	App, User string
+	Nickname  string
+}
+
+func (m *SetProfile) Target() (string, string) { return m.App, m.User }
+
+// GetUser asks for a user's state. Reply: *UserView or error.
+type GetUser struct {
+	App, User string
+}
+
+func (m *GetUser) Target() (string, string) { return m.App, m.User }
+
+// UserView is a user as the API shows it.
+type UserView struct {
+	UserID   string
+	Nickname string
+	Badge    uint32
+	Devices  []storage.Device
+}
+
+// DropDevice tells a user actor that Token now belongs to NewOwner, so it
+// must forget the device (a phone changed hands at login).
+type DropDevice struct {
+	App, User string
+	Token     string
+	NewOwner  string
+}
+
+func (m *DropDevice) Target() (string, string) { return m.App, m.User }
+
+// PushJob is one push to one device through one credential.
+type PushJob struct {
+	Seq        uint64
+	App        string
+	BusinessID uint64
+	User       string
+	Token      string
+	ApnsID     string
+	Payload    []byte
+	Priority   int
+	Expiration time.Time // zero: no apns-expiration header
+	// Deadline is when herald stops retrying and fails the push "expired".
+	Deadline time.Time
+	// Accepted is when the ingress accepted the message: the start of the
+	// delivery latency herald reports.
+	Accepted time.Time
+	ReplyTo  *actor.PID
+	attempts int
+}
+
+// PushOutcome is the settled result of one PushJob, sent to its ReplyTo.
+type PushOutcome struct {
+	Seq    uint64
+	Token  string
+	Status string // storage.PushSent or storage.PushFailed
+	ApnsID string
+	Reason string
+	// Unbind asks the user actor to unbind the device; UnregisteredAt is
+	// Apple's timestamp (unix ms, 0 when none): only a token registered
+	// before it is unbound.
+	Unbind         bool
+	UnregisteredAt int64
+}
+
+// CertificateRemoved stops the tenant actor of a deleted certificate.
+type CertificateRemoved struct {
+	App        string
+	BusinessID uint64
+}
+
+// tenantKey identifies one credential.
+type tenantKey struct {
+	app        string
+	businessID uint64
+}

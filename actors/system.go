@@ -1,0 +1,217 @@
+package actors
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/heraldpush/herald/storage"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Options configure a System. Zero values mean the documented defaults.
+type Options struct {
+	Store  *storage.Store
+	Logger *slog.Logger
+	// Registerer receives the actors' metrics (none registered if nil).
+	Registerer prometheus.Registerer
+
+	// ProductionURL and SandboxURL are the APNs hosts (default Apple's).
+	ProductionURL, SandboxURL string
+	// RootCAs verifies APNs' TLS certificate (nil: the system roots).
+	RootCAs *x509.CertPool
+	// NewPusher builds a credential's APNs client. Default: open the sealed
+	// credential with OpenCredential and build an HTTP/2 client for host.
+	NewPusher func(app string, c *storage.Certificate, host string) (pusher, error)
+	// OpenCredential turns a stored certificate into a TLS client
+	// certificate; required unless NewPusher is set.
+	OpenCredential CredentialOpener
+	// OnCertificateFault is told when APNs refuses a credential (reason) and
+	// when it accepts it again (reason ""). Default: record it in storage.
+	OnCertificateFault func(app string, businessID uint64, reason string)
+
+	// IdleTimeout passivates a user actor idle this long (default 2m).
+	IdleTimeout time.Duration
+	// MaxDevicesPerUser bounds a user's devices; binding one more evicts
+	// the oldest (default 20).
+	MaxDevicesPerUser int
+	// TenantConcurrency bounds concurrent APNs requests per credential (default 512).
+	TenantConcurrency int
+	// PushTimeout bounds one APNs request, connection included (default 15s).
+	PushTimeout time.Duration
+	// RetryBase and RetryMax bound the retry backoff (default 1s, 60s).
+	RetryBase, RetryMax time.Duration
+	// RetryWindow is how long a push without its own expiration is retried
+	// before it fails "expired" (default 1h).
+	RetryWindow time.Duration
+	// FanoutChunk is how many roster entries a group fan-out reads at once
+	// (default 512); FanoutWindow bounds members in flight per group
+	// message (default 4096).
+	FanoutChunk, FanoutWindow int
+	// StoreTimeout bounds a synced write made for an API request (default 10s).
+	StoreTimeout time.Duration
+}
+
+func (o *Options) ensureDefaults(s *System) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.ProductionURL == "" {
+		o.ProductionURL = "https://api.push.apple.com"
+	}
+	if o.SandboxURL == "" {
+		o.SandboxURL = "https://api.sandbox.push.apple.com"
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 2 * time.Minute
+	}
+	if o.MaxDevicesPerUser == 0 {
+		o.MaxDevicesPerUser = 20
+	}
+	if o.TenantConcurrency == 0 {
+		o.TenantConcurrency = 512
+	}
+	if o.PushTimeout == 0 {
+		o.PushTimeout = 15 * time.Second
+	}
+	if o.RetryBase == 0 {
+		o.RetryBase = time.Second
+	}
+	if o.RetryMax == 0 {
+		o.RetryMax = 60 * time.Second
+	}
+	if o.RetryWindow == 0 {
+		o.RetryWindow = time.Hour
+	}
+	if o.FanoutChunk == 0 {
+		o.FanoutChunk = 512
+	}
+	if o.FanoutWindow < o.FanoutChunk {
+		o.FanoutWindow = max(4096, o.FanoutChunk)
+	}
+	if o.StoreTimeout == 0 {
+		o.StoreTimeout = 10 * time.Second
+	}
+	if o.NewPusher == nil {
+		o.NewPusher = s.defaultPusher
+	}
+	if o.OnCertificateFault == nil {
+		o.OnCertificateFault = func(app string, businessID uint64, reason string) {
+			if err := o.Store.SetCertificateError(app, businessID, reason); err != nil {
+				o.Logger.Warn("record certificate fault", "app", app, "business_id", businessID, "err", err)
+			}
+		}
+	}
+}
+
+// System is the running actor system: the two directories and their
+// children. HTTP handlers talk to it through its methods.
+type System struct {
+	opts    Options
+	store   *storage.Store
+	logger  *slog.Logger
+	metrics *metrics
+
+	actors  *actor.ActorSystem
+	root    *actor.RootContext
+	users   *actor.PID
+	tenants *actor.PID
+	fanouts *actor.PID
+	// workers are the APNs request goroutines; Shutdown waits for them.
+	workers sync.WaitGroup
+}
+
+// New starts the actor system.
+func New(opts Options) (*System, error) {
+	if opts.Store == nil {
+		return nil, errors.New("actors: Options.Store is required")
+	}
+	s := &System{}
+	opts.ensureDefaults(s)
+	if opts.OpenCredential == nil && opts.NewPusher == nil {
+		return nil, errors.New("actors: Options.OpenCredential is required")
+	}
+	s.opts, s.store, s.logger = opts, opts.Store, opts.Logger
+	s.metrics = newMetrics(opts.Registerer)
+	s.actors = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return opts.Logger.With("component", "protoactor")
+	}))
+	s.root = s.actors.Root
+	var err error
+	s.users, err = s.root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newUsersDirectory(s) }), "users")
+	if err != nil {
+		return nil, fmt.Errorf("spawn users directory: %w", err)
+	}
+	s.tenants, err = s.root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newTenantsDirectory(s) }), "tenants")
+	if err != nil {
+		return nil, fmt.Errorf("spawn tenants directory: %w", err)
+	}
+	s.fanouts, err = s.root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &fanoutsParent{sys: s} }), "fanouts")
+	if err != nil {
+		return nil, fmt.Errorf("spawn fan-outs parent: %w", err)
+	}
+	return s, nil
+}
+
+// Deliver hands a stored message to its recipient's user actor, or to a new
+// group fan-out. It never blocks: the message is already durable, and
+// admission control happened at the ingress.
+func (s *System) Deliver(e *storage.Entry) {
+	if e.Msg.IsGroup() {
+		s.root.Send(s.fanouts, &startFanout{entry: e})
+		return
+	}
+	s.root.Send(s.users, &Deliver{Seq: e.Seq, App: e.App, Recipient: e.Msg.To, Msg: e.Msg, ReceivedAt: e.ReceivedAt})
+}
+
+// Request sends a user request (SetAPNS, SetPresence, SetProfile, GetUser)
+// and waits for the user actor's answer.
+func (s *System) Request(ctx context.Context, msg UserMessage) (any, error) {
+	timeout := s.opts.StoreTimeout + 5*time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	res, err := s.root.RequestFuture(s.users, msg, timeout).Result()
+	if err != nil {
+		return nil, fmt.Errorf("ask user actor: %w", err)
+	}
+	switch r := res.(type) {
+	case error:
+		return nil, r
+	case ok:
+		return nil, nil
+	default:
+		return r, nil
+	}
+}
+
+// CertificateRemoved stops the tenant actor of a deleted certificate.
+func (s *System) CertificateRemoved(app string, businessID uint64) {
+	s.root.Send(s.tenants, &CertificateRemoved{App: app, BusinessID: businessID})
+}
+
+// Shutdown stops the actors and waits (up to ctx) for APNs requests in
+// flight. Unsettled messages stay in the log for the next start.
+func (s *System) Shutdown(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		s.workers.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("wait for apns requests: %w", ctx.Err())
+	}
+	_ = s.root.PoisonFuture(s.fanouts).Wait()
+	_ = s.root.PoisonFuture(s.users).Wait()
+	_ = s.root.PoisonFuture(s.tenants).Wait()
+	s.actors.Shutdown()
+	return err
+}

@@ -1,0 +1,378 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/storage"
+)
+
+// ErrUnknownDevice is returned when a presence change names a token the
+// user does not have.
+var ErrUnknownDevice = errors.New("actors: token is not bound to this user")
+
+// Reasons recorded for pushes herald decided not to send or could not send.
+const (
+	ReasonOnline         = "online"
+	ReasonDisablePush    = "disable_push"
+	ReasonOnlineUserOnly = "online_user_only"
+	ReasonNoContent      = "no_push_content"
+	ReasonExpired        = "expired"
+	ReasonNoCertificate  = "unknown_business_id"
+	ReasonCredential     = "credential_unavailable"
+)
+
+// userActor owns one user's devices, presence, nickname and badge.
+type userActor struct {
+	sys            *System
+	key, app, user string
+
+	rec     storage.User
+	loaded  bool
+	pending map[uint64]*pendingMessage
+}
+
+// pendingMessage is a message whose pushes to this user are in flight.
+type pendingMessage struct {
+	remaining int
+	results   []storage.PushResult
+	replyTo   *actor.PID
+}
+
+func newUserActor(sys *System, key, app, user string) actor.Actor {
+	return &userActor{sys: sys, key: key, app: app, user: user, pending: make(map[uint64]*pendingMessage)}
+}
+
+func (u *userActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		ctx.SetReceiveTimeout(u.sys.opts.IdleTimeout)
+	case *actor.ReceiveTimeout:
+		if len(u.pending) == 0 {
+			ctx.Send(ctx.Parent(), &userIdle{key: u.key})
+		}
+	case *Deliver:
+		if err := u.load(); err != nil {
+			// Left unsettled in the log: replayed at the next start.
+			u.sys.logger.Error("load user for delivery", "app", u.app, "user", u.user, "err", err)
+			return
+		}
+		u.deliver(ctx, m)
+	case *PushOutcome:
+		u.outcome(ctx, m)
+	case *SetAPNS:
+		u.respond(ctx, u.setAPNS(ctx, m))
+	case *SetPresence:
+		u.respond(ctx, u.setPresence(m))
+	case *SetProfile:
+		u.respond(ctx, u.update(func() error { u.rec.Nickname = m.Nickname; return nil }))
+	case *GetUser:
+		if err := u.load(); err != nil {
+			ctx.Respond(err)
+			return
+		}
+		ctx.Respond(&UserView{UserID: u.user, Nickname: u.rec.Nickname, Badge: u.rec.Badge,
+			Devices: slices.Clone(u.rec.Devices)})
+	case *DropDevice:
+		u.dropDevice(m)
+	}
+}
+
+// respond answers a request; a nil error is sent as a nil-valued error so
+// the future always completes with one type.
+func (u *userActor) respond(ctx actor.Context, err error) {
+	if ctx.Sender() == nil {
+		return
+	}
+	if err != nil {
+		ctx.Respond(err)
+		return
+	}
+	ctx.Respond(ok{})
+}
+
+// ok is the reply to a request that succeeded.
+type ok struct{}
+
+func (u *userActor) load() error {
+	if u.loaded {
+		return nil
+	}
+	rec, err := u.sys.store.User(u.app, u.user)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("load user %s/%s: %w", u.app, u.user, err)
+	}
+	u.rec, u.loaded = rec, true
+	return nil
+}
+
+// update loads, applies change and saves the user synchronously, so the
+// HTTP answer that follows means the change is durable.
+func (u *userActor) update(change func() error) error {
+	if err := u.load(); err != nil {
+		return err
+	}
+	if err := change(); err != nil {
+		return err
+	}
+	b := u.sys.store.NewBatch()
+	b.PutUser(u.app, u.user, &u.rec)
+	return u.commit(b)
+}
+
+func (u *userActor) commit(b *storage.Batch) error {
+	ctx, cancel := context.WithTimeout(context.Background(), u.sys.opts.StoreTimeout)
+	defer cancel()
+	if err := u.sys.store.Commit(ctx, b); err != nil {
+		// The in-memory state may now be ahead of the store: reload next time.
+		u.loaded = false
+		return fmt.Errorf("save user %s/%s: %w", u.app, u.user, err)
+	}
+	return nil
+}
+
+func (u *userActor) deviceIndex(token string) int {
+	return slices.IndexFunc(u.rec.Devices, func(d storage.Device) bool { return d.Token == token })
+}
+
+func (u *userActor) setAPNS(ctx actor.Context, m *SetAPNS) error {
+	if err := u.load(); err != nil {
+		return err
+	}
+	prev, err := u.sys.store.TokenOwner(u.app, m.Token)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("look up token owner: %w", err)
+	}
+	b := u.sys.store.NewBatch()
+	now := time.Now().UnixMilli()
+	if i := u.deviceIndex(m.Token); i >= 0 {
+		u.rec.Devices[i].BusinessID = m.BusinessID
+		u.rec.Devices[i].RegisteredAt = now
+	} else {
+		for len(u.rec.Devices) >= u.sys.opts.MaxDevicesPerUser {
+			oldest := 0
+			for i, d := range u.rec.Devices {
+				if d.RegisteredAt < u.rec.Devices[oldest].RegisteredAt {
+					oldest = i
+				}
+			}
+			b.DeleteTokenOwner(u.app, u.rec.Devices[oldest].Token)
+			u.rec.Devices = slices.Delete(u.rec.Devices, oldest, oldest+1)
+		}
+		u.rec.Devices = append(u.rec.Devices, storage.Device{
+			Token: m.Token, BusinessID: m.BusinessID, State: StateOffline, RegisteredAt: now,
+		})
+	}
+	b.PutUser(u.app, u.user, &u.rec)
+	b.PutTokenOwner(u.app, m.Token, u.user)
+	if err := u.commit(b); err != nil {
+		return err
+	}
+	if prev != "" && prev != u.user {
+		// Through the directory, ahead of anything sent to prev after our
+		// answer, so prev never pushes to the token once we said 204.
+		ctx.Send(u.sys.users, &DropDevice{App: u.app, User: prev, Token: m.Token, NewOwner: u.user})
+	}
+	return nil
+}
+
+func (u *userActor) dropDevice(m *DropDevice) {
+	if err := u.load(); err != nil {
+		u.sys.logger.Error("load user to drop device", "app", u.app, "user", u.user, "err", err)
+		return
+	}
+	i := u.deviceIndex(m.Token)
+	if i < 0 {
+		return
+	}
+	u.rec.Devices = slices.Delete(u.rec.Devices, i, i+1)
+	b := u.sys.store.NewBatch()
+	b.PutUser(u.app, u.user, &u.rec)
+	if err := u.commit(b); err != nil {
+		u.sys.logger.Error("drop device", "app", u.app, "user", u.user, "err", err)
+	}
+}
+
+func (u *userActor) setPresence(m *SetPresence) error {
+	if err := u.load(); err != nil {
+		return err
+	}
+	targets := make([]int, 0, len(u.rec.Devices))
+	if m.Token != "" {
+		i := u.deviceIndex(m.Token)
+		if i < 0 {
+			return ErrUnknownDevice
+		}
+		targets = append(targets, i)
+	} else {
+		for i := range u.rec.Devices {
+			targets = append(targets, i)
+		}
+	}
+	b := u.sys.store.NewBatch()
+	switch m.State {
+	case StateLoggedOut, StateKicked:
+		// Unbound: the device gets nothing until setAPNS binds it again.
+		drop := make(map[string]bool, len(targets))
+		for _, i := range targets {
+			drop[u.rec.Devices[i].Token] = true
+			b.DeleteTokenOwner(u.app, u.rec.Devices[i].Token)
+		}
+		u.rec.Devices = slices.DeleteFunc(u.rec.Devices, func(d storage.Device) bool { return drop[d.Token] })
+	case "":
+	default:
+		for _, i := range targets {
+			u.rec.Devices[i].State = m.State
+		}
+	}
+	if m.Unread != nil {
+		u.rec.Badge = *m.Unread
+	}
+	b.PutUser(u.app, u.user, &u.rec)
+	return u.commit(b)
+}
+
+// deliver renders m once for this user and sends a push job per eligible
+// device; devices that get nothing are recorded as skipped.
+func (u *userActor) deliver(ctx actor.Context, m *Deliver) {
+	if _, dup := u.pending[m.Seq]; dup {
+		return
+	}
+	msg := m.Msg
+	if m.Recipient == msg.From {
+		u.settle(ctx, m.Seq, &pendingMessage{replyTo: m.ReplyTo})
+		return
+	}
+	alert := m.Alert
+	skip := ""
+	switch {
+	case msg.OfflinePushInfo.DisablePush:
+		skip = ReasonDisablePush
+	case msg.OnlineUserOnly:
+		skip = ReasonOnlineUserOnly
+	case alert == nil && msg.IsGroup():
+		skip = ReasonNoContent // the fan-out rendered it: nothing to show
+	case alert == nil:
+		a, ok := herald.Render(msg, u.sender(msg))
+		if !ok {
+			skip = ReasonNoContent
+		}
+		alert = &a
+	}
+	p := &pendingMessage{replyTo: m.ReplyTo}
+	var jobs []*PushJob
+	for _, d := range u.rec.Devices {
+		reason := skip
+		if reason == "" && d.State == StateOnline {
+			reason = ReasonOnline
+		}
+		if reason != "" {
+			p.results = append(p.results, storage.PushResult{UserID: u.user, Token: d.Token, Status: storage.PushSkipped, Reason: reason})
+			continue
+		}
+		jobs = append(jobs, &PushJob{
+			Seq: m.Seq, App: u.app, BusinessID: d.BusinessID, User: u.user, Token: d.Token,
+			ApnsID: apnsID(u.app, m.Seq, d.Token), ReplyTo: ctx.Self(),
+		})
+	}
+	if len(jobs) == 0 {
+		u.settle(ctx, m.Seq, p)
+		return
+	}
+	if !msg.OfflinePushInfo.IgnoreIOSBadge {
+		u.rec.Badge++
+		b := u.sys.store.NewBatch()
+		b.PutUser(u.app, u.user, &u.rec)
+		if err := u.sys.store.CommitAsync(b); err != nil {
+			u.sys.logger.Error("save badge", "app", u.app, "user", u.user, "err", err)
+		}
+	}
+	payload := herald.AppendPayload(make([]byte, 0, 256), alert, int(u.rec.Badge))
+	priority := 10
+	if msg.LowPriority() {
+		priority = 5
+	}
+	var expiration time.Time
+	deadline := m.ReceivedAt.Add(u.sys.opts.RetryWindow)
+	if s := msg.OfflinePushInfo.Expiration; s > 0 {
+		expiration = m.ReceivedAt.Add(time.Duration(s) * time.Second)
+		deadline = expiration
+	}
+	p.remaining = len(jobs)
+	u.pending[m.Seq] = p
+	for _, j := range jobs {
+		j.Payload, j.Priority, j.Expiration, j.Deadline, j.Accepted = payload, priority, expiration, deadline, m.ReceivedAt
+		ctx.Send(u.sys.tenants, j)
+	}
+}
+
+// sender looks up what the push text needs about a one-to-one sender.
+func (u *userActor) sender(msg *herald.Message) herald.Sender {
+	rec, err := u.sys.store.User(u.app, msg.From)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		u.sys.logger.Warn("load sender profile", "app", u.app, "user", msg.From, "err", err)
+	}
+	return herald.Sender{Nickname: rec.Nickname}
+}
+
+func (u *userActor) outcome(ctx actor.Context, o *PushOutcome) {
+	p, ok := u.pending[o.Seq]
+	if !ok {
+		return
+	}
+	p.results = append(p.results, storage.PushResult{
+		UserID: u.user, Token: o.Token, Status: o.Status, ApnsID: o.ApnsID, Reason: o.Reason,
+	})
+	if o.Unbind {
+		u.unbind(o.Token, o.UnregisteredAt)
+	}
+	p.remaining--
+	if p.remaining == 0 {
+		delete(u.pending, o.Seq)
+		u.settle(ctx, o.Seq, p)
+	}
+}
+
+// unbind removes a device APNs called dead, unless it was registered again
+// after Apple's timestamp.
+func (u *userActor) unbind(token string, unregisteredAt int64) {
+	i := u.deviceIndex(token)
+	if i < 0 || (unregisteredAt > 0 && u.rec.Devices[i].RegisteredAt >= unregisteredAt) {
+		return
+	}
+	u.rec.Devices = slices.Delete(u.rec.Devices, i, i+1)
+	b := u.sys.store.NewBatch()
+	b.PutUser(u.app, u.user, &u.rec)
+	b.DeleteTokenOwner(u.app, token)
+	if err := u.sys.store.CommitAsync(b); err != nil {
+		u.sys.logger.Error("unbind device", "app", u.app, "user", u.user, "err", err)
+	}
+	u.sys.metrics.unbound.Inc()
+}
+
+// settle records this user's push outcomes; a one-to-one message is then
+// done, a group message's owner is told.
+func (u *userActor) settle(ctx actor.Context, seq uint64, p *pendingMessage) {
+	b := u.sys.store.NewBatch()
+	for i := range p.results {
+		b.PutPushResult(u.app, seq, &p.results[i])
+	}
+	if p.replyTo == nil {
+		b.MarkDone(u.app, seq)
+	}
+	if err := u.sys.store.CommitAsync(b); err != nil {
+		// Unsettled in the log: replayed at the next start.
+		u.sys.logger.Error("record push outcomes", "app", u.app, "seq", seq, "err", err)
+		return
+	}
+	if p.replyTo != nil {
+		ctx.Send(p.replyTo, &UserSettled{Seq: seq, User: u.user})
+	} else {
+		u.sys.metrics.messagesDone.Inc()
+	}
+}

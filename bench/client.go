@@ -1,0 +1,263 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"mime/multipart"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/valyala/fasthttp"
+)
+
+// Client drives a herald engine's HTTP API the way an IM backend does. It
+// is built on fasthttp so the load generator costs little CPU.
+type Client struct {
+	hc    *fasthttp.HostClient
+	addr  string
+	Admin string
+	App   string
+	Key   string
+}
+
+// NewClient returns a client for the engine at addr (host:port) using up
+// to conns connections.
+func NewClient(addr string, conns int) *Client {
+	return &Client{addr: addr, hc: &fasthttp.HostClient{
+		Addr: addr, MaxConns: conns + 8, MaxConnWaitTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
+		MaxIdleConnDuration: time.Minute,
+	}}
+}
+
+// Do sends one request; body may be nil. It returns the status and a copy
+// of the answer's body.
+func (c *Client) Do(method, path, token string, contentType string, body []byte) (int, []byte, error) {
+	req, res := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(res)
+	req.Header.SetMethod(method)
+	req.SetRequestURI("http://" + c.addr + path)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.SetContentType(contentType)
+	}
+	req.SetBodyRaw(body)
+	if err := c.hc.Do(req, res); err != nil {
+		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	return res.StatusCode(), bytes.Clone(res.Body()), nil
+}
+
+// call sends JSON and decodes a JSON answer into out, failing unless the
+// status is want.
+func (c *Client) call(want int, method, path, token string, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return err
+		}
+	}
+	status, res, err := c.Do(method, path, token, "application/json", body)
+	if err != nil {
+		return err
+	}
+	if status != want {
+		return fmt.Errorf("%s %s = %d %s; want %d", method, path, status, res, want)
+	}
+	if out != nil {
+		return json.Unmarshal(res, out)
+	}
+	return nil
+}
+
+// CreateApp creates app with the admin token and keeps its api_key.
+func (c *Client) CreateApp(app string) error {
+	var out struct {
+		APIKey string `json:"api_key"`
+	}
+	if err := c.call(201, "POST", "/v1/apps", c.Admin, map[string]string{"app_id": app}, &out); err != nil {
+		return err
+	}
+	c.App, c.Key = app, out.APIKey
+	return nil
+}
+
+// UploadCertificate uploads a .p12 and returns its business_id.
+func (c *Client) UploadCertificate(p12 []byte, password, env, name string) (int, error) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, _ := mw.CreateFormFile("file", "cert.p12")
+	fw.Write(p12)
+	mw.WriteField("password", password)
+	mw.WriteField("environment", env)
+	mw.WriteField("name", name)
+	mw.Close()
+	status, res, err := c.Do("POST", "/v1/apps/"+c.App+"/certificates", c.Key, mw.FormDataContentType(), buf.Bytes())
+	if err != nil {
+		return 0, err
+	}
+	if status != 201 {
+		return 0, fmt.Errorf("upload certificate = %d %s", status, res)
+	}
+	var out struct {
+		BusinessID int `json:"business_id"`
+	}
+	return out.BusinessID, json.Unmarshal(res, &out)
+}
+
+// SetAPNS binds token to user.
+func (c *Client) SetAPNS(user string, businessID int, token string) error {
+	return c.call(204, "PUT", "/v1/apps/"+c.App+"/users/"+user+"/apns", c.Key,
+		map[string]any{"business_id": businessID, "token": token}, nil)
+}
+
+// SetProfile sets user's nickname.
+func (c *Client) SetProfile(user, nickname string) error {
+	return c.call(204, "PUT", "/v1/apps/"+c.App+"/users/"+user+"/profile", c.Key, map[string]any{"nickname": nickname}, nil)
+}
+
+// PutMember adds user to group.
+func (c *Client) PutMember(group, user string) error {
+	return c.call(204, "PUT", "/v1/apps/"+c.App+"/groups/"+group+"/members/"+user, c.Key, map[string]any{}, nil)
+}
+
+// PutGroup names group.
+func (c *Client) PutGroup(group, name string) error {
+	return c.call(204, "PUT", "/v1/apps/"+c.App+"/groups/"+group, c.Key, map[string]any{"name": name}, nil)
+}
+
+// Parallel runs fn(0..n-1) on workers goroutines and returns the first error.
+func Parallel(n, workers int, progress func(done int), fn func(i int) error) error {
+	var next, done atomic.Int64
+	var firstErr atomic.Pointer[error]
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for firstErr.Load() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := fn(i); err != nil {
+					firstErr.CompareAndSwap(nil, &err)
+					return
+				}
+				if d := done.Add(1); progress != nil && d%1000 == 0 {
+					progress(int(d))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if p := firstErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Metrics is a scrape of herald's /metrics: what the bench reads back.
+type Metrics struct {
+	Sent, Failed float64
+	// Unsettled is the log's backlog (herald_log_unsettled_messages).
+	Unsettled float64
+	// Delivery is the cumulative herald_delivery_seconds histogram:
+	// upper bounds and cumulative counts.
+	Delivery Histogram
+}
+
+// Histogram is a cumulative Prometheus histogram.
+type Histogram struct {
+	Bounds []float64
+	Counts []float64
+}
+
+// Sub returns h minus an earlier scrape of the same histogram.
+func (h Histogram) Sub(earlier Histogram) Histogram {
+	out := Histogram{Bounds: h.Bounds, Counts: make([]float64, len(h.Counts))}
+	for i := range h.Counts {
+		out.Counts[i] = h.Counts[i]
+		if i < len(earlier.Counts) {
+			out.Counts[i] -= earlier.Counts[i]
+		}
+	}
+	return out
+}
+
+// Quantile interpolates the q-quantile (0..1) in seconds; NaN when empty.
+func (h Histogram) Quantile(q float64) float64 {
+	if len(h.Counts) == 0 || h.Counts[len(h.Counts)-1] == 0 {
+		return math.NaN()
+	}
+	total := h.Counts[len(h.Counts)-1]
+	rank := q * total
+	i := sort.SearchFloat64s(h.Counts, rank)
+	if i >= len(h.Bounds) {
+		return h.Bounds[len(h.Bounds)-1]
+	}
+	lo, loCount := 0.0, 0.0
+	if i > 0 {
+		lo, loCount = h.Bounds[i-1], h.Counts[i-1]
+	}
+	hi, hiCount := h.Bounds[i], h.Counts[i]
+	if math.IsInf(hi, 1) {
+		return lo
+	}
+	if hiCount == loCount {
+		return hi
+	}
+	return lo + (hi-lo)*(rank-loCount)/(hiCount-loCount)
+}
+
+// Scrape reads herald's /metrics.
+func (c *Client) Scrape() (Metrics, error) {
+	var m Metrics
+	status, body, err := c.Do("GET", "/metrics", "", "", nil)
+	if err != nil {
+		return m, err
+	}
+	if status != 200 {
+		return m, fmt.Errorf("GET /metrics = %d", status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
+	if err != nil {
+		return m, fmt.Errorf("parse /metrics: %w", err)
+	}
+	if f := families["herald_pushes_total"]; f != nil {
+		for _, metric := range f.Metric {
+			for _, l := range metric.Label {
+				if l.GetName() != "outcome" {
+					continue
+				}
+				switch l.GetValue() {
+				case "sent":
+					m.Sent += metric.GetCounter().GetValue()
+				case "failed":
+					m.Failed += metric.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if f := families["herald_log_unsettled_messages"]; f != nil && len(f.Metric) > 0 {
+		m.Unsettled = f.Metric[0].GetGauge().GetValue()
+	}
+	if f := families["herald_delivery_seconds"]; f != nil && len(f.Metric) > 0 {
+		for _, b := range f.Metric[0].GetHistogram().GetBucket() {
+			m.Delivery.Bounds = append(m.Delivery.Bounds, b.GetUpperBound())
+			m.Delivery.Counts = append(m.Delivery.Counts, float64(b.GetCumulativeCount()))
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,279 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/heraldpush/herald/credential/credentialtest"
+)
+
+// Options configure a bench run. Zero values mean the documented defaults.
+type Options struct {
+	// Scenarios to run, in order: c2c, group, overload, idle-million
+	// (default c2c and group).
+	Scenarios []string
+	// Herald is the herald binary to start as `herald serve` and
+	// `herald mockapns` (default: this executable).
+	Herald string
+	// Users is how many recipients (one device each) the c2c scenario
+	// registers (default 10,000).
+	Users int
+	// Messages is how many one-to-one messages the c2c scenario sends
+	// (default 200,000).
+	Messages int
+	// Connections is how many ingress connections the load uses (default 64).
+	Connections int
+	// Batch is how many messages one messages:batch request carries (default 100).
+	Batch int
+	// GroupSize is the group scenario's member count (default 100,000).
+	GroupSize int
+	// Duration is how long the overload scenario offers 2× peak (default 30s).
+	Duration time.Duration
+	// IdleDevices is how many devices idle-million registers (default 1,000,000).
+	IdleDevices int
+	// References, when false, skips the h2load and bare-apns2 reference runs.
+	SkipReferences bool
+	// Out is where the JSON report and the SVG chart go (default bench-results).
+	Out string
+	// Progress receives the live progress bars (default: none).
+	Progress io.Writer
+	// Command is the command line, recorded in the report.
+	Command string
+}
+
+func (o *Options) ensureDefaults() error {
+	if len(o.Scenarios) == 0 {
+		o.Scenarios = []string{"c2c", "group"}
+	}
+	if o.Herald == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find herald binary: %w", err)
+		}
+		o.Herald = exe
+	}
+	if o.Users == 0 {
+		o.Users = 10_000
+	}
+	if o.Messages == 0 {
+		o.Messages = 200_000
+	}
+	if o.Connections == 0 {
+		o.Connections = 64
+	}
+	if o.Batch == 0 {
+		o.Batch = 100
+	}
+	if o.GroupSize == 0 {
+		o.GroupSize = 100_000
+	}
+	if o.Duration == 0 {
+		o.Duration = 30 * time.Second
+	}
+	if o.IdleDevices == 0 {
+		o.IdleDevices = 1_000_000
+	}
+	if o.Out == "" {
+		o.Out = "bench-results"
+	}
+	for _, s := range o.Scenarios {
+		switch s {
+		case "c2c", "group", "overload", "idle-million":
+		default:
+			return fmt.Errorf("unknown scenario %q (c2c, group, overload, idle-million)", s)
+		}
+	}
+	return nil
+}
+
+// env is one bench run's processes: a mock APNs and a herald engine, each
+// its own process so /proc measures each one's CPU and memory alone.
+type env struct {
+	opts   Options
+	report *Report
+	dir    string
+
+	mock     *Process
+	mockAddr string
+	caFile   string
+
+	herald *Process
+	addr   string
+	client *Client
+	bid    int
+}
+
+const benchAdmin = "bench-admin-token"
+
+// Run runs the scenarios and returns the report (also saved under Out).
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	if err := opts.ensureDefaults(); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "herald-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	e := &env{opts: opts, report: newReport(opts.Command), dir: dir}
+	defer e.stop()
+	if err := e.startMock(); err != nil {
+		return nil, err
+	}
+	if !opts.SkipReferences {
+		e.referenceH2load(ctx)
+		if err := e.referenceApns2(ctx); err != nil {
+			e.report.Warn("bare apns2 reference: %v", err)
+		}
+	}
+	for _, s := range opts.Scenarios {
+		if ctx.Err() != nil {
+			break
+		}
+		var err error
+		switch s {
+		case "c2c":
+			err = e.scenarioC2C(ctx)
+		case "group":
+			err = e.scenarioGroup(ctx)
+		case "overload":
+			err = e.scenarioOverload(ctx)
+		case "idle-million":
+			err = e.scenarioIdleMillion(ctx)
+		}
+		if err != nil {
+			e.report.Warn("scenario %s: %v", s, err)
+			if e.herald != nil {
+				e.report.Warn("herald output: %s", tail(e.herald.Output()))
+			}
+		}
+		e.stopHerald()
+	}
+	return e.report, errors.Join(ctx.Err())
+}
+
+func (e *env) startMock() error {
+	addr, err := FreeAddr()
+	if err != nil {
+		return err
+	}
+	e.mockAddr, e.caFile = addr, filepath.Join(e.dir, "mock-ca.pem")
+	e.mock, err = StartProcess("mockapns", e.opts.Herald, []string{"mockapns", "--listen", addr, "--ca-out", e.caFile}, nil)
+	if err != nil {
+		return err
+	}
+	return e.mock.WaitListening(addr, 10*time.Second)
+}
+
+// startHerald starts a fresh engine (new data dir) with extra serve flags.
+func (e *env) startHerald(extra ...string) error {
+	addr, err := FreeAddr()
+	if err != nil {
+		return err
+	}
+	data, err := os.MkdirTemp(e.dir, "data-")
+	if err != nil {
+		return err
+	}
+	url := "https://" + e.mockAddr
+	args := append([]string{"serve", "--listen", addr, "--data-dir", data, "--admin-token", benchAdmin,
+		"--apns-production-url", url, "--apns-sandbox-url", url, "--apns-ca-file", e.caFile, "--log-level", "warn"}, extra...)
+	if e.herald, err = StartProcess("herald", e.opts.Herald, args, nil); err != nil {
+		return err
+	}
+	if err := e.herald.WaitListening(addr, 20*time.Second); err != nil {
+		return err
+	}
+	e.addr = addr
+	e.client = NewClient(addr, e.opts.Connections)
+	e.client.Admin = benchAdmin
+	return nil
+}
+
+func (e *env) stopHerald() {
+	if e.herald != nil {
+		_ = e.herald.Stop(30 * time.Second)
+		e.herald = nil
+	}
+}
+
+func (e *env) stop() {
+	e.stopHerald()
+	if e.mock != nil {
+		_ = e.mock.Stop(10 * time.Second)
+	}
+}
+
+// setupApp creates an app and uploads a production certificate.
+func (e *env) setupApp(app string) error {
+	if err := e.client.CreateApp(app); err != nil {
+		return err
+	}
+	ca, err := credentialtest.NewAuthority()
+	if err != nil {
+		return err
+	}
+	p12, err := ca.P12(credentialtest.LeafOptions{Kind: credentialtest.Universal, Topic: "com.example.bench", KeyType: "ecdsa"}, "pw", credentialtest.Modern)
+	if err != nil {
+		return err
+	}
+	e.bid, err = e.client.UploadCertificate(p12, "pw", "production", "bench")
+	return err
+}
+
+// register binds n users (prefix + index) to one device each.
+func (e *env) register(ctx context.Context, label, prefix string, n int, also func(i int) error) error {
+	p := &progress{w: e.opts.Progress, label: label, total: int64(n), start: time.Now()}
+	defer p.finish()
+	return Parallel(n, e.opts.Connections, func(done int) { p.draw(int64(done), "") }, func(i int) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := e.client.SetAPNS(fmt.Sprintf("%s%d", prefix, i), e.bid, deviceToken(prefix, i)); err != nil {
+			return err
+		}
+		if also != nil {
+			return also(i)
+		}
+		return nil
+	})
+}
+
+// deviceToken is a distinct 32-byte hex token per (prefix, i).
+func deviceToken(prefix string, i int) string {
+	h := uint64(14695981039346656037)
+	for _, c := range []byte(prefix) {
+		h = (h ^ uint64(c)) * 1099511628211
+	}
+	return fmt.Sprintf("%016x%016x%032x", h, uint64(i)*0x9e3779b97f4a7c15, i)
+}
+
+// heraldUsage reads the engine's CPU and memory.
+func (e *env) heraldUsage() Usage {
+	u, err := ReadUsage(e.herald.PID())
+	if err != nil {
+		e.report.Warn("read herald usage: %v", err)
+	}
+	return u
+}
+
+func numCPU() int { return runtime.NumCPU() }
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+func joinNonEmpty(parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, "; ")
+}

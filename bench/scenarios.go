@@ -1,0 +1,496 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// appendMessage appends one one-to-one message as JSON.
+func appendMessage(b []byte, from, to string, i int) []byte {
+	b = append(b, `{"from":"`...)
+	b = append(b, from...)
+	b = append(b, `","to":"`...)
+	b = append(b, to...)
+	b = append(b, `","elems":[{"type":"text","text":"hello `...)
+	b = strconv.AppendInt(b, int64(i), 10)
+	return append(b, `"}]}`...)
+}
+
+// driveResult is what one load phase achieved.
+type driveResult struct {
+	accepted, rejected int64
+	elapsed            time.Duration
+}
+
+// drive sends total messages, batch per request (1 = the single-message
+// endpoint), closed loop on Connections workers. to(i) names the recipient
+// of message i. A 429/503 is retried after a short pause, as a well-behaved
+// client does.
+func (e *env) drive(ctx context.Context, label string, total, batch int, to func(i int) string) (driveResult, error) {
+	if batch < 1 {
+		batch = 1
+	}
+	requests := (total + batch - 1) / batch
+	var accepted, rejected atomic.Int64
+	p := &progress{w: e.opts.Progress, label: label, total: int64(total), start: time.Now()}
+	stop := e.ticker(200*time.Millisecond, func() { p.draw(accepted.Load(), fmt.Sprintf("429s %d", rejected.Load())) })
+	path := "/v1/apps/" + e.client.App + "/messages"
+	if batch > 1 {
+		path += ":batch"
+	}
+	start := time.Now()
+	err := Parallel(requests, e.opts.Connections, nil, func(r int) error {
+		first, last := r*batch, min((r+1)*batch, total)
+		var body []byte
+		if batch > 1 {
+			body = append(body, `{"messages":[`...)
+			for i := first; i < last; i++ {
+				if i > first {
+					body = append(body, ',')
+				}
+				body = appendMessage(body, "sender", to(i), i)
+			}
+			body = append(body, "]}"...)
+		} else {
+			body = appendMessage(body, "sender", to(first), first)
+		}
+		for ctx.Err() == nil {
+			status, res, err := e.client.Do("POST", path, e.client.Key, "application/json", body)
+			if err != nil {
+				return err
+			}
+			switch status {
+			case 202:
+				accepted.Add(int64(last - first))
+				return nil
+			case 429, 503:
+				rejected.Add(1)
+				time.Sleep(20 * time.Millisecond)
+			default:
+				return fmt.Errorf("POST %s = %d %s", path, status, res)
+			}
+		}
+		return ctx.Err()
+	})
+	elapsed := time.Since(start)
+	stop()
+	p.draw(accepted.Load(), fmt.Sprintf("429s %d", rejected.Load()))
+	p.finish()
+	return driveResult{accepted.Load(), rejected.Load(), elapsed}, err
+}
+
+// ticker calls fn every d until the returned stop is called.
+func (e *env) ticker(d time.Duration, fn func()) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				fn()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// waitSettled polls until herald reports target settled pushes (sent +
+// failed), recording the delivery rate series and the peak RSS. It returns
+// when they were all settled.
+func (e *env) waitSettled(ctx context.Context, label, series string, target float64, timeout time.Duration, t0 time.Time) (time.Time, int64, error) {
+	p := &progress{w: e.opts.Progress, label: label, total: int64(target), start: t0}
+	defer p.finish()
+	deadline := time.Now().Add(timeout)
+	var peakRSS int64
+	lastAt, lastN := t0, 0.0
+	for {
+		m, err := e.client.Scrape()
+		if err != nil {
+			return time.Time{}, peakRSS, err
+		}
+		now := time.Now()
+		n := m.Sent + m.Failed
+		if u := e.heraldUsage(); u.RSS > peakRSS {
+			peakRSS = u.RSS
+		}
+		if series != "" && now.Sub(lastAt) >= 500*time.Millisecond {
+			e.report.addSample(series, now.Sub(t0).Seconds(), (n-lastN)/now.Sub(lastAt).Seconds())
+			lastAt, lastN = now, n
+		}
+		p.draw(int64(n), "")
+		if n >= target {
+			return now, peakRSS, nil
+		}
+		if now.After(deadline) || ctx.Err() != nil {
+			return now, peakRSS, fmt.Errorf("%s: %.0f of %.0f pushes settled after %v", label, n, target, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitDrained waits until the log holds no unsettled messages.
+func (e *env) waitDrained(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		m, err := e.client.Scrape()
+		if err != nil {
+			return err
+		}
+		if m.Unsettled == 0 {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("log not drained after %v", timeout)
+}
+
+// scenarioC2C measures durable ingest alone, then one-to-one delivery
+// end to end, then latency at half of the delivery peak.
+func (e *env) scenarioC2C(ctx context.Context) error {
+	if err := e.startHerald(); err != nil {
+		return err
+	}
+	if err := e.setupApp("bench"); err != nil {
+		return err
+	}
+	users := e.opts.Users
+	if err := e.register(ctx, "c2c: register devices", "u", users, nil); err != nil {
+		return err
+	}
+	r := e.report
+
+	// Durable ingest alone: recipients without devices, so the mock is not
+	// involved; every message is still logged with a synced write and
+	// settled by its user actor.
+	ingest := min(e.opts.Messages, 200_000)
+	res, err := e.drive(ctx, "ingest: messages:batch", ingest, e.opts.Batch, func(i int) string { return "x" + strconv.Itoa(i%users) })
+	if err != nil {
+		return err
+	}
+	r.Add("c2c", fmt.Sprintf("durable ingest, messages:batch (%d/request)", e.opts.Batch), float64(res.accepted)/res.elapsed.Seconds(), "msgs/s", "goal ≥ 200k")
+	if err := e.waitDrained(ctx, 2*time.Minute); err != nil {
+		return err
+	}
+	single := min(e.opts.Messages/2, 100_000)
+	res, err = e.drive(ctx, "ingest: single messages", single, 1, func(i int) string { return "x" + strconv.Itoa(i%users) })
+	if err != nil {
+		return err
+	}
+	r.Add("c2c", fmt.Sprintf("durable ingest, single messages (%d conns)", e.opts.Connections), float64(res.accepted)/res.elapsed.Seconds(), "msgs/s", "goal ≥ 50k")
+	if err := e.waitDrained(ctx, 2*time.Minute); err != nil {
+		return err
+	}
+
+	// End to end: every message is one push to one device.
+	before, err := e.client.Scrape()
+	if err != nil {
+		return err
+	}
+	usage0 := e.heraldUsage()
+	t0 := time.Now()
+	n := e.opts.Messages
+	var driveErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, driveErr = e.drive(ctx, "c2c: send messages", n, e.opts.Batch, func(i int) string { return "u" + strconv.Itoa(i%users) })
+	}()
+	end, peakRSS, err := e.waitSettled(ctx, "c2c: pushes settled", "c2c delivered pushes/s", before.Sent+before.Failed+float64(n), 5*time.Minute, t0)
+	wg.Wait()
+	if err = firstErr(driveErr, err); err != nil {
+		return err
+	}
+	usage1 := e.heraldUsage()
+	after, _ := e.client.Scrape()
+	elapsed := end.Sub(t0).Seconds()
+	rate := float64(n) / elapsed
+	cpuPerPush := float64((usage1.CPU - usage0.CPU).Microseconds()) / float64(n)
+	r.Add("c2c", "delivered pushes/s (ingest → APNs 200)", rate, "pushes/s", ratioNote(rate, r.Get("reference", "bare apns2 loop (256 goroutines)"), "bare apns2", "goal ≥ 1.2×")+
+		ratioSuffix(rate, r.Get("reference", "mock raw capacity (h2load -c 4 -m 100)"), "h2load ceiling"))
+	r.Add("c2c", "herald CPU per delivered push", cpuPerPush, "µs", ratioNote(cpuPerPush, r.Get("reference", "bare apns2 client CPU per push"), "bare apns2", "goal ≤ 20 µs"))
+	r.Add("c2c", "herald peak RSS during delivery", mib(peakRSS), "MiB", "")
+	r.Add("c2c", "pushes failed", after.Failed-before.Failed, "pushes", "")
+
+	// Latency at half of the peak, open loop.
+	return e.latencyAtRate(ctx, rate/2, 10*time.Second, users)
+}
+
+// latencyAtRate offers rate messages/s for d, open loop, in small batches
+// every 10 ms, and reads p50/p99 of accept → APNs 200 from herald's histogram.
+func (e *env) latencyAtRate(ctx context.Context, rate float64, d time.Duration, users int) error {
+	before, err := e.client.Scrape()
+	if err != nil {
+		return err
+	}
+	const tick = 10 * time.Millisecond
+	perTick := max(1, int(math.Round(rate*tick.Seconds())))
+	ticks := int(d / tick)
+	p := &progress{w: e.opts.Progress, label: fmt.Sprintf("latency at %.0f msgs/s", rate), total: int64(ticks * perTick), start: time.Now()}
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, e.opts.Connections)
+	path := "/v1/apps/" + e.client.App + "/messages:batch"
+	t := time.NewTicker(tick)
+	for k := 0; k < ticks && ctx.Err() == nil; k++ {
+		<-t.C
+		body := []byte(`{"messages":[`)
+		for j := range perTick {
+			if j > 0 {
+				body = append(body, ',')
+			}
+			i := k*perTick + j
+			body = appendMessage(body, "sender", "u"+strconv.Itoa(i%users), i)
+		}
+		body = append(body, "]}"...)
+		select {
+		case sem <- struct{}{}:
+		default:
+			e.report.Warn("latency run fell behind its schedule: too few connections for %.0f msgs/s", rate)
+			sem <- struct{}{}
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if status, _, err := e.client.Do("POST", path, e.client.Key, "application/json", body); err == nil && status == 202 {
+				sent.Add(int64(perTick))
+			}
+		}()
+		if k%20 == 0 {
+			p.draw(sent.Load(), "")
+		}
+	}
+	t.Stop()
+	wg.Wait()
+	p.draw(sent.Load(), "")
+	p.finish()
+	if _, _, err := e.waitSettled(ctx, "latency: pushes settled", "", before.Sent+before.Failed+float64(sent.Load()), time.Minute, time.Now()); err != nil {
+		return err
+	}
+	after, err := e.client.Scrape()
+	if err != nil {
+		return err
+	}
+	h := after.Delivery.Sub(before.Delivery)
+	note := fmt.Sprintf("%.0f msgs/s offered (half of peak)", rate)
+	e.report.Add("c2c", "latency p50 accept → APNs 200", h.Quantile(0.50)*1000, "ms", note)
+	e.report.Add("c2c", "latency p99 accept → APNs 200", h.Quantile(0.99)*1000, "ms", "goal ≤ 10 ms")
+	return nil
+}
+
+// scenarioGroup measures one message to a large group, every member
+// offline with one device.
+func (e *env) scenarioGroup(ctx context.Context) error {
+	if err := e.startHerald(); err != nil {
+		return err
+	}
+	if err := e.setupApp("bench"); err != nil {
+		return err
+	}
+	g := e.opts.GroupSize
+	if err := e.client.PutGroup("big", "Bench Group"); err != nil {
+		return err
+	}
+	if err := e.register(ctx, "group: register members", "g", g, func(i int) error {
+		return e.client.PutMember("big", "g"+strconv.Itoa(i))
+	}); err != nil {
+		return err
+	}
+	// The user actors spawned by registration are still resident (idle
+	// timeout); the growth below is measured from this moment.
+	before, err := e.client.Scrape()
+	if err != nil {
+		return err
+	}
+	usage0 := e.heraldUsage()
+	t0 := time.Now()
+	body := []byte(`{"from":"g0","group_id":"big","elems":[{"type":"text","text":"hello group"}]}`)
+	status, res, err := e.client.Do("POST", "/v1/apps/"+e.client.App+"/messages", e.client.Key, "application/json", body)
+	if err != nil || status != 202 {
+		return fmt.Errorf("post group message = %d %s %v", status, res, err)
+	}
+	accepted := time.Now()
+	end, peakRSS, err := e.waitSettled(ctx, "group: pushes settled", "group delivered pushes/s", before.Sent+before.Failed+float64(g-1), 5*time.Minute, t0)
+	if err != nil {
+		return err
+	}
+	usage1 := e.heraldUsage()
+	took := end.Sub(accepted).Seconds()
+	rate := float64(g-1) / took
+	r := e.report
+	r.Add("group", fmt.Sprintf("%d-member group: 202 → last push", g), took, "s", "")
+	r.Add("group", "group pushes/s", rate, "pushes/s", ratioNote(rate, r.Get("c2c", "delivered pushes/s (ingest → APNs 200)"), "c2c rate", "goal ≥ 1×"))
+	r.Add("group", "herald CPU per group push", float64((usage1.CPU-usage0.CPU).Microseconds())/float64(g-1), "µs", "")
+	r.Add("group", "herald RSS growth during fan-out", mib(peakRSS-usage0.RSS), "MiB", "goal < 50 MB")
+	return nil
+}
+
+// scenarioOverload offers twice the delivery peak for Duration and checks
+// that herald sheds load with 429 instead of growing, and loses nothing.
+func (e *env) scenarioOverload(ctx context.Context) error {
+	if err := e.startHerald(); err != nil {
+		return err
+	}
+	if err := e.setupApp("bench"); err != nil {
+		return err
+	}
+	users := e.opts.Users
+	if err := e.register(ctx, "overload: register devices", "u", users, nil); err != nil {
+		return err
+	}
+	peak := e.report.Get("c2c", "delivered pushes/s (ingest → APNs 200)")
+	if math.IsNaN(peak) {
+		peak = 20_000
+		e.report.Warn("overload: no c2c peak in this run; assuming %.0f pushes/s", peak)
+	}
+	offered := 2 * peak
+	before, err := e.client.Scrape()
+	if err != nil {
+		return err
+	}
+	const tick = 10 * time.Millisecond
+	perTick := max(1, int(offered*tick.Seconds()))
+	ticks := int(e.opts.Duration / tick)
+	var accepted, rejected atomic.Int64
+	var rssSamples []float64
+	p := &progress{w: e.opts.Progress, label: fmt.Sprintf("overload: offer %.0f/s", offered), total: int64(ticks * perTick), start: time.Now()}
+	sem := make(chan struct{}, e.opts.Connections)
+	var wg sync.WaitGroup
+	path := "/v1/apps/" + e.client.App + "/messages:batch"
+	t0 := time.Now()
+	t := time.NewTicker(tick)
+	lastSample := t0
+	lastSettled := before.Sent + before.Failed
+	for k := 0; k < ticks && ctx.Err() == nil; k++ {
+		<-t.C
+		body := []byte(`{"messages":[`)
+		for j := range perTick {
+			if j > 0 {
+				body = append(body, ',')
+			}
+			i := k*perTick + j
+			body = appendMessage(body, "sender", "u"+strconv.Itoa(i%users), i)
+		}
+		body = append(body, "]}"...)
+		select {
+		case sem <- struct{}{}:
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				status, _, err := e.client.Do("POST", path, e.client.Key, "application/json", body)
+				switch {
+				case err != nil:
+				case status == 202:
+					accepted.Add(int64(perTick))
+				case status == 429 || status == 503:
+					rejected.Add(int64(perTick))
+				}
+			}()
+		default:
+			rejected.Add(int64(perTick)) // the client itself is saturated: counts as refused
+		}
+		if now := time.Now(); now.Sub(lastSample) >= time.Second {
+			if m, err := e.client.Scrape(); err == nil {
+				settled := m.Sent + m.Failed
+				e.report.addSample("overload delivered pushes/s", now.Sub(t0).Seconds(), (settled-lastSettled)/now.Sub(lastSample).Seconds())
+				lastSettled = settled
+			}
+			u := e.heraldUsage()
+			rssSamples = append(rssSamples, mib(u.RSS))
+			e.report.addSample("overload herald RSS MiB", now.Sub(t0).Seconds(), mib(u.RSS))
+			lastSample = now
+			p.draw(accepted.Load()+rejected.Load(), fmt.Sprintf("accepted %d refused %d", accepted.Load(), rejected.Load()))
+		}
+	}
+	t.Stop()
+	wg.Wait()
+	window := time.Since(t0)
+	mid, err := e.client.Scrape()
+	if err != nil {
+		return err
+	}
+	p.finish()
+	deliveredDuring := (mid.Sent + mid.Failed - before.Sent - before.Failed) / window.Seconds()
+	_, _, err = e.waitSettled(ctx, "overload: drain accepted", "", before.Sent+before.Failed+float64(accepted.Load()), 5*time.Minute, time.Now())
+	after, _ := e.client.Scrape()
+	settled := after.Sent + after.Failed - before.Sent - before.Failed
+	r := e.report
+	r.Add("overload", "offered", offered, "msgs/s", "2× the c2c peak")
+	r.Add("overload", "accepted (202)", float64(accepted.Load()), "msgs", "")
+	r.Add("overload", "refused (429/503)", float64(rejected.Load()), "msgs", "")
+	r.Add("overload", "delivered pushes/s while overloaded", deliveredDuring, "pushes/s", ratioNote(deliveredDuring, peak, "peak", "goal ≥ 0.9×"))
+	r.Add("overload", "accepted but not delivered", float64(accepted.Load())-settled, "msgs", "goal 0")
+	if len(rssSamples) > 1 {
+		r.Add("overload", "RSS first → last second", rssSamples[len(rssSamples)-1]-rssSamples[0], "MiB", fmt.Sprintf("%.0f → %.0f MiB", rssSamples[0], rssSamples[len(rssSamples)-1]))
+	}
+	return err
+}
+
+// scenarioIdleMillion registers IdleDevices devices, lets the user actors
+// passivate, then makes 1% of the users active and reads herald's RSS.
+func (e *env) scenarioIdleMillion(ctx context.Context) error {
+	const idle = 5 * time.Second
+	if err := e.startHerald("--user-idle-timeout", idle.String()); err != nil {
+		return err
+	}
+	if err := e.setupApp("bench"); err != nil {
+		return err
+	}
+	n := e.opts.IdleDevices
+	if err := e.register(ctx, "idle: register devices", "i", n, nil); err != nil {
+		return err
+	}
+	r := e.report
+	r.Add("idle-million", "RSS after registering", mib(e.heraldUsage().RSS), "MiB", fmt.Sprintf("%d devices", n))
+	sleepCtx(ctx, idle+3*time.Second)
+	r.Add("idle-million", "RSS after passivation", mib(e.heraldUsage().RSS), "MiB", "")
+	active := max(1, n/100)
+	before, err := e.client.Scrape()
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if _, err := e.drive(ctx, "idle: 1% active", active, e.opts.Batch, func(i int) string { return "i" + strconv.Itoa(i*100%n) }); err != nil {
+		return err
+	}
+	_, peak, err := e.waitSettled(ctx, "idle: pushes settled", "", before.Sent+before.Failed+float64(active), 2*time.Minute, t0)
+	if err != nil {
+		return err
+	}
+	r.Add("idle-million", "RSS with 1% active", mib(peak), "MiB", "goal ≤ 500 MB")
+	return nil
+}
+
+func ratioNote(v, ref float64, refName, goal string) string {
+	if math.IsNaN(ref) || ref == 0 {
+		return goal
+	}
+	return joinNonEmpty(fmt.Sprintf("%.2f× %s", v/ref, refName), goal)
+}
+
+func ratioSuffix(v, ref float64, refName string) string {
+	if math.IsNaN(ref) || ref == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %.2f× %s", v/ref, refName)
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

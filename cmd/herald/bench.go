@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/heraldpush/herald/bench"
+)
+
+func runBench(args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	var o bench.Options
+	scenarios := fs.String("scenario", "c2c,group", "comma-separated: c2c, group, overload, idle-million, or all")
+	fs.IntVar(&o.Users, "users", 10_000, "c2c recipients, one device each")
+	fs.IntVar(&o.Messages, "messages", 200_000, "c2c messages to deliver")
+	fs.IntVar(&o.Connections, "connections", 64, "ingress connections")
+	fs.IntVar(&o.Batch, "batch", 100, "messages per messages:batch request")
+	fs.IntVar(&o.GroupSize, "group-size", 100_000, "group scenario members")
+	fs.DurationVar(&o.Duration, "duration", 0, "overload scenario duration (default 30s)")
+	fs.IntVar(&o.IdleDevices, "idle-devices", 1_000_000, "idle-million scenario devices")
+	fs.BoolVar(&o.SkipReferences, "skip-references", false, "skip the h2load and bare apns2 reference runs")
+	fs.StringVar(&o.Out, "out", "bench-results", "directory for the JSON report and the SVG chart")
+	fs.StringVar(&o.Herald, "herald", "", "herald binary to benchmark (default: this one)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *scenarios == "all" {
+		*scenarios = "c2c,group,overload,idle-million"
+	}
+	o.Scenarios = strings.Split(*scenarios, ",")
+	o.Progress = os.Stderr
+	o.Command = "herald bench " + strings.Join(args, " ")
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	report, err := bench.Run(ctx, o)
+	if report != nil {
+		report.WriteTable(os.Stdout)
+		jsonPath, svgPath, serr := report.Save(o.Out)
+		if serr != nil {
+			return fmt.Errorf("save report: %w", serr)
+		}
+		fmt.Printf("\nreport: %s\nchart:  %s\n", jsonPath, svgPath)
+	}
+	return err
+}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/heraldpush/herald/engine"
+)
+
+func runServe(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var o engine.Options
+	fs.StringVar(&o.Listen, "listen", envOr("HERALD_LISTEN", "127.0.0.1:8080"), "ingress address [HERALD_LISTEN]")
+	fs.StringVar(&o.DataDir, "data-dir", envOr("HERALD_DATA_DIR", "./data"), "data directory [HERALD_DATA_DIR]")
+	fs.StringVar(&o.AdminToken, "admin-token", envOr("HERALD_ADMIN_TOKEN", ""), "admin bearer token; generated and printed once when unset [HERALD_ADMIN_TOKEN]")
+	fs.StringVar(&o.MasterKeyFile, "master-key-file", envOr("HERALD_MASTER_KEY_FILE", ""), "32-byte key sealing credentials at rest; default DATA_DIR/master.key [HERALD_MASTER_KEY_FILE]")
+	fs.StringVar(&o.APNsProductionURL, "apns-production-url", envOr("HERALD_APNS_PRODUCTION_URL", "https://api.push.apple.com"), "APNs production host [HERALD_APNS_PRODUCTION_URL]")
+	fs.StringVar(&o.APNsSandboxURL, "apns-sandbox-url", envOr("HERALD_APNS_SANDBOX_URL", "https://api.sandbox.push.apple.com"), "APNs sandbox host [HERALD_APNS_SANDBOX_URL]")
+	fs.StringVar(&o.APNsCAFile, "apns-ca-file", envOr("HERALD_APNS_CA_FILE", ""), "extra PEM roots trusted for APNs TLS, for mocks [HERALD_APNS_CA_FILE]")
+	logLevel := fs.String("log-level", envOr("HERALD_LOG_LEVEL", "info"), "debug, info, warn or error [HERALD_LOG_LEVEL]")
+	fs.DurationVar(&o.Actors.IdleTimeout, "user-idle-timeout", 2*time.Minute, "passivate a user actor idle this long")
+	fs.IntVar(&o.HighWater, "high-water", 500_000, "unsettled messages past which new messages get 429")
+	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long SIGTERM waits for in-flight pushes")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return err
+	}
+	o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	srv, err := engine.New(o)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	runErr := srv.Run(ctx)
+	o.Logger.Info("stopping", "grace", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), *grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		o.Logger.Warn("shutdown", "err", err)
+	}
+	return runErr
+}

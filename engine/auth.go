@@ -1,0 +1,150 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/heraldpush/herald/storage"
+	"github.com/valyala/fasthttp"
+)
+
+// authenticator checks bearer tokens. Tokens are 256-bit random values and
+// only their SHA-256 hashes are kept, on disk and in memory.
+type authenticator struct {
+	admin [32]byte
+
+	mu struct {
+		sync.RWMutex
+		apps  map[string]storage.App // by app id
+		byKey map[[32]byte]string    // key hash -> app id
+	}
+}
+
+const adminTokenMeta = "admin_token_sha256"
+
+func newAuthenticator(store *storage.Store, given string, out io.Writer) (*authenticator, error) {
+	a := &authenticator{}
+	a.mu.apps = make(map[string]storage.App)
+	a.mu.byKey = make(map[[32]byte]string)
+	switch stored, err := store.Meta(adminTokenMeta); {
+	case given != "":
+		a.admin = sha256.Sum256([]byte(given))
+	case err == nil && len(stored) == 32:
+		copy(a.admin[:], stored)
+	case errors.Is(err, storage.ErrNotFound):
+		token := newSecret()
+		a.admin = sha256.Sum256([]byte(token))
+		if err := store.PutMeta(context.Background(), adminTokenMeta, a.admin[:]); err != nil {
+			return nil, fmt.Errorf("store admin token hash: %w", err)
+		}
+		fmt.Fprintf(out, "herald: generated admin token (shown once, only its hash is stored): %s\n", token)
+	case err != nil:
+		return nil, fmt.Errorf("load admin token hash: %w", err)
+	default:
+		return nil, errors.New("load admin token hash: corrupt")
+	}
+	err := store.Apps(func(app storage.App) error {
+		a.addLocked(app)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load apps: %w", err)
+	}
+	return a, nil
+}
+
+// newSecret returns 256 random bits as hex.
+func newSecret() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (a *authenticator) addLocked(app storage.App) {
+	a.mu.apps[app.ID] = app
+	var h [32]byte
+	copy(h[:], app.KeyHash)
+	a.mu.byKey[h] = app.ID
+}
+
+func (a *authenticator) add(app storage.App) {
+	a.mu.Lock()
+	a.addLocked(app)
+	a.mu.Unlock()
+}
+
+func (a *authenticator) appExists(id string) bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	_, ok := a.mu.apps[id]
+	return ok
+}
+
+func bearer(ctx *fasthttp.RequestCtx) ([]byte, bool) {
+	h := ctx.Request.Header.Peek("Authorization")
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !equalFoldASCII(h[:len(prefix)], prefix) {
+		return nil, false
+	}
+	return h[len(prefix):], true
+}
+
+func equalFoldASCII(b []byte, s string) bool {
+	for i := range b {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// requireAdmin answers 401 unless the request carries the admin token.
+func (a *authenticator) requireAdmin(ctx *fasthttp.RequestCtx) *apiError {
+	tok, ok := bearer(ctx)
+	if !ok {
+		return errorf(401, codeUnauthorized, "missing bearer token")
+	}
+	h := sha256.Sum256(tok)
+	if subtle.ConstantTimeCompare(h[:], a.admin[:]) != 1 {
+		return errorf(401, codeUnauthorized, "invalid token")
+	}
+	return nil
+}
+
+// requireApp allows the app's own api_key or the admin token: 401 for a
+// missing or unknown token, 403 for another app's key, 404 when an admin
+// names an app that does not exist.
+func (a *authenticator) requireApp(ctx *fasthttp.RequestCtx, app string) *apiError {
+	tok, ok := bearer(ctx)
+	if !ok {
+		return errorf(401, codeUnauthorized, "missing bearer token")
+	}
+	h := sha256.Sum256(tok)
+	if subtle.ConstantTimeCompare(h[:], a.admin[:]) == 1 {
+		if !a.appExists(app) {
+			return errorf(404, codeAppNotFound, "app %q does not exist", app)
+		}
+		return nil
+	}
+	a.mu.RLock()
+	owner, found := a.mu.byKey[h]
+	a.mu.RUnlock()
+	switch {
+	case !found:
+		return errorf(401, codeUnauthorized, "invalid token")
+	case owner != app:
+		return errorf(403, codeForbidden, "this api_key belongs to another app")
+	}
+	return nil
+}

@@ -1,0 +1,44 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// decodeJSON decodes a request body into v. Unknown fields are ignored (old
+// clients keep working against new servers and the other way round);
+// malformed JSON and wrong types are 400 invalid_json.
+func decodeJSON(body []byte, v any) *apiError {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return errorf(400, codeInvalidJSON, "request body is empty; expected a JSON object")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		var syntaxErr *json.SyntaxError
+		switch {
+		case errors.As(err, &typeErr):
+			return errorf(400, codeInvalidJSON, "field %q: expected %s, got %s", typeErr.Field, typeErr.Type, typeErr.Value)
+		case errors.As(err, &syntaxErr):
+			return errorf(400, codeInvalidJSON, "malformed JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
+		default:
+			return errorf(400, codeInvalidJSON, "malformed JSON: %v", err)
+		}
+	}
+	return nil
+}
+
+// flexUint accepts a JSON number or a numeric string: IM backends often
+// carry ids as strings.
+type flexUint uint64
+
+func (f *flexUint) UnmarshalJSON(b []byte) error {
+	s := string(bytes.Trim(b, `"`))
+	var v uint64
+	if _, err := fmt.Sscan(s, &v); err != nil || s == "" || s[0] == '+' {
+		return &json.UnmarshalTypeError{Value: string(b), Type: typeOfUint, Field: "business_id"}
+	}
+	*f = flexUint(v)
+	return nil
+}

@@ -1,0 +1,23 @@
+// Package engine wires herald together and serves its HTTP ingress.
+//
+// # Basics
+//
+// [New] opens the store under Options.DataDir, loads or creates the master
+// key and the admin token, starts the actor system and replays every stored
+// message not yet settled. [Server.Run] serves the fasthttp ingress until
+// its context ends; [Server.Shutdown] stops in order: ingress, then the
+// actors (waiting for APNs requests in flight), then the store.
+//
+// The ingress decodes and validates, authenticates (admin token or the
+// app's api_key, both compared as SHA-256 hashes in constant time), and
+// answers 202 for a message only after it is in the durable log with a
+// synced write. Every error is {"error": {"code", "message"}} with a stable
+// snake_case code; the codes are constants in errors.go.
+//
+// # Caveats
+//
+// Handlers run on fasthttp's worker goroutines and may block (on a synced
+// write or an actor's answer, each bounded by a timeout); actors never do.
+// When the log holds more unsettled messages than Options.HighWater the
+// ingress answers 429 with Retry-After instead of queueing more.
+package engine

@@ -1,0 +1,187 @@
+package engine
+
+import (
+	"errors"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/storage"
+)
+
+// Message limits. A message is an IM event, not a document: these bounds
+// keep one request's cost predictable.
+const (
+	maxElems     = 64
+	maxTextBytes = 16 << 10
+	maxFieldLen  = 4 << 10 // title, desc, sound, ext, custom fields
+)
+
+var elemTypes = map[string]bool{
+	herald.ElemText: true, herald.ElemAudio: true, herald.ElemFile: true,
+	herald.ElemImage: true, herald.ElemCustom: true,
+}
+
+// validateMessage checks one decoded message; what names it in errors
+// ("message" or "messages[3]").
+func validateMessage(m *herald.Message, what string) *apiError {
+	if !validID(m.From) {
+		return errorf(400, codeInvalidMessage, "%s: from must be a user id (1-%d bytes of printable UTF-8)", what, maxIDLen)
+	}
+	switch {
+	case m.To != "" && m.GroupID != "":
+		return errorf(400, codeInvalidMessage, "%s: give either to or group_id, not both", what)
+	case m.To == "" && m.GroupID == "":
+		return errorf(400, codeInvalidMessage, "%s: to (one-to-one) or group_id (group) is required", what)
+	case m.To != "" && !validID(m.To):
+		return errorf(400, codeInvalidMessage, "%s: to must be a user id (1-%d bytes of printable UTF-8)", what, maxIDLen)
+	case m.GroupID != "" && !validID(m.GroupID):
+		return errorf(400, codeInvalidMessage, "%s: group_id must be 1-%d bytes of printable UTF-8", what, maxIDLen)
+	}
+	if len(m.Elems) == 0 {
+		return errorf(400, codeInvalidElem, "%s: elems must hold at least one elem", what)
+	}
+	if len(m.Elems) > maxElems {
+		return errorf(400, codeInvalidElem, "%s: at most %d elems", what, maxElems)
+	}
+	for i, e := range m.Elems {
+		if !elemTypes[e.Type] {
+			return errorf(400, codeInvalidElem, "%s: elems[%d]: type %q is not text, audio, file, image or custom", what, i, e.Type)
+		}
+		if len(e.Text) > maxTextBytes || !utf8.ValidString(e.Text) {
+			return errorf(400, codeInvalidElem, "%s: elems[%d]: text must be valid UTF-8 of at most %d bytes", what, i, maxTextBytes)
+		}
+		if len(e.Data) > maxTextBytes || len(e.Desc) > maxFieldLen || len(e.Ext) > maxFieldLen {
+			return errorf(400, codeInvalidElem, "%s: elems[%d]: custom fields too long", what, i)
+		}
+	}
+	p := &m.OfflinePushInfo
+	for name, v := range map[string]string{"title": p.Title, "desc": p.Desc, "ios_sound": p.IOSSound} {
+		if len(v) > maxFieldLen || !utf8.ValidString(v) {
+			return errorf(400, codeInvalidMessage, "%s: offline_push_info.%s must be valid UTF-8 of at most %d bytes", what, name, maxFieldLen)
+		}
+	}
+	if len(p.Ext) > maxFieldLen {
+		return errorf(400, codeInvalidMessage, "%s: offline_push_info.ext is over %d bytes", what, maxFieldLen)
+	}
+	if p.Expiration < 0 {
+		return errorf(400, codeInvalidMessage, "%s: offline_push_info.expiration must be >= 0 seconds", what)
+	}
+	switch m.Priority {
+	case "", herald.PriorityDefault, herald.PriorityHigh, herald.PriorityLow:
+	default:
+		return errorf(400, codeInvalidMessage, "%s: priority must be default, high or low", what)
+	}
+	return nil
+}
+
+// admit refuses new messages while the engine is saturated or the store is
+// failing, before anything is written.
+func (s *Server) admit(n int) *apiError {
+	if err := s.store.Healthy(); err != nil {
+		return &apiError{status: 503, code: codeStoreUnavailable, message: "the store is refusing writes: " + err.Error(), retryAfter: 5}
+	}
+	if s.store.Unsettled()+n > s.opts.HighWater {
+		return &apiError{status: 429, code: codeOverloaded, message: "herald is saturated; retry later", retryAfter: 1}
+	}
+	return nil
+}
+
+// accept durably logs the messages (one synced commit, all or none) and
+// only then hands them to the actors.
+func (s *Server) accept(app string, msgs []herald.Message) ([]string, *apiError) {
+	if err := s.admit(len(msgs)); err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	entries := make([]*storage.Entry, len(msgs))
+	for i := range msgs {
+		entries[i] = &storage.Entry{App: app, ReceivedAt: now, Msg: &msgs[i]}
+	}
+	if err := s.store.AppendMessages(entries); err != nil {
+		if errors.Is(err, storage.ErrClosed) {
+			return nil, &apiError{status: 503, code: codeShuttingDown, message: "herald is shutting down", retryAfter: 5}
+		}
+		return nil, s.storeError("append to message log", err)
+	}
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = storage.MessageID(e.Seq)
+		s.dispatch(e)
+	}
+	return ids, nil
+}
+
+func (s *Server) postMessage(r *request) *apiError {
+	var m herald.Message
+	if err := decodeJSON(r.ctx.PostBody(), &m); err != nil {
+		return err
+	}
+	if err := validateMessage(&m, "message"); err != nil {
+		return err
+	}
+	ids, err := s.accept(r.app, []herald.Message{m})
+	if err != nil {
+		return err
+	}
+	writeJSON(r.ctx, 202, map[string]string{"message_id": ids[0]})
+	return nil
+}
+
+func (s *Server) postMessageBatch(r *request) *apiError {
+	var req struct {
+		Messages []herald.Message `json:"messages"`
+	}
+	if err := decodeJSON(r.ctx.PostBody(), &req); err != nil {
+		return err
+	}
+	if len(req.Messages) == 0 {
+		return errorf(400, codeInvalidMessage, "messages must hold at least one message")
+	}
+	if len(req.Messages) > s.opts.MaxBatch {
+		return errorf(400, codeTooManyMessages, "a batch holds at most %d messages, got %d", s.opts.MaxBatch, len(req.Messages))
+	}
+	for i := range req.Messages {
+		if err := validateMessage(&req.Messages[i], "messages["+strconv.Itoa(i)+"]"); err != nil {
+			return err
+		}
+	}
+	ids, err := s.accept(r.app, req.Messages)
+	if err != nil {
+		return err
+	}
+	writeJSON(r.ctx, 202, map[string][]string{"message_ids": ids})
+	return nil
+}
+
+type pushView struct {
+	UserID string `json:"user_id"`
+	Token  string `json:"token"`
+	Status string `json:"status"`
+	ApnsID string `json:"apns_id,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+func (s *Server) getMessage(r *request) *apiError {
+	seq, ok := storage.ParseMessageID(r.id)
+	if !ok {
+		return errorf(404, codeMessageNotFound, "no message %q in app %q", r.id, r.app)
+	}
+	state, results, err := s.store.MessageStatus(r.app, seq)
+	if errors.Is(err, storage.ErrNotFound) {
+		return errorf(404, codeMessageNotFound, "no message %q in app %q", r.id, r.app)
+	} else if err != nil {
+		return s.storeError("read message status", err)
+	}
+	pushes := make([]pushView, 0, len(results))
+	for _, p := range results {
+		pushes = append(pushes, pushView(p))
+	}
+	writeJSON(r.ctx, 200, struct {
+		MessageID string     `json:"message_id"`
+		State     string     `json:"state"`
+		Pushes    []pushView `json:"pushes"`
+	}{MessageID: r.id, State: state, Pushes: pushes})
+	return nil
+}

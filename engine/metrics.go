@@ -1,0 +1,42 @@
+package engine
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/heraldpush/herald/storage"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+)
+
+// httpMetrics are the ingress's Prometheus series.
+type httpMetrics struct {
+	requests *prometheus.CounterVec // by route and status code
+	latency  *prometheus.HistogramVec
+	handler  fasthttp.RequestHandler
+}
+
+func newHTTPMetrics(reg prometheus.Registerer, g prometheus.Gatherer, store *storage.Store) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_http_requests_total", Help: "Ingress requests by route and status code.",
+		}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "herald_http_request_seconds", Help: "Ingress request handling time by route.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}, []string{"route"}),
+		handler: fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(g, promhttp.HandlerOpts{})),
+	}
+	unsettled := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "herald_log_unsettled_messages", Help: "Messages in the durable log not yet settled (the ingress backlog).",
+	}, func() float64 { return float64(store.Unsettled()) })
+	reg.MustRegister(m.requests, m.latency, unsettled)
+	return m
+}
+
+func (m *httpMetrics) observe(route string, status int, took time.Duration) {
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(route).Observe(took.Seconds())
+}

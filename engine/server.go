@@ -1,0 +1,264 @@
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldpush/herald/actors"
+	"github.com/heraldpush/herald/credential"
+	"github.com/heraldpush/herald/storage"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/valyala/fasthttp"
+)
+
+// Options configure a Server. Zero values mean the documented defaults.
+type Options struct {
+	// Listen is the ingress address (default 127.0.0.1:8080).
+	Listen string
+	// DataDir holds the Pebble store and the master key (default ./data).
+	DataDir string
+	// AdminToken, when set, is the admin bearer token. When empty, one is
+	// generated on first start, its hash stored, and the token written once
+	// to AdminTokenOut.
+	AdminToken string
+	// AdminTokenOut receives the generated admin token (default os.Stdout).
+	AdminTokenOut io.Writer
+	// MasterKeyFile holds the 32-byte key sealing credentials at rest
+	// (default DataDir/master.key, created 0600 on first start).
+	MasterKeyFile string
+	// APNsProductionURL and APNsSandboxURL default to Apple's hosts.
+	APNsProductionURL, APNsSandboxURL string
+	// APNsCAFile holds extra PEM roots trusted for APNs TLS (for mocks).
+	APNsCAFile string
+
+	// MaxBodySize bounds a request body (default 8 MiB); larger gets 413.
+	MaxBodySize int
+	// MaxBatch bounds messages:batch (default 1000).
+	MaxBatch int
+	// HighWater is the number of unsettled messages past which the ingress
+	// answers 429 (default 500,000).
+	HighWater int
+
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+
+	// Actors carries actor-system tuning (idle timeout, retry backoff, ...);
+	// Store, Logger, URLs and credentials are filled in by New.
+	Actors actors.Options
+}
+
+func (o *Options) ensureDefaults() {
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:8080"
+	}
+	if o.DataDir == "" {
+		o.DataDir = "./data"
+	}
+	if o.AdminTokenOut == nil {
+		o.AdminTokenOut = os.Stdout
+	}
+	if o.MasterKeyFile == "" {
+		o.MasterKeyFile = filepath.Join(o.DataDir, "master.key")
+	}
+	if o.MaxBodySize == 0 {
+		o.MaxBodySize = 8 << 20
+	}
+	if o.MaxBatch == 0 {
+		o.MaxBatch = 1000
+	}
+	if o.HighWater == 0 {
+		o.HighWater = 500_000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Registerer == nil || o.Gatherer == nil {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		o.Registerer, o.Gatherer = reg, reg
+	}
+}
+
+// Server is a running herald engine.
+type Server struct {
+	opts    Options
+	logger  *slog.Logger
+	store   *storage.Store
+	sealer  *credential.Sealer
+	system  *actors.System
+	auth    *authenticator
+	metrics *httpMetrics
+	http    *fasthttp.Server
+
+	ln       net.Listener
+	draining atomic.Bool
+	stopOnce sync.Once
+}
+
+// New opens the store, starts the actors and replays unsettled messages.
+// The listener is bound here, so Addr is valid before Run.
+func New(opts Options) (*Server, error) {
+	opts.ensureDefaults()
+	s := &Server{opts: opts, logger: opts.Logger}
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	key, err := credential.LoadOrCreateMasterKey(opts.MasterKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	if s.sealer, err = credential.NewSealer(key); err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	roots, err := apnsRoots(opts.APNsCAFile)
+	if err != nil {
+		return nil, err
+	}
+	if s.store, err = storage.Open(filepath.Join(opts.DataDir, "db"), &storage.Options{Logger: opts.Logger}); err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Server, error) {
+		if s.system != nil {
+			_ = s.system.Shutdown(context.Background())
+		}
+		_ = s.store.Close()
+		return nil, err
+	}
+	if s.auth, err = newAuthenticator(s.store, opts.AdminToken, opts.AdminTokenOut); err != nil {
+		return fail(err)
+	}
+	ao := opts.Actors
+	ao.Store, ao.Logger, ao.Registerer = s.store, opts.Logger, opts.Registerer
+	ao.ProductionURL, ao.SandboxURL, ao.RootCAs = opts.APNsProductionURL, opts.APNsSandboxURL, roots
+	if ao.OpenCredential == nil {
+		ao.OpenCredential = s.openCredential
+	}
+	if s.system, err = actors.New(ao); err != nil {
+		return fail(err)
+	}
+	s.metrics = newHTTPMetrics(opts.Registerer, opts.Gatherer, s.store)
+	replayed := 0
+	err = s.store.Replay(func(e *storage.Entry) error {
+		s.dispatch(e)
+		replayed++
+		return nil
+	})
+	if err != nil {
+		return fail(fmt.Errorf("replay message log: %w", err))
+	}
+	if replayed > 0 {
+		s.logger.Info("replaying unsettled messages", "count", replayed)
+	}
+	if s.ln, err = net.Listen("tcp", opts.Listen); err != nil {
+		return fail(fmt.Errorf("listen on %s: %w", opts.Listen, err))
+	}
+	s.http = &fasthttp.Server{
+		Handler:            s.handle,
+		ErrorHandler:       s.handleTransportError,
+		Name:               "herald",
+		MaxRequestBodySize: opts.MaxBodySize,
+		ReadTimeout:        30 * time.Second,
+		WriteTimeout:       30 * time.Second,
+		IdleTimeout:        2 * time.Minute,
+		ReadBufferSize:     16 << 10,
+		Concurrency:        64 << 10,
+		NoDefaultDate:      true,
+		Logger:             fasthttpLogger{opts.Logger},
+	}
+	return s, nil
+}
+
+// Addr is the address the ingress listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Run serves the ingress until ctx ends or Shutdown is called. It returns
+// nil after a clean stop.
+func (s *Server) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(s.ln) }()
+	s.logger.Info("herald serving", "listen", s.Addr(), "data_dir", s.opts.DataDir)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// Shutdown stops in order: the ingress (new requests get 503, in-flight
+// ones finish), the actors (waiting up to ctx for APNs requests in flight),
+// then the store. Messages not settled stay in the log for the next start.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var err error
+	s.stopOnce.Do(func() {
+		s.draining.Store(true)
+		err = errors.Join(
+			s.http.ShutdownWithContext(ctx),
+			s.system.Shutdown(ctx),
+			s.store.Close(),
+		)
+	})
+	return err
+}
+
+func apnsRoots(caFile string) (*x509.CertPool, error) {
+	if caFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("read apns ca file: %w", err)
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("apns ca file %s: no PEM certificates", caFile)
+	}
+	return roots, nil
+}
+
+// openCredential unseals a stored certificate for its tenant actor.
+func (s *Server) openCredential(app string, c *storage.Certificate) (tls.Certificate, error) {
+	cert, err := credential.OpenSealed(c.Sealed, s.sealer, []byte(app))
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return cert.TLS(), nil
+}
+
+// dispatch hands a durable message to the actors.
+func (s *Server) dispatch(e *storage.Entry) {
+	s.system.Deliver(e)
+}
+
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Debug(fmt.Sprintf(format, args...), "component", "fasthttp")
+}
+
+// handleTransportError answers requests fasthttp rejects before routing
+// (body over the limit, malformed HTTP) in herald's error format.
+func (s *Server) handleTransportError(ctx *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		writeError(ctx, errorf(413, codeBodyTooLarge, "request body is over %d bytes", s.opts.MaxBodySize))
+	} else {
+		writeError(ctx, errorf(400, codeInvalidJSON, "malformed HTTP request: %v", err))
+	}
+	s.metrics.observe(routeUnknown, ctx.Response.StatusCode(), 0)
+}
