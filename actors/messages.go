@@ -37,9 +37,21 @@ type Deliver struct {
 	// ReplyTo gets a UserSettled once this recipient's pushes are settled.
 	// nil means the user actor settles the message itself (one-to-one).
 	ReplyTo *actor.PID
+	// SenderNickname is the one-to-one sender's nickname, stamped by the
+	// sender's own user actor on the way (see Outgoing).
+	SenderNickname string
 }
 
 func (m *Deliver) Target() (string, string) { return m.App, m.Recipient }
+
+// Outgoing carries a one-to-one message through its sender's user actor,
+// which owns the sender's nickname: it stamps it on the Deliver and sends
+// that on to the recipient. This keeps a storage read off every message.
+type Outgoing struct {
+	Deliver *Deliver
+}
+
+func (m *Outgoing) Target() (string, string) { return m.Deliver.App, m.Deliver.Msg.From }
 
 // UserSettled tells a message's owner that one recipient's pushes are all
 // settled and recorded.

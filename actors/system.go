@@ -166,7 +166,7 @@ func (s *System) Deliver(e *storage.Entry) {
 		s.root.Send(s.fanouts, &startFanout{entry: e})
 		return
 	}
-	s.root.Send(s.users, &Deliver{Seq: e.Seq, App: e.App, Recipient: e.Msg.To, Msg: e.Msg, ReceivedAt: e.ReceivedAt})
+	s.root.Send(s.users, &Outgoing{&Deliver{Seq: e.Seq, App: e.App, Recipient: e.Msg.To, Msg: e.Msg, ReceivedAt: e.ReceivedAt}})
 }
 
 // Request sends a user request (SetAPNS, SetPresence, SetProfile, GetUser)

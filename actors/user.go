@@ -63,6 +63,12 @@ func (u *userActor) Receive(ctx actor.Context) {
 			return
 		}
 		u.deliver(ctx, m)
+	case *Outgoing:
+		if err := u.load(); err != nil {
+			u.sys.logger.Warn("load sender profile", "app", u.app, "user", u.user, "err", err)
+		}
+		m.Deliver.SenderNickname = u.rec.Nickname
+		ctx.Send(u.sys.users, m.Deliver)
 	case *PushOutcome:
 		u.outcome(ctx, m)
 	case *SetAPNS:
@@ -258,7 +264,7 @@ func (u *userActor) deliver(ctx actor.Context, m *Deliver) {
 	case alert == nil && msg.IsGroup():
 		skip = ReasonNoContent // the fan-out rendered it: nothing to show
 	case alert == nil:
-		a, ok := herald.Render(msg, u.sender(msg))
+		a, ok := herald.Render(msg, herald.Sender{Nickname: m.SenderNickname})
 		if !ok {
 			skip = ReasonNoContent
 		}
@@ -311,15 +317,6 @@ func (u *userActor) deliver(ctx actor.Context, m *Deliver) {
 	}
 }
 
-// sender looks up what the push text needs about a one-to-one sender.
-func (u *userActor) sender(msg *herald.Message) herald.Sender {
-	rec, err := u.sys.store.User(u.app, msg.From)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		u.sys.logger.Warn("load sender profile", "app", u.app, "user", msg.From, "err", err)
-	}
-	return herald.Sender{Nickname: rec.Nickname}
-}
-
 func (u *userActor) outcome(ctx actor.Context, o *PushOutcome) {
 	p, ok := u.pending[o.Seq]
 	if !ok {
@@ -359,8 +356,8 @@ func (u *userActor) unbind(token string, unregisteredAt int64) {
 // done, a group message's owner is told.
 func (u *userActor) settle(ctx actor.Context, seq uint64, p *pendingMessage) {
 	b := u.sys.store.NewBatch()
-	for i := range p.results {
-		b.PutPushResult(u.app, seq, &p.results[i])
+	if len(p.results) > 0 {
+		b.PutPushResults(u.app, seq, u.user, p.results)
 	}
 	if p.replyTo == nil {
 		b.MarkDone(u.app, seq)

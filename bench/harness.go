@@ -46,6 +46,9 @@ type Options struct {
 	Progress io.Writer
 	// Command is the command line, recorded in the report.
 	Command string
+	// Profile, when set, saves a CPU profile of herald during the c2c
+	// delivery phase to this file.
+	Profile string
 }
 
 func (o *Options) ensureDefaults() error {
@@ -104,10 +107,11 @@ type env struct {
 	mockAddr string
 	caFile   string
 
-	herald *Process
-	addr   string
-	client *Client
-	bid    int
+	herald    *Process
+	addr      string
+	pprofAddr string
+	client    *Client
+	bid       int
 }
 
 const benchAdmin = "bench-admin-token"
@@ -183,7 +187,12 @@ func (e *env) startHerald(extra ...string) error {
 		return err
 	}
 	url := "https://" + e.mockAddr
-	args := append([]string{"serve", "--listen", addr, "--data-dir", data, "--admin-token", benchAdmin,
+	pprofAddr, err := FreeAddr()
+	if err != nil {
+		return err
+	}
+	e.pprofAddr = pprofAddr
+	args := append([]string{"serve", "--listen", addr, "--pprof-listen", pprofAddr, "--data-dir", data, "--admin-token", benchAdmin,
 		"--apns-production-url", url, "--apns-sandbox-url", url, "--apns-ca-file", e.caFile, "--log-level", "warn"}, extra...)
 	if e.herald, err = StartProcess("herald", e.opts.Herald, args, nil); err != nil {
 		return err

@@ -202,6 +202,15 @@ func (e *env) scenarioC2C(ctx context.Context) error {
 	n := e.opts.Messages
 	var driveErr error
 	var wg sync.WaitGroup
+	if e.opts.Profile != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := e.captureProfile(e.opts.Profile, 8*time.Second); err != nil {
+				e.report.Warn("cpu profile: %v", err)
+			}
+		}()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -59,9 +59,11 @@ func (b *Batch) DeleteMember(app, group, user string) {
 	_ = b.pb.Delete(memberKey(app, group, user), nil)
 }
 
-// PutPushResult records the settled outcome of one push of message seq.
-func (b *Batch) PutPushResult(app string, seq uint64, r *PushResult) {
-	_ = b.pb.Set(pushKey(app, seq, r.UserID, r.Token), r.encodeValue(), nil)
+// PutPushResults records the settled outcomes of message seq's pushes to
+// one user's devices: one key per recipient, not per device, keeps the
+// write volume per push small.
+func (b *Batch) PutPushResults(app string, seq uint64, user string, rs []PushResult) {
+	_ = b.pb.Set(pushKey(app, seq, user), encodePushResults(rs), nil)
 }
 
 // PutFanoutCursor records that every member of group message seq's roster

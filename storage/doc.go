@@ -27,7 +27,7 @@
 //	A<app>\0 g <group>         group (name)
 //	A<app>\0 m <group>\0<user> group member (name card), in member order
 //	A<app>\0 d <seq:8>         message done marker
-//	A<app>\0 p <seq:8><user>\0<token>  outcome of one push
+//	A<app>\0 p <seq:8><user>   outcomes of one message's pushes to one user
 //	A<app>\0 f <seq:8>         group fan-out progress: every member up to
 //	                           this user id is settled
 //	L <seq:8>                  durable log entry of a message not yet done

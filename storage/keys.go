@@ -64,10 +64,8 @@ func pushPrefix(app string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(appKey(app, kindPush, 8), seq)
 }
 
-func pushKey(app string, seq uint64, user, token string) []byte {
-	k := append(pushPrefix(app, seq), user...)
-	k = append(k, 0)
-	return append(k, token...)
+func pushKey(app string, seq uint64, user string) []byte {
+	return append(pushPrefix(app, seq), user...)
 }
 
 func fanoutKey(app string, seq uint64) []byte {

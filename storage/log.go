@@ -306,18 +306,9 @@ func (s *Store) MessageStatus(app string, seq uint64) (string, []PushResult, err
 	var results []PushResult
 	var derr error
 	err := s.scan(prefix, prefixEnd(prefix), func(k, v []byte) bool {
-		rest := k[len(prefix):]
-		i := 0
-		for i < len(rest) && rest[i] != 0 {
-			i++
-		}
-		if i == len(rest) {
-			derr = fmt.Errorf("%w: push key", ErrCorrupt)
-			return false
-		}
-		var r PushResult
-		r, derr = decodePushResult(string(rest[:i]), string(rest[i+1:]), v)
-		results = append(results, r)
+		var rs []PushResult
+		rs, derr = decodePushResults(string(k[len(prefix):]), v)
+		results = append(results, rs...)
 		return derr == nil
 	})
 	return state, results, errors.Join(err, derr)

@@ -171,18 +171,31 @@ type PushResult struct {
 	Reason string
 }
 
-func (r *PushResult) encodeValue() []byte {
-	b := []byte{recordV1}
-	b = appendString(b, r.Status)
-	b = appendString(b, r.ApnsID)
-	return appendString(b, r.Reason)
+func encodePushResults(rs []PushResult) []byte {
+	b := make([]byte, 0, 2+len(rs)*112)
+	b = append(b, recordV1)
+	b = binary.AppendUvarint(b, uint64(len(rs)))
+	for i := range rs {
+		b = appendString(b, rs[i].Token)
+		b = appendString(b, rs[i].Status)
+		b = appendString(b, rs[i].ApnsID)
+		b = appendString(b, rs[i].Reason)
+	}
+	return b
 }
 
-func decodePushResult(user, token string, p []byte) (PushResult, error) {
+func decodePushResults(user string, p []byte) ([]PushResult, error) {
 	d := decoder{b: p}
 	if v := d.byte(); v != recordV1 && d.err == nil {
-		return PushResult{}, fmt.Errorf("%w: push record version %d", ErrCorrupt, v)
+		return nil, fmt.Errorf("%w: push record version %d", ErrCorrupt, v)
 	}
-	r := PushResult{UserID: user, Token: token, Status: d.string(), ApnsID: d.string(), Reason: d.string()}
-	return r, d.finish()
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		return nil, fmt.Errorf("%w: %d push results", ErrCorrupt, n)
+	}
+	rs := make([]PushResult, 0, n)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		rs = append(rs, PushResult{UserID: user, Token: d.string(), Status: d.string(), ApnsID: d.string(), Reason: d.string()})
+	}
+	return rs, d.finish()
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 )
 
 var (
@@ -82,6 +83,12 @@ func Open(dir string, opts *Options) (*Store, error) {
 		// existing one is ratcheted up to it.
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             quietLogger{o.Logger},
+	}
+	// Bloom filters on every level: most point reads are for keys that may
+	// not exist (a user never written, a token without owner, a message's
+	// done marker), and without a filter each miss reads every level.
+	for i := range popts.Levels {
+		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	popts.EnsureDefaults()
 	if err := popts.Validate(); err != nil {

@@ -143,7 +143,7 @@ func TestStore_Log(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := s.NewBatch()
-	b.PutPushResult("a", entries[1].Seq, &PushResult{UserID: "u", Token: "aabb", Status: PushSent, ApnsID: "id"})
+	b.PutPushResults("a", entries[1].Seq, "u", []PushResult{{UserID: "u", Token: "aabb", Status: PushSent, ApnsID: "id"}})
 	b.MarkDone("a", entries[1].Seq)
 	b.MarkDone("a", entries[3].Seq)
 	if err := s.Commit(context.Background(), b); err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -25,6 +27,7 @@ func runServe(args []string) error {
 	logLevel := fs.String("log-level", envOr("HERALD_LOG_LEVEL", "info"), "debug, info, warn or error [HERALD_LOG_LEVEL]")
 	fs.DurationVar(&o.Actors.IdleTimeout, "user-idle-timeout", 2*time.Minute, "passivate a user actor idle this long")
 	fs.IntVar(&o.HighWater, "high-water", 500_000, "unsettled messages past which new messages get 429")
+	pprofAddr := fs.String("pprof-listen", envOr("HERALD_PPROF_LISTEN", ""), "serve net/http/pprof on this address (keep it on loopback) [HERALD_PPROF_LISTEN]")
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long SIGTERM waits for in-flight pushes")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -37,6 +40,17 @@ func runServe(args []string) error {
 	srv, err := engine.New(o)
 	if err != nil {
 		return err
+	}
+	if *pprofAddr != "" {
+		// The default mux carries net/http/pprof's handlers; never on the
+		// ingress port, so profiles are not exposed to API clients.
+		ps := &http.Server{Addr: *pprofAddr, Handler: http.DefaultServeMux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := ps.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+				o.Logger.Error("pprof listener", "err", err)
+			}
+		}()
+		defer ps.Close()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
