@@ -83,6 +83,11 @@ func Open(dir string, opts *Options) (*Store, error) {
 		// existing one is ratcheted up to it.
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             quietLogger{o.Logger},
+		// A large memtable lets most log entries be written and deleted
+		// (settled) before they are ever flushed, so compactions carry
+		// mostly tombstones instead of whole messages.
+		MemTableSize:                64 << 20,
+		MemTableStopWritesThreshold: 4,
 	}
 	// Bloom filters on every level: most point reads are for keys that may
 	// not exist (a user never written, a token without owner, a message's

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/heraldpush/herald/bench"
+)
+
+// runMockAPNs is `herald mockapns`: a mock APNs HTTP/2 TLS server for tests,
+// `herald demo` and `herald bench`. It runs until SIGINT or SIGTERM.
+func runMockAPNs(args []string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return mockAPNsMain(ctx, args, os.Stdout, os.Stderr)
+}
+
+// mockAPNsMain runs the mock until ctx is done; stdout gets the URL, the
+// periodic and the final counts, stderr the usage.
+func mockAPNsMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("mockapns", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		opts          bench.MockOptions
+		maxStreams    uint
+		caOut         string
+		statsInterval time.Duration
+		dropEvery     time.Duration
+		goAwayEvery   time.Duration
+	)
+	fs.StringVar(&opts.Addr, "listen", "127.0.0.1:2197", "`address` to listen on (keep it on loopback)")
+	fs.StringVar(&caOut, "ca-out", "", "write the PEM root certificate to trust to `file` (for herald serve --apns-ca-file)")
+	fs.DurationVar(&opts.Latency, "latency", 0, "delay added before every answer")
+	fs.UintVar(&maxStreams, "max-streams", 1000, "SETTINGS_MAX_CONCURRENT_STREAMS per connection")
+	fs.Func("fault", "answer a share of pushes with an error, as `STATUS:REASON:RATE` (e.g. 503:ServiceUnavailable:0.05); repeatable",
+		func(s string) error {
+			f, err := parseFault(s)
+			if err != nil {
+				return err
+			}
+			opts.Faults = append(opts.Faults, f)
+			return nil
+		})
+	fs.BoolVar(&opts.Record, "record", false, "keep every request in memory (grows without bound)")
+	fs.DurationVar(&statsInterval, "stats-interval", 0, "print the counts every `interval` (0: only at exit)")
+	fs.DurationVar(&dropEvery, "drop-every", 0, "drop all connections abruptly every `interval` (0: never)")
+	fs.DurationVar(&goAwayEvery, "goaway-every", 0, "send a graceful GOAWAY on all connections every `interval` (0: never)")
+	if err := fs.Parse(args); err != nil {
+		return err // flag.ErrHelp included: main exits quietly on it
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if maxStreams == 0 || maxStreams > 1<<31-1 {
+		return fmt.Errorf("--max-streams %d outside 1..2^31-1", maxStreams)
+	}
+	opts.MaxConcurrentStreams = uint32(maxStreams)
+
+	m, err := bench.StartMockAPNs(opts)
+	if err != nil {
+		return err
+	}
+	if caOut != "" {
+		if err := m.WriteCA(caOut); err != nil {
+			m.Close()
+			return err
+		}
+		fmt.Fprintf(stdout, "mockapns: CA written to %s\n", caOut)
+	}
+	fmt.Fprintf(stdout, "mockapns: listening on %s\n", m.URL())
+
+	// The tickers' goroutines are owned here and waited for before Close.
+	var wg sync.WaitGroup
+	every := func(d time.Duration, f func()) {
+		if d <= 0 {
+			return
+		}
+		wg.Go(func() {
+			t := time.NewTicker(d)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					f()
+				}
+			}
+		})
+	}
+	every(statsInterval, func() { fmt.Fprintf(stdout, "mockapns: %s\n", formatMockStats(m.Stats())) })
+	every(dropEvery, m.DropConnections)
+	every(goAwayEvery, m.GoAway)
+
+	<-ctx.Done()
+	wg.Wait()
+	err = m.Close()
+	fmt.Fprintf(stdout, "mockapns: stopped: %s\n", formatMockStats(m.Stats()))
+	return err
+}
+
+// parseFault reads STATUS:REASON:RATE, such as 410:Unregistered:0.01.
+func parseFault(s string) (bench.Fault, error) {
+	parts := strings.Split(s, ":")
+	if len(parts) != 3 {
+		return bench.Fault{}, fmt.Errorf("fault %q: want STATUS:REASON:RATE", s)
+	}
+	status, err := strconv.Atoi(parts[0])
+	if err != nil {
+		return bench.Fault{}, fmt.Errorf("fault %q: status: %w", s, err)
+	}
+	rate, err := strconv.ParseFloat(parts[2], 64)
+	if err != nil {
+		return bench.Fault{}, fmt.Errorf("fault %q: rate: %w", s, err)
+	}
+	// The mock validates ranges when it starts.
+	return bench.Fault{Status: status, Reason: parts[1], Rate: rate}, nil
+}
+
+// formatMockStats renders counts on one line: total, then by status.
+func formatMockStats(s bench.MockStats) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "requests=%d", s.Total)
+	statuses := make([]int, 0, len(s.ByStatus))
+	for status := range s.ByStatus {
+		statuses = append(statuses, status)
+	}
+	slices.Sort(statuses)
+	for _, status := range statuses {
+		fmt.Fprintf(&b, " %d=%d", status, s.ByStatus[status])
+	}
+	fmt.Fprintf(&b, " connections=%d live=%d handshake_errors=%d protocol_errors=%d refused_streams=%d",
+		s.Connections, s.LiveConnections, s.HandshakeErrors, s.ProtocolErrors, s.RefusedStreams)
+	return b.String()
+}
