@@ -6,6 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // push; these counters are the per-push record.
 type metrics struct {
 	pushes      *prometheus.CounterVec // by app, business_id, outcome
+	circuitOpen *prometheus.GaugeVec   // by app, business_id: 1 while APNs refuses the credential
 	apnsLatency prometheus.Histogram
 	// deliveryLatency runs from the ingress accepting a message to APNs
 	// accepting its push: what a user waits, durability included.
@@ -24,6 +25,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_pushes_total", Help: "Settled pushes by tenant (app, business_id) and outcome.",
 		}, []string{"app", "business_id", "outcome"}),
+		circuitOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "herald_certificate_circuit_open", Help: "1 while APNs refuses a credential and its pushes wait for a successful probe.",
+		}, []string{"app", "business_id"}),
 		apnsLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "herald_apns_request_seconds",
 			Help:    "Time from sending a push to APNs' answer.",
@@ -43,7 +47,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		fanoutMembers: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_fanout_members_total", Help: "Group members a fan-out delivered a message to."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.pushes, m.apnsLatency, m.deliveryLatency, m.inflight, m.queued, m.retries, m.unbound, m.activeUsers, m.messagesDone, m.fanoutMembers)
+		reg.MustRegister(m.pushes, m.circuitOpen, m.apnsLatency, m.deliveryLatency, m.inflight, m.queued, m.retries, m.unbound, m.activeUsers, m.messagesDone, m.fanoutMembers)
 	}
 	return m
 }

@@ -46,6 +46,9 @@ type Options struct {
 	PushTimeout time.Duration
 	// RetryBase and RetryMax bound the retry backoff (default 1s, 60s).
 	RetryBase, RetryMax time.Duration
+	// ProbeInterval is the first wait before probing a credential APNs
+	// refused; it doubles up to RetryMax (default 5s).
+	ProbeInterval time.Duration
 	// RetryWindow is how long a push without its own expiration is retried
 	// before it fails "expired" (default 1h).
 	RetryWindow time.Duration
@@ -84,6 +87,9 @@ func (o *Options) ensureDefaults(s *System) {
 	}
 	if o.RetryMax == 0 {
 		o.RetryMax = 60 * time.Second
+	}
+	if o.ProbeInterval == 0 {
+		o.ProbeInterval = 5 * time.Second
 	}
 	if o.RetryWindow == 0 {
 		o.RetryWindow = time.Hour

@@ -15,6 +15,14 @@ import (
 // tenantActor owns one credential's APNs client. Jobs wait in a FIFO queue
 // and run on worker goroutines, at most Options.TenantConcurrency at once;
 // each worker reports back by message only.
+//
+// Circuit breaker: when APNs refuses the credential itself (403
+// BadCertificate, TopicDisallowed, ...) the circuit opens: jobs stay queued
+// (they are not failed: the operator can fix the certificate), one probe job
+// is sent every Options.ProbeInterval (doubling to RetryMax), and the first
+// probe APNs accepts closes the circuit. Jobs whose deadline passes while
+// waiting fail "expired". Only this credential stops: other tenants are
+// separate actors with separate clients.
 type tenantActor struct {
 	sys   *System
 	key   tenantKey
@@ -24,9 +32,12 @@ type tenantActor struct {
 	topic   string
 	loadErr string // reason to fail every job when the credential is unusable
 
-	// faulted is set while APNs refuses the credential, so the fault and
-	// the recovery are reported once each, not per push.
-	faulted bool
+	// faulted is set while APNs refuses the credential (the circuit is
+	// open), so the fault and the recovery are reported once each.
+	faulted    bool
+	probing    bool          // a probe job is in flight
+	probeDelay time.Duration // next wait before a probe
+	probeArmed bool          // a probe timer is pending
 
 	queue    []*PushJob
 	inflight int
@@ -65,7 +76,55 @@ func (t *tenantActor) Receive(ctx actor.Context) {
 		t.removed = true
 		t.loadErr = ReasonNoCertificate
 		t.pump(ctx)
+	case *probe:
+		t.probeArmed = false
+		t.probe(ctx)
 	}
+}
+
+// probe is the circuit breaker's timer tick.
+type probe struct{}
+
+// armProbe schedules the next probe while the circuit is open.
+func (t *tenantActor) armProbe(ctx actor.Context) {
+	if t.probeArmed {
+		return
+	}
+	t.probeArmed = true
+	self, root := ctx.Self(), t.sys.root
+	time.AfterFunc(t.probeDelay, func() { root.Send(self, &probe{}) })
+	t.probeDelay = min(2*t.probeDelay, t.sys.opts.RetryMax)
+}
+
+// probe fails the queued jobs that expired while the circuit was open and
+// sends the oldest remaining one as a probe.
+func (t *tenantActor) probe(ctx actor.Context) {
+	if !t.faulted || t.probing {
+		return
+	}
+	now := time.Now()
+	kept := t.queue[:0]
+	for _, job := range t.queue {
+		if now.After(job.Deadline) {
+			t.sys.metrics.queued.Dec()
+			t.reply(ctx, job, &PushOutcome{Status: storage.PushFailed, ApnsID: job.ApnsID, Reason: ReasonExpired})
+			continue
+		}
+		kept = append(kept, job)
+	}
+	clear(t.queue[len(kept):])
+	t.queue = kept
+	if len(t.queue) == 0 {
+		t.armProbe(ctx) // stay open; probe again when work arrives
+		return
+	}
+	job := t.queue[0]
+	t.queue = t.queue[1:]
+	t.sys.metrics.queued.Dec()
+	t.probing = true
+	t.inflight++
+	t.sys.metrics.inflight.Inc()
+	t.send(ctx.Self(), job)
 }
 
 // start loads the credential and builds the client. Failure is not fatal:
@@ -91,11 +150,22 @@ func (t *tenantActor) start() {
 		t.loadErr = ReasonCredential
 		return
 	}
-	t.client, t.topic, t.faulted = client, cert.Topic, cert.LastError != ""
+	t.client, t.topic = client, cert.Topic
+	t.probeDelay = t.sys.opts.ProbeInterval
+	if cert.LastError != "" {
+		// Open since a previous run: probe before sending everything.
+		t.faulted = true
+	}
 }
 
-// pump starts queued jobs while there is room.
+// pump starts queued jobs while there is room and the circuit is closed.
 func (t *tenantActor) pump(ctx actor.Context) {
+	if t.faulted && t.loadErr == "" {
+		if len(t.queue) > 0 {
+			t.armProbe(ctx)
+		}
+		return
+	}
 	for len(t.queue) > 0 && (t.loadErr != "" || t.inflight < t.sys.opts.TenantConcurrency) {
 		job := t.queue[0]
 		t.queue[0] = nil
@@ -155,13 +225,16 @@ func (t *tenantActor) handle(ctx actor.Context, r *sendResult) {
 		status, reason = 0, "connection_error"
 	}
 	apnsID := job.ApnsID
-	switch Classify(status, reason) {
+	wasProbe := t.probing
+	t.probing = false
+	action := Classify(status, reason)
+	if wasProbe && action != ActionCredentialFault && action != ActionRetry {
+		// APNs judged the push on its merits: the credential works again.
+		t.closeCircuit()
+	}
+	switch action {
 	case ActionSent:
 		t.sys.metrics.deliveryLatency.Observe(time.Since(job.Accepted).Seconds())
-		if t.faulted {
-			t.faulted = false
-			t.sys.opts.OnCertificateFault(t.key.app, t.key.businessID, "")
-		}
 		t.reply(ctx, job, &PushOutcome{Status: storage.PushSent, ApnsID: apnsID})
 	case ActionRetry:
 		job.attempts++
@@ -179,12 +252,28 @@ func (t *tenantActor) handle(ctx actor.Context, r *sendResult) {
 	case ActionCredentialFault:
 		if !t.faulted {
 			t.faulted = true
+			t.probeDelay = t.sys.opts.ProbeInterval
+			t.sys.metrics.circuitOpen.WithLabelValues(t.key.app, t.label).Set(1)
 			t.sys.opts.OnCertificateFault(t.key.app, t.key.businessID, reason)
 		}
-		t.reply(ctx, job, &PushOutcome{Status: storage.PushFailed, ApnsID: apnsID, Reason: reason})
+		// Keep the job: it goes first once the credential works again.
+		t.queue = append([]*PushJob{job}, t.queue...)
+		t.sys.metrics.queued.Inc()
+		t.armProbe(ctx)
 	default:
 		t.reply(ctx, job, &PushOutcome{Status: storage.PushFailed, ApnsID: apnsID, Reason: reason})
 	}
+}
+
+// closeCircuit resumes normal sending after a successful probe.
+func (t *tenantActor) closeCircuit() {
+	if !t.faulted {
+		return
+	}
+	t.faulted = false
+	t.probeDelay = t.sys.opts.ProbeInterval
+	t.sys.metrics.circuitOpen.WithLabelValues(t.key.app, t.label).Set(0)
+	t.sys.opts.OnCertificateFault(t.key.app, t.key.businessID, "")
 }
 
 // backoff is exponential with full jitter between RetryBase and RetryMax.

@@ -1,5 +1,6 @@
 // Package bench holds herald's benchmark and test harness: the mock APNs
-// server, (later) the load generator and reports.
+// server, `herald demo`, and `herald bench` (load generator, reference
+// runs, reports).
 //
 // It uses herald from the outside, as a user would: nothing in engine,
 // actors or storage imports it.

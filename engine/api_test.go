@@ -1,8 +1,14 @@
 package engine_test
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldpush/herald/credential/credentialtest"
 )
@@ -67,10 +73,22 @@ func TestAPI_Errors(t *testing.T) {
 	}
 
 	t.Run("BodyTooLarge", func(t *testing.T) {
-		big := `{"nickname":"` + strings.Repeat("x", 9<<20) + `"}`
-		status, out := h.do("PUT", "/v1/apps/app1/users/u/profile", key, big)
-		if status != 413 || out["error"].(map[string]any)["code"] != "body_too_large" {
-			t.Errorf("huge body = %d %v; want 413 body_too_large", status, out)
+		// Headers only: herald must refuse on the declared length without
+		// reading 9 MiB (a client streaming it would race the close).
+		conn, err := net.Dial("tcp", strings.TrimPrefix(h.base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "PUT /v1/apps/app1/users/u/profile HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", key, 9<<20)
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 413 || !strings.Contains(string(body), `"body_too_large"`) {
+			t.Errorf("huge body = %d %s; want 413 body_too_large", res.StatusCode, body)
 		}
 	})
 

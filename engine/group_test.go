@@ -156,7 +156,8 @@ func TestEngine_LargeGroup(t *testing.T) {
 		h.prod.SetLatency(2 * time.Millisecond) // slow APNs so the restart lands mid-way
 		id := h.post(app, key, map[string]any{"from": "user00000", "group_id": "big", "elems": []any{map[string]any{"type": "text", "text": "again"}}})
 		eventually(t, 20*time.Second, func() bool { return h.prod.Count() > members/10 }, func() string { return "fan-out did not start" })
-		h.restart()
+		h.restartAbrupt()
+		beforeRestart := int(h.prod.Count())
 		h.prod.SetLatency(0)
 		h.waitDoneWithin(app, key, id, 60*time.Second)
 		seen := map[string]bool{}
@@ -171,5 +172,8 @@ func TestEngine_LargeGroup(t *testing.T) {
 			t.Errorf("after restart, distinct devices reached = %d; want %d", len(seen), members-1)
 		}
 		t.Logf("restart mid-fan-out: %d pushes for %d members (%d duplicates from sends in flight)", total, members-1, total-len(seen))
+		if total >= beforeRestart+members-1 {
+			t.Errorf("%d pushes after %d before the restart: the fan-out started over instead of resuming at its cursor", total, beforeRestart)
+		}
 	})
 }

@@ -73,7 +73,7 @@ func (h *harness) start() {
 		APNsSandboxURL:    h.sandbox.URL(),
 		APNsCAFile:        h.caFile,
 		Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Actors:            actors.Options{RetryBase: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond},
+		Actors:            actors.Options{RetryBase: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond, ProbeInterval: 100 * time.Millisecond},
 	})
 	if err != nil {
 		h.t.Fatalf("engine.New: %v", err)
@@ -84,14 +84,18 @@ func (h *harness) start() {
 	go func() { h.done <- srv.Run(ctx) }()
 }
 
-func (h *harness) stop() {
+func (h *harness) stop() { h.stopWithin(10 * time.Second) }
+
+// stopWithin shuts the engine down with a grace period: a tiny one stops it
+// without draining, leaving work unsettled in the log.
+func (h *harness) stopWithin(grace time.Duration) {
 	if h.srv == nil {
 		return
 	}
 	h.cancel()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	if err := h.srv.Shutdown(ctx); err != nil {
+	if err := h.srv.Shutdown(ctx); err != nil && grace >= time.Second {
 		h.t.Errorf("shutdown: %v", err)
 	}
 	if err := <-h.done; err != nil {
@@ -103,6 +107,14 @@ func (h *harness) stop() {
 func (h *harness) restart() {
 	h.t.Helper()
 	h.stop()
+	h.start()
+}
+
+// restartAbrupt stops without draining (grace over at once), then starts
+// again on the same data: what is unsettled must be replayed.
+func (h *harness) restartAbrupt() {
+	h.t.Helper()
+	h.stopWithin(time.Millisecond)
 	h.start()
 }
 

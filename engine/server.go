@@ -199,19 +199,47 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // Shutdown stops in order: the ingress (new requests get 503, in-flight
-// ones finish), the actors (waiting up to ctx for APNs requests in flight),
-// then the store. Messages not settled stay in the log for the next start.
+// ones finish, the listener closes), then it drains: the actors go on
+// delivering until every accepted message is settled or ctx ends; then the
+// actors stop (waiting for APNs requests in flight) and the store closes.
+// Messages not settled by then stay in the log for the next start.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	s.stopOnce.Do(func() {
 		s.draining.Store(true)
-		err = errors.Join(
-			s.http.ShutdownWithContext(ctx),
-			s.system.Shutdown(ctx),
-			s.store.Close(),
-		)
+		httpErr := s.http.ShutdownWithContext(ctx)
+		left := s.drain(ctx)
+		if left > 0 {
+			s.logger.Warn("shutdown grace over; unsettled messages stay in the log for the next start", "unsettled", left)
+		}
+		// The actors get a moment even when ctx is spent, so requests in
+		// flight can report before the store closes.
+		actx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if ctx.Err() == nil {
+			actx = ctx
+		}
+		err = errors.Join(httpErr, s.system.Shutdown(actx), s.store.Close())
 	})
 	return err
+}
+
+// drain waits until the log holds no unsettled message or ctx ends, and
+// returns how many are left.
+func (s *Server) drain(ctx context.Context) int {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		n := s.store.Unsettled()
+		if n == 0 {
+			return 0
+		}
+		select {
+		case <-ctx.Done():
+			return n
+		case <-t.C:
+		}
+	}
 }
 
 func apnsRoots(caFile string) (*x509.CertPool, error) {
