@@ -17,10 +17,11 @@
 //
 // # Key layout
 //
-// Every key of one app starts with 'A' + app_id + 0x00, then a kind byte, so
-// one app's data is one key range:
+// Every key of one app's data starts with 'A' + app_id + 0x00, then a kind
+// byte, so one app's data is one key range; the app's own record sits in a
+// registry of apps, so listing apps at start reads nothing else:
 //
-//	A<app>\0 a                 app record (api key hash, business id counter)
+//	P<app>                     app record (api key hashes, business id counter)
 //	A<app>\0 c <bid:8>         certificate (metadata + sealed credential)
 //	A<app>\0 u <user>          user (nickname, badge, devices)
 //	A<app>\0 t <token>         which user owns a device token

@@ -4,7 +4,6 @@ import "encoding/binary"
 
 // Kind bytes of per-app keys; see the key layout in doc.go.
 const (
-	kindApp         = 'a'
 	kindCertificate = 'c'
 	kindUser        = 'u'
 	kindToken       = 't'
@@ -14,9 +13,10 @@ const (
 	kindPush        = 'p'
 	kindFanout      = 'f'
 
-	prefixApp  = 'A'
-	prefixLog  = 'L'
-	prefixMeta = 'M'
+	prefixApp         = 'A'
+	prefixLog         = 'L'
+	prefixMeta        = 'M'
+	prefixAppRegistry = 'P'
 )
 
 // appKey returns 'A' + app + 0x00 + kind, with room for the id to follow.
@@ -27,7 +27,9 @@ func appKey(app string, kind byte, extra int) []byte {
 	return append(k, 0, kind)
 }
 
-func appRecordKey(app string) []byte { return appKey(app, kindApp, 0) }
+// appRecordKey is outside the app's range, in a registry of apps, so listing
+// apps at start reads only app records, never the apps' data.
+func appRecordKey(app string) []byte { return append([]byte{prefixAppRegistry}, app...) }
 
 func certificateKey(app string, businessID uint64) []byte {
 	return binary.BigEndian.AppendUint64(appKey(app, kindCertificate, 8), businessID)

@@ -34,6 +34,25 @@ func (s *Store) CreateApp(ctx context.Context, a *App) error {
 	return s.Commit(ctx, b)
 }
 
+// RotateAppKey replaces app's key hash with newHash; the old key stays
+// valid until oldExpires (zero: it stops at once).
+func (s *Store) RotateAppKey(ctx context.Context, app string, newHash []byte, oldExpires time.Time) (App, error) {
+	s.appMu.Lock()
+	defer s.appMu.Unlock()
+	a, err := s.App(app)
+	if err != nil {
+		return App{}, err
+	}
+	a.OldKeyHash, a.OldKeyExpires = a.KeyHash, oldExpires
+	if oldExpires.IsZero() {
+		a.OldKeyHash = nil
+	}
+	a.KeyHash = newHash
+	b := s.NewBatch()
+	b.PutApp(&a)
+	return a, s.Commit(ctx, b)
+}
+
 // App returns the app record of id.
 func (s *Store) App(id string) (App, error) {
 	v, err := s.get(appRecordKey(id))
@@ -46,11 +65,7 @@ func (s *Store) App(id string) (App, error) {
 // Apps calls fn for every app.
 func (s *Store) Apps(fn func(App) error) error {
 	var ferr error
-	err := s.scan([]byte{prefixApp}, []byte{prefixApp + 1}, func(k, v []byte) bool {
-		// Only app records: 'A' app 0x00 'a' with nothing after.
-		if len(k) < 3 || k[len(k)-1] != kindApp || k[len(k)-2] != 0 {
-			return true
-		}
+	err := s.scan([]byte{prefixAppRegistry}, []byte{prefixAppRegistry + 1}, func(_, v []byte) bool {
 		var a App
 		if a, ferr = decodeApp(v); ferr == nil {
 			ferr = fn(a)

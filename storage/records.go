@@ -18,23 +18,43 @@ type App struct {
 	// NextBusinessID is the business_id the next certificate upload gets.
 	NextBusinessID uint64
 	CreatedAt      time.Time
+	// OldKeyHash is the api_key replaced by the last rotation, still
+	// accepted until OldKeyExpires (zero: not at all).
+	OldKeyHash    []byte
+	OldKeyExpires time.Time
 }
 
+// appV2 adds the rotated key to the app record.
+const appV2 = 2
+
 func (a *App) encode() []byte {
-	b := []byte{recordV1}
+	b := []byte{appV2}
 	b = appendString(b, a.ID)
 	b = appendBytes(b, a.KeyHash)
 	b = binary.AppendUvarint(b, a.NextBusinessID)
-	return binary.AppendVarint(b, a.CreatedAt.UnixMilli())
+	b = binary.AppendVarint(b, a.CreatedAt.UnixMilli())
+	b = appendBytes(b, a.OldKeyHash)
+	var exp int64
+	if !a.OldKeyExpires.IsZero() {
+		exp = a.OldKeyExpires.UnixMilli()
+	}
+	return binary.AppendVarint(b, exp)
 }
 
 func decodeApp(p []byte) (App, error) {
 	d := decoder{b: p}
-	if v := d.byte(); v != recordV1 && d.err == nil {
+	v := d.byte()
+	if v != recordV1 && v != appV2 && d.err == nil {
 		return App{}, fmt.Errorf("%w: app record version %d", ErrCorrupt, v)
 	}
 	a := App{ID: d.string(), KeyHash: append([]byte(nil), d.bytes()...), NextBusinessID: d.uvarint()}
 	a.CreatedAt = time.UnixMilli(d.varint())
+	if v == appV2 {
+		a.OldKeyHash = append([]byte(nil), d.bytes()...)
+		if exp := d.varint(); exp != 0 {
+			a.OldKeyExpires = time.UnixMilli(exp)
+		}
+	}
 	return a, d.finish()
 }
 
@@ -142,16 +162,28 @@ func decodeUser(p []byte) (User, error) {
 // the roster streams in member order without loading it whole.
 type Group struct {
 	Name string
+	// Members counts the roster, kept by whoever adds and removes members
+	// so the size limit needs no scan.
+	Members uint64
 }
 
-func (g *Group) encode() []byte { return appendString([]byte{recordV1}, g.Name) }
+// groupV2 adds the member count.
+const groupV2 = 2
+
+func (g *Group) encode() []byte {
+	return binary.AppendUvarint(appendString([]byte{groupV2}, g.Name), g.Members)
+}
 
 func decodeGroup(p []byte) (Group, error) {
 	d := decoder{b: p}
-	if v := d.byte(); v != recordV1 && d.err == nil {
+	v := d.byte()
+	if v != recordV1 && v != groupV2 && d.err == nil {
 		return Group{}, fmt.Errorf("%w: group record version %d", ErrCorrupt, v)
 	}
 	g := Group{Name: d.string()}
+	if v == groupV2 {
+		g.Members = d.uvarint()
+	}
 	return g, d.finish()
 }
 

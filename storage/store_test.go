@@ -246,3 +246,36 @@ func BenchmarkAppendMessages(b *testing.B) {
 		}
 	})
 }
+
+// TestStore_AppsAmongData: listing apps must not mistake another record
+// for an app record, whatever its id bytes (a done marker of seq 97 ends
+// in 0x00 'a').
+func TestStore_AppsAmongData(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir)
+	ctx := context.Background()
+	if err := s.CreateApp(ctx, &App{ID: "app", KeyHash: make([]byte, 32)}); err != nil {
+		t.Fatal(err)
+	}
+	b := s.NewBatch()
+	for seq := uint64(1); seq < 300; seq++ {
+		b.MarkDone("app", seq)
+		b.PutFanoutCursor("app", seq, "u")
+	}
+	b.PutUser("app", "a", &User{})
+	b.PutGroup("app", "\x00a", &Group{})
+	if err := s.Commit(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	for bid := 0; bid < 100; bid++ {
+		if _, err := s.AddCertificate(ctx, "app", &Certificate{Name: "c"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	s = mustOpen(t, dir)
+	var ids []string
+	if err := s.Apps(func(a App) error { ids = append(ids, a.ID); return nil }); err != nil || len(ids) != 1 || ids[0] != "app" {
+		t.Errorf("Apps = %v, %v; want [app]", ids, err)
+	}
+}
