@@ -39,6 +39,45 @@ func (s *Server) createApp(ctx *fasthttp.RequestCtx) *apiError {
 	return nil
 }
 
+// maxKeyGrace bounds how long a rotated-out api_key may stay valid.
+const maxKeyGrace = 7 * 24 * time.Hour
+
+// rotateKey issues a new api_key; the old one stops at once, or after the
+// grace period the request asks for (so clients can be redeployed).
+func (s *Server) rotateKey(r *request) *apiError {
+	var req struct {
+		GraceSeconds int64 `json:"grace_seconds"`
+	}
+	if len(r.ctx.PostBody()) > 0 {
+		if err := decodeJSON(r.ctx.PostBody(), &req); err != nil {
+			return err
+		}
+	}
+	grace := time.Duration(req.GraceSeconds) * time.Second
+	if req.GraceSeconds < 0 || grace > maxKeyGrace {
+		return errorf(400, codeInvalidGrace, "grace_seconds must be 0 to %d", int64(maxKeyGrace.Seconds()))
+	}
+	var oldExpires time.Time
+	if grace > 0 {
+		oldExpires = time.Now().Add(grace)
+	}
+	key := newSecret()
+	hash := sha256.Sum256([]byte(key))
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	app, err := s.store.RotateAppKey(c, r.app, hash[:], oldExpires)
+	if err != nil {
+		return s.storeError("rotate api key", err)
+	}
+	s.auth.add(app)
+	out := map[string]any{"app_id": app.ID, "api_key": key}
+	if !oldExpires.IsZero() {
+		out["old_key_expires"] = oldExpires.UTC().Format(time.RFC3339)
+	}
+	writeJSON(r.ctx, 200, out)
+	return nil
+}
+
 func (s *Server) healthz(ctx *fasthttp.RequestCtx) *apiError {
 	if s.draining.Load() {
 		return &apiError{status: 503, code: codeShuttingDown, message: "herald is shutting down", retryAfter: 5}

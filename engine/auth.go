@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/heraldpush/herald/storage"
 	"github.com/valyala/fasthttp"
@@ -23,8 +24,15 @@ type authenticator struct {
 	mu struct {
 		sync.RWMutex
 		apps  map[string]storage.App // by app id
-		byKey map[[32]byte]string    // key hash -> app id
+		byKey map[[32]byte]appKey    // key hash -> whose, until when
 	}
+}
+
+// appKey is one accepted api_key hash: the app's current key, or the key a
+// rotation replaced, accepted until expires.
+type appKey struct {
+	app     string
+	expires time.Time // zero: no expiry
 }
 
 const adminTokenMeta = "admin_token_sha256"
@@ -32,7 +40,7 @@ const adminTokenMeta = "admin_token_sha256"
 func newAuthenticator(store *storage.Store, given string, out io.Writer) (*authenticator, error) {
 	a := &authenticator{}
 	a.mu.apps = make(map[string]storage.App)
-	a.mu.byKey = make(map[[32]byte]string)
+	a.mu.byKey = make(map[[32]byte]appKey)
 	switch stored, err := store.Meta(adminTokenMeta); {
 	case given != "":
 		a.admin = sha256.Sum256([]byte(given))
@@ -68,10 +76,18 @@ func newSecret() string {
 }
 
 func (a *authenticator) addLocked(app storage.App) {
+	if prev, ok := a.mu.apps[app.ID]; ok {
+		// A rotation: forget the keys the previous record accepted.
+		delete(a.mu.byKey, [32]byte(prev.KeyHash))
+		if len(prev.OldKeyHash) == 32 {
+			delete(a.mu.byKey, [32]byte(prev.OldKeyHash))
+		}
+	}
 	a.mu.apps[app.ID] = app
-	var h [32]byte
-	copy(h[:], app.KeyHash)
-	a.mu.byKey[h] = app.ID
+	a.mu.byKey[[32]byte(app.KeyHash)] = appKey{app: app.ID}
+	if len(app.OldKeyHash) == 32 && time.Now().Before(app.OldKeyExpires) {
+		a.mu.byKey[[32]byte(app.OldKeyHash)] = appKey{app: app.ID, expires: app.OldKeyExpires}
+	}
 }
 
 func (a *authenticator) add(app storage.App) {
@@ -141,9 +157,9 @@ func (a *authenticator) requireApp(ctx *fasthttp.RequestCtx, app string) *apiErr
 	owner, found := a.mu.byKey[h]
 	a.mu.RUnlock()
 	switch {
-	case !found:
+	case !found || (!owner.expires.IsZero() && time.Now().After(owner.expires)):
 		return errorf(401, codeUnauthorized, "invalid token")
-	case owner != app:
+	case owner.app != app:
 		return errorf(403, codeForbidden, "this api_key belongs to another app")
 	}
 	return nil

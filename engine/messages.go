@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -93,6 +94,10 @@ func (s *Server) admit(n int) *apiError {
 func (s *Server) accept(app string, msgs []herald.Message) ([]string, *apiError) {
 	if err := s.admit(len(msgs)); err != nil {
 		return nil, err
+	}
+	if wait, ok := s.limiter.take(app, len(msgs)); !ok {
+		return nil, &apiError{status: 429, code: codeRateLimited, retryAfter: wait,
+			message: fmt.Sprintf("app %q is over its rate limit of %.0f messages/s", app, s.opts.AppRateLimit)}
 	}
 	now := time.Now()
 	entries := make([]*storage.Entry, len(msgs))

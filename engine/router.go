@@ -12,6 +12,7 @@ import (
 // route names label metrics; they never contain ids.
 const (
 	routeApps         = "apps"
+	routeRotate       = "keys_rotate"
 	routeCerts        = "certificates"
 	routeCert         = "certificate"
 	routeAPNS         = "user_apns"
@@ -145,6 +146,8 @@ func (s *Server) match(r *request, seg []string, method string) (string, handler
 		}
 	}
 	switch {
+	case len(seg) == 2 && seg[1] == "keys:rotate":
+		return methods(routeRotate, map[string]handlerFunc{"POST": s.rotateKey})
 	case len(seg) == 2 && seg[1] == "certificates":
 		return methods(routeCerts, map[string]handlerFunc{"POST": s.uploadCertificate, "GET": s.listCertificates})
 	case len(seg) == 3 && seg[1] == "certificates":

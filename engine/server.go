@@ -50,6 +50,17 @@ type Options struct {
 	// HighWater is the number of unsettled messages past which the ingress
 	// answers 429 (default 500,000).
 	HighWater int
+	// MaxGroupMembers bounds one group's roster (default 500,000); adding
+	// one more member is 409 group_full.
+	MaxGroupMembers int
+	// AppRateLimit bounds each app's accepted messages per second, with a
+	// burst of one second's worth, so one app's flood cannot take the
+	// engine from the others (default 0: no limit). Past it: 429
+	// rate_limited with Retry-After.
+	AppRateLimit float64
+
+	// TLSCertFile and TLSKeyFile, when both set, serve the ingress over TLS.
+	TLSCertFile, TLSKeyFile string
 
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -82,6 +93,9 @@ func (o *Options) ensureDefaults() {
 	if o.HighWater == 0 {
 		o.HighWater = 500_000
 	}
+	if o.MaxGroupMembers == 0 {
+		o.MaxGroupMembers = 500_000
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -103,16 +117,18 @@ type Server struct {
 	metrics *httpMetrics
 	http    *fasthttp.Server
 
-	ln       net.Listener
-	draining atomic.Bool
-	stopOnce sync.Once
+	ln         net.Listener
+	draining   atomic.Bool
+	groupLocks groupLocks
+	limiter    *rateLimiter
+	stopOnce   sync.Once
 }
 
 // New opens the store, starts the actors and replays unsettled messages.
 // The listener is bound here, so Addr is valid before Run.
 func New(opts Options) (*Server, error) {
 	opts.ensureDefaults()
-	s := &Server{opts: opts, logger: opts.Logger}
+	s := &Server{opts: opts, logger: opts.Logger, limiter: newRateLimiter(opts.AppRateLimit)}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -164,6 +180,16 @@ func New(opts Options) (*Server, error) {
 	}
 	if s.ln, err = net.Listen("tcp", opts.Listen); err != nil {
 		return fail(fmt.Errorf("listen on %s: %w", opts.Listen, err))
+	}
+	if (opts.TLSCertFile == "") != (opts.TLSKeyFile == "") {
+		return fail(errors.New("tls: give both the certificate and the key file"))
+	}
+	if opts.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(opts.TLSCertFile, opts.TLSKeyFile)
+		if err != nil {
+			return fail(fmt.Errorf("load ingress tls certificate: %w", err))
+		}
+		s.ln = tls.NewListener(s.ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
 	s.http = &fasthttp.Server{
 		Handler:            s.handle,

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 )
 
 const usage = `herald — a self-hosted, multi-tenant APNs push engine
@@ -52,6 +53,16 @@ func main() {
 		fmt.Fprintf(os.Stderr, "herald %s: %v\n", os.Args[1], err)
 		os.Exit(1)
 	}
+}
+
+// envInt is envOr for integers; an unparsable value falls back to def.
+func envInt(name string, def int) int {
+	if v, ok := os.LookupEnv(name); ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+	}
+	return def
 }
 
 // envOr returns the environment variable name's value, or def when unset:
