@@ -7,43 +7,41 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net/http"
+	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/heraldpush/herald/apns"
 	"github.com/heraldpush/herald/storage"
 	"github.com/sideshow/apns2"
-	"golang.org/x/net/http2"
 )
 
-// pusher is what a tenant actor needs of an APNs client; *apns2.Client
-// satisfies it, tests substitute fakes.
+// pusher is what a tenant actor needs of an APNs client: an asynchronous
+// send whose done callback runs once, on a client goroutine, with Apple's
+// answer or an error. *apns.Pool satisfies it; tests substitute fakes.
 type pusher interface {
-	PushWithContext(ctx apns2.Context, n *apns2.Notification) (*apns2.Response, error)
+	Send(n *apns2.Notification, done func(*apns2.Response, error))
+	Close() error
 }
 
-var _ pusher = (*apns2.Client)(nil)
+var _ pusher = (*apns.Pool)(nil)
 
-// newAPNsClient builds a credential's own client: its own HTTP/2 transport
-// and TLS config, never apns2's package-level defaults (DefaultHost,
-// HTTPClientTimeout), so tenants cannot disturb each other.
-func newAPNsClient(cert tls.Certificate, host string, roots *x509.CertPool, timeout time.Duration) *apns2.Client {
-	transport := &http2.Transport{
-		TLSClientConfig: &tls.Config{
+// newAPNsClient builds a credential's own pooled HTTP/2 client with its own
+// TLS config: never apns2's package-level defaults (DefaultHost,
+// HTTPClientTimeout), so tenants cannot disturb each other. The pool
+// replaces apns2's http.Client: a bare apns2 loop spends 24-32 µs of CPU per
+// push in x/net/http2's client, the pool 2-4 µs (see package apns).
+func newAPNsClient(cert tls.Certificate, host string, roots *x509.CertPool, timeout time.Duration, logger *slog.Logger) (*apns.Pool, error) {
+	return apns.NewPool(apns.Options{
+		Host: host,
+		TLSConfig: &tls.Config{
 			Certificates: []tls.Certificate{cert},
 			RootCAs:      roots, // nil: the system roots
 			MinVersion:   tls.VersionTLS12,
 		},
-		// Health-check idle connections with PING so a silently dead one is
-		// replaced before a push is lost on it.
-		ReadIdleTimeout: 30 * time.Second,
-		PingTimeout:     10 * time.Second,
-	}
-	return &apns2.Client{
-		Host:        host,
-		Certificate: cert,
-		HTTPClient:  &http.Client{Transport: transport, Timeout: timeout},
-	}
+		RequestTimeout: timeout,
+		Logger:         logger,
+	})
 }
 
 // apnsNamespace makes apns-ids herald's own UUIDv5 space.
@@ -74,5 +72,5 @@ func (s *System) defaultPusher(app string, c *storage.Certificate, host string) 
 	if err != nil {
 		return nil, fmt.Errorf("open credential %d: %w", c.BusinessID, err)
 	}
-	return newAPNsClient(cert, host, s.opts.RootCAs, s.opts.PushTimeout), nil
+	return newAPNsClient(cert, host, s.opts.RootCAs, s.opts.PushTimeout, s.logger)
 }

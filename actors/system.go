@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -128,8 +127,6 @@ type System struct {
 	users   *actor.PID
 	tenants *actor.PID
 	fanouts *actor.PID
-	// workers are the APNs request goroutines; Shutdown waits for them.
-	workers sync.WaitGroup
 }
 
 // New starts the actor system.
@@ -201,23 +198,24 @@ func (s *System) CertificateRemoved(app string, businessID uint64) {
 	s.root.Send(s.tenants, &CertificateRemoved{App: app, BusinessID: businessID})
 }
 
-// Shutdown stops the actors and waits (up to ctx) for APNs requests in
-// flight. Unsettled messages stay in the log for the next start.
+// Shutdown stops the actors; each tenant closes its APNs pool. Call it
+// after draining (the engine waits for unsettled messages first): what is
+// still unsettled stays in the log for the next start.
 func (s *System) Shutdown(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		s.workers.Wait()
-		close(done)
-	}()
-	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = fmt.Errorf("wait for apns requests: %w", ctx.Err())
+	var errs []error
+	for _, pid := range []*actor.PID{s.fanouts, s.users, s.tenants} {
+		// PoisonFuture's own timeout (10 s) bounds each wait.
+		done := make(chan error, 1)
+		go func() { done <- s.root.PoisonFuture(pid).Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				errs = append(errs, fmt.Errorf("stop %s: %w", pid.Id, err))
+			}
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("stop %s: %w", pid.Id, ctx.Err()))
+		}
 	}
-	_ = s.root.PoisonFuture(s.fanouts).Wait()
-	_ = s.root.PoisonFuture(s.users).Wait()
-	_ = s.root.PoisonFuture(s.tenants).Wait()
 	s.actors.Shutdown()
-	return err
+	return errors.Join(errs...)
 }

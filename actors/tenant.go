@@ -1,20 +1,21 @@
 package actors
 
 import (
-	"context"
 	"errors"
 	"math/rand/v2"
 	"strconv"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/heraldpush/herald/apns"
 	"github.com/heraldpush/herald/storage"
 	"github.com/sideshow/apns2"
 )
 
-// tenantActor owns one credential's APNs client. Jobs wait in a FIFO queue
-// and run on worker goroutines, at most Options.TenantConcurrency at once;
-// each worker reports back by message only.
+// tenantActor owns one credential's APNs client (an apns.Pool). Jobs wait in
+// a FIFO queue; at most Options.TenantConcurrency are handed to the pool at
+// once, and the pool's completion callback reports each answer back as a
+// message: no goroutine per push, no shared state.
 //
 // Circuit breaker: when APNs refuses the credential itself (403
 // BadCertificate, TopicDisallowed, ...) the circuit opens: jobs stay queued
@@ -63,6 +64,12 @@ func (t *tenantActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		t.start()
+	case *actor.Stopping:
+		if t.client != nil {
+			// Requests in flight end with ErrClosed: unknown outcome, their
+			// messages stay unsettled in the log and are replayed.
+			_ = t.client.Close()
+		}
 	case *PushJob:
 		t.queue = append(t.queue, m)
 		t.sys.metrics.queued.Inc()
@@ -184,7 +191,7 @@ func (t *tenantActor) pump(ctx actor.Context) {
 	}
 }
 
-// send runs one APNs request on a worker goroutine owned by the System.
+// send hands one job to the pool; its answer comes back as a sendResult.
 func (t *tenantActor) send(self *actor.PID, job *PushJob) {
 	n := &apns2.Notification{
 		DeviceToken: job.Token,
@@ -195,14 +202,8 @@ func (t *tenantActor) send(self *actor.PID, job *PushJob) {
 		PushType:    apns2.PushTypeAlert,
 		Payload:     job.Payload,
 	}
-	client, root, timeout := t.client, t.sys.root, t.sys.opts.PushTimeout
-	t.sys.workers.Add(1)
-	go func() {
-		defer t.sys.workers.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		start := time.Now()
-		res, err := client.PushWithContext(ctx, n)
+	root, start := t.sys.root, time.Now()
+	t.client.Send(n, func(res *apns2.Response, err error) {
 		r := &sendResult{job: job, err: err, took: time.Since(start)}
 		if err == nil && res != nil {
 			r.status, r.reason, r.apnsID = res.StatusCode, res.Reason, res.ApnsID
@@ -211,7 +212,7 @@ func (t *tenantActor) send(self *actor.PID, job *PushJob) {
 			}
 		}
 		root.Send(self, r)
-	}()
+	})
 }
 
 // handle turns one APNs answer into an outcome, a retry, or both.
@@ -221,7 +222,11 @@ func (t *tenantActor) handle(ctx actor.Context, r *sendResult) {
 		t.sys.metrics.apnsLatency.Observe(r.took.Seconds())
 	}
 	status, reason := r.status, r.reason
-	if r.err != nil {
+	switch {
+	case errors.Is(r.err, apns.ErrInvalidNotification):
+		// Our bug, not APNs trouble: retrying would fail the same way.
+		status, reason = 400, ReasonInvalidNotification
+	case r.err != nil:
 		status, reason = 0, "connection_error"
 	}
 	apnsID := job.ApnsID

@@ -25,6 +25,9 @@ const (
 	ReasonExpired        = "expired"
 	ReasonNoCertificate  = "unknown_business_id"
 	ReasonCredential     = "credential_unavailable"
+	// ReasonInvalidNotification means herald built a push the client
+	// refused to send (a bug, or a token with bytes HTTP/2 cannot carry).
+	ReasonInvalidNotification = "invalid_notification"
 )
 
 // userActor owns one user's devices, presence, nickname and badge.

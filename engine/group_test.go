@@ -153,12 +153,21 @@ func TestEngine_LargeGroup(t *testing.T) {
 
 	t.Run("RestartMidFanout", func(t *testing.T) {
 		h.prod.Reset()
-		h.prod.SetLatency(2 * time.Millisecond) // slow APNs so the restart lands mid-way
+		h.prod.SetLatency(5 * time.Millisecond) // slow APNs so the restart lands mid-way
 		id := h.post(app, key, map[string]any{"from": "user00000", "group_id": "big", "elems": []any{map[string]any{"type": "text", "text": "again"}}})
-		eventually(t, 20*time.Second, func() bool { return h.prod.Count() > members/10 }, func() string { return "fan-out did not start" })
-		h.restartAbrupt()
+		// Wait until more pushes are settled than the fan-out window (4096)
+		// can hold without its first chunk being complete: from then on a
+		// cursor is on its way to the store, whatever the timing.
+		settled := 0
+		eventually(t, 30*time.Second, func() bool {
+			st := h.must(200, "GET", "/v1/apps/"+app+"/messages/"+id, key, nil)
+			settled = len(st["pushes"].([]any))
+			return settled > 4096
+		}, func() string { return fmt.Sprintf("fan-out stuck at %d settled pushes", settled) })
+		h.stopWithin(time.Millisecond) // no drain: the fan-out is cut mid-way
 		beforeRestart := int(h.prod.Count())
 		h.prod.SetLatency(0)
+		h.start()
 		h.waitDoneWithin(app, key, id, 60*time.Second)
 		seen := map[string]bool{}
 		total := 0

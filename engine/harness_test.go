@@ -110,13 +110,6 @@ func (h *harness) restart() {
 	h.start()
 }
 
-// restartAbrupt stops without draining (grace over at once), then starts
-// again on the same data: what is unsettled must be replayed.
-func (h *harness) restartAbrupt() {
-	h.t.Helper()
-	h.stopWithin(time.Millisecond)
-	h.start()
-}
 
 // do sends a JSON request and decodes the JSON answer (nil for no body).
 func (h *harness) do(method, path, token string, body any) (int, map[string]any) {
