@@ -110,7 +110,6 @@ func (h *harness) restart() {
 	h.start()
 }
 
-
 // do sends a JSON request and decodes the JSON answer (nil for no body).
 func (h *harness) do(method, path, token string, body any) (int, map[string]any) {
 	h.t.Helper()
