@@ -1,34 +1,65 @@
 package actors
 
 import (
+	"time"
+
 	"github.com/asynkron/protoactor-go/actor"
 )
 
-// userIdle is sent by a user actor to the directory when it has been idle
-// for the passivation timeout and holds no unsettled work.
-type userIdle struct{ key string }
+// sweep is the directory's clock tick: it passivates children idle for
+// longer than Options.IdleTimeout.
+type sweep struct{ now int64 }
+
+// passivate asks an idle user actor to stop. It stops itself if it holds no
+// unsettled pushes, or answers stayAlive.
+type passivate struct{}
+
+// stayAlive is a user actor's refusal to passivate: it still waits for
+// push outcomes.
+type stayAlive struct{ key string }
 
 // usersDirectory routes user-addressed messages to user actors, spawning
 // them on demand and passivating idle ones.
 //
-// Passivation without loss: the directory forgets an idle child and sends it
-// a PoisonPill, which queues behind everything already forwarded. Messages for
-// that user arriving before the child has terminated wait in the directory,
-// and are forwarded to a fresh child (which reloads from storage) after the
-// Terminated notice, so two actors never own one user at once.
+// User actors are spawned from the root context and watched, not spawned
+// as the directory's children: protoactor keeps a parent's children in a
+// PIDSet whose backing array never shrinks and keeps stale *PID entries
+// past its length, each caching its process, so millions of passivated
+// children would stay reachable. Watching gives the same Terminated notice
+// without that. On Stopping the directory stops them itself.
+//
+// Passivation without loss, and without protoactor's ReceiveTimeout (its
+// timer goroutine races with a stopping actor): every message for a user
+// passes here, so the directory knows when each child was last used. On a
+// sweep it sends idle children passivate and buffers what arrives for them
+// meanwhile. A child with no work in flight stops itself (nothing can be
+// queued behind passivate but push outcomes, and it has none pending); the
+// buffered messages then go to a fresh child, which reloads from storage,
+// after the Terminated notice. A busy child answers stayAlive and gets the
+// buffer. Two actors never own one user at once.
 type usersDirectory struct {
 	sys      *System
-	children map[string]*actor.PID
+	now      int64 // coarse clock: the last sweep's time, unix nanos
+	children map[string]*userChild
 	byPID    map[string]string // child pid id -> key
-	stopping map[string][]*actor.MessageEnvelope
+}
+
+// userChild is the directory's view of one user actor.
+type userChild struct {
+	pid      *actor.PID
+	lastSeen int64 // d.now when a message was last forwarded
+	// stopping is set from passivate until Terminated or stayAlive;
+	// waiting holds what arrived meanwhile.
+	stopping bool
+	waiting  []*actor.MessageEnvelope
 }
 
 func newUsersDirectory(sys *System) actor.Actor {
 	return &usersDirectory{
 		sys:      sys,
-		children: make(map[string]*actor.PID),
+		now:      time.Now().UnixNano(),
+		children: make(map[string]*userChild),
 		byPID:    make(map[string]string),
-		stopping: make(map[string][]*actor.MessageEnvelope),
 	}
 }
 
@@ -39,19 +70,37 @@ func (d *usersDirectory) Receive(ctx actor.Context) {
 	case UserMessage:
 		app, user := m.Target()
 		key := userKeyOf(app, user)
-		if waiting, ok := d.stopping[key]; ok {
-			d.stopping[key] = append(waiting, &actor.MessageEnvelope{Message: m, Sender: ctx.Sender()})
+		c := d.children[key]
+		if c == nil {
+			c = d.spawn(ctx, key, app, user)
+		}
+		if c.stopping {
+			c.waiting = append(c.waiting, &actor.MessageEnvelope{Message: m, Sender: ctx.Sender()})
 			return
 		}
-		ctx.Forward(d.child(ctx, key, app, user))
-	case *userIdle:
-		pid, ok := d.children[m.key]
-		if !ok {
-			return
+		c.lastSeen = d.now
+		ctx.Forward(c.pid)
+	case *sweep:
+		d.now = m.now
+		idle := d.now - d.sys.opts.IdleTimeout.Nanoseconds()
+		for _, c := range d.children {
+			if !c.stopping && c.lastSeen < idle {
+				c.stopping = true
+				ctx.Send(c.pid, &passivate{})
+			}
 		}
-		delete(d.children, m.key)
-		d.stopping[m.key] = nil
-		ctx.Poison(pid)
+	case *stayAlive:
+		if c := d.children[m.key]; c != nil && c.stopping {
+			c.stopping, c.lastSeen = false, d.now
+			for _, env := range c.waiting {
+				ctx.RequestWithCustomSender(c.pid, env.Message, env.Sender)
+			}
+			c.waiting = nil
+		}
+	case *actor.Stopping:
+		for _, c := range d.children {
+			ctx.Stop(c.pid)
+		}
 	case *actor.Terminated:
 		key, ok := d.byPID[m.Who.Id]
 		if !ok {
@@ -59,32 +108,36 @@ func (d *usersDirectory) Receive(ctx actor.Context) {
 		}
 		delete(d.byPID, m.Who.Id)
 		d.sys.metrics.activeUsers.Dec()
-		if cur, ok := d.children[key]; ok && cur.Id == m.Who.Id {
-			// Stopped without passivating (a failure past the restart
-			// budget): forget it, the next message spawns a new one.
-			delete(d.children, key)
-		}
-		waiting, wasStopping := d.stopping[key]
-		if !wasStopping {
+		c := d.children[key]
+		delete(d.children, key)
+		if c == nil {
 			return
 		}
-		delete(d.stopping, key)
-		for _, env := range waiting {
+		if c.stopping {
+			d.sys.passivated.Add(1)
+		}
+		// Stopped by passivation, or by a failure past the restart budget:
+		// whatever waited goes to a fresh actor.
+		for _, env := range c.waiting {
 			app, user := env.Message.(UserMessage).Target()
-			ctx.RequestWithCustomSender(d.child(ctx, key, app, user), env.Message, env.Sender)
+			next := d.children[key]
+			if next == nil {
+				next = d.spawn(ctx, key, app, user)
+			}
+			next.lastSeen = d.now
+			ctx.RequestWithCustomSender(next.pid, env.Message, env.Sender)
 		}
 	}
 }
 
-func (d *usersDirectory) child(ctx actor.Context, key, app, user string) *actor.PID {
-	if pid, ok := d.children[key]; ok {
-		return pid
-	}
-	pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newUserActor(d.sys, key, app, user) }))
-	d.children[key] = pid
+func (d *usersDirectory) spawn(ctx actor.Context, key, app, user string) *userChild {
+	pid := d.sys.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newUserActor(d.sys, key, app, user) }))
+	ctx.Watch(pid)
+	c := &userChild{pid: pid, lastSeen: d.now}
+	d.children[key] = c
 	d.byPID[pid.Id] = key
 	d.sys.metrics.activeUsers.Inc()
-	return pid
+	return c
 }
 
 // tenantsDirectory routes push jobs to the tenant actor of their credential.

@@ -11,13 +11,30 @@ import (
 // startFanout asks the fan-outs parent to start one group message's fan-out.
 type startFanout struct{ entry *storage.Entry }
 
-// fanoutsParent owns the fan-out actors so Shutdown can stop them together.
-type fanoutsParent struct{ sys *System }
+// fanoutsParent starts and watches the fan-out actors so Shutdown can stop
+// them together. They are watched rather than its children for the reason
+// given on usersDirectory: a parent's child set retains dead actors.
+type fanoutsParent struct {
+	sys     *System
+	running map[string]*actor.PID
+}
 
 func (p *fanoutsParent) Receive(ctx actor.Context) {
-	if m, ok := ctx.Message().(*startFanout); ok {
+	switch m := ctx.Message().(type) {
+	case *startFanout:
 		e := m.entry
-		ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return &fanoutActor{sys: p.sys, entry: e} }))
+		pid := p.sys.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &fanoutActor{sys: p.sys, entry: e} }))
+		ctx.Watch(pid)
+		if p.running == nil {
+			p.running = make(map[string]*actor.PID)
+		}
+		p.running[pid.Id] = pid
+	case *actor.Terminated:
+		delete(p.running, m.Who.Id)
+	case *actor.Stopping:
+		for _, pid := range p.running {
+			ctx.Stop(pid)
+		}
 	}
 }
 

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -127,6 +130,58 @@ type System struct {
 	users   *actor.PID
 	tenants *actor.PID
 	fanouts *actor.PID
+
+	// passivated counts user actors passivated since the reclaimer last
+	// looked (the users directory adds, reclaimLoop takes).
+	passivated atomic.Int64
+	// loops are the reclaim and sweep goroutines; stopLoops ends them.
+	loops     sync.WaitGroup
+	stopLoops chan struct{}
+}
+
+// reclaimEvery is how many passivations since the last check make the
+// reclaimer return memory to the OS, and reclaimTick how often it checks:
+// a forced collection costs a few hundred ms of CPU on a big heap.
+const (
+	reclaimEvery = 1000
+	reclaimTick  = 10 * time.Second
+)
+
+// reclaimLoop returns freed memory to the OS after passivation waves, so
+// RSS follows the active set rather than the peak: Go's background
+// scavenger alone gives memory back over many minutes. Runs in its own
+// goroutine; exits when stopReclaim is closed.
+func (s *System) reclaimLoop() {
+	defer s.loops.Done()
+	t := time.NewTicker(reclaimTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopLoops:
+			return
+		case <-t.C:
+			if s.passivated.Swap(0) >= reclaimEvery {
+				debug.FreeOSMemory()
+			}
+		}
+	}
+}
+
+// sweepLoop is the users directory's clock: it sends a sweep every quarter
+// of the idle timeout, so an idle actor passivates within 1.25 timeouts.
+// Runs in its own goroutine; exits when stopLoops is closed.
+func (s *System) sweepLoop() {
+	defer s.loops.Done()
+	t := time.NewTicker(max(s.opts.IdleTimeout/4, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopLoops:
+			return
+		case now := <-t.C:
+			s.root.Send(s.users, &sweep{now: now.UnixNano()})
+		}
+	}
 }
 
 // New starts the actor system.
@@ -140,6 +195,7 @@ func New(opts Options) (*System, error) {
 		return nil, errors.New("actors: Options.OpenCredential is required")
 	}
 	s.opts, s.store, s.logger = opts, opts.Store, opts.Logger
+	s.stopLoops = make(chan struct{})
 	s.metrics = newMetrics(opts.Registerer)
 	s.actors = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return opts.Logger.With("component", "protoactor")
@@ -158,6 +214,9 @@ func New(opts Options) (*System, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spawn fan-outs parent: %w", err)
 	}
+	s.loops.Add(2)
+	go s.reclaimLoop()
+	go s.sweepLoop()
 	return s, nil
 }
 
@@ -217,5 +276,7 @@ func (s *System) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.actors.Shutdown()
+	close(s.stopLoops)
+	s.loops.Wait()
 	return errors.Join(errs...)
 }

@@ -53,11 +53,11 @@ func newUserActor(sys *System, key, app, user string) actor.Actor {
 
 func (u *userActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *actor.Started:
-		ctx.SetReceiveTimeout(u.sys.opts.IdleTimeout)
-	case *actor.ReceiveTimeout:
+	case *passivate:
 		if len(u.pending) == 0 {
-			ctx.Send(ctx.Parent(), &userIdle{key: u.key})
+			ctx.Stop(ctx.Self())
+		} else {
+			ctx.Send(u.sys.users, &stayAlive{key: u.key})
 		}
 	case *Deliver:
 		if err := u.load(); err != nil {

@@ -172,6 +172,15 @@ type Metrics struct {
 	Sent, Failed float64
 	// Unsettled is the log's backlog (herald_log_unsettled_messages).
 	Unsettled float64
+	// StallSeconds is the time Pebble delayed writes; GCPauseSeconds and
+	// GCCount are the Go runtime's stop-the-world pauses.
+	StallSeconds, GCPauseSeconds, GCCount float64
+	// ActiveUsers is how many user actors are in memory.
+	ActiveUsers float64
+	// GoHeapInuse and GoSys are the Go runtime's heap in use and all the
+	// memory it holds from the OS; RSS beyond GoSys is Pebble's own
+	// (memtables, block cache).
+	GoHeapInuse, GoSys float64
 	// Delivery is the cumulative herald_delivery_seconds histogram:
 	// upper bounds and cumulative counts.
 	Delivery Histogram
@@ -252,6 +261,22 @@ func (c *Client) Scrape() (Metrics, error) {
 	}
 	if f := families["herald_log_unsettled_messages"]; f != nil && len(f.Metric) > 0 {
 		m.Unsettled = f.Metric[0].GetGauge().GetValue()
+	}
+	if f := families["herald_store_write_stall_seconds_total"]; f != nil && len(f.Metric) > 0 {
+		m.StallSeconds = f.Metric[0].GetCounter().GetValue()
+	}
+	if f := families["go_memstats_heap_inuse_bytes"]; f != nil && len(f.Metric) > 0 {
+		m.GoHeapInuse = f.Metric[0].GetGauge().GetValue()
+	}
+	if f := families["go_memstats_sys_bytes"]; f != nil && len(f.Metric) > 0 {
+		m.GoSys = f.Metric[0].GetGauge().GetValue()
+	}
+	if f := families["herald_active_user_actors"]; f != nil && len(f.Metric) > 0 {
+		m.ActiveUsers = f.Metric[0].GetGauge().GetValue()
+	}
+	if f := families["go_gc_duration_seconds"]; f != nil && len(f.Metric) > 0 {
+		m.GCPauseSeconds = f.Metric[0].GetSummary().GetSampleSum()
+		m.GCCount = float64(f.Metric[0].GetSummary().GetSampleCount())
 	}
 	if f := families["herald_delivery_seconds"]; f != nil && len(f.Metric) > 0 {
 		for _, b := range f.Metric[0].GetHistogram().GetBucket() {

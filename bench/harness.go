@@ -46,6 +46,12 @@ type Options struct {
 	Progress io.Writer
 	// Command is the command line, recorded in the report.
 	Command string
+	// HeapProfile, when set, saves herald's heap profile at the end of
+	// idle-million to this file.
+	HeapProfile string
+	// LatencyRate is the offered rate of the c2c latency run (default:
+	// half of the delivery peak measured just before).
+	LatencyRate float64
 	// Profile, when set, saves a CPU profile of herald during the c2c
 	// delivery phase to this file.
 	Profile string

@@ -192,8 +192,17 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 
 // captureProfile saves a CPU profile of herald over d to path.
 func (e *env) captureProfile(path string, d time.Duration) error {
-	c := &http.Client{Timeout: d + 30*time.Second}
-	res, err := c.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", e.pprofAddr, int(d.Seconds())))
+	return e.fetchProfile(path, fmt.Sprintf("profile?seconds=%d", int(d.Seconds())), d+30*time.Second)
+}
+
+// captureHeap saves herald's heap profile to path.
+func (e *env) captureHeap(path string) error {
+	return e.fetchProfile(path, "heap", 30*time.Second)
+}
+
+func (e *env) fetchProfile(path, which string, timeout time.Duration) error {
+	c := &http.Client{Timeout: timeout}
+	res, err := c.Get(fmt.Sprintf("http://%s/debug/pprof/%s", e.pprofAddr, which))
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,16 @@ func newHTTPMetrics(reg prometheus.Registerer, g prometheus.Gatherer, store *sto
 	unsettled := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "herald_log_unsettled_messages", Help: "Messages in the durable log not yet settled (the ingress backlog).",
 	}, func() float64 { return float64(store.Unsettled()) })
-	reg.MustRegister(m.requests, m.latency, unsettled)
+	stalls := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "herald_store_write_stalls_total", Help: "Pebble write stalls (writes delayed for flushes or compactions).",
+	}, func() float64 { return float64(store.Stats().WriteStalls) })
+	stallTime := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "herald_store_write_stall_seconds_total", Help: "Time writes spent stalled.",
+	}, func() float64 { return store.Stats().WriteStallTime.Seconds() })
+	compactions := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "herald_store_compactions_total", Help: "Pebble compactions.",
+	}, func() float64 { return float64(store.Stats().Compactions) })
+	reg.MustRegister(m.requests, m.latency, unsettled, stalls, stallTime, compactions)
 	return m
 }
 

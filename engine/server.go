@@ -48,7 +48,8 @@ type Options struct {
 	// MaxBatch bounds messages:batch (default 1000).
 	MaxBatch int
 	// HighWater is the number of unsettled messages past which the ingress
-	// answers 429 (default 500,000).
+	// answers 429 (default 100,000: about two seconds of work at peak, so
+	// memory stays bounded while a backlog still absorbs bursts).
 	HighWater int
 	// MaxGroupMembers bounds one group's roster (default 500,000); adding
 	// one more member is 409 group_full.
@@ -91,7 +92,7 @@ func (o *Options) ensureDefaults() {
 		o.MaxBatch = 1000
 	}
 	if o.HighWater == 0 {
-		o.HighWater = 500_000
+		o.HighWater = 100_000
 	}
 	if o.MaxGroupMembers == 0 {
 		o.MaxGroupMembers = 500_000

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -26,7 +27,8 @@ var (
 type Options struct {
 	// Logger receives the store's few operational messages (slog.Default if nil).
 	Logger *slog.Logger
-	// CacheSize is Pebble's block cache in bytes (default 64 MiB).
+	// CacheSize is Pebble's block cache in bytes (default 32 MiB): herald
+	// reads little (users on activation, rosters), most of it recent.
 	CacheSize int64
 	// WriteQueue bounds the batches waiting for the writer goroutine
 	// (default 4096). A full queue makes CommitAsync wait: backpressure, not loss.
@@ -38,7 +40,7 @@ func (o *Options) ensureDefaults() {
 		o.Logger = slog.Default()
 	}
 	if o.CacheSize == 0 {
-		o.CacheSize = 64 << 20
+		o.CacheSize = 32 << 20
 	}
 	if o.WriteQueue == 0 {
 		o.WriteQueue = 4096
@@ -62,6 +64,12 @@ type Store struct {
 	// fault is the sticky error of a failed commit (see writeFault).
 	fault atomic.Pointer[writeFault]
 
+	// stalls counts Pebble write stalls and their total duration: the
+	// first thing to look at when latency has a long tail.
+	stalls     atomic.Int64
+	stallNanos atomic.Int64
+	stallBegan atomic.Int64 // unix nanos of the stall in progress
+
 	// appMu serialises business_id allocation, a read-modify-write of the
 	// app record.
 	appMu sync.Mutex
@@ -74,6 +82,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		o = *opts
 	}
 	o.ensureDefaults()
+	s := &Store{opts: o, writes: make(chan *Batch, o.WriteQueue)}
 
 	cache := pebble.NewCache(o.CacheSize)
 	defer cache.Unref()
@@ -86,7 +95,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		// A large memtable lets most log entries be written and deleted
 		// (settled) before they are ever flushed, so compactions carry
 		// mostly tombstones instead of whole messages.
-		MemTableSize:                64 << 20,
+		MemTableSize:                32 << 20,
 		MemTableStopWritesThreshold: 4,
 	}
 	// Bloom filters on every level: most point reads are for keys that may
@@ -95,6 +104,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	for i := range popts.Levels {
 		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
+	popts.EventListener = s.events()
 	popts.EnsureDefaults()
 	if err := popts.Validate(); err != nil {
 		return nil, fmt.Errorf("pebble options: %w", err)
@@ -103,7 +113,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open pebble in %s: %w", dir, err)
 	}
-	s := &Store{db: db, opts: o, writes: make(chan *Batch, o.WriteQueue)}
+	s.db = db
 	if err := s.log.open(s); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open message log: %w", err)
@@ -183,6 +193,43 @@ func (s *Store) scan(lower, upper []byte, fn func(k, v []byte) bool) error {
 		}
 	}
 	return errors.Join(it.Error(), it.Close())
+}
+
+// events reports Pebble's write stalls to the log and to Stats.
+func (s *Store) events() *pebble.EventListener {
+	return &pebble.EventListener{
+		WriteStallBegin: func(info pebble.WriteStallBeginInfo) {
+			s.stalls.Add(1)
+			s.stallBegan.Store(time.Now().UnixNano())
+			s.opts.Logger.Warn("store write stall", "reason", info.Reason)
+		},
+		WriteStallEnd: func() {
+			if began := s.stallBegan.Swap(0); began != 0 {
+				s.stallNanos.Add(time.Now().UnixNano() - began)
+			}
+		},
+		BackgroundError: func(err error) {
+			s.opts.Logger.Error("store background error", "err", err)
+		},
+	}
+}
+
+// Stats are the store's counters for metrics.
+type Stats struct {
+	WriteStalls    int64
+	WriteStallTime time.Duration
+	// Compactions, Flushes and L0Sublevels are Pebble's own figures.
+	Compactions, Flushes int64
+	L0Sublevels          int32
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	m := s.db.Metrics()
+	return Stats{
+		WriteStalls: s.stalls.Load(), WriteStallTime: time.Duration(s.stallNanos.Load()),
+		Compactions: m.Compact.Count, Flushes: m.Flush.Count, L0Sublevels: m.Levels[0].Sublevels,
+	}
 }
 
 // quietLogger routes Pebble's chatty info lines to debug.

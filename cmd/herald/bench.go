@@ -25,6 +25,8 @@ func runBench(args []string) error {
 	fs.IntVar(&o.IdleDevices, "idle-devices", 1_000_000, "idle-million scenario devices")
 	fs.BoolVar(&o.SkipReferences, "skip-references", false, "skip the h2load and bare apns2 reference runs")
 	fs.StringVar(&o.Out, "out", "bench-results", "directory for the JSON report and the SVG chart")
+	fs.Float64Var(&o.LatencyRate, "latency-rate", 0, "offered msgs/s of the c2c latency run (default: half of the measured peak)")
+	fs.StringVar(&o.HeapProfile, "heap-profile", "", "save herald's heap profile at the end of idle-million to this file")
 	fs.StringVar(&o.Profile, "profile", "", "save a CPU profile of herald during c2c delivery to this file")
 	fs.StringVar(&o.Herald, "herald", "", "herald binary to benchmark (default: this one)")
 	if err := fs.Parse(args); err != nil {

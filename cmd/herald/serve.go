@@ -26,7 +26,7 @@ func runServe(args []string) error {
 	fs.StringVar(&o.APNsCAFile, "apns-ca-file", envOr("HERALD_APNS_CA_FILE", ""), "extra PEM roots trusted for APNs TLS, for mocks [HERALD_APNS_CA_FILE]")
 	logLevel := fs.String("log-level", envOr("HERALD_LOG_LEVEL", "info"), "debug, info, warn or error [HERALD_LOG_LEVEL]")
 	fs.DurationVar(&o.Actors.IdleTimeout, "user-idle-timeout", 2*time.Minute, "passivate a user actor idle this long")
-	fs.IntVar(&o.HighWater, "high-water", envInt("HERALD_HIGH_WATER", 500_000), "unsettled messages past which new messages get 429 [HERALD_HIGH_WATER]")
+	fs.IntVar(&o.HighWater, "high-water", envInt("HERALD_HIGH_WATER", 100_000), "unsettled messages past which new messages get 429 [HERALD_HIGH_WATER]")
 	fs.StringVar(&o.TLSCertFile, "tls-cert", envOr("HERALD_TLS_CERT", ""), "PEM certificate: serve the ingress over TLS (with --tls-key) [HERALD_TLS_CERT]")
 	fs.StringVar(&o.TLSKeyFile, "tls-key", envOr("HERALD_TLS_KEY", ""), "PEM private key for --tls-cert [HERALD_TLS_KEY]")
 	fs.Float64Var(&o.AppRateLimit, "app-rate-limit", float64(envInt("HERALD_APP_RATE_LIMIT", 0)), "messages/s each app may post, 0 for no limit [HERALD_APP_RATE_LIMIT]")

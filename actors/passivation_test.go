@@ -1,0 +1,109 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/storage"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// newTestSystem starts an actor system on a fresh store; pushes fail (no
+// APNs client), which these tests do not need.
+func newTestSystem(t *testing.T, opts Options) *System {
+	t.Helper()
+	st, err := storage.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Store = st
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	opts.NewPusher = func(string, *storage.Certificate, string) (pusher, error) {
+		return nil, errors.New("no apns in this test")
+	}
+	sys, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sys.Shutdown(context.Background())
+		st.Close()
+	})
+	return sys
+}
+
+func heapInuse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+// TestPassivation_FreesActors checks that passivated user actors become
+// garbage: memory follows the active set, not every user ever seen.
+func TestPassivation_FreesActors(t *testing.T) {
+	sys := newTestSystem(t, Options{IdleTimeout: 2 * time.Second})
+	const users = 10_000
+	base := heapInuse()
+	for i := range users {
+		if _, err := sys.Request(context.Background(), &GetUser{App: "a", User: fmt.Sprint("u", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full := heapInuse()
+	if got := testutil.ToFloat64(sys.metrics.activeUsers); got < users/2 {
+		t.Fatalf("active user actors = %v; want most of the %d just used", got, users)
+	}
+	eventually(t, 20*time.Second, func() bool { return testutil.ToFloat64(sys.metrics.activeUsers) == 0 },
+		func() string {
+			return fmt.Sprintf("%v user actors still active after the idle timeout", testutil.ToFloat64(sys.metrics.activeUsers))
+		})
+	// What stays is bounded by the directory's and registry's maps (Go maps
+	// do not shrink) and fragmentation, not by the actors.
+	if after := heapInuse(); after > base+(full-base)/2 {
+		t.Errorf("heap in use: %d MiB before, %d MiB with %d actors, %d MiB after all passivated; want at least half freed",
+			base>>20, full>>20, users, after>>20)
+	}
+}
+
+// eventually polls cond until it holds or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, cond func() bool, msg func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(msg())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestPassivation_NoLostMessages sends requests to users while they
+// passivate: every request must be answered by an actor that has the
+// user's state.
+func TestPassivation_NoLostMessages(t *testing.T) {
+	sys := newTestSystem(t, Options{IdleTimeout: 5 * time.Millisecond})
+	ctx := context.Background()
+	for round := range 50 {
+		for u := range 20 {
+			user := fmt.Sprint("u", u)
+			if _, err := sys.Request(ctx, &SetProfile{App: "a", User: user, Nickname: fmt.Sprint(round)}); err != nil {
+				t.Fatal(err)
+			}
+			res, err := sys.Request(ctx, &GetUser{App: "a", User: user})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.(*UserView).Nickname; got != fmt.Sprint(round) {
+				t.Fatalf("round %d user %s: nickname %q; want %q (state lost across passivation)", round, user, got, fmt.Sprint(round))
+			}
+		}
+		time.Sleep(time.Duration(round%7) * time.Millisecond)
+	}
+}
