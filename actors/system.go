@@ -44,6 +44,10 @@ type Options struct {
 	MaxDevicesPerUser int
 	// TenantConcurrency bounds concurrent APNs requests per credential (default 512).
 	TenantConcurrency int
+	// TenantRateLimit bounds each credential's pushes per second (default
+	// 0: no limit). Pushes over it wait in the tenant's queue; other
+	// tenants are separate actors and are not slowed.
+	TenantRateLimit float64
 	// PushTimeout bounds one APNs request, connection included (default 15s).
 	PushTimeout time.Duration
 	// RetryBase and RetryMax bound the retry backoff (default 1s, 60s).

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -18,7 +19,8 @@ import (
 // message: no goroutine per push, no shared state.
 //
 // Circuit breaker: when APNs refuses the credential itself (403
-// BadCertificate, TopicDisallowed, ...) the circuit opens: jobs stay queued
+// BadCertificate, TopicDisallowed, ...), or answers unavailableAfter pushes
+// in a row with 429/5xx/connection errors, the circuit opens: jobs stay queued
 // (they are not failed: the operator can fix the certificate), one probe job
 // is sent every Options.ProbeInterval (doubling to RetryMax), and the first
 // probe APNs accepts closes the circuit. Jobs whose deadline passes while
@@ -33,9 +35,12 @@ type tenantActor struct {
 	topic   string
 	loadErr string // reason to fail every job when the credential is unusable
 
-	// faulted is set while APNs refuses the credential (the circuit is
-	// open), so the fault and the recovery are reported once each.
-	faulted    bool
+	// faulted is set while APNs refuses the credential or is unavailable
+	// for it (the circuit is open), so the fault and the recovery are
+	// reported once each.
+	faulted bool
+	failing int // consecutive retryable answers
+
 	probing    bool          // a probe job is in flight
 	probeDelay time.Duration // next wait before a probe
 	probeArmed bool          // a probe timer is pending
@@ -43,7 +48,40 @@ type tenantActor struct {
 	queue    []*PushJob
 	inflight int
 	removed  bool
+
+	limit       tokenBucket // Options.TenantRateLimit
+	refillArmed bool
 }
+
+// tokenBucket refills at rate tokens/s up to a tenth of a second's worth,
+// so a limit holds over any second to a few percent. Rate 0: no limit.
+type tokenBucket struct {
+	rate   float64
+	tokens float64
+	at     time.Time
+}
+
+// take spends a token at now, or says how long until one is there.
+func (b *tokenBucket) take(now time.Time) (bool, time.Duration) {
+	if b.rate <= 0 {
+		return true, 0
+	}
+	burst := max(1, b.rate/10)
+	if b.at.IsZero() {
+		b.tokens = burst
+	} else {
+		b.tokens = min(burst, b.tokens+now.Sub(b.at).Seconds()*b.rate)
+	}
+	b.at = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	return false, time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
+}
+
+// refill wakes a rate-limited tenant when its bucket has a token again.
+type refill struct{}
 
 // sendResult is a worker's report of one APNs request.
 type sendResult struct {
@@ -57,7 +95,8 @@ type sendResult struct {
 }
 
 func newTenantActor(sys *System, key tenantKey) actor.Actor {
-	return &tenantActor{sys: sys, key: key, label: strconv.FormatUint(key.businessID, 10)}
+	return &tenantActor{sys: sys, key: key, label: strconv.FormatUint(key.businessID, 10),
+		limit: tokenBucket{rate: sys.opts.TenantRateLimit}}
 }
 
 func (t *tenantActor) Receive(ctx actor.Context) {
@@ -86,8 +125,31 @@ func (t *tenantActor) Receive(ctx actor.Context) {
 	case *probe:
 		t.probeArmed = false
 		t.probe(ctx)
+	case *refill:
+		t.refillArmed = false
+		t.pump(ctx)
 	}
 }
+
+// takeToken spends one token of the rate limit, or arms a refill and
+// reports false.
+func (t *tenantActor) takeToken(ctx actor.Context) bool {
+	ok, wait := t.limit.take(time.Now())
+	if ok {
+		return true
+	}
+	if !t.refillArmed {
+		t.refillArmed = true
+		self, root := ctx.Self(), t.sys.root
+		time.AfterFunc(max(wait, time.Millisecond), func() { root.Send(self, &refill{}) })
+	}
+	return false
+}
+
+// unavailableAfter is how many retryable answers in a row make a tenant
+// treat APNs as down for its credential: below it each push backs off on
+// its own; above it the tenant backs off as a whole.
+const unavailableAfter = 32
 
 // probe is the circuit breaker's timer tick.
 type probe struct{}
@@ -174,6 +236,9 @@ func (t *tenantActor) pump(ctx actor.Context) {
 		return
 	}
 	for len(t.queue) > 0 && (t.loadErr != "" || t.inflight < t.sys.opts.TenantConcurrency) {
+		if t.loadErr == "" && !t.takeToken(ctx) {
+			return // the refill timer resumes the queue
+		}
 		job := t.queue[0]
 		t.queue[0] = nil
 		t.queue = t.queue[1:]
@@ -237,37 +302,62 @@ func (t *tenantActor) handle(ctx actor.Context, r *sendResult) {
 		// APNs judged the push on its merits: the credential works again.
 		t.closeCircuit()
 	}
+	if action != ActionRetry {
+		t.failing = 0
+	}
 	switch action {
 	case ActionSent:
 		t.sys.metrics.deliveryLatency.Observe(time.Since(job.Accepted).Seconds())
 		t.reply(ctx, job, &PushOutcome{Status: storage.PushSent, ApnsID: apnsID})
 	case ActionRetry:
 		job.attempts++
-		delay := t.backoff(job.attempts)
-		if t.removed || time.Now().Add(delay).After(job.Deadline) {
+		t.failing++
+		if t.removed || time.Now().After(job.Deadline) {
 			t.reply(ctx, job, &PushOutcome{Status: storage.PushFailed, ApnsID: apnsID, Reason: ReasonExpired})
 			return
 		}
 		t.sys.metrics.retries.Inc()
+		if t.faulted || t.failing >= unavailableAfter {
+			// APNs is down for this credential: stop retrying push by push
+			// (a retry storm that would take CPU from healthy tenants) and
+			// let one probe at a time find out when it is back.
+			t.openCircuit(ctx, fmt.Sprintf("unavailable: %d %s", status, reason))
+			t.queue = append(t.queue, job)
+			t.sys.metrics.queued.Inc()
+			t.armProbe(ctx)
+			return
+		}
+		delay := t.backoff(job.attempts)
+		if time.Now().Add(delay).After(job.Deadline) {
+			t.reply(ctx, job, &PushOutcome{Status: storage.PushFailed, ApnsID: apnsID, Reason: ReasonExpired})
+			return
+		}
 		self, root := ctx.Self(), t.sys.root
 		time.AfterFunc(delay, func() { root.Send(self, job) })
 	case ActionUnbind:
 		t.reply(ctx, job, &PushOutcome{Status: storage.PushFailed, ApnsID: apnsID, Reason: reason,
 			Unbind: true, UnregisteredAt: r.unregAt})
 	case ActionCredentialFault:
-		if !t.faulted {
-			t.faulted = true
-			t.probeDelay = t.sys.opts.ProbeInterval
-			t.sys.metrics.circuitOpen.WithLabelValues(t.key.app, t.label).Set(1)
-			t.sys.opts.OnCertificateFault(t.key.app, t.key.businessID, reason)
-		}
-		// Keep the job: it goes first once the credential works again.
-		t.queue = append([]*PushJob{job}, t.queue...)
+		t.openCircuit(ctx, reason)
+		// Keep the job: it is sent once the credential works again.
+		t.queue = append(t.queue, job)
 		t.sys.metrics.queued.Inc()
 		t.armProbe(ctx)
 	default:
 		t.reply(ctx, job, &PushOutcome{Status: storage.PushFailed, ApnsID: apnsID, Reason: reason})
 	}
+}
+
+// openCircuit stops sending through this credential until a probe
+// succeeds, and reports why (certificate list, metrics) once.
+func (t *tenantActor) openCircuit(ctx actor.Context, reason string) {
+	if t.faulted {
+		return
+	}
+	t.faulted = true
+	t.probeDelay = t.sys.opts.ProbeInterval
+	t.sys.metrics.circuitOpen.WithLabelValues(t.key.app, t.label).Set(1)
+	t.sys.opts.OnCertificateFault(t.key.app, t.key.businessID, reason)
 }
 
 // closeCircuit resumes normal sending after a successful probe.

@@ -170,6 +170,8 @@ func Parallel(n, workers int, progress func(done int), fn func(i int) error) err
 // Metrics is a scrape of herald's /metrics: what the bench reads back.
 type Metrics struct {
 	Sent, Failed float64
+	// SentBy and SettledBy split the pushes by business_id.
+	SentBy, SettledBy map[string]float64
 	// Unsettled is the log's backlog (herald_log_unsettled_messages).
 	Unsettled float64
 	// StallSeconds is the time Pebble delayed writes; GCPauseSeconds and
@@ -244,19 +246,27 @@ func (c *Client) Scrape() (Metrics, error) {
 	if err != nil {
 		return m, fmt.Errorf("parse /metrics: %w", err)
 	}
+	m.SentBy, m.SettledBy = map[string]float64{}, map[string]float64{}
 	if f := families["herald_pushes_total"]; f != nil {
 		for _, metric := range f.Metric {
+			var bid, outcome string
 			for _, l := range metric.Label {
-				if l.GetName() != "outcome" {
-					continue
-				}
-				switch l.GetValue() {
-				case "sent":
-					m.Sent += metric.GetCounter().GetValue()
-				case "failed":
-					m.Failed += metric.GetCounter().GetValue()
+				switch l.GetName() {
+				case "business_id":
+					bid = l.GetValue()
+				case "outcome":
+					outcome = l.GetValue()
 				}
 			}
+			v := metric.GetCounter().GetValue()
+			switch outcome {
+			case "sent":
+				m.Sent += v
+				m.SentBy[bid] += v
+			case "failed":
+				m.Failed += v
+			}
+			m.SettledBy[bid] += v
 		}
 	}
 	if f := families["herald_log_unsettled_messages"]; f != nil && len(f.Metric) > 0 {

@@ -16,8 +16,8 @@ import (
 
 // Options configure a bench run. Zero values mean the documented defaults.
 type Options struct {
-	// Scenarios to run, in order: c2c, group, overload, idle-million
-	// (default c2c and group).
+	// Scenarios to run, in order: c2c, group, overload, idle-million,
+	// tenants (default c2c and group).
 	Scenarios []string
 	// Herald is the herald binary to start as `herald serve` and
 	// `herald mockapns` (default: this executable).
@@ -38,6 +38,9 @@ type Options struct {
 	Duration time.Duration
 	// IdleDevices is how many devices idle-million registers (default 1,000,000).
 	IdleDevices int
+	// TenantRate is the per-certificate limit the tenants scenario checks
+	// (default 2,000 pushes/s).
+	TenantRate float64
 	// References, when false, skips the h2load and bare-apns2 reference runs.
 	SkipReferences bool
 	// Out is where the JSON report and the SVG chart go (default bench-results).
@@ -89,14 +92,17 @@ func (o *Options) ensureDefaults() error {
 	if o.IdleDevices == 0 {
 		o.IdleDevices = 1_000_000
 	}
+	if o.TenantRate == 0 {
+		o.TenantRate = 2000
+	}
 	if o.Out == "" {
 		o.Out = "bench-results"
 	}
 	for _, s := range o.Scenarios {
 		switch s {
-		case "c2c", "group", "overload", "idle-million":
+		case "c2c", "group", "overload", "idle-million", "tenants":
 		default:
-			return fmt.Errorf("unknown scenario %q (c2c, group, overload, idle-million)", s)
+			return fmt.Errorf("unknown scenario %q (c2c, group, overload, idle-million, tenants)", s)
 		}
 	}
 	return nil
@@ -120,7 +126,11 @@ type env struct {
 	bid       int
 }
 
-const benchAdmin = "bench-admin-token"
+const (
+	benchAdmin  = "bench-admin-token"
+	benchTopic  = "com.example.bench"
+	brokenTopic = "com.example.broken"
+)
 
 // Run runs the scenarios and returns the report (also saved under Out).
 func Run(ctx context.Context, opts Options) (*Report, error) {
@@ -157,6 +167,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			err = e.scenarioOverload(ctx)
 		case "idle-million":
 			err = e.scenarioIdleMillion(ctx)
+		case "tenants":
+			err = e.scenarioTenants(ctx)
 		}
 		if err != nil {
 			e.report.Warn("scenario %s: %v", s, err)
@@ -175,7 +187,10 @@ func (e *env) startMock() error {
 		return err
 	}
 	e.mockAddr, e.caFile = addr, filepath.Join(e.dir, "mock-ca.pem")
-	e.mock, err = StartProcess("mockapns", e.opts.Herald, []string{"mockapns", "--listen", addr, "--ca-out", e.caFile}, nil)
+	// Pushes for the broken topic always get 503: one credential's APNs
+	// trouble, for the isolation scenario; no other topic is affected.
+	e.mock, err = StartProcess("mockapns", e.opts.Herald, []string{"mockapns", "--listen", addr, "--ca-out", e.caFile,
+		"--fault", "503:ServiceUnavailable:1:" + brokenTopic}, nil)
 	if err != nil {
 		return err
 	}
@@ -226,21 +241,28 @@ func (e *env) stop() {
 	}
 }
 
-// setupApp creates an app and uploads a production certificate.
+// setupApp creates an app and uploads a production certificate, whose
+// business_id register uses.
 func (e *env) setupApp(app string) error {
 	if err := e.client.CreateApp(app); err != nil {
 		return err
 	}
+	var err error
+	e.bid, err = e.addCertificate(benchTopic)
+	return err
+}
+
+// addCertificate uploads one more production certificate for topic.
+func (e *env) addCertificate(topic string) (int, error) {
 	ca, err := credentialtest.NewAuthority()
 	if err != nil {
-		return err
+		return 0, err
 	}
-	p12, err := ca.P12(credentialtest.LeafOptions{Kind: credentialtest.Universal, Topic: "com.example.bench", KeyType: "ecdsa"}, "pw", credentialtest.Modern)
+	p12, err := ca.P12(credentialtest.LeafOptions{Kind: credentialtest.Universal, Topic: topic, KeyType: "ecdsa"}, "pw", credentialtest.Modern)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	e.bid, err = e.client.UploadCertificate(p12, "pw", "production", "bench")
-	return err
+	return e.client.UploadCertificate(p12, "pw", "production", strings.ReplaceAll(topic, ".", "-"))
 }
 
 // register binds n users (prefix + index) to one device each.

@@ -165,14 +165,14 @@ func checkHeaders(req *request) (token string, limit int, a *answer) {
 }
 
 // decide picks the answer to a valid request: its token's forced answer,
-// else a fault by rate, else 200.
-func (m *MockAPNs) decide(token string) *answer {
+// else a fault by rate (its topic's faults, if it has any), else 200.
+func (m *MockAPNs) decide(token, topic string) *answer {
 	if tokens := m.tokens.Load(); tokens != nil {
 		if a := (*tokens)[token]; a != nil {
 			return a
 		}
 	}
-	if a := m.faults.Load().draw(); a != nil {
+	if a := m.faults.Load().draw(topic); a != nil {
 		return a
 	}
 	return answerOK
@@ -219,16 +219,46 @@ func appendReasonBody(b []byte, reason string, timestampMs int64) []byte {
 	return append(b, '}')
 }
 
-// faultSet is an immutable, validated set of faults with cumulative rates.
+// faultSet is an immutable, validated set of faults with cumulative rates,
+// plus the sets of faults limited to one topic.
 type faultSet struct {
 	upTo    []float64 // cumulative rate: answers[i] when draw < upTo[i]
 	answers []*answer
+	byTopic map[string]*faultSet
 }
 
 func newFaultSet(faults []Fault) (*faultSet, error) {
 	if len(faults) == 0 {
 		return nil, nil
 	}
+	var general []Fault
+	topics := map[string][]Fault{}
+	for _, f := range faults {
+		if f.Topic == "" {
+			general = append(general, f)
+		} else {
+			topics[f.Topic] = append(topics[f.Topic], f)
+		}
+	}
+	fs, err := newRateSet(general)
+	if err != nil {
+		return nil, err
+	}
+	for topic, tf := range topics {
+		ts, err := newRateSet(tf)
+		if err != nil {
+			return nil, fmt.Errorf("topic %s: %w", topic, err)
+		}
+		if fs.byTopic == nil {
+			fs.byTopic = map[string]*faultSet{}
+		}
+		fs.byTopic[topic] = ts
+	}
+	return fs, nil
+}
+
+// newRateSet validates faults that share one draw.
+func newRateSet(faults []Fault) (*faultSet, error) {
 	fs := &faultSet{}
 	var sum float64
 	for i, f := range faults {
@@ -254,10 +284,13 @@ func newFaultSet(faults []Fault) (*faultSet, error) {
 	return fs, nil
 }
 
-// draw picks a fault for one request, or nil for none.
-func (fs *faultSet) draw() *answer {
+// draw picks a fault for one request with topic, or nil for none.
+func (fs *faultSet) draw(topic string) *answer {
 	if fs == nil {
 		return nil
+	}
+	if ts, ok := fs.byTopic[topic]; ok {
+		fs = ts
 	}
 	x := mathrand.Float64()
 	for i, upTo := range fs.upTo {

@@ -103,6 +103,11 @@ type Fault struct {
 	// the answer. Ignored for other statuses, as Apple sends it only
 	// with 410.
 	Timestamp int64
+	// Topic, when set, limits the fault to pushes with this apns-topic:
+	// one credential's APNs trouble, for isolation tests. The rates of the
+	// faults of one topic add up to at most 1; a push whose topic has
+	// faults draws from those only.
+	Topic string
 }
 
 // Received is one request as the mock saw it, kept when

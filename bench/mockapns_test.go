@@ -1024,8 +1024,44 @@ func BenchmarkMockAPNs_Decide(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		token, _, a := checkHeaders(&req)
-		if a != nil || m.decide(token) != answerOK {
+		if a != nil || m.decide(token, "") != answerOK {
 			b.Fatal("want 200")
 		}
+	}
+}
+
+// TestFaultSet_Topic: a fault with a topic hits only that topic's pushes,
+// and a topic with faults draws from its own set only.
+func TestFaultSet_Topic(t *testing.T) {
+	fs, err := newFaultSet([]Fault{
+		{Status: 503, Reason: "ServiceUnavailable", Rate: 1, Topic: "com.broken"},
+		{Status: 429, Reason: "TooManyRequests", Rate: 0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		topic  string
+		status int // 0: no fault
+	}{
+		{"com.broken", 503},
+		{"com.fine", 0},
+		{"", 0},
+	}
+	for _, tt := range tests {
+		a := fs.draw(tt.topic)
+		got := 0
+		if a != nil {
+			got = a.status
+		}
+		if got != tt.status {
+			t.Errorf("draw(%q) = %d; want %d", tt.topic, got, tt.status)
+		}
+	}
+	if _, err := newFaultSet([]Fault{
+		{Status: 503, Reason: "ServiceUnavailable", Rate: 0.7, Topic: "t"},
+		{Status: 500, Reason: "InternalServerError", Rate: 0.7, Topic: "t"},
+	}); err == nil {
+		t.Errorf("one topic's rates adding up to 1.4 were accepted")
 	}
 }

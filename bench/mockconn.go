@@ -444,7 +444,7 @@ func (c *mockConn) endStreamLocked(st *mockStream) {
 	}
 	a := answerPayloadEmpty
 	if st.n > 0 {
-		a = c.m.decide(st.token)
+		a = c.m.decide(st.token, st.req.header[hdrTopic])
 	}
 	c.decideLocked(st, a)
 }

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,5 +123,32 @@ func TestEngine_APNsOutcomes(t *testing.T) {
 			_, has := certs[0].(map[string]any)["last_error"]
 			return !has
 		}, func() string { return "last_error not cleared after recovery" })
+	})
+
+	t.Run("UnavailableCircuit", func(t *testing.T) {
+		bind("down")
+		h.prod.RespondToken(tok("down"), 503, "ServiceUnavailable", 0)
+		var ids []string
+		for range 40 {
+			ids = append(ids, msg("down"))
+		}
+		eventually(t, 10*time.Second, func() bool {
+			certs := h.must(200, "GET", base+"/certificates", key, nil)["certificates"].([]any)
+			e, _ := certs[0].(map[string]any)["last_error"].(string)
+			return strings.HasPrefix(e, "unavailable: 503")
+		}, func() string { return "the certificate never showed APNs as unavailable" })
+		// Open circuit: pushes wait for one probe at a time instead of
+		// each retrying on its own.
+		n := countTo(h.prod, tok("down"))
+		time.Sleep(300 * time.Millisecond)
+		if grown := countTo(h.prod, tok("down")) - n; grown > 5 {
+			t.Errorf("%d more requests in 300 ms with the circuit open; want only probes", grown)
+		}
+		h.prod.ClearTokens()
+		for _, id := range ids {
+			if p := onlyPush(h.waitDone(app, key, id)); p["status"] != "sent" {
+				t.Errorf("after APNs came back: %v; want sent", p)
+			}
+		}
 	})
 }

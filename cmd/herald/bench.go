@@ -15,7 +15,7 @@ import (
 func runBench(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var o bench.Options
-	scenarios := fs.String("scenario", "c2c,group", "comma-separated: c2c, group, overload, idle-million, or all")
+	scenarios := fs.String("scenario", "c2c,group", "comma-separated: c2c, group, overload, idle-million, tenants, or all")
 	fs.IntVar(&o.Users, "users", 10_000, "c2c recipients, one device each")
 	fs.IntVar(&o.Messages, "messages", 200_000, "c2c messages to deliver")
 	fs.IntVar(&o.Connections, "connections", 64, "ingress connections")
@@ -23,6 +23,7 @@ func runBench(args []string) error {
 	fs.IntVar(&o.GroupSize, "group-size", 100_000, "group scenario members")
 	fs.DurationVar(&o.Duration, "duration", 0, "overload scenario duration (default 30s)")
 	fs.IntVar(&o.IdleDevices, "idle-devices", 1_000_000, "idle-million scenario devices")
+	fs.Float64Var(&o.TenantRate, "tenant-rate", 2000, "per-certificate rate limit the tenants scenario checks")
 	fs.BoolVar(&o.SkipReferences, "skip-references", false, "skip the h2load and bare apns2 reference runs")
 	fs.StringVar(&o.Out, "out", "bench-results", "directory for the JSON report and the SVG chart")
 	fs.Float64Var(&o.LatencyRate, "latency-rate", 0, "offered msgs/s of the c2c latency run (default: half of the measured peak)")
@@ -33,7 +34,7 @@ func runBench(args []string) error {
 		return err
 	}
 	if *scenarios == "all" {
-		*scenarios = "c2c,group,overload,idle-million"
+		*scenarios = "c2c,group,overload,idle-million,tenants"
 	}
 	o.Scenarios = strings.Split(*scenarios, ",")
 	o.Progress = os.Stderr

@@ -42,7 +42,7 @@ func mockAPNsMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.StringVar(&caOut, "ca-out", "", "write the PEM root certificate to trust to `file` (for herald serve --apns-ca-file)")
 	fs.DurationVar(&opts.Latency, "latency", 0, "delay added before every answer")
 	fs.UintVar(&maxStreams, "max-streams", 1000, "SETTINGS_MAX_CONCURRENT_STREAMS per connection")
-	fs.Func("fault", "answer a share of pushes with an error, as `STATUS:REASON:RATE` (e.g. 503:ServiceUnavailable:0.05); repeatable",
+	fs.Func("fault", "answer a share of pushes with an error, as `STATUS:REASON:RATE[:TOPIC]` (e.g. 503:ServiceUnavailable:0.05, or only for one apns-topic); repeatable",
 		func(s string) error {
 			f, err := parseFault(s)
 			if err != nil {
@@ -112,8 +112,8 @@ func mockAPNsMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 // parseFault reads STATUS:REASON:RATE, such as 410:Unregistered:0.01.
 func parseFault(s string) (bench.Fault, error) {
 	parts := strings.Split(s, ":")
-	if len(parts) != 3 {
-		return bench.Fault{}, fmt.Errorf("fault %q: want STATUS:REASON:RATE", s)
+	if len(parts) != 3 && len(parts) != 4 {
+		return bench.Fault{}, fmt.Errorf("fault %q: want STATUS:REASON:RATE or STATUS:REASON:RATE:TOPIC", s)
 	}
 	status, err := strconv.Atoi(parts[0])
 	if err != nil {
@@ -123,8 +123,12 @@ func parseFault(s string) (bench.Fault, error) {
 	if err != nil {
 		return bench.Fault{}, fmt.Errorf("fault %q: rate: %w", s, err)
 	}
+	f := bench.Fault{Status: status, Reason: parts[1], Rate: rate}
+	if len(parts) == 4 {
+		f.Topic = parts[3] // only pushes with this apns-topic
+	}
 	// The mock validates ranges when it starts.
-	return bench.Fault{Status: status, Reason: parts[1], Rate: rate}, nil
+	return f, nil
 }
 
 // formatMockStats renders counts on one line: total, then by status.

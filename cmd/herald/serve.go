@@ -34,6 +34,7 @@ func runServe(args []string) error {
 	fs.IntVar(&o.MaxBatch, "max-batch", envInt("HERALD_MAX_BATCH", 1000), "messages per messages:batch [HERALD_MAX_BATCH]")
 	fs.IntVar(&o.MaxGroupMembers, "max-group-members", envInt("HERALD_MAX_GROUP_MEMBERS", 500_000), "members per group [HERALD_MAX_GROUP_MEMBERS]")
 	fs.IntVar(&o.Actors.MaxDevicesPerUser, "max-devices-per-user", envInt("HERALD_MAX_DEVICES_PER_USER", 20), "devices per user; binding one more evicts the oldest [HERALD_MAX_DEVICES_PER_USER]")
+	fs.Float64Var(&o.Actors.TenantRateLimit, "tenant-rate-limit", float64(envInt("HERALD_TENANT_RATE_LIMIT", 0)), "pushes/s each certificate (business_id) may send, 0 for no limit [HERALD_TENANT_RATE_LIMIT]")
 	fs.DurationVar(&o.Actors.RetryWindow, "retry-window", time.Hour, "how long a push without its own expiration is retried before it fails \"expired\"")
 	pprofAddr := fs.String("pprof-listen", envOr("HERALD_PPROF_LISTEN", ""), "serve net/http/pprof on this address (keep it on loopback) [HERALD_PPROF_LISTEN]")
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long SIGTERM waits for in-flight pushes")
