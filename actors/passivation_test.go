@@ -107,3 +107,31 @@ func TestPassivation_NoLostMessages(t *testing.T) {
 		time.Sleep(time.Duration(round%7) * time.Millisecond)
 	}
 }
+
+// BenchmarkActorHop measures a request through the users directory to a
+// (warm) user actor and back: two mailbox hops and a future.
+func BenchmarkActorHop(b *testing.B) {
+	st, err := storage.Open(b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	sys, err := New(Options{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		NewPusher: func(string, *storage.Certificate, string) (pusher, error) { return nil, errors.New("none") }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sys.Shutdown(context.Background())
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := sys.Request(ctx, &GetUser{App: "a", User: fmt.Sprint("u", i%64)}); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+}
