@@ -18,6 +18,16 @@ type passivate struct{}
 // push outcomes.
 type stayAlive struct{ key string }
 
+// doneForNow is sent by a user actor that was woken only to receive group
+// messages and has settled them: it may passivate at once, if nothing more
+// was forwarded to it (handled counts what it received from the
+// directory). A 100,000-member fan-out then keeps about a window's worth of
+// actors in memory, not the whole roster for the idle timeout.
+type doneForNow struct {
+	key     string
+	handled uint64
+}
+
 // usersDirectory routes user-addressed messages to user actors, spawning
 // them on demand and passivating idle ones.
 //
@@ -46,8 +56,9 @@ type usersDirectory struct {
 
 // userChild is the directory's view of one user actor.
 type userChild struct {
-	pid      *actor.PID
-	lastSeen int64 // d.now when a message was last forwarded
+	pid       *actor.PID
+	lastSeen  int64  // d.now when a message was last forwarded
+	forwarded uint64 // messages forwarded to it
 	// stopping is set from passivate until Terminated or stayAlive;
 	// waiting holds what arrived meanwhile.
 	stopping bool
@@ -79,6 +90,7 @@ func (d *usersDirectory) Receive(ctx actor.Context) {
 			return
 		}
 		c.lastSeen = d.now
+		c.forwarded++
 		ctx.Forward(c.pid)
 	case *sweep:
 		d.now = m.now
@@ -89,10 +101,16 @@ func (d *usersDirectory) Receive(ctx actor.Context) {
 				ctx.Send(c.pid, &passivate{})
 			}
 		}
+	case *doneForNow:
+		if c := d.children[m.key]; c != nil && !c.stopping && c.forwarded == m.handled {
+			c.stopping = true
+			ctx.Send(c.pid, &passivate{})
+		}
 	case *stayAlive:
 		if c := d.children[m.key]; c != nil && c.stopping {
 			c.stopping, c.lastSeen = false, d.now
 			for _, env := range c.waiting {
+				c.forwarded++
 				ctx.RequestWithCustomSender(c.pid, env.Message, env.Sender)
 			}
 			c.waiting = nil
@@ -125,6 +143,7 @@ func (d *usersDirectory) Receive(ctx actor.Context) {
 				next = d.spawn(ctx, key, app, user)
 			}
 			next.lastSeen = d.now
+			next.forwarded++
 			ctx.RequestWithCustomSender(next.pid, env.Message, env.Sender)
 		}
 	}

@@ -38,6 +38,21 @@ type userActor struct {
 	rec     storage.User
 	loaded  bool
 	pending map[uint64]*pendingMessage
+
+	// handled counts messages received through the directory (see
+	// doneForNow); groupOnly stays true while the actor has seen nothing
+	// but group deliveries, and may then passivate as soon as it is idle.
+	handled   uint64
+	groupOnly bool
+	// unsynced is set by an asynchronous write and cleared by a waited one
+	// (which lands after it: one writer, in order).
+	unsynced bool
+}
+
+// commitAsync queues b and remembers that a write is in flight.
+func (u *userActor) commitAsync(b *storage.Batch) error {
+	u.unsynced = true
+	return u.sys.store.CommitAsync(b)
 }
 
 // pendingMessage is a message whose pushes to this user are in flight.
@@ -48,17 +63,36 @@ type pendingMessage struct {
 }
 
 func newUserActor(sys *System, key, app, user string) actor.Actor {
-	return &userActor{sys: sys, key: key, app: app, user: user, pending: make(map[uint64]*pendingMessage)}
+	return &userActor{sys: sys, key: key, app: app, user: user, pending: make(map[uint64]*pendingMessage), groupOnly: true}
 }
 
 func (u *userActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case UserMessage:
+		u.handled++
+		if d, ok := m.(*Deliver); !ok || d.ReplyTo == nil {
+			u.groupOnly = false
+		}
+		u.receiveUserMessage(ctx, m)
+	case *PushOutcome:
+		u.outcome(ctx, m)
 	case *passivate:
 		if len(u.pending) == 0 {
+			// The next actor for this user reads the store: make sure our
+			// asynchronous writes (badge, unbinds, outcomes) are in first.
+			if u.unsynced {
+				_ = u.commit(u.sys.store.NewBatch())
+			}
 			ctx.Stop(ctx.Self())
 		} else {
 			ctx.Send(u.sys.users, &stayAlive{key: u.key})
 		}
+	}
+}
+
+// receiveUserMessage handles what the directory routes here.
+func (u *userActor) receiveUserMessage(ctx actor.Context, msg UserMessage) {
+	switch m := msg.(type) {
 	case *Deliver:
 		if err := u.load(); err != nil {
 			// Left unsettled in the log: replayed at the next start.
@@ -72,8 +106,6 @@ func (u *userActor) Receive(ctx actor.Context) {
 		}
 		m.Deliver.SenderNickname = u.rec.Nickname
 		ctx.Send(u.sys.users, m.Deliver)
-	case *PushOutcome:
-		u.outcome(ctx, m)
 	case *SetAPNS:
 		u.respond(ctx, u.setAPNS(ctx, m))
 	case *SetPresence:
@@ -142,6 +174,7 @@ func (u *userActor) commit(b *storage.Batch) error {
 		u.loaded = false
 		return fmt.Errorf("save user %s/%s: %w", u.app, u.user, err)
 	}
+	u.unsynced = false
 	return nil
 }
 
@@ -297,7 +330,7 @@ func (u *userActor) deliver(ctx actor.Context, m *Deliver) {
 		u.rec.Badge++
 		b := u.sys.store.NewBatch()
 		b.PutUser(u.app, u.user, &u.rec)
-		if err := u.sys.store.CommitAsync(b); err != nil {
+		if err := u.commitAsync(b); err != nil {
 			u.sys.logger.Error("save badge", "app", u.app, "user", u.user, "err", err)
 		}
 	}
@@ -349,7 +382,7 @@ func (u *userActor) unbind(token string, unregisteredAt int64) {
 	b := u.sys.store.NewBatch()
 	b.PutUser(u.app, u.user, &u.rec)
 	b.DeleteTokenOwner(u.app, token)
-	if err := u.sys.store.CommitAsync(b); err != nil {
+	if err := u.commitAsync(b); err != nil {
 		u.sys.logger.Error("unbind device", "app", u.app, "user", u.user, "err", err)
 	}
 	u.sys.metrics.unbound.Inc()
@@ -365,7 +398,7 @@ func (u *userActor) settle(ctx actor.Context, seq uint64, p *pendingMessage) {
 	if p.replyTo == nil {
 		b.MarkDone(u.app, seq)
 	}
-	if err := u.sys.store.CommitAsync(b); err != nil {
+	if err := u.commitAsync(b); err != nil {
 		// Unsettled in the log: replayed at the next start.
 		u.sys.logger.Error("record push outcomes", "app", u.app, "seq", seq, "err", err)
 		return
@@ -374,5 +407,8 @@ func (u *userActor) settle(ctx actor.Context, seq uint64, p *pendingMessage) {
 		ctx.Send(p.replyTo, &UserSettled{Seq: seq, User: u.user})
 	} else {
 		u.sys.metrics.messagesDone.Inc()
+	}
+	if u.groupOnly && len(u.pending) == 0 {
+		ctx.Send(u.sys.users, &doneForNow{key: u.key, handled: u.handled})
 	}
 }

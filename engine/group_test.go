@@ -186,3 +186,34 @@ func TestEngine_LargeGroup(t *testing.T) {
 		}
 	})
 }
+
+// TestEngine_GroupBadgeAcrossPassivation: members woken only by group
+// messages passivate as soon as they settle; the next message must still
+// see every badge increment.
+func TestEngine_GroupBadgeAcrossPassivation(t *testing.T) {
+	h := newHarness(t)
+	const app, members = "1400000004", 30
+	key := h.createApp(app)
+	bid := h.addCert(app, key, credentialtest.Universal, "com.example.chat", "production")
+	base := "/v1/apps/" + app
+	for i := range members {
+		u := fmt.Sprintf("m%02d", i)
+		h.must(204, "PUT", base+"/users/"+u+"/apns", key, map[string]any{"business_id": bid, "token": fmt.Sprintf("%064x", i+1)})
+		h.must(204, "PUT", base+"/groups/g/members/"+u, key, nil)
+	}
+	h.must(204, "PUT", base+"/groups/g/members/sender", key, nil)
+	h.restart() // no member actor is in memory now
+	for round := 1; round <= 4; round++ {
+		h.waitDone(app, key, h.post(app, key, map[string]any{"from": "sender", "group_id": "g", "elems": []any{map[string]any{"type": "text", "text": fmt.Sprint(round)}}}))
+		for i := range members {
+			p := payloadOf(t, lastTo(t, h.prod, fmt.Sprintf("%064x", i+1)))
+			if b := p["aps"].(map[string]any)["badge"]; b != float64(round) {
+				t.Fatalf("round %d, member %d: badge %v; want %d", round, i, b, round)
+			}
+		}
+		eventually(t, 10*time.Second, func() bool { return h.activeUsers() == 0 },
+			func() string {
+				return fmt.Sprintf("%v member actors still in memory after the group message settled", h.activeUsers())
+			})
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -241,4 +243,23 @@ func eventually(t testing.TB, timeout time.Duration, cond func() bool, msg func(
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// activeUsers reads herald_active_user_actors from /metrics.
+func (h *harness) activeUsers() float64 {
+	h.t.Helper()
+	res, err := h.client.Get(h.base + "/metrics")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "herald_active_user_actors "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	h.t.Fatal("no herald_active_user_actors in /metrics")
+	return 0
 }

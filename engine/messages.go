@@ -81,7 +81,9 @@ func validateMessage(m *herald.Message, what string) *apiError {
 // failing, before anything is written.
 func (s *Server) admit(n int) *apiError {
 	if err := s.store.Healthy(); err != nil {
-		return &apiError{status: 503, code: codeStoreUnavailable, message: "the store is refusing writes: " + err.Error(), retryAfter: 5}
+		// The cause (paths, errno) is in the log and /healthz, not in
+		// answers to API clients.
+		return &apiError{status: 503, code: codeStoreUnavailable, message: "the store is refusing writes; retry later", retryAfter: 5}
 	}
 	if s.store.Unsettled()+n > s.opts.HighWater {
 		return &apiError{status: 429, code: codeOverloaded, message: "herald is saturated; retry later", retryAfter: 1}

@@ -41,7 +41,18 @@ func newHTTPMetrics(reg prometheus.Registerer, g prometheus.Gatherer, store *sto
 	compactions := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "herald_store_compactions_total", Help: "Pebble compactions.",
 	}, func() float64 { return float64(store.Stats().Compactions) })
-	reg.MustRegister(m.requests, m.latency, unsettled, stalls, stallTime, compactions)
+	writeFailed := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "herald_store_write_failed", Help: "1 once a store commit failed: the ingress refuses new work (503) until herald restarts.",
+	}, func() float64 {
+		if store.Stats().WriteFailed {
+			return 1
+		}
+		return 0
+	})
+	bgErrors := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "herald_store_background_errors_total", Help: "Failed Pebble flushes and compactions (retried by Pebble; a full disk shows here first).",
+	}, func() float64 { return float64(store.Stats().BackgroundErrors) })
+	reg.MustRegister(m.requests, m.latency, unsettled, stalls, stallTime, compactions, writeFailed, bgErrors)
 	return m
 }
 

@@ -67,6 +67,9 @@ type Options struct {
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
 
+	// StoreOptions tune the store (nil: defaults; Logger is filled in).
+	StoreOptions *storage.Options
+
 	// Actors carries actor-system tuning (idle timeout, retry backoff, ...);
 	// Store, Logger, URLs and credentials are filled in by New.
 	Actors actors.Options
@@ -144,7 +147,12 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.store, err = storage.Open(filepath.Join(opts.DataDir, "db"), &storage.Options{Logger: opts.Logger}); err != nil {
+	var so storage.Options
+	if opts.StoreOptions != nil {
+		so = *opts.StoreOptions
+	}
+	so.Logger = opts.Logger
+	if s.store, err = storage.Open(filepath.Join(opts.DataDir, "db"), &so); err != nil {
 		return nil, err
 	}
 	fail := func(err error) (*Server, error) {

@@ -158,11 +158,9 @@ func (s *Store) commitPending(pending []*Batch) {
 			_ = commit.Apply(b.pb, nil)
 		}
 	}
-	err := s.db.Apply(commit, pebble.Sync)
+	err := s.apply(commit, pebble.Sync)
 	if err != nil {
 		err = fmt.Errorf("commit batch: %w", err)
-		s.setWriteErr(err)
-		s.opts.Logger.Error("store write failed; ingress will refuse work", "err", err)
 	}
 	if len(pending) > 1 {
 		commit.Close()
@@ -177,19 +175,6 @@ func (s *Store) commitPending(pending []*Batch) {
 		}
 	}
 	if err == nil {
-		s.log.maybeTrim(s.db)
+		s.log.maybeTrim(s)
 	}
-}
-
-// writeFault is the sticky error of a failed commit: after one, the store
-// refuses new writes (the ingress answers 503) instead of losing them.
-type writeFault struct{ err error }
-
-func (s *Store) setWriteErr(err error) { s.fault.CompareAndSwap(nil, &writeFault{err}) }
-
-func (s *Store) writeErr() error {
-	if f := s.fault.Load(); f != nil {
-		return f.err
-	}
-	return nil
 }

@@ -168,7 +168,7 @@ func (l *messageLog) issue(n int) uint64 {
 }
 
 // reserve makes sure a durable reservation covers seq before it is used.
-func (l *messageLog) reserve(db *pebble.DB, seq uint64) error {
+func (l *messageLog) reserve(s *Store, seq uint64) error {
 	if seq <= l.reserved.Load() {
 		return nil
 	}
@@ -178,7 +178,10 @@ func (l *messageLog) reserve(db *pebble.DB, seq uint64) error {
 		return nil
 	}
 	next := seq + reserveStep
-	if err := db.Set(metaKey("seq"), binary.BigEndian.AppendUint64(nil, next), pebble.Sync); err != nil {
+	b := s.db.NewBatch()
+	defer b.Close()
+	_ = b.Set(metaKey("seq"), binary.BigEndian.AppendUint64(nil, next), nil)
+	if err := s.apply(b, pebble.Sync); err != nil {
 		return fmt.Errorf("reserve message seqs: %w", err)
 	}
 	l.reserved.Store(next)
@@ -187,7 +190,8 @@ func (l *messageLog) reserve(db *pebble.DB, seq uint64) error {
 
 // maybeTrim persists the head and range-deletes the settled prefix of the
 // log once the head has moved far enough. Runs on the writer goroutine.
-func (l *messageLog) maybeTrim(db *pebble.DB) {
+func (l *messageLog) maybeTrim(s *Store) {
+	db := s.db
 	l.mu.Lock()
 	head, from := l.mu.head, l.mu.trimmedTo
 	if head < from+trimEvery {
@@ -200,15 +204,18 @@ func (l *messageLog) maybeTrim(db *pebble.DB) {
 	_ = b.DeleteRange(logKey(from), logKey(head), nil)
 	_ = b.Set(metaKey("head"), binary.BigEndian.AppendUint64(nil, head), nil)
 	// NoSync: a stale head only means a longer scan at the next start.
-	_ = db.Apply(b, pebble.NoSync)
+	_ = s.apply(b, pebble.NoSync)
 	b.Close()
 }
 
-func (l *messageLog) persistHead(db *pebble.DB) error {
+func (l *messageLog) persistHead(s *Store) error {
 	l.mu.Lock()
 	head := l.mu.head
 	l.mu.Unlock()
-	return db.Set(metaKey("head"), binary.BigEndian.AppendUint64(nil, head), pebble.Sync)
+	b := s.db.NewBatch()
+	defer b.Close()
+	_ = b.Set(metaKey("head"), binary.BigEndian.AppendUint64(nil, head), nil)
+	return s.apply(b, pebble.Sync)
 }
 
 // AppendMessages writes entries to the log in one synced commit, all or
@@ -236,7 +243,7 @@ func (s *Store) AppendMessages(entries []*Entry) error {
 		s.log.settled(seqs) // never written: nothing to replay
 		return err
 	}
-	if err := s.log.reserve(s.db, last); err != nil {
+	if err := s.log.reserve(s, last); err != nil {
 		return fail(err)
 	}
 	b := s.db.NewBatch()
@@ -249,10 +256,8 @@ func (s *Store) AppendMessages(entries []*Entry) error {
 			return fail(fmt.Errorf("log append: %w", err))
 		}
 	}
-	if err := s.db.Apply(b, pebble.Sync); err != nil {
-		err = fmt.Errorf("log append: %w", err)
-		s.setWriteErr(err)
-		return fail(err)
+	if err := s.apply(b, pebble.Sync); err != nil {
+		return fail(fmt.Errorf("log append: %w", err))
 	}
 	return nil
 }

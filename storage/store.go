@@ -12,6 +12,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 var (
@@ -33,6 +34,13 @@ type Options struct {
 	// WriteQueue bounds the batches waiting for the writer goroutine
 	// (default 4096). A full queue makes CommitAsync wait: backpressure, not loss.
 	WriteQueue int
+	// FS is the filesystem Pebble uses (default vfs.Default); tests inject
+	// faults with errorfs.
+	FS vfs.FS
+	// MinFreeBytes is the free disk space below which Healthy fails with
+	// ErrDiskFull, so the ingress answers 503 before Pebble meets a full
+	// disk (default 256 MiB; negative: no check).
+	MinFreeBytes int64
 }
 
 func (o *Options) ensureDefaults() {
@@ -41,6 +49,12 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.CacheSize == 0 {
 		o.CacheSize = 32 << 20
+	}
+	if o.MinFreeBytes == 0 {
+		o.MinFreeBytes = 256 << 20
+	}
+	if o.FS == nil {
+		o.FS = vfs.Default
 	}
 	if o.WriteQueue == 0 {
 		o.WriteQueue = 4096
@@ -63,6 +77,13 @@ type Store struct {
 	log messageLog
 	// fault is the sticky error of a failed commit (see writeFault).
 	fault atomic.Pointer[writeFault]
+	// fs and dir are where the store lives, for the free-space check.
+	fs   vfs.FS
+	dir  string
+	disk diskCheck
+	// bgErrors counts Pebble background errors (failed flushes and
+	// compactions, retried by Pebble); only a few are logged.
+	bgErrors atomic.Int64
 
 	// stalls counts Pebble write stalls and their total duration: the
 	// first thing to look at when latency has a long tail.
@@ -97,6 +118,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		// mostly tombstones instead of whole messages.
 		MemTableSize:                32 << 20,
 		MemTableStopWritesThreshold: 4,
+		FS:                          o.FS,
 	}
 	// Bloom filters on every level: most point reads are for keys that may
 	// not exist (a user never written, a token without owner, a message's
@@ -113,7 +135,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open pebble in %s: %w", dir, err)
 	}
-	s.db = db
+	s.db, s.fs, s.dir = db, o.FS, dir
 	if err := s.log.open(s); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open message log: %w", err)
@@ -137,7 +159,13 @@ func (s *Store) Close() error {
 	s.closeMu.Unlock()
 	s.wg.Wait()
 	s.cancel()
-	if err := s.log.persistHead(s.db); err != nil {
+	if err := s.writeErr(); err != nil {
+		// After a fatal commit error Pebble may hold its commit mutex
+		// forever, so closing it would hang: leave it to the process exit.
+		// Nothing acknowledged is lost; the next start replays the WAL.
+		return fmt.Errorf("store closed after a write fault: %w", err)
+	}
+	if err := s.log.persistHead(s); err != nil {
 		s.opts.Logger.Warn("persist log head at close", "err", err)
 	}
 	return s.db.Close()
@@ -151,6 +179,9 @@ func (s *Store) Healthy() error {
 		return ErrClosed
 	}
 	if err := s.writeErr(); err != nil {
+		return err
+	}
+	if err := s.diskErr(); err != nil {
 		return err
 	}
 	_, closer, err := s.db.Get(metaKey("seq"))
@@ -209,7 +240,11 @@ func (s *Store) events() *pebble.EventListener {
 			}
 		},
 		BackgroundError: func(err error) {
-			s.opts.Logger.Error("store background error", "err", err)
+			// Pebble retries a failed flush at once (a full disk can make
+			// thousands a second): count them all, log the first few.
+			if n := s.bgErrors.Add(1); n <= 10 || n%10_000 == 0 {
+				s.opts.Logger.Error("store background error", "err", err, "count", n)
+			}
 		},
 	}
 }
@@ -218,9 +253,14 @@ func (s *Store) events() *pebble.EventListener {
 type Stats struct {
 	WriteStalls    int64
 	WriteStallTime time.Duration
+	// BackgroundErrors counts failed flushes and compactions.
+	BackgroundErrors int64
 	// Compactions, Flushes and L0Sublevels are Pebble's own figures.
 	Compactions, Flushes int64
 	L0Sublevels          int32
+	// WriteFailed reports a failed commit: the store refuses writes until
+	// it is reopened.
+	WriteFailed bool
 }
 
 // Stats returns the store's counters.
@@ -229,6 +269,7 @@ func (s *Store) Stats() Stats {
 	return Stats{
 		WriteStalls: s.stalls.Load(), WriteStallTime: time.Duration(s.stallNanos.Load()),
 		Compactions: m.Compact.Count, Flushes: m.Flush.Count, L0Sublevels: m.Levels[0].Sublevels,
+		WriteFailed: s.writeErr() != nil, BackgroundErrors: s.bgErrors.Load(),
 	}
 }
 
@@ -241,7 +282,12 @@ func (q quietLogger) Infof(format string, args ...any) {
 func (q quietLogger) Errorf(format string, args ...any) {
 	q.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
 }
+
+// Fatalf panics with a *fatalError that Store.apply recovers into a write
+// fault. It must not return: Pebble's callers go on as if the write had
+// succeeded when Fatalf returns.
 func (q quietLogger) Fatalf(format string, args ...any) {
-	q.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
-	panic(fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	q.l.Error(msg, "component", "pebble")
+	panic(&fatalError{msg})
 }

@@ -279,3 +279,20 @@ func TestStore_AppsAmongData(t *testing.T) {
 		t.Errorf("Apps = %v, %v; want [app]", ids, err)
 	}
 }
+
+// TestStore_DiskReserve: below the free-space reserve the store reports
+// itself unhealthy (the ingress answers 503) before Pebble meets ENOSPC.
+func TestStore_DiskReserve(t *testing.T) {
+	s, err := Open(t.TempDir(), &Options{MinFreeBytes: 1 << 62})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Healthy(); !errors.Is(err, ErrDiskFull) {
+		t.Errorf("Healthy with a reserve larger than any disk = %v; want ErrDiskFull", err)
+	}
+	ok := mustOpen(t, t.TempDir())
+	if err := ok.Healthy(); err != nil {
+		t.Errorf("Healthy with the default reserve = %v", err)
+	}
+}
