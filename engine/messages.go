@@ -121,6 +121,11 @@ func (s *Server) accept(app string, msgs []herald.Message) ([]string, *apiError)
 }
 
 func (s *Server) postMessage(r *request) *apiError {
+	// Refuse before decoding: under overload clients retry, and decoding
+	// bodies only to refuse them would spend the CPU the backlog needs.
+	if err := s.admit(1); err != nil {
+		return err
+	}
 	var m herald.Message
 	if err := decodeJSON(r.ctx.PostBody(), &m); err != nil {
 		return err
@@ -137,6 +142,9 @@ func (s *Server) postMessage(r *request) *apiError {
 }
 
 func (s *Server) postMessageBatch(r *request) *apiError {
+	if err := s.admit(1); err != nil {
+		return err
+	}
 	var req struct {
 		Messages []herald.Message `json:"messages"`
 	}

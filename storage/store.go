@@ -116,7 +116,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		// A large memtable lets most log entries be written and deleted
 		// (settled) before they are ever flushed, so compactions carry
 		// mostly tombstones instead of whole messages.
-		MemTableSize:                32 << 20,
+		MemTableSize:                64 << 20,
 		MemTableStopWritesThreshold: 4,
 		FS:                          o.FS,
 	}
