@@ -21,6 +21,19 @@ func appendMessage(b []byte, from, to string, i int) []byte {
 	return append(b, `"}]}`...)
 }
 
+// appendBatch appends a messages:batch body of messages first..last-1
+// from "sender", message i to to(i).
+func appendBatch(b []byte, first, last int, to func(i int) string) []byte {
+	b = append(b, `{"messages":[`...)
+	for i := first; i < last; i++ {
+		if i > first {
+			b = append(b, ',')
+		}
+		b = appendMessage(b, "sender", to(i), i)
+	}
+	return append(b, "]}"...)
+}
+
 // driveResult is what one load phase achieved.
 type driveResult struct {
 	accepted, rejected int64
@@ -48,14 +61,7 @@ func (e *env) drive(ctx context.Context, label string, total, batch int, to func
 		first, last := r*batch, min((r+1)*batch, total)
 		var body []byte
 		if batch > 1 {
-			body = append(body, `{"messages":[`...)
-			for i := first; i < last; i++ {
-				if i > first {
-					body = append(body, ',')
-				}
-				body = appendMessage(body, "sender", to(i), i)
-			}
-			body = append(body, "]}"...)
+			body = appendBatch(body, first, last, to)
 		} else {
 			body = appendMessage(body, "sender", to(first), first)
 		}
@@ -155,20 +161,26 @@ func (e *env) waitDrained(ctx context.Context, timeout time.Duration) error {
 	return fmt.Errorf("log not drained after %v", timeout)
 }
 
+// freshEngine starts a new engine with extra serve flags, creates the
+// bench app with one certificate and registers users u0..u(n-1).
+func (e *env) freshEngine(ctx context.Context, label string, users int, extra ...string) error {
+	if err := e.startHerald(extra...); err != nil {
+		return err
+	}
+	if err := e.setupApp("bench"); err != nil {
+		return err
+	}
+	return e.register(ctx, label, "u", users, nil)
+}
+
 // scenarioC2C measures durable ingest alone, then one-to-one delivery
 // end to end, then latency at half of the delivery peak.
 func (e *env) scenarioC2C(ctx context.Context) error {
 	// A backlog of up to 500k messages: this scenario measures how fast
 	// herald ingests and delivers, not its admission control (the overload
 	// scenario measures that, with the default 100k).
-	if err := e.startHerald("--high-water", "500000"); err != nil {
-		return err
-	}
-	if err := e.setupApp("bench"); err != nil {
-		return err
-	}
 	users := e.opts.Users
-	if err := e.register(ctx, "c2c: register devices", "u", users, nil); err != nil {
+	if err := e.freshEngine(ctx, "c2c: register devices", users, "--high-water", "500000"); err != nil {
 		return err
 	}
 	r := e.report
@@ -258,18 +270,11 @@ func (e *env) latencyAtRate(ctx context.Context, rate float64, d time.Duration, 
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, e.opts.Connections)
 	path := "/v1/apps/" + e.client.App + "/messages:batch"
+	toUser := func(i int) string { return "u" + strconv.Itoa(i%users) }
 	t := time.NewTicker(tick)
 	for k := 0; k < ticks && ctx.Err() == nil; k++ {
 		<-t.C
-		body := []byte(`{"messages":[`)
-		for j := range perTick {
-			if j > 0 {
-				body = append(body, ',')
-			}
-			i := k*perTick + j
-			body = appendMessage(body, "sender", "u"+strconv.Itoa(i%users), i)
-		}
-		body = append(body, "]}"...)
+		body := appendBatch(nil, k*perTick, (k+1)*perTick, toUser)
 		select {
 		case sem <- struct{}{}:
 		default:
@@ -358,14 +363,8 @@ func (e *env) scenarioGroup(ctx context.Context) error {
 // scenarioOverload offers twice the delivery peak for Duration and checks
 // that herald sheds load with 429 instead of growing, and loses nothing.
 func (e *env) scenarioOverload(ctx context.Context) error {
-	if err := e.startHerald(); err != nil {
-		return err
-	}
-	if err := e.setupApp("bench"); err != nil {
-		return err
-	}
 	users := e.opts.Users
-	if err := e.register(ctx, "overload: register devices", "u", users, nil); err != nil {
+	if err := e.freshEngine(ctx, "overload: register devices", users); err != nil {
 		return err
 	}
 	peak := e.report.Get("c2c", "delivered pushes/s (ingest → APNs 200)")
@@ -389,21 +388,14 @@ func (e *env) scenarioOverload(ctx context.Context) error {
 	sem := make(chan struct{}, e.opts.Connections)
 	var wg sync.WaitGroup
 	path := "/v1/apps/" + e.client.App + "/messages:batch"
+	toUser := func(i int) string { return "u" + strconv.Itoa(i%users) }
 	t0 := time.Now()
 	t := time.NewTicker(tick)
 	lastSample := t0
 	lastSettled := before.Sent + before.Failed
 	for k := 0; k < ticks && ctx.Err() == nil; k++ {
 		<-t.C
-		body := []byte(`{"messages":[`)
-		for j := range perTick {
-			if j > 0 {
-				body = append(body, ',')
-			}
-			i := k*perTick + j
-			body = appendMessage(body, "sender", "u"+strconv.Itoa(i%users), i)
-		}
-		body = append(body, "]}"...)
+		body := appendBatch(nil, k*perTick, (k+1)*perTick, toUser)
 		select {
 		case sem <- struct{}{}:
 			wg.Add(1)

@@ -212,3 +212,14 @@ func eventually(timeout time.Duration, cond func() bool) bool {
 	}
 	return true
 }
+
+// startStack starts a mock APNs and herald on it, and sets up an app with
+// users devices: what every test here begins with.
+func startStack(t *testing.T, users int) (*bench.MockAPNs, *heraldProc, *apiClient, *tenant) {
+	t.Helper()
+	mock, caFile := startMock(t)
+	h := newHeraldProc(t, heraldConfig{addr: freeAddr(t), dataDir: filepath.Join(t.TempDir(), "data"), apnsURL: mock.URL(), caFile: caFile})
+	h.start()
+	c := newAPIClient(h.base)
+	return mock, h, c, setupTenant(t, c, users)
+}

@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -30,12 +29,8 @@ func TestCrashRecovery(t *testing.T) {
 		t.Skip("end-to-end: builds and runs the herald binary")
 	}
 	began := time.Now()
-	mock, caFile := startMock(t)
-	h := newHeraldProc(t, heraldConfig{addr: freeAddr(t), dataDir: filepath.Join(t.TempDir(), "data"), apnsURL: mock.URL(), caFile: caFile})
-	h.start()
-	c := newAPIClient(h.base)
+	mock, h, c, tn := startStack(t, crashUsers)
 	defer c.close()
-	tn := setupTenant(t, c, crashUsers)
 
 	ld := startLoad(c, tn, loadWorkers)
 	t.Cleanup(ld.halt)

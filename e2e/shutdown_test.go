@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -23,12 +22,8 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Skip("end-to-end: builds and runs the herald binary")
 	}
 	began := time.Now()
-	mock, caFile := startMock(t)
-	h := newHeraldProc(t, heraldConfig{addr: freeAddr(t), dataDir: filepath.Join(t.TempDir(), "data"), apnsURL: mock.URL(), caFile: caFile})
-	h.start()
-	c := newAPIClient(h.base)
+	mock, h, c, tn := startStack(t, shutdownUsers)
 	defer c.close()
-	tn := setupTenant(t, c, shutdownUsers)
 
 	ld := startLoad(c, tn, loadWorkers)
 	t.Cleanup(ld.halt)
