@@ -5,7 +5,8 @@
 // # Actors
 //
 //   - users directory (one): maps (app, user) to a user actor, spawning it on
-//     demand and passivating it when idle. Every user-addressed message goes
+//     demand and passivating it when idle (a sweep on its own clock; an actor
+//     with pushes in flight refuses). Every user-addressed message goes
 //     through it, so messages to one user keep their order.
 //   - user actor (one per active user): owns the user's devices, presence,
 //     nickname and badge, loaded from storage on Started and written back on
@@ -13,17 +14,26 @@
 //     eligible device, collects the [PushOutcome]s, records them and settles
 //     the message.
 //   - tenants directory (one): maps (app, business_id) to a tenant actor.
-//   - tenant actor (one per credential): owns that credential's APNs client.
-//     It runs jobs with bounded concurrency on worker goroutines, classifies
-//     each answer with one decision table ([Classify]) and retries, fails or
-//     asks the user actor to unbind a token ([PushOutcome].Unbind).
+//   - tenant actor (one per credential): owns that credential's apns.Pool.
+//     It sends jobs with bounded concurrency and an optional rate limit,
+//     classifies each answer with one decision table ([Classify]) and
+//     retries, fails or asks the user actor to unbind a token
+//     ([PushOutcome].Unbind). A credential APNs refuses, or APNs down for
+//     it, opens the tenant's circuit: jobs wait and one probe goes out.
+//   - fan-out actor (one per group message being delivered): renders the
+//     push once, streams the roster from storage in chunks to the members'
+//     user actors with a bounded window, and persists a cursor so a restart
+//     resumes instead of starting over.
 //
 // # Messages
 //
-// Ingress → users directory → user actor: [Deliver], [SetAPNS], [SetPresence],
-// [SetProfile], [GetUser]. User actor → tenants directory → tenant actor:
-// [PushJob]. Tenant actor → user actor: [PushOutcome]. User actor → user actor
-// (through the directory): [DropDevice] when a token changes hands.
+// Ingress → users directory → sender's user actor: [Outgoing] (it stamps the
+// nickname it owns) → recipient's user actor: [Deliver]. Ingress → users
+// directory: [SetAPNS], [SetPresence], [SetProfile], [GetUser]. Fan-out →
+// member user actors: [Deliver], answered by [UserSettled]. User actor →
+// tenants directory → tenant actor: [PushJob]. Tenant actor → user actor:
+// [PushOutcome]. User actor → user actor (through the directory):
+// [DropDevice] when a token changes hands.
 // All are plain structs of ids and values so they can cross a network when
 // the same actors become cluster grains.
 //
