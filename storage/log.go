@@ -292,19 +292,23 @@ const (
 // MessageStatus returns the state of message seq of app and the outcomes of
 // its pushes settled so far. ErrNotFound when app has no such message.
 func (s *Store) MessageStatus(app string, seq uint64) (string, []PushResult, error) {
-	state := MessageDone
-	if _, err := s.get(doneKey(app, seq)); errors.Is(err, ErrNotFound) {
-		v, err := s.get(logKey(seq))
-		if err != nil {
-			return "", nil, err
-		}
+	// The log entry first: settling deletes it and writes the done marker
+	// in one batch, and done never reverts, so a missing entry read before
+	// the marker cannot miss both (the other order could, between two reads).
+	state := MessagePending
+	switch v, err := s.get(logKey(seq)); {
+	case err == nil:
 		d := decoder{b: v}
 		d.byte()
 		if d.string() != app || d.err != nil {
 			return "", nil, ErrNotFound
 		}
-		state = MessagePending
-	} else if err != nil {
+	case errors.Is(err, ErrNotFound):
+		if _, err := s.get(doneKey(app, seq)); err != nil {
+			return "", nil, err
+		}
+		state = MessageDone
+	default:
 		return "", nil, err
 	}
 	prefix := pushPrefix(app, seq)
