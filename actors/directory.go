@@ -150,7 +150,7 @@ func (d *usersDirectory) Receive(ctx actor.Context) {
 }
 
 func (d *usersDirectory) spawn(ctx actor.Context, key, app, user string) *userChild {
-	pid := d.sys.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newUserActor(d.sys, key, app, user) }))
+	pid := d.sys.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newUserActor(d.sys, key, app, user) }, d.sys.withPool))
 	ctx.Watch(pid)
 	c := &userChild{pid: pid, lastSeen: d.now}
 	d.children[key] = c
@@ -175,7 +175,7 @@ func (d *tenantsDirectory) Receive(ctx actor.Context) {
 		key := tenantKey{m.App, m.BusinessID}
 		pid, ok := d.children[key]
 		if !ok {
-			pid = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newTenantActor(d.sys, key) }))
+			pid = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newTenantActor(d.sys, key) }, d.sys.withPool))
 			d.children[key] = pid
 		}
 		ctx.Forward(pid)

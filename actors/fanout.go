@@ -23,7 +23,7 @@ func (p *fanoutsParent) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *startFanout:
 		e := m.entry
-		pid := p.sys.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &fanoutActor{sys: p.sys, entry: e} }))
+		pid := p.sys.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &fanoutActor{sys: p.sys, entry: e} }, p.sys.withPool))
 		ctx.Watch(pid)
 		if p.running == nil {
 			p.running = make(map[string]*actor.PID)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -138,6 +139,10 @@ type System struct {
 	// passivated counts user actors passivated since the reclaimer last
 	// looked (the users directory adds, reclaimLoop takes).
 	passivated atomic.Int64
+	// pool runs every actor's mailbox (see pooledDispatcher); withPool is
+	// the props option that selects it.
+	pool     *pooledDispatcher
+	withPool actor.PropsOption
 	// loops are the reclaim and sweep goroutines; stopLoops ends them.
 	loops     sync.WaitGroup
 	stopLoops chan struct{}
@@ -200,21 +205,25 @@ func New(opts Options) (*System, error) {
 	}
 	s.opts, s.store, s.logger = opts, opts.Store, opts.Logger
 	s.stopLoops = make(chan struct{})
+	// Workers: enough that a few actors blocked on a synced write do not
+	// starve the rest; protoactor's default mailbox throughput.
+	s.pool = newPooledDispatcher(4*runtime.GOMAXPROCS(0)+4, 300, s)
+	s.withPool = actor.WithDispatcher(s.pool)
 	s.metrics = newMetrics(opts.Registerer)
 	s.actors = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return opts.Logger.With("component", "protoactor")
 	}))
 	s.root = s.actors.Root
 	var err error
-	s.users, err = s.root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newUsersDirectory(s) }), "users")
+	s.users, err = s.root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newUsersDirectory(s) }, s.withPool), "users")
 	if err != nil {
 		return nil, fmt.Errorf("spawn users directory: %w", err)
 	}
-	s.tenants, err = s.root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newTenantsDirectory(s) }), "tenants")
+	s.tenants, err = s.root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newTenantsDirectory(s) }, s.withPool), "tenants")
 	if err != nil {
 		return nil, fmt.Errorf("spawn tenants directory: %w", err)
 	}
-	s.fanouts, err = s.root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &fanoutsParent{sys: s} }), "fanouts")
+	s.fanouts, err = s.root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &fanoutsParent{sys: s} }, s.withPool), "fanouts")
 	if err != nil {
 		return nil, fmt.Errorf("spawn fan-outs parent: %w", err)
 	}
@@ -281,6 +290,7 @@ func (s *System) Shutdown(ctx context.Context) error {
 	}
 	s.actors.Shutdown()
 	close(s.stopLoops)
+	close(s.pool.stop)
 	s.loops.Wait()
 	return errors.Join(errs...)
 }

@@ -145,6 +145,22 @@ func (e *env) waitSettled(ctx context.Context, label, series string, target floa
 	}
 }
 
+// waitPassivated waits until no user actor is in memory.
+func (e *env) waitPassivated(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		m, err := e.client.Scrape()
+		if err != nil {
+			return err
+		}
+		if m.ActiveUsers == 0 {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("user actors still in memory after %v", timeout)
+}
+
 // waitDrained waits until the log holds no unsettled messages.
 func (e *env) waitDrained(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
@@ -316,7 +332,12 @@ func (e *env) latencyAtRate(ctx context.Context, rate float64, d time.Duration, 
 // scenarioGroup measures one message to a large group, every member
 // offline with one device.
 func (e *env) scenarioGroup(ctx context.Context) error {
-	if err := e.startHerald(); err != nil {
+	// Members registered through the API stay in memory for the idle
+	// timeout; a real group's members are mostly idle when a message comes.
+	// A short timeout lets them passivate before the message, so the growth
+	// measured is the fan-out's own, not the registration's leftovers.
+	const idle = 5 * time.Second
+	if err := e.startHerald("--user-idle-timeout", idle.String()); err != nil {
 		return err
 	}
 	if err := e.setupApp("bench"); err != nil {
@@ -331,13 +352,22 @@ func (e *env) scenarioGroup(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	// The user actors spawned by registration are still resident (idle
-	// timeout); the growth below is measured from this moment.
+	if err := e.waitPassivated(ctx, 2*time.Minute); err != nil {
+		return err
+	}
+	sleepCtx(ctx, 11*time.Second) // the reclaimer's tick returns the freed memory
 	before, err := e.client.Scrape()
 	if err != nil {
 		return err
 	}
 	usage0 := e.heraldUsage()
+	if e.opts.Profile != "" {
+		go func() {
+			if err := e.captureProfile(e.opts.Profile+".group", 2*time.Second); err != nil {
+				e.report.Warn("group cpu profile: %v", err)
+			}
+		}()
+	}
 	t0 := time.Now()
 	body := []byte(`{"from":"g0","group_id":"big","elems":[{"type":"text","text":"hello group"}]}`)
 	status, res, err := e.client.Do("POST", "/v1/apps/"+e.client.App+"/messages", e.client.Key, "application/json", body)
@@ -356,7 +386,8 @@ func (e *env) scenarioGroup(ctx context.Context) error {
 	r.Add("group", fmt.Sprintf("%d-member group: 202 → last push", g), took, "s", "")
 	r.Add("group", "group pushes/s", rate, "pushes/s", ratioNote(rate, r.Get("c2c", "delivered pushes/s (ingest → APNs 200)"), "c2c rate", "goal ≥ 1×"))
 	r.Add("group", "herald CPU per group push", float64((usage1.CPU-usage0.CPU).Microseconds())/float64(g-1), "µs", "")
-	r.Add("group", "herald RSS growth during fan-out", mib(peakRSS-usage0.RSS), "MiB", "goal < 50 MB")
+	r.Add("group", "herald RSS growth during fan-out", mib(peakRSS-usage0.RSS), "MiB",
+		fmt.Sprintf("%.0f → %.0f MiB, members passivated before; goal < 50 MB", mib(usage0.RSS), mib(peakRSS)))
 	return nil
 }
 
