@@ -18,6 +18,14 @@ type passivate struct{}
 // push outcomes.
 type stayAlive struct{ key string }
 
+// passivating is a user actor's consent to passivate. flushSeq, when not
+// zero, is the store's queue position its asynchronous writes must reach
+// before the next actor for the user reads the store (storage.QueuedSeq).
+type passivating struct {
+	key      string
+	flushSeq uint64
+}
+
 // doneForNow is sent by a user actor that was woken only to receive group
 // messages and has settled them: it may passivate at once, if nothing more
 // was forwarded to it (handled counts what it received from the
@@ -42,16 +50,21 @@ type doneForNow struct {
 // timer goroutine races with a stopping actor): every message for a user
 // passes here, so the directory knows when each child was last used. On a
 // sweep it sends idle children passivate and buffers what arrives for them
-// meanwhile. A child with no work in flight stops itself (nothing can be
-// queued behind passivate but push outcomes, and it has none pending); the
-// buffered messages then go to a fresh child, which reloads from storage,
-// after the Terminated notice. A busy child answers stayAlive and gets the
-// buffer. Two actors never own one user at once.
+// meanwhile. A child with no work in flight answers passivating (nothing
+// can be queued behind passivate but push outcomes, and it has none
+// pending) and the directory stops it; the buffered messages then go to a
+// fresh child, which reloads from storage, after the Terminated notice. The
+// fresh child first waits until the old one's queued writes are committed
+// (flushSeq), so it never reads a stale badge. A busy child answers
+// stayAlive and gets the buffer. Two actors never own one user at once.
 type usersDirectory struct {
 	sys      *System
 	now      int64 // coarse clock: the last sweep's time, unix nanos
 	children map[string]*userChild
 	byPID    map[string]string // child pid id -> key
+	// unflushed maps users passivated with writes still queued to the
+	// queue position the next actor waits for; pruned on sweeps.
+	unflushed map[string]uint64
 }
 
 // userChild is the directory's view of one user actor.
@@ -63,14 +76,16 @@ type userChild struct {
 	// waiting holds what arrived meanwhile.
 	stopping bool
 	waiting  []*actor.MessageEnvelope
+	flushSeq uint64 // from passivating
 }
 
 func newUsersDirectory(sys *System) actor.Actor {
 	return &usersDirectory{
-		sys:      sys,
-		now:      time.Now().UnixNano(),
-		children: make(map[string]*userChild),
-		byPID:    make(map[string]string),
+		sys:       sys,
+		now:       time.Now().UnixNano(),
+		children:  make(map[string]*userChild),
+		byPID:     make(map[string]string),
+		unflushed: make(map[string]uint64),
 	}
 }
 
@@ -100,6 +115,16 @@ func (d *usersDirectory) Receive(ctx actor.Context) {
 				c.stopping = true
 				ctx.Send(c.pid, &passivate{})
 			}
+		}
+		for key, seq := range d.unflushed {
+			if d.sys.store.Committed(seq) {
+				delete(d.unflushed, key)
+			}
+		}
+	case *passivating:
+		if c := d.children[m.key]; c != nil && c.stopping {
+			c.flushSeq = m.flushSeq
+			ctx.Stop(c.pid)
 		}
 	case *doneForNow:
 		if c := d.children[m.key]; c != nil && !c.stopping && c.forwarded == m.handled {
@@ -134,6 +159,9 @@ func (d *usersDirectory) Receive(ctx actor.Context) {
 		if c.stopping {
 			d.sys.passivated.Add(1)
 		}
+		if c.flushSeq > 0 && !d.sys.store.Committed(c.flushSeq) {
+			d.unflushed[key] = c.flushSeq
+		}
 		// Stopped by passivation, or by a failure past the restart budget:
 		// whatever waited goes to a fresh actor.
 		for _, env := range c.waiting {
@@ -150,7 +178,13 @@ func (d *usersDirectory) Receive(ctx actor.Context) {
 }
 
 func (d *usersDirectory) spawn(ctx actor.Context, key, app, user string) *userChild {
-	pid := d.sys.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newUserActor(d.sys, key, app, user) }, d.sys.withPool))
+	waitSeq := d.unflushed[key]
+	delete(d.unflushed, key)
+	pid := d.sys.root.Spawn(actor.PropsFromProducer(func() actor.Actor {
+		u := newUserActor(d.sys, key, app, user)
+		u.waitSeq = waitSeq
+		return u
+	}, d.sys.withPool))
 	ctx.Watch(pid)
 	c := &userChild{pid: pid, lastSeen: d.now}
 	d.children[key] = c

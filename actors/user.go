@@ -47,6 +47,9 @@ type userActor struct {
 	// unsynced is set by an asynchronous write and cleared by a waited one
 	// (which lands after it: one writer, in order).
 	unsynced bool
+	// waitSeq is the store queue position the previous actor for this user
+	// left behind; load waits for it before reading.
+	waitSeq uint64
 }
 
 // commitAsync queues b and remembers that a write is in flight.
@@ -62,7 +65,7 @@ type pendingMessage struct {
 	replyTo   *actor.PID
 }
 
-func newUserActor(sys *System, key, app, user string) actor.Actor {
+func newUserActor(sys *System, key, app, user string) *userActor {
 	return &userActor{sys: sys, key: key, app: app, user: user, pending: make(map[uint64]*pendingMessage), groupOnly: true}
 }
 
@@ -78,12 +81,13 @@ func (u *userActor) Receive(ctx actor.Context) {
 		u.outcome(ctx, m)
 	case *passivate:
 		if len(u.pending) == 0 {
-			// The next actor for this user reads the store: make sure our
-			// asynchronous writes (badge, unbinds, outcomes) are in first.
+			// The next actor for this user reads the store: it waits for
+			// our asynchronous writes (badge, unbinds, outcomes) to land.
+			var flush uint64
 			if u.unsynced {
-				_ = u.commit(u.sys.store.NewBatch())
+				flush = u.sys.store.QueuedSeq()
 			}
-			ctx.Stop(ctx.Self())
+			ctx.Send(u.sys.users, &passivating{key: u.key, flushSeq: flush})
 		} else {
 			ctx.Send(u.sys.users, &stayAlive{key: u.key})
 		}
@@ -143,6 +147,15 @@ type ok struct{}
 func (u *userActor) load() error {
 	if u.loaded {
 		return nil
+	}
+	if u.waitSeq > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), u.sys.opts.StoreTimeout)
+		err := u.sys.store.WaitCommitted(ctx, u.waitSeq)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("load user %s/%s: %w", u.app, u.user, err)
+		}
+		u.waitSeq = 0
 	}
 	rec, err := u.sys.store.User(u.app, u.user)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {

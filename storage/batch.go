@@ -15,6 +15,8 @@ type Batch struct {
 	// doneSeqs are log entries this batch marks done; the log's in-memory
 	// head advances only once the batch is durable.
 	doneSeqs []uint64
+	// queued is the batch's place in the write queue (see QueuedSeq).
+	queued uint64
 }
 
 // NewBatch returns an empty batch.
@@ -113,13 +115,56 @@ func (s *Store) enqueue(ctx context.Context, b *Batch) error {
 		b.pb.Close()
 		return err
 	}
+	// Numbered and queued under one lock, so queue order is number order
+	// and "committed up to n" means every batch numbered n or less.
+	s.queueMu.Lock()
+	defer s.queueMu.Unlock()
+	b.queued = s.queuedSeq.Load() + 1
 	select {
 	case s.writes <- b:
+		s.queuedSeq.Store(b.queued)
 		return nil
 	case <-ctx.Done():
 		b.pb.Close()
 		return fmt.Errorf("queue write: %w", ctx.Err())
 	}
+}
+
+// QueuedSeq is the number of the last batch queued for the writer. A
+// caller that needs everything it queued so far to be committed before
+// someone else reads the store passes it to WaitCommitted.
+func (s *Store) QueuedSeq() uint64 { return s.queuedSeq.Load() }
+
+// Committed reports whether every batch numbered seq or less is committed
+// (or failed: then the store refuses everything anyway).
+func (s *Store) Committed(seq uint64) bool { return s.committedSeq.Load() >= seq }
+
+// WaitCommitted waits until every batch numbered seq or less has been
+// through the writer, or ctx ends.
+func (s *Store) WaitCommitted(ctx context.Context, seq uint64) error {
+	for !s.Committed(seq) {
+		s.commitMu.Lock()
+		wake := s.commitWake
+		s.commitMu.Unlock()
+		if s.Committed(seq) {
+			return nil
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for queued writes: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+// markCommitted advances the committed number and wakes the waiters.
+func (s *Store) markCommitted(seq uint64) {
+	s.committedSeq.Store(seq)
+	s.commitMu.Lock()
+	close(s.commitWake)
+	s.commitWake = make(chan struct{})
+	s.commitMu.Unlock()
 }
 
 // maxCoalesce bounds how many queued batches one commit merges, so one
@@ -147,6 +192,7 @@ func (s *Store) writeLoop(ctx context.Context) {
 			}
 		}
 		s.commitPending(pending)
+		s.markCommitted(pending[len(pending)-1].queued)
 	}
 }
 

@@ -75,6 +75,15 @@ type Store struct {
 	closed  bool
 
 	log messageLog
+	// queueMu orders batch numbering with queueing; queuedSeq and
+	// committedSeq are the last batch numbers queued and committed, and
+	// commitWake is closed (and replaced) at each commit.
+	queueMu      sync.Mutex
+	queuedSeq    atomic.Uint64
+	committedSeq atomic.Uint64
+	commitMu     sync.Mutex
+	commitWake   chan struct{}
+
 	// fault is the sticky error of a failed commit (see writeFault).
 	fault atomic.Pointer[writeFault]
 	// fs and dir are where the store lives, for the free-space check.
@@ -103,7 +112,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		o = *opts
 	}
 	o.ensureDefaults()
-	s := &Store{opts: o, writes: make(chan *Batch, o.WriteQueue)}
+	s := &Store{opts: o, writes: make(chan *Batch, o.WriteQueue), commitWake: make(chan struct{})}
 
 	cache := pebble.NewCache(o.CacheSize)
 	defer cache.Unref()

@@ -296,3 +296,28 @@ func TestStore_DiskReserve(t *testing.T) {
 		t.Errorf("Healthy with the default reserve = %v", err)
 	}
 }
+
+// TestStore_WaitCommitted: after WaitCommitted(QueuedSeq()) every batch
+// queued before is readable.
+func TestStore_WaitCommitted(t *testing.T) {
+	s := mustOpen(t, t.TempDir())
+	for i := range 100 {
+		b := s.NewBatch()
+		b.PutUser("a", fmt.Sprint("u", i), &User{Badge: uint32(i)})
+		if err := s.CommitAsync(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seq := s.QueuedSeq()
+	if seq != 100 {
+		t.Fatalf("QueuedSeq = %d; want 100", seq)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.WaitCommitted(ctx, seq); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := s.User("a", "u99"); err != nil || u.Badge != 99 {
+		t.Errorf("User after WaitCommitted = %+v, %v; want badge 99", u, err)
+	}
+}
