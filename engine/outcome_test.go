@@ -152,3 +152,34 @@ func TestEngine_APNsOutcomes(t *testing.T) {
 		}
 	})
 }
+
+// TestEngine_ShutdownAnswers503 checks that while herald drains on
+// shutdown it answers 503 shutting_down with Retry-After, not a refused
+// connection.
+func TestEngine_ShutdownAnswers503(t *testing.T) {
+	h := newHarness(t)
+	const app = "1400000010"
+	key := h.createApp(app)
+	bid := h.addCert(app, key, credentialtest.Universal, "com.example.chat", "production")
+	tok := fmt.Sprintf("%064x", 7)
+	h.must(204, "PUT", "/v1/apps/"+app+"/users/u/apns", key, map[string]any{"business_id": bid, "token": tok})
+	h.prod.RespondToken(tok, 503, "ServiceUnavailable", 0) // keeps the message unsettled
+	h.post(app, key, map[string]any{"from": "a", "to": "u", "elems": []any{map[string]any{"type": "text", "text": "x"}}})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.stopWithin(900 * time.Millisecond) // the grace runs out: no error expected
+	}()
+	var status int
+	var out map[string]any
+	eventually(t, 5*time.Second, func() bool {
+		status, out = h.do("GET", "/v1/apps/"+app+"/users/u", key, nil)
+		return status == 503
+	}, func() string { return fmt.Sprintf("during the drain: %d %v; want 503", status, out) })
+	if code := out["error"].(map[string]any)["code"]; code != "shutting_down" {
+		t.Errorf("during the drain: code %v; want shutting_down", code)
+	}
+	<-done
+	h.start() // the unsettled message is replayed; the harness cleanup stops it again
+	h.prod.ClearTokens()
+}

@@ -77,11 +77,12 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) (string, *apiError) {
 		return routeHealth, s.only(method, "GET", func() *apiError { return s.healthz(ctx) })
 	case "/metrics":
 		return routeMetrics, s.only(method, "GET", func() *apiError { return s.serveMetrics(ctx) })
-	case "/v1/apps":
-		return routeApps, s.only(method, "POST", func() *apiError { return s.createApp(ctx) })
 	}
 	if s.draining.Load() {
 		return routeUnknown, &apiError{status: 503, code: codeShuttingDown, message: "herald is shutting down", retryAfter: 5}
+	}
+	if path == "/v1/apps" {
+		return routeApps, s.only(method, "POST", func() *apiError { return s.createApp(ctx) })
 	}
 	const prefix = "/v1/apps/"
 	if !strings.HasPrefix(path, prefix) {

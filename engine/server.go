@@ -233,28 +233,30 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
-// Shutdown stops in order: the ingress (new requests get 503, in-flight
-// ones finish, the listener closes), then it drains: the actors go on
-// delivering until every accepted message is settled or ctx ends; then the
-// actors stop (waiting for APNs requests in flight) and the store closes.
+// Shutdown stops in order: the ingress stops accepting (API requests get
+// 503 shutting_down) while the actors go on delivering until every accepted
+// message is settled or ctx ends; then the listener closes (requests in
+// flight finish), the actors stop and the store closes.
 // Messages not settled by then stay in the log for the next start.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	s.stopOnce.Do(func() {
+		// Stop accepting first, but keep answering while draining: clients
+		// get 503 shutting_down with Retry-After (and can go to another
+		// node) instead of a refused connection.
 		s.draining.Store(true)
-		httpErr := s.http.ShutdownWithContext(ctx)
 		left := s.drain(ctx)
 		if left > 0 {
 			s.logger.Warn("shutdown grace over; unsettled messages stay in the log for the next start", "unsettled", left)
 		}
-		// The actors get a moment even when ctx is spent, so requests in
-		// flight can report before the store closes.
-		actx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		// Requests in flight and the actors get a moment even when the
+		// grace is spent, so they finish before the store closes.
+		rest, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		if ctx.Err() == nil {
-			actx = ctx
+			rest = ctx
 		}
-		err = errors.Join(httpErr, s.system.Shutdown(actx), s.store.Close())
+		err = errors.Join(s.http.ShutdownWithContext(rest), s.system.Shutdown(rest), s.store.Close())
 	})
 	return err
 }
