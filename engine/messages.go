@@ -80,7 +80,7 @@ func validateMessage(m *herald.Message, what string) *apiError {
 // admit refuses new messages while the engine is saturated or the store is
 // failing, before anything is written.
 func (s *Server) admit(n int) *apiError {
-	if err := s.store.Healthy(); err != nil {
+	if err := s.store.Writable(); err != nil {
 		// The cause (paths, errno) is in the log and /healthz, not in
 		// answers to API clients.
 		return &apiError{status: 503, code: codeStoreUnavailable, message: "the store is refusing writes; retry later", retryAfter: 5}

@@ -180,8 +180,10 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// Healthy reports whether the store accepts reads and writes.
-func (s *Store) Healthy() error {
+// Writable reports whether the store accepts writes: not closed, no write
+// fault, enough free disk. Cheap (atomics, a statfs at most once a second):
+// the ingress asks it for every message.
+func (s *Store) Writable() error {
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if s.closed {
@@ -190,7 +192,13 @@ func (s *Store) Healthy() error {
 	if err := s.writeErr(); err != nil {
 		return err
 	}
-	if err := s.diskErr(); err != nil {
+	return s.diskErr()
+}
+
+// Healthy reports whether the store accepts reads and writes: Writable,
+// and a read goes through. For /healthz, not per request.
+func (s *Store) Healthy() error {
+	if err := s.Writable(); err != nil {
 		return err
 	}
 	_, closer, err := s.db.Get(metaKey("seq"))
