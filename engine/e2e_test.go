@@ -196,6 +196,13 @@ func TestEngine_OneToOne(t *testing.T) {
 		if p := payloadOf(t, lastTo(t, h.sandbox, pad)); p["aps"].(map[string]any)["badge"] != 8.0 {
 			t.Errorf("badge after unread=7 = %v; want 8", p["aps"])
 		}
+		for _, p := range st["pushes"].([]any) {
+			for _, k := range []string{"user_id", "token", "status", "apns_id", "reason"} {
+				if _, ok := p.(map[string]any)[k]; !ok {
+					t.Errorf("push %v has no %q key", p, k)
+				}
+			}
+		}
 		// background pushes again; logged_out unbinds.
 		h.must(204, "PUT", users+"vinson/presence", key, map[string]any{"state": "background"})
 		h.must(204, "PUT", users+"vinson/presence", key, map[string]any{"token": pad, "state": "logged_out"})
@@ -212,6 +219,28 @@ func TestEngine_OneToOne(t *testing.T) {
 		}
 		if body := payloadOf(t, lastTo(t, h.prod, phone))["aps"].(map[string]any)["alert"].(map[string]any)["body"]; body != "Denny:[file]" {
 			t.Errorf("body = %v; want Denny:[file]", body)
+		}
+	})
+
+	t.Run("KickedAndOffline", func(t *testing.T) {
+		third := token(3, 40)
+		h.must(204, "PUT", users+"vinson/apns", key, map[string]any{"business_id": prodBID, "token": third})
+		h.must(204, "PUT", users+"vinson/presence", key, map[string]any{"token": third, "state": "online"})
+		h.must(204, "PUT", users+"vinson/presence", key, map[string]any{"token": third, "state": "offline"})
+		before := countTo(h.prod, third)
+		h.waitDone(app, key, h.post(app, key, map[string]any{"from": "denny", "to": "vinson", "elems": []any{map[string]any{"type": "text", "text": "x"}}}))
+		if countTo(h.prod, third) != before+1 {
+			t.Errorf("an offline device was not pushed")
+		}
+		h.must(204, "PUT", users+"vinson/presence", key, map[string]any{"token": third, "state": "kicked"})
+		for _, d := range h.must(200, "GET", users+"vinson", key, nil)["devices"].([]any) {
+			if d.(map[string]any)["token"] == third {
+				t.Fatalf("a kicked device is still bound")
+			}
+		}
+		h.waitDone(app, key, h.post(app, key, map[string]any{"from": "denny", "to": "vinson", "elems": []any{map[string]any{"type": "text", "text": "y"}}}))
+		if countTo(h.prod, third) != before+1 {
+			t.Errorf("a kicked device was pushed")
 		}
 	})
 
@@ -246,8 +275,8 @@ func TestEngine_OneToOne(t *testing.T) {
 			t.Errorf("payload after restart = %s", got)
 		}
 		vinson := h.must(200, "GET", users+"vinson", key, nil)
-		if vinson["badge"] != 9.0 {
-			t.Errorf("vinson's badge after restart = %v; want 9", vinson["badge"])
+		if vinson["badge"] != 11.0 { // 8 after Presence, +1 file, +2 in KickedAndOffline
+			t.Errorf("vinson's badge after restart = %v; want 11", vinson["badge"])
 		}
 	})
 }

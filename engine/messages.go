@@ -170,12 +170,15 @@ func (s *Server) postMessageBatch(r *request) *apiError {
 	return nil
 }
 
+// pushView is one push in the message status. Every key is always present
+// (apns_id and reason are "" when they do not apply), so clients can read
+// the SPEC's shape without checking for missing keys.
 type pushView struct {
 	UserID string `json:"user_id"`
 	Token  string `json:"token"`
 	Status string `json:"status"`
-	ApnsID string `json:"apns_id,omitempty"`
-	Reason string `json:"reason,omitempty"`
+	ApnsID string `json:"apns_id"`
+	Reason string `json:"reason"`
 }
 
 func (s *Server) getMessage(r *request) *apiError {
