@@ -36,17 +36,24 @@ func benchServers(b *testing.B) map[string]func() (string, *tls.Config) {
 	}
 }
 
+// newBenchPool opens a pool on a benchmark server, closed with the benchmark.
+func newBenchPool(b *testing.B, start func() (string, *tls.Config)) *Pool {
+	b.Helper()
+	url, cfg := start()
+	p, err := NewPool(Options{Host: url, TLSConfig: cfg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { p.Close() })
+	return p
+}
+
 // BenchmarkPoolSend is the actor-style load: one goroutine keeps
 // benchWindow pushes outstanding with Send; done callbacks release slots.
 func BenchmarkPoolSend(b *testing.B) {
 	for name, start := range benchServers(b) {
 		b.Run(name, func(b *testing.B) {
-			url, cfg := start()
-			p, err := NewPool(Options{Host: url, TLSConfig: cfg})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.Close()
+			p := newBenchPool(b, start)
 			n := notification(1)
 			if _, err := p.Push(context.Background(), n); err != nil {
 				b.Fatal(err)
@@ -77,12 +84,7 @@ func BenchmarkPoolSend(b *testing.B) {
 func BenchmarkPoolPush(b *testing.B) {
 	for name, start := range benchServers(b) {
 		b.Run(name, func(b *testing.B) {
-			url, cfg := start()
-			p, err := NewPool(Options{Host: url, TLSConfig: cfg})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.Close()
+			p := newBenchPool(b, start)
 			benchPusher(b, p)
 		})
 	}
