@@ -1,16 +1,13 @@
 package actors
 
 import (
-	"crypto/sha1"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/heraldpush/herald/apns"
 	"github.com/heraldpush/herald/storage"
 	"github.com/sideshow/apns2"
@@ -42,21 +39,6 @@ func newAPNsClient(cert tls.Certificate, host string, roots *x509.CertPool, time
 		RequestTimeout: timeout,
 		Logger:         logger,
 	})
-}
-
-// apnsNamespace makes apns-ids herald's own UUIDv5 space.
-var apnsNamespace = uuid.MustParse("6f1c1c52-4c39-4b47-9d4e-6a6572616c64")
-
-// apnsID is the apns-id of message seq to token: a UUID stable for the same
-// message and device, so a retry after an unknown outcome carries the same
-// id and APNs (and the app) can recognise the duplicate.
-func apnsID(app string, seq uint64, token string) string {
-	data := make([]byte, 0, len(app)+len(token)+9)
-	data = append(data, app...)
-	data = append(data, 0)
-	data = binary.BigEndian.AppendUint64(data, seq)
-	data = append(data, token...)
-	return uuid.NewHash(sha1.New(), apnsNamespace, data, 5).String()
 }
 
 // CredentialOpener turns a stored certificate of app into the TLS client

@@ -55,15 +55,3 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
-
-func TestAPNsID(t *testing.T) {
-	a := apnsID("app", 7, "aabb")
-	if a != apnsID("app", 7, "aabb") {
-		t.Errorf("apnsID is not stable for the same message and device")
-	}
-	for _, other := range []string{apnsID("app", 8, "aabb"), apnsID("app", 7, "aabc"), apnsID("apq", 7, "aabb")} {
-		if other == a {
-			t.Errorf("apnsID collides: %s", a)
-		}
-	}
-}

@@ -332,7 +332,7 @@ func (u *userActor) deliver(ctx actor.Context, m *Deliver) {
 		}
 		jobs = append(jobs, &PushJob{
 			Seq: m.Seq, App: u.app, BusinessID: d.BusinessID, User: u.user, Token: d.Token,
-			ApnsID: apnsID(u.app, m.Seq, d.Token), ReplyTo: ctx.Self(),
+			ApnsID: storage.PushID(u.app, m.Seq, d.Token), ReplyTo: ctx.Self(),
 		})
 	}
 	if len(jobs) == 0 {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log/slog"
 	"net/http"
 	_ "net/http/pprof"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/engine"
+	"github.com/heraldpush/herald/storage"
 )
 
 func runServe(args []string) error {
@@ -36,6 +38,7 @@ func runServe(args []string) error {
 	fs.IntVar(&o.Actors.MaxDevicesPerUser, "max-devices-per-user", envInt("HERALD_MAX_DEVICES_PER_USER", 20), "devices per user; binding one more evicts the oldest [HERALD_MAX_DEVICES_PER_USER]")
 	fs.Float64Var(&o.Actors.TenantRateLimit, "tenant-rate-limit", float64(envInt("HERALD_TENANT_RATE_LIMIT", 0)), "pushes/s each certificate (business_id) may send, 0 for no limit [HERALD_TENANT_RATE_LIMIT]")
 	fs.DurationVar(&o.Actors.RetryWindow, "retry-window", time.Hour, "how long a push without its own expiration is retried before it fails \"expired\"")
+	memtable := fs.Int("store-memtable-mib", envInt("HERALD_STORE_MEMTABLE_MIB", 64), "Pebble memtable size in MiB: larger flushes less often but in longer CPU bursts [HERALD_STORE_MEMTABLE_MIB]")
 	pprofAddr := fs.String("pprof-listen", envOr("HERALD_PPROF_LISTEN", ""), "serve net/http/pprof on this address (keep it on loopback) [HERALD_PPROF_LISTEN]")
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long SIGTERM waits for in-flight pushes")
 	if err := fs.Parse(args); err != nil {
@@ -46,6 +49,10 @@ func runServe(args []string) error {
 		return err
 	}
 	o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if *memtable < 1 || *memtable > 1024 {
+		return fmt.Errorf("--store-memtable-mib must be 1-1024, got %d", *memtable)
+	}
+	o.StoreOptions = &storage.Options{MemTableSize: uint64(*memtable) << 20}
 	srv, err := engine.New(o)
 	if err != nil {
 		return err
