@@ -153,7 +153,7 @@ func (f *fanoutActor) fill(ctx actor.Context) {
 	f.advance()
 	if f.exhausted && f.inflight == 0 {
 		b := f.sys.store.NewBatch()
-		b.MarkDone(e.App, e.Seq)
+		b.MarkGroupDone(e.App, e.Seq)
 		if err := f.sys.store.CommitAsync(b); err != nil {
 			f.sys.logger.Error("settle group message", "app", e.App, "seq", e.Seq, "err", err)
 		} else {

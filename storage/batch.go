@@ -79,8 +79,15 @@ func (b *Batch) PutFanoutCursor(app string, seq uint64, user string) {
 func (b *Batch) MarkDone(app string, seq uint64) {
 	_ = b.pb.Set(doneKey(app, seq), nil, nil)
 	_ = b.pb.Delete(logKey(seq), nil)
-	_ = b.pb.Delete(fanoutKey(app, seq), nil)
 	b.doneSeqs = append(b.doneSeqs, seq)
+}
+
+// MarkGroupDone settles group message seq like MarkDone and drops its
+// fan-out cursor. (A one-to-one message has no cursor: deleting one anyway
+// would add a tombstone per message to the write volume.)
+func (b *Batch) MarkGroupDone(app string, seq uint64) {
+	b.MarkDone(app, seq)
+	_ = b.pb.Delete(fanoutKey(app, seq), nil)
 }
 
 // Commit queues b for the writer goroutine and waits until it is synced.

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 )
 
@@ -94,4 +95,71 @@ func (d *decoder) finish() error {
 		d.fail("trailing bytes")
 	}
 	return d.err
+}
+
+// Compact token encoding: APNs tokens are lowercase hex, stored as their
+// bytes at half the size; anything else is stored as it is.
+const (
+	tokenRaw byte = 0
+	tokenHex byte = 1
+)
+
+func appendToken(b []byte, token string) []byte {
+	if isLowerHex(token) {
+		b = append(b, tokenHex)
+		b = binary.AppendUvarint(b, uint64(len(token)/2))
+		b, _ = hex.AppendDecode(b, []byte(token)) // isLowerHex: cannot fail
+		return b
+	}
+	return appendString(append(b, tokenRaw), token)
+}
+
+func (d *decoder) token() string {
+	switch form := d.byte(); form {
+	case tokenHex:
+		return hex.EncodeToString(d.bytes())
+	case tokenRaw:
+		return d.string()
+	default:
+		d.fail(fmt.Sprintf("token form %d", form))
+		return ""
+	}
+}
+
+func isLowerHex(s string) bool {
+	if len(s) == 0 || len(s)%2 != 0 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Short forms of the common strings of a record (device presence, push
+// status): one byte instead of the word; 0 means the string follows.
+var shortForms = []string{"", "online", "background", "offline", PushSent, PushFailed, PushSkipped}
+
+func appendShort(b []byte, s string) []byte {
+	for i := 1; i < len(shortForms); i++ {
+		if shortForms[i] == s {
+			return append(b, byte(i))
+		}
+	}
+	return appendString(append(b, 0), s)
+}
+
+func (d *decoder) short() string {
+	i := d.byte()
+	switch {
+	case i == 0:
+		return d.string()
+	case int(i) < len(shortForms):
+		return shortForms[i]
+	default:
+		d.fail(fmt.Sprintf("short form %d", i))
+		return ""
+	}
 }

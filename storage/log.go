@@ -316,7 +316,7 @@ func (s *Store) MessageStatus(app string, seq uint64) (string, []PushResult, err
 	var derr error
 	err := s.scan(prefix, prefixEnd(prefix), func(k, v []byte) bool {
 		var rs []PushResult
-		rs, derr = decodePushResults(string(k[len(prefix):]), v)
+		rs, derr = decodePushResults(app, seq, string(k[len(prefix):]), v)
 		results = append(results, rs...)
 		return derr == nil
 	})

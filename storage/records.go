@@ -122,16 +122,20 @@ type Device struct {
 	RegisteredAt int64
 }
 
+// userV2 stores tokens as bytes and presence as one byte: a user record
+// is rewritten on every push (the badge), so its size is write volume.
+const userV2 = 2
+
 func (u *User) encode() []byte {
-	b := make([]byte, 0, 16+len(u.Nickname)+len(u.Devices)*48)
-	b = append(b, recordV1)
+	b := make([]byte, 0, 8+len(u.Nickname)+len(u.Devices)*48)
+	b = append(b, userV2)
 	b = appendString(b, u.Nickname)
 	b = binary.AppendUvarint(b, uint64(u.Badge))
 	b = binary.AppendUvarint(b, uint64(len(u.Devices)))
 	for _, dv := range u.Devices {
-		b = appendString(b, dv.Token)
+		b = appendToken(b, dv.Token)
 		b = binary.AppendUvarint(b, dv.BusinessID)
-		b = appendString(b, dv.State)
+		b = appendShort(b, dv.State)
 		b = binary.AppendVarint(b, dv.RegisteredAt)
 	}
 	return b
@@ -139,7 +143,8 @@ func (u *User) encode() []byte {
 
 func decodeUser(p []byte) (User, error) {
 	d := decoder{b: p}
-	if v := d.byte(); v != recordV1 && d.err == nil {
+	v := d.byte()
+	if v != recordV1 && v != userV2 && d.err == nil {
 		return User{}, fmt.Errorf("%w: user record version %d", ErrCorrupt, v)
 	}
 	u := User{Nickname: d.string(), Badge: uint32(d.uvarint())}
@@ -148,12 +153,13 @@ func decodeUser(p []byte) (User, error) {
 		return User{}, fmt.Errorf("%w: %d devices", ErrCorrupt, n)
 	}
 	for i := uint64(0); i < n && d.err == nil; i++ {
-		u.Devices = append(u.Devices, Device{
-			Token:        d.string(),
-			BusinessID:   d.uvarint(),
-			State:        d.string(),
-			RegisteredAt: d.varint(),
-		})
+		var dv Device
+		if v == userV2 {
+			dv.Token, dv.BusinessID, dv.State, dv.RegisteredAt = d.token(), d.uvarint(), d.short(), d.varint()
+		} else {
+			dv.Token, dv.BusinessID, dv.State, dv.RegisteredAt = d.string(), d.uvarint(), d.string(), d.varint()
+		}
+		u.Devices = append(u.Devices, dv)
 	}
 	return u, d.finish()
 }
@@ -203,22 +209,36 @@ type PushResult struct {
 	Reason string
 }
 
+// pushV2 drops the apns-id (derived again with PushID) and stores tokens
+// as bytes and the status as one byte: one record per recipient of every
+// message, so its size is write volume.
+const pushV2 = 2
+
+// Flags of a v2 push result.
+const pushHasID byte = 1 // APNs was asked: the apns-id is PushID's
+
 func encodePushResults(rs []PushResult) []byte {
-	b := make([]byte, 0, 2+len(rs)*112)
-	b = append(b, recordV1)
+	b := make([]byte, 0, 2+len(rs)*40)
+	b = append(b, pushV2)
 	b = binary.AppendUvarint(b, uint64(len(rs)))
 	for i := range rs {
-		b = appendString(b, rs[i].Token)
-		b = appendString(b, rs[i].Status)
-		b = appendString(b, rs[i].ApnsID)
+		var flags byte
+		if rs[i].ApnsID != "" {
+			flags = pushHasID
+		}
+		b = append(b, flags)
+		b = appendToken(b, rs[i].Token)
+		b = appendShort(b, rs[i].Status)
 		b = appendString(b, rs[i].Reason)
 	}
 	return b
 }
 
-func decodePushResults(user string, p []byte) ([]PushResult, error) {
+// decodePushResults decodes the results of message seq of app to user.
+func decodePushResults(app string, seq uint64, user string, p []byte) ([]PushResult, error) {
 	d := decoder{b: p}
-	if v := d.byte(); v != recordV1 && d.err == nil {
+	v := d.byte()
+	if v != recordV1 && v != pushV2 && d.err == nil {
 		return nil, fmt.Errorf("%w: push record version %d", ErrCorrupt, v)
 	}
 	n := d.uvarint()
@@ -227,7 +247,17 @@ func decodePushResults(user string, p []byte) ([]PushResult, error) {
 	}
 	rs := make([]PushResult, 0, n)
 	for i := uint64(0); i < n && d.err == nil; i++ {
-		rs = append(rs, PushResult{UserID: user, Token: d.string(), Status: d.string(), ApnsID: d.string(), Reason: d.string()})
+		if v == recordV1 {
+			rs = append(rs, PushResult{UserID: user, Token: d.string(), Status: d.string(), ApnsID: d.string(), Reason: d.string()})
+			continue
+		}
+		r := PushResult{UserID: user}
+		flags := d.byte()
+		r.Token, r.Status, r.Reason = d.token(), d.short(), d.string()
+		if flags&pushHasID != 0 && d.err == nil {
+			r.ApnsID = PushID(app, seq, r.Token)
+		}
+		rs = append(rs, r)
 	}
 	return rs, d.finish()
 }

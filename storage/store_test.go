@@ -143,7 +143,7 @@ func TestStore_Log(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := s.NewBatch()
-	b.PutPushResults("a", entries[1].Seq, "u", []PushResult{{UserID: "u", Token: "aabb", Status: PushSent, ApnsID: "id"}})
+	b.PutPushResults("a", entries[1].Seq, "u", []PushResult{{UserID: "u", Token: "aabb", Status: PushSent, ApnsID: PushID("a", entries[1].Seq, "aabb")}})
 	b.MarkDone("a", entries[1].Seq)
 	b.MarkDone("a", entries[3].Seq)
 	if err := s.Commit(context.Background(), b); err != nil {
@@ -153,7 +153,7 @@ func TestStore_Log(t *testing.T) {
 		t.Errorf("Unsettled = %d; want 3", n)
 	}
 	state, results, err := s.MessageStatus("a", entries[1].Seq)
-	if err != nil || state != MessageDone || len(results) != 1 || results[0].ApnsID != "id" || results[0].Token != "aabb" {
+	if err != nil || state != MessageDone || len(results) != 1 || results[0].ApnsID != PushID("a", entries[1].Seq, "aabb") || results[0].Token != "aabb" {
 		t.Errorf("MessageStatus(done) = %q %+v %v", state, results, err)
 	}
 	if state, _, err := s.MessageStatus("a", entries[0].Seq); state != MessagePending || err != nil {
