@@ -20,7 +20,9 @@ import (
 // Client drives a herald engine's HTTP API the way an IM backend does. It
 // is built on fasthttp so the load generator costs little CPU.
 type Client struct {
-	hc    *fasthttp.HostClient
+	hc *fasthttp.HostClient
+	// poster carries the message POSTs, the bench's load: leaner than hc.
+	poster *poster
 	addr  string
 	Admin string
 	App   string
@@ -30,7 +32,7 @@ type Client struct {
 // NewClient returns a client for the engine at addr (host:port) using up
 // to conns connections.
 func NewClient(addr string, conns int) *Client {
-	return &Client{addr: addr, hc: &fasthttp.HostClient{
+	return &Client{addr: addr, poster: newPoster(addr, conns+8, 30*time.Second), hc: &fasthttp.HostClient{
 		Addr: addr, MaxConns: conns + 8, MaxConnWaitTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
 		MaxIdleConnDuration: time.Minute,
 	}}
@@ -55,6 +57,13 @@ func (c *Client) Do(method, path, token string, contentType string, body []byte)
 		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	return res.StatusCode(), bytes.Clone(res.Body()), nil
+}
+
+// PostMessages posts a message or batch body to path with the app's key,
+// over the lean load connections. The answer's body is only valid until
+// the next call unless keep is set.
+func (c *Client) PostMessages(path string, body []byte, keep bool) (int, []byte, error) {
+	return c.poster.Post(path, c.Key, body, keep)
 }
 
 // call sends JSON and decodes a JSON answer into out, failing unless the
