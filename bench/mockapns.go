@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math"
 	"math/big"
@@ -62,6 +63,15 @@ type MockOptions struct {
 	// Faults answer a share of the valid requests with an error; see
 	// [MockAPNs.SetFaults].
 	Faults []Fault
+	// Receipts, when set, gets one 24-byte record per request whose
+	// apns-id is a UUID: the id's 16 bytes, then the wall-clock time its
+	// HEADERS were decoded as a little-endian int64 of Unix nanoseconds.
+	// The mock buffers the records and writes them from a background
+	// goroutine every 100 ms and at Close, so a reader in another process
+	// can time each push from its own clock; Close does not close the
+	// writer. Unlike Record it costs little (a UUID parse and an append
+	// per request) and keeps nothing in memory, so benchmarks can use it.
+	Receipts io.Writer
 }
 
 // EnsureDefaults fills in the documented defaults of zero fields.
@@ -164,16 +174,18 @@ type MockStats struct {
 // methods are safe for concurrent use.
 //
 // Goroutines: one accept loop, one per connection (TLS handshake, then the
-// HTTP/2 read loop of [mockConn]) and, while latency is set, one per
-// connection that writes the delayed answers. All are counted in wg, and
-// Close waits for them. Lock order: a connection's mu, then MockAPNs.mu or
-// rec; MockAPNs never calls into a connection while holding mu.
+// HTTP/2 read loop of [mockConn]), while latency is set one per
+// connection that writes the delayed answers, and with Receipts one that
+// flushes them. All are counted in wg, and Close waits for them. Lock
+// order: a connection's mu, then MockAPNs.mu, rec or the receipt log's
+// mu; MockAPNs never calls into a connection while holding mu.
 type MockAPNs struct {
 	ln        net.Listener
 	url       string
 	caPEM     []byte
 	tlsConfig *tls.Config
 	record    bool
+	receipts  *receiptLog // nil: receipts off
 
 	// ctx is cancelled by Close, so handshakes end at once.
 	ctx       context.Context
@@ -255,6 +267,10 @@ func StartMockAPNs(opts MockOptions) (*MockAPNs, error) {
 	m.maxStreams.Store(opts.MaxConcurrentStreams)
 	m.setFaults(opts.Faults)
 	m.mu.conns = make(map[net.Conn]*mockConn)
+	if opts.Receipts != nil {
+		m.receipts = newReceiptLog(opts.Receipts)
+		m.wg.Go(func() { m.receipts.flushLoop(m.ctx.Done()) })
+	}
 
 	m.wg.Add(1)
 	go m.acceptLoop()
@@ -285,7 +301,8 @@ func (m *MockAPNs) WriteCA(path string) error {
 
 // Close stops listening, closes every connection without waiting for
 // answers (requests still waiting out the latency are recorded with
-// status 0), and waits for all the mock's goroutines. It is idempotent.
+// status 0), waits for all the mock's goroutines and writes the last
+// receipts. It is idempotent.
 func (m *MockAPNs) Close() error {
 	m.closeOnce.Do(func() {
 		m.mu.Lock()
@@ -301,6 +318,10 @@ func (m *MockAPNs) Close() error {
 			c.Close()
 		}
 		m.wg.Wait()
+		if m.receipts != nil {
+			// Every connection has ended: nothing is added after this.
+			m.closeErr = errors.Join(m.closeErr, m.receipts.flush())
+		}
 	})
 	return m.closeErr
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -34,6 +35,7 @@ func mockAPNsMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		opts          bench.MockOptions
 		maxStreams    uint
 		caOut         string
+		receiptsOut   string
 		statsInterval time.Duration
 		dropEvery     time.Duration
 		goAwayEvery   time.Duration
@@ -52,6 +54,7 @@ func mockAPNsMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return nil
 		})
 	fs.BoolVar(&opts.Record, "record", false, "keep every request in memory (grows without bound)")
+	fs.StringVar(&receiptsOut, "receipts-out", "", "write to `file`, for every request with a UUID apns-id, a 24-byte record: the id's 16 bytes and the receipt time in Unix nanoseconds (little-endian int64); flushed every 100 ms and at exit")
 	fs.DurationVar(&statsInterval, "stats-interval", 0, "print the counts every `interval` (0: only at exit)")
 	fs.DurationVar(&dropEvery, "drop-every", 0, "drop all connections abruptly every `interval` (0: never)")
 	fs.DurationVar(&goAwayEvery, "goaway-every", 0, "send a graceful GOAWAY on all connections every `interval` (0: never)")
@@ -66,9 +69,21 @@ func mockAPNsMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	opts.MaxConcurrentStreams = uint32(maxStreams)
 
+	var receipts *os.File
+	if receiptsOut != "" {
+		var err error
+		if receipts, err = os.Create(receiptsOut); err != nil {
+			return fmt.Errorf("receipts: %w", err)
+		}
+		defer receipts.Close() // on early returns; the normal path checks Close below
+		opts.Receipts = receipts
+	}
 	m, err := bench.StartMockAPNs(opts)
 	if err != nil {
 		return err
+	}
+	if receipts != nil {
+		fmt.Fprintf(stdout, "mockapns: receipts written to %s\n", receiptsOut)
 	}
 	if caOut != "" {
 		if err := m.WriteCA(caOut); err != nil {
@@ -105,6 +120,12 @@ func mockAPNsMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	<-ctx.Done()
 	wg.Wait()
 	err = m.Close()
+	if receipts != nil {
+		// After the mock's Close, which writes the last receipts.
+		if cerr := receipts.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close receipts: %w", cerr))
+		}
+	}
 	fmt.Fprintf(stdout, "mockapns: stopped: %s\n", formatMockStats(m.Stats()))
 	return err
 }
