@@ -23,10 +23,10 @@ type Client struct {
 	hc *fasthttp.HostClient
 	// poster carries the message POSTs, the bench's load: leaner than hc.
 	poster *poster
-	addr  string
-	Admin string
-	App   string
-	Key   string
+	addr   string
+	Admin  string
+	App    string
+	Key    string
 }
 
 // NewClient returns a client for the engine at addr (host:port) using up
