@@ -1,0 +1,438 @@
+package herald
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode"
+)
+
+// checkDecodeMessage holds DecodeMessage and its fast path to what
+// json.Unmarshal makes of data: the same decision, the same Message, the
+// same error. It returns whether data was accepted.
+func checkDecodeMessage(t testing.TB, data []byte) bool {
+	t.Helper()
+	var want Message
+	wantErr := json.Unmarshal(data, &want)
+
+	// The fast path alone must decide as encoding/json does: a refusal it
+	// hands on for no reason is a performance bug, not a wrong answer.
+	in := bytes.Clone(data)
+	var fast Message
+	d := decoder{data: in}
+	ok := d.topMessage(&fast)
+	if ok != (wantErr == nil) {
+		t.Fatalf("fast path on %q: accepted %v; encoding/json says %v", data, ok, wantErr)
+	}
+	// Clobber the input: the decoded message must not alias it.
+	clear(in)
+	if ok && !reflect.DeepEqual(fast, want) {
+		t.Fatalf("fast path on %q:\n got %#v\nwant %#v", data, fast, want)
+	}
+
+	var got Message
+	err := DecodeMessage(data, &got)
+	if (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
+		t.Fatalf("DecodeMessage(%q) = %v; want %v", data, err, wantErr)
+	}
+	if err == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("DecodeMessage(%q):\n got %#v\nwant %#v", data, got, want)
+	}
+	return err == nil
+}
+
+// checkDecodeMessageBatch is checkDecodeMessage for the batch envelope.
+func checkDecodeMessageBatch(t testing.TB, data []byte) bool {
+	t.Helper()
+	var want batchEnvelope
+	wantErr := json.Unmarshal(data, &want)
+
+	in := bytes.Clone(data)
+	var fast []Message
+	d := decoder{data: in}
+	ok := d.topBatch(&fast)
+	if ok != (wantErr == nil) {
+		t.Fatalf("fast path on %q: accepted %v; encoding/json says %v", data, ok, wantErr)
+	}
+	clear(in)
+	if ok && !reflect.DeepEqual(fast, want.Messages) {
+		t.Fatalf("fast path on %q:\n got %#v\nwant %#v", data, fast, want.Messages)
+	}
+
+	var got []Message
+	err := DecodeMessageBatch(data, &got)
+	if (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
+		t.Fatalf("DecodeMessageBatch(%q) = %v; want %v", data, err, wantErr)
+	}
+	if err == nil && !reflect.DeepEqual(got, want.Messages) {
+		t.Fatalf("DecodeMessageBatch(%q):\n got %#v\nwant %#v", data, got, want.Messages)
+	}
+	return err == nil
+}
+
+// nested returns a value n arrays deep.
+func nested(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+
+// messageCases are bodies for the single-message shape. want, when set, is
+// the Message spelled out, for the cases where encoding/json surprises.
+var messageCases = []struct {
+	name string
+	in   string
+	ok   bool
+	want *Message
+}{
+	{name: "Typical", in: `{"from":"sender","to":"u17","elems":[{"type":"text","text":"hello 12345"}]}`, ok: true},
+	{name: "AllFields", ok: true, in: `{"from":"a","group_id":"g","elems":[{"type":"custom","data":"d","desc":"x","ext":"e"},{"type":"image"}],
+		"offline_push_info":{"title":"T","desc":"D","ext":{"k":[1,2]},"ios_sound":"default","disable_push":true,"ignore_ios_badge":false,"expiration":60},
+		"online_user_only":false,"priority":"low"}`},
+	{name: "Whitespace", in: " \t\r\n{ \"from\" : \"a\" , \"elems\" : [ { } , null ] } \n", ok: true},
+	{name: "Empty", in: ``},
+	{name: "OnlySpace", in: " \n"},
+	{name: "VerticalTabIsNotSpace", in: "\v{}"},
+	{name: "BOM", in: "\xef\xbb\xbf{}"},
+	{name: "NUL", in: "{}\x00"},
+
+	// Top-level values other than an object.
+	{name: "TopNull", in: ` null `, ok: true, want: &Message{}},
+	{name: "TopArray", in: `[]`},
+	{name: "TopString", in: `"x"`},
+	{name: "TopNumber", in: `1`},
+	{name: "TopTrue", in: `true`},
+	{name: "TopNullTrailing", in: `nullx`},
+	{name: "TrailingGarbage", in: `{} x`},
+	{name: "TwoObjects", in: `{}{}`},
+	{name: "Truncated", in: `{"from":"a"`},
+
+	// Keys: encoding/json folds case, Kelvin sign and long s included.
+	{name: "UpperCaseKeys", in: `{"FROM":"a","To":"b","ELEMS":[{"TYPE":"text","Text":"t"}],"Offline_Push_Info":{"TITLE":"x"}}`, ok: true,
+		want: &Message{From: "a", To: "b", Elems: []Elem{{Type: "text", Text: "t"}}, OfflinePushInfo: OfflinePushInfo{Title: "x"}}},
+	{name: "LongS", in: `{"offline_push_info":{"ioſ_ſound":"x","deſc":"d","diſable_puſh":true}}`, ok: true,
+		want: &Message{OfflinePushInfo: OfflinePushInfo{IOSSound: "x", Desc: "d", DisablePush: true}}},
+	{name: "EscapedLongS", in: `{"offline_push_info":{"de\u017fc":"d"}}`, ok: true},
+	{name: "KelvinSign", in: "{\"\u212a\":1,\"e\u212at\":2}", ok: true},
+	{name: "EscapedKeys", in: `{"\u0066rom":"a","t\u006f":"b","\"":1,"\\":2,"\/":3}`, ok: true, want: &Message{From: "a", To: "b"}},
+	{name: "OtherUnicodeKey", in: `{"fröm":"a","ﬁ":1,"ＦＲＯＭ":2,"\u00df":3}`, ok: true, want: &Message{}},
+	{name: "InvalidUTF8Key", in: "{\"fr\xffom\":\"a\",\"\xff\":1}", ok: true, want: &Message{}},
+	{name: "LongKey", in: `{"offline_push_info_and_more":1,"offline_push_infoo":2}`, ok: true},
+	{name: "EmptyKey", in: `{"":"x"}`, ok: true},
+	{name: "KeyNotString", in: `{from:"a"}`},
+	{name: "KeyNoColon", in: `{"from" "a"}`},
+	{name: "KeySurrogates", in: `{"\ud800":1,"\ud834\udd1e":2,"fr\ud800om":3}`, ok: true},
+
+	// Duplicate keys: the last wins; arrays and objects merge.
+	{name: "DuplicateString", in: `{"from":"a","from":"b","FROM":"c"}`, ok: true, want: &Message{From: "c"}},
+	{name: "DuplicateStringNull", in: `{"from":"a","from":null}`, ok: true, want: &Message{From: "a"}},
+	{name: "DuplicateElemsMerge", ok: true,
+		in:   `{"elems":[{"type":"a","text":"x"},{"type":"b","text":"y"}],"elems":[{"type":"c"}],"elems":[{"type":"d"},{}]}`,
+		want: &Message{Elems: []Elem{{Type: "d", Text: "x"}, {Type: "b", Text: "y"}}}},
+	{name: "DuplicateElemsReset", ok: true,
+		in:   `{"elems":[{"type":"a","text":"x"},{"type":"b","text":"y"}],"elems":[],"elems":[{"type":"d"},{}]}`,
+		want: &Message{Elems: []Elem{{Type: "d"}, {}}}},
+	{name: "DuplicateElemsNull", ok: true,
+		in:   `{"elems":[{"type":"a","text":"x"}],"elems":null,"elems":[{"type":"d"}]}`,
+		want: &Message{Elems: []Elem{{Type: "d"}}}},
+	{name: "DuplicateElemsGrow", ok: true,
+		in: `{"elems":[{"text":"1"},{"text":"2"},{"text":"3"}],"elems":[{"type":"a"}],"elems":[{},{},{},{},{}]}`},
+	{name: "DuplicateOfflinePushInfo", ok: true,
+		in:   `{"offline_push_info":{"title":"T","ext":"long ext value"},"offline_push_info":{"desc":"D","ext":1}}`,
+		want: &Message{OfflinePushInfo: OfflinePushInfo{Title: "T", Desc: "D", Ext: json.RawMessage("1")}}},
+	{name: "DuplicateBool", in: `{"online_user_only":true,"online_user_only":false}`, ok: true, want: &Message{}},
+
+	// null for every kind of field.
+	{name: "NullEverywhere", ok: true,
+		in:   `{"from":null,"elems":null,"offline_push_info":null,"online_user_only":null,"priority":null}`,
+		want: &Message{}},
+	{name: "NullInsideOfflinePushInfo", ok: true,
+		in:   `{"offline_push_info":{"title":null,"ext":null,"disable_push":null,"expiration":null}}`,
+		want: &Message{OfflinePushInfo: OfflinePushInfo{Ext: json.RawMessage("null")}}},
+	{name: "NullElem", in: `{"elems":[null,{"type":null}]}`, ok: true, want: &Message{Elems: []Elem{{}, {}}}},
+	{name: "EmptyElems", in: `{"elems":[]}`, ok: true, want: &Message{Elems: []Elem{}}},
+
+	// Strings.
+	{name: "Escapes", in: `{"from":"\"\\\/\b\f\n\r\t\u0000\u00e9\u20AC"}`, ok: true, want: &Message{From: "\"\\/\b\f\n\r\t\x00é€"}},
+	{name: "SurrogatePair", in: `{"from":"\ud834\udd1e"}`, ok: true, want: &Message{From: "𝄞"}},
+	{name: "LoneSurrogates", in: `{"from":"\ud800","to":"\udc00x","group_id":"\ud800\u0041\udc00\udc00"}`, ok: true,
+		want: &Message{From: "\ufffd", To: "\ufffdx", GroupID: "\ufffdA\ufffd\ufffd"}},
+	{name: "HighHigh", in: `{"from":"\ud800\ud800\udc00"}`, ok: true, want: &Message{From: "\ufffd𐀀"}},
+	{name: "InvalidUTF8", in: "{\"from\":\"a\xffb\xc3\",\"to\":\"\xed\xa0\x80\",\"priority\":\"\xc3\xa9\"}", ok: true,
+		want: &Message{From: "a\ufffdb\ufffd", To: "\ufffd\ufffd\ufffd", Priority: "é"}},
+	{name: "InvalidUTF8WithEscape", in: "{\"from\":\"\xff\\n\xfe\"}", ok: true, want: &Message{From: "\ufffd\n\ufffd"}},
+	{name: "ValidUTF8", in: `{"from":"日本語","elems":[{"type":"text","text":"👍🏽 ok"}]}`, ok: true},
+	{name: "ControlInString", in: "{\"from\":\"a\x01\"}"},
+	{name: "DELInString", in: "{\"from\":\"a\x7f\"}", ok: true},
+	{name: "BadEscape", in: `{"from":"\q"}`},
+	{name: "SingleQuoteEscape", in: `{"from":"\'"}`},
+	{name: "ShortUnicodeEscape", in: `{"from":"\u12"}`},
+	{name: "BadHexEscape", in: `{"from":"\u12g4"}`},
+	{name: "UnterminatedString", in: `{"from":"abc`},
+	{name: "InternedValues", in: `{"priority":"high","elems":[{"type":"custom"},{"type":"file"},{"type":"audio"},{"type":"image"},{"type":"TEXT"}]}`, ok: true},
+
+	// Numbers into expiration, an int64: ParseInt of the literal.
+	{name: "Expiration", in: `{"offline_push_info":{"expiration":60}}`, ok: true, want: &Message{OfflinePushInfo: OfflinePushInfo{Expiration: 60}}},
+	{name: "ExpirationNegativeZero", in: `{"offline_push_info":{"expiration":-0}}`, ok: true, want: &Message{}},
+	{name: "ExpirationNegative", in: `{"offline_push_info":{"expiration":-5}}`, ok: true, want: &Message{OfflinePushInfo: OfflinePushInfo{Expiration: -5}}},
+	{name: "ExpirationMax", in: `{"offline_push_info":{"expiration":9223372036854775807}}`, ok: true},
+	{name: "ExpirationMin", in: `{"offline_push_info":{"expiration":-9223372036854775808}}`, ok: true},
+	{name: "ExpirationOverflow", in: `{"offline_push_info":{"expiration":9223372036854775808}}`},
+	{name: "ExpirationUnderflow", in: `{"offline_push_info":{"expiration":-9223372036854775809}}`},
+	{name: "ExpirationHuge", in: `{"offline_push_info":{"expiration":123456789012345678901234567890}}`},
+	{name: "ExpirationFraction", in: `{"offline_push_info":{"expiration":1.5}}`},
+	{name: "ExpirationFractionZero", in: `{"offline_push_info":{"expiration":1.0}}`},
+	{name: "ExpirationExponent", in: `{"offline_push_info":{"expiration":1e3}}`},
+	{name: "ExpirationLeadingZero", in: `{"offline_push_info":{"expiration":01}}`},
+	{name: "ExpirationZeroExponent", in: `{"offline_push_info":{"expiration":0e0}}`},
+	{name: "ExpirationString", in: `{"offline_push_info":{"expiration":"60"}}`},
+	{name: "ExpirationMinus", in: `{"offline_push_info":{"expiration":-}}`},
+	{name: "ExpirationPlus", in: `{"offline_push_info":{"expiration":+1}}`},
+
+	// Bools.
+	{name: "Bools", in: `{"online_user_only":true,"offline_push_info":{"disable_push":false,"ignore_ios_badge":true}}`, ok: true},
+	{name: "BoolString", in: `{"online_user_only":"true"}`},
+	{name: "BoolNumber", in: `{"online_user_only":1}`},
+	{name: "BoolTruncated", in: `{"online_user_only":tru}`},
+	{name: "BoolTrailing", in: `{"online_user_only":truex}`},
+	{name: "BoolUpper", in: `{"online_user_only":True}`},
+
+	// ext is a json.RawMessage: the value's bytes, verbatim.
+	{name: "ExtString", in: `{"offline_push_info":{"ext":"a\u0041\n"}}`, ok: true,
+		want: &Message{OfflinePushInfo: OfflinePushInfo{Ext: json.RawMessage(`"a\u0041\n"`)}}},
+	{name: "ExtObject", in: `{"offline_push_info":{"ext": { "a" : [ 1 , { } ] , "b":null } }}`, ok: true,
+		want: &Message{OfflinePushInfo: OfflinePushInfo{Ext: json.RawMessage(`{ "a" : [ 1 , { } ] , "b":null }`)}}},
+	{name: "ExtNumber", in: `{"offline_push_info":{"ext":-1.5e+10 }}`, ok: true,
+		want: &Message{OfflinePushInfo: OfflinePushInfo{Ext: json.RawMessage(`-1.5e+10`)}}},
+	{name: "ExtNull", in: `{"offline_push_info":{"ext":null}}`, ok: true,
+		want: &Message{OfflinePushInfo: OfflinePushInfo{Ext: json.RawMessage(`null`)}}},
+	{name: "ExtBools", in: `{"offline_push_info":{"ext":[true,false,null]}}`, ok: true},
+	{name: "ExtInvalid", in: `{"offline_push_info":{"ext":[1,]}}`},
+	{name: "ExtInvalidUTF8", in: "{\"offline_push_info\":{\"ext\":\"\xff\"}}", ok: true},
+
+	// Wrong types are refused, wherever they are.
+	{name: "NumberForString", in: `{"from":1}`},
+	{name: "BoolForString", in: `{"to":true}`},
+	{name: "ObjectForString", in: `{"from":{}}`},
+	{name: "ArrayForString", in: `{"from":[]}`},
+	{name: "ObjectForElems", in: `{"elems":{}}`},
+	{name: "StringForElems", in: `{"elems":"x"}`},
+	{name: "NumberElem", in: `{"elems":[1]}`},
+	{name: "ArrayElem", in: `{"elems":[[]]}`},
+	{name: "ArrayForOfflinePushInfo", in: `{"offline_push_info":[]}`},
+	{name: "StringForOfflinePushInfo", in: `{"offline_push_info":"x"}`},
+	{name: "BoolForPriority", in: `{"priority":true}`},
+	{name: "NumberForElemType", in: `{"elems":[{"type":5}]}`},
+	{name: "TypeErrorThenSyntaxError", in: `{"from":1,"to":}`},
+
+	// Unknown members are skipped but must be valid JSON.
+	{name: "UnknownMembers", ok: true,
+		in: `{"x":{"a":[1,-2.5e-3,true,false,null,"s\u0041",{},[],{"b":{"c":[[]]}}]},"from":"a","y":[],"z":0,"elems":[{"q":[1],"type":"text"}],"offline_push_info":{"w":{}}}`},
+	{name: "UnknownTrailingComma", in: `{"x":[1,]}`},
+	{name: "UnknownObjectTrailingComma", in: `{"x":{"a":1,}}`},
+	{name: "UnknownMissingValue", in: `{"x":{"a"}}`},
+	{name: "UnknownMissingColon", in: `{"x":{"a" 1}}`},
+	{name: "UnknownBadLiteral", in: `{"x":nul}`},
+	{name: "UnknownLeadingZero", in: `{"x":01}`},
+	{name: "UnknownBareDot", in: `{"x":1.}`},
+	{name: "UnknownDotFirst", in: `{"x":.5}`},
+	{name: "UnknownBareExponent", in: `{"x":1e}`},
+	{name: "UnknownExponentSign", in: `{"x":1e+}`},
+	{name: "UnknownMinus", in: `{"x":-}`},
+	{name: "UnknownMismatchedBrackets", in: `{"x":[1}}`},
+	{name: "UnknownUnclosed", in: `{"x":[`},
+	{name: "UnknownNumbers", in: `{"x":[0,-0,0.0,1E+2,1e-2,-12.34E5,123456789012345678901234567890]}`, ok: true},
+	{name: "TrailingComma", in: `{"from":"a",}`},
+	{name: "LeadingComma", in: `{,"from":"a"}`},
+	{name: "ElemsTrailingComma", in: `{"elems":[{},]}`},
+	{name: "ElemsLeadingComma", in: `{"elems":[,{}]}`},
+	{name: "ElemsMissingComma", in: `{"elems":[{} {}]}`},
+	{name: "MissingComma", in: `{"from":"a" "to":"b"}`},
+
+	// Nesting: encoding/json refuses more than 10000 open arrays and
+	// objects, counting the message itself.
+	{name: "DeepUnknown", in: `{"x":` + nested(9999) + `}`, ok: true},
+	{name: "TooDeepUnknown", in: `{"x":` + nested(10000) + `}`},
+	{name: "DeepExt", in: `{"offline_push_info":{"ext":` + nested(9998) + `}}`, ok: true},
+	{name: "TooDeepExt", in: `{"offline_push_info":{"ext":` + nested(9999) + `}}`},
+	{name: "DeepInElem", in: `{"elems":[{"x":` + nested(9997) + `}]}`, ok: true},
+	{name: "TooDeepInElem", in: `{"elems":[{"x":` + nested(9998) + `}]}`},
+	{name: "TooDeepTop", in: nested(10001)},
+}
+
+func TestDecodeMessage(t *testing.T) {
+	for _, tc := range messageCases {
+		t.Run(tc.name, func(t *testing.T) {
+			ok := checkDecodeMessage(t, []byte(tc.in))
+			if ok != tc.ok {
+				t.Fatalf("DecodeMessage(%q) accepted %v; want %v", tc.in, ok, tc.ok)
+			}
+			if tc.want != nil {
+				var got Message
+				DecodeMessage([]byte(tc.in), &got)
+				if !reflect.DeepEqual(&got, tc.want) {
+					t.Fatalf("DecodeMessage(%q):\n got %#v\nwant %#v", tc.in, got, *tc.want)
+				}
+			}
+		})
+	}
+}
+
+// batchCases are bodies for the batch envelope, beyond the message cases
+// (which the fuzz seeds also wrap in an envelope).
+var batchCases = []struct {
+	name string
+	in   string
+	ok   bool
+	want []Message
+}{
+	{name: "Typical", in: `{"messages":[{"from":"a","to":"b","elems":[{"type":"text","text":"x"}]},{"from":"c","group_id":"g","elems":[]}]}`, ok: true},
+	{name: "TopNull", in: `null`, ok: true},
+	{name: "Empty", in: `{}`, ok: true},
+	{name: "MessagesNull", in: `{"messages":null}`, ok: true},
+	{name: "MessagesEmpty", in: `{"messages":[]}`, ok: true, want: []Message{}},
+	{name: "NullMessage", in: `{"messages":[null]}`, ok: true, want: []Message{{}}},
+	{name: "UpperCase", in: `{"MESSAGES":[{"FROM":"a"}]}`, ok: true, want: []Message{{From: "a"}}},
+	{name: "LongS", in: `{"meſſageſ":[{"from":"a"}]}`, ok: true, want: []Message{{From: "a"}}},
+	{name: "Unknown", in: `{"x":[{"y":1}],"messages":[{}],"z":null}`, ok: true},
+	{name: "DuplicateMerge", ok: true,
+		in:   `{"messages":[{"from":"a","elems":[{"type":"t","text":"x"}]},{"from":"b"}],"messages":[{"to":"c","elems":[{}]}],"messages":[{},{"to":"d"}]}`,
+		want: []Message{{From: "a", To: "c", Elems: []Elem{{Type: "t", Text: "x"}}}, {From: "b", To: "d"}}},
+	{name: "Grow", in: `{"messages":[` + strings.Repeat(`{"from":"a"},`, 99) + `{"from":"z"}]}`, ok: true},
+	{name: "MessagesObject", in: `{"messages":{}}`},
+	{name: "MessagesString", in: `{"messages":"x"}`},
+	{name: "NumberMessage", in: `{"messages":[1]}`},
+	{name: "BadMessage", in: `{"messages":[{"from":1}]}`},
+	{name: "TrailingComma", in: `{"messages":[{},]}`},
+	{name: "TopArray", in: `[{"from":"a"}]`},
+	{name: "TrailingGarbage", in: `{"messages":[]}]`},
+	{name: "DeepInMessage", in: `{"messages":[{"x":` + nested(9997) + `}]}`, ok: true},
+	{name: "TooDeepInMessage", in: `{"messages":[{"x":` + nested(9998) + `}]}`},
+}
+
+func TestDecodeMessageBatch(t *testing.T) {
+	for _, tc := range batchCases {
+		t.Run(tc.name, func(t *testing.T) {
+			ok := checkDecodeMessageBatch(t, []byte(tc.in))
+			if ok != tc.ok {
+				t.Fatalf("DecodeMessageBatch(%q) accepted %v; want %v", tc.in, ok, tc.ok)
+			}
+			if tc.want != nil {
+				var got []Message
+				DecodeMessageBatch([]byte(tc.in), &got)
+				if !reflect.DeepEqual(got, tc.want) {
+					t.Fatalf("DecodeMessageBatch(%q):\n got %#v\nwant %#v", tc.in, got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// TestDecodeMessage_Errors checks that a refused body gets encoding/json's
+// own error, typed as the engine expects.
+func TestDecodeMessage_Errors(t *testing.T) {
+	var m Message
+	err := DecodeMessage([]byte(`{"elems":[{"type":5}]}`), &m)
+	var typeErr *json.UnmarshalTypeError
+	if !errors.As(err, &typeErr) || typeErr.Field != "elems.type" {
+		t.Fatalf("DecodeMessage(type 5) = %v; want an UnmarshalTypeError for elems.type", err)
+	}
+	var msgs []Message
+	err = DecodeMessageBatch([]byte(`{"messages":[{"from":"a"}]} x`), &msgs)
+	var syntaxErr *json.SyntaxError
+	if !errors.As(err, &syntaxErr) || syntaxErr.Offset != 29 {
+		t.Fatalf("DecodeMessageBatch(trailing x) = %v; want a SyntaxError at byte 29", err)
+	}
+}
+
+// TestFoldKey_OnlyKelvinAndLongS guards readKey's assumption: under
+// encoding/json's folding (each rune to the smallest of its simple-fold
+// orbit), the only non-ASCII runes that fold into ASCII are U+212A and
+// U+017F. A new Unicode version could add one.
+func TestFoldKey_OnlyKelvinAndLongS(t *testing.T) {
+	for r := rune(0x80); r <= 0x10ffff; r++ {
+		f := r
+		for {
+			f2 := unicode.SimpleFold(f)
+			if f2 <= f {
+				f = f2
+				break
+			}
+			f = f2
+		}
+		if f < 0x80 && r != '\u212a' && r != '\u017f' {
+			t.Errorf("%U folds to %q: readKey must map it", r, f)
+		}
+	}
+}
+
+// FuzzDecodeMessageVsJSON holds DecodeMessage to json.Unmarshal on
+// arbitrary bodies. Its seeds in testdata/fuzz are messageCases but the
+// deep ones (too big to mutate usefully).
+func FuzzDecodeMessageVsJSON(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkDecodeMessage(t, data)
+	})
+}
+
+// FuzzDecodeMessageBatchVsJSON holds DecodeMessageBatch to json.Unmarshal.
+// Its seeds in testdata/fuzz are batchCases and, as Message<name>, every
+// message case inside an envelope (the deep ones left out).
+func FuzzDecodeMessageBatchVsJSON(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkDecodeMessageBatch(t, data)
+	})
+}
+
+const benchMessage = `{"from":"sender","to":"u17","elems":[{"type":"text","text":"hello 12345"}]}`
+
+func benchBatch() []byte {
+	return []byte(`{"messages":[` + strings.Repeat(benchMessage+",", 99) + benchMessage + `]}`)
+}
+
+func BenchmarkDecodeMessage(b *testing.B) {
+	data := []byte(benchMessage)
+	b.Run("encoding_json", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			var m Message
+			if err := json.Unmarshal(data, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("herald", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			var m Message
+			if err := DecodeMessage(data, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkDecodeMessageBatch(b *testing.B) {
+	data := benchBatch()
+	b.Run("encoding_json", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			var env batchEnvelope
+			if err := json.Unmarshal(data, &env); err != nil || len(env.Messages) != 100 {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("herald", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			var msgs []Message
+			if err := DecodeMessageBatch(data, &msgs); err != nil || len(msgs) != 100 {
+				b.Fatal(err)
+			}
+		}
+	})
+}
