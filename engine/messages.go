@@ -127,7 +127,7 @@ func (s *Server) postMessage(r *request) *apiError {
 		return err
 	}
 	var m herald.Message
-	if err := decodeJSON(r.ctx.PostBody(), &m); err != nil {
+	if err := decodeMessage(r.ctx.PostBody(), &m); err != nil {
 		return err
 	}
 	if err := validateMessage(&m, "message"); err != nil {
@@ -148,7 +148,7 @@ func (s *Server) postMessageBatch(r *request) *apiError {
 	var req struct {
 		Messages []herald.Message `json:"messages"`
 	}
-	if err := decodeJSON(r.ctx.PostBody(), &req); err != nil {
+	if err := decodeMessageBatch(r.ctx.PostBody(), &req.Messages); err != nil {
 		return err
 	}
 	if len(req.Messages) == 0 {
