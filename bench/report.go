@@ -82,10 +82,10 @@ func (r *Report) WriteTable(w io.Writer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	fmt.Fprintf(w, "\nherald bench — %s\n%s\n\n", r.Started.Format(time.RFC3339), r.Machine)
-	fmt.Fprintf(w, "%-12s %-44s %14s %-10s %s\n", "scenario", "figure", "value", "unit", "note")
+	fmt.Fprintf(w, "%-12s %-50s %14s %-10s %s\n", "scenario", "figure", "value", "unit", "note")
 	fmt.Fprintf(w, "%s\n", strings.Repeat("-", 110))
 	for _, f := range r.Figures {
-		fmt.Fprintf(w, "%-12s %-44s %14s %-10s %s\n", f.Scenario, f.Name, formatValue(f.Value), f.Unit, f.Note)
+		fmt.Fprintf(w, "%-12s %-50s %14s %-10s %s\n", f.Scenario, f.Name, formatValue(f.Value), f.Unit, f.Note)
 	}
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)

@@ -66,7 +66,7 @@ func (e *env) drive(ctx context.Context, label string, total, batch int, to func
 			body = appendMessage(body, "sender", to(first), first)
 		}
 		for ctx.Err() == nil {
-			status, res, err := e.client.Do("POST", path, e.client.Key, "application/json", body)
+			status, res, err := e.client.PostMessages(path, body, false)
 			if err != nil {
 				return err
 			}
@@ -316,7 +316,7 @@ func (e *env) latencyAtRate(ctx context.Context, rate float64, d time.Duration, 
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			status, res, err := e.client.Do("POST", path, e.client.Key, "application/json", body)
+			status, res, err := e.client.PostMessages(path, body, true)
 			accepted := time.Now().UnixNano()
 			if err == nil && status == 202 {
 				sent.Add(int64(perTick))
@@ -481,7 +481,7 @@ func (e *env) scenarioOverload(ctx context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				status, _, err := e.client.Do("POST", path, e.client.Key, "application/json", body)
+				status, _, err := e.client.PostMessages(path, body, false)
 				switch {
 				case err != nil:
 					failed.Add(int64(perTick))
