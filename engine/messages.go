@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/storage"
+	"github.com/valyala/fasthttp"
 )
 
 // Message limits. A message is an IM event, not a document: these bounds
@@ -93,7 +94,7 @@ func (s *Server) admit(n int) *apiError {
 
 // accept durably logs the messages (one synced commit, all or none) and
 // only then hands them to the actors.
-func (s *Server) accept(app string, msgs []herald.Message) ([]string, *apiError) {
+func (s *Server) accept(app string, msgs []herald.Message) ([]*storage.Entry, *apiError) {
 	if err := s.admit(len(msgs)); err != nil {
 		return nil, err
 	}
@@ -112,12 +113,10 @@ func (s *Server) accept(app string, msgs []herald.Message) ([]string, *apiError)
 		}
 		return nil, s.storeError("append to message log", err)
 	}
-	ids := make([]string, len(entries))
-	for i, e := range entries {
-		ids[i] = storage.MessageID(e.Seq)
+	for _, e := range entries {
 		s.dispatch(e)
 	}
-	return ids, nil
+	return entries, nil
 }
 
 func (s *Server) postMessage(r *request) *apiError {
@@ -133,11 +132,11 @@ func (s *Server) postMessage(r *request) *apiError {
 	if err := validateMessage(&m, "message"); err != nil {
 		return err
 	}
-	ids, err := s.accept(r.app, []herald.Message{m})
+	entries, err := s.accept(r.app, []herald.Message{m})
 	if err != nil {
 		return err
 	}
-	writeJSON(r.ctx, 202, map[string]string{"message_id": ids[0]})
+	writeAccepted(r.ctx, `{"message_id":`, entries, "}\n")
 	return nil
 }
 
@@ -162,12 +161,31 @@ func (s *Server) postMessageBatch(r *request) *apiError {
 			return err
 		}
 	}
-	ids, err := s.accept(r.app, req.Messages)
+	entries, err := s.accept(r.app, req.Messages)
 	if err != nil {
 		return err
 	}
-	writeJSON(r.ctx, 202, map[string][]string{"message_ids": ids})
+	writeAccepted(r.ctx, `{"message_ids":[`, entries, "]}\n")
 	return nil
+}
+
+// writeAccepted answers 202 with the message ids of entries between open
+// and closing: the ingress's hottest answer, written without reflection.
+// Ids are decimal digits, so they need no JSON escaping.
+func writeAccepted(ctx *fasthttp.RequestCtx, open string, entries []*storage.Entry, closing string) {
+	ctx.SetStatusCode(202)
+	ctx.SetContentType("application/json")
+	var buf [64]byte // a single id's answer fits: no allocation
+	b := append(buf[:0], open...)
+	for i, e := range entries {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = strconv.AppendUint(b, e.Seq, 10)
+		b = append(b, '"')
+	}
+	ctx.SetBody(append(b, closing...)) // copies into the response's buffer
 }
 
 // pushView is one push in the message status. Every key is always present
