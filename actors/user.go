@@ -47,6 +47,11 @@ type userActor struct {
 	// unsynced is set by an asynchronous write and cleared by a waited one
 	// (which lands after it: one writer, in order).
 	unsynced bool
+	// badgeDirty means rec.Badge was raised for a push still in flight and
+	// not yet saved: the push's settle batch carries it, so a push costs
+	// one write, not two. Until then a crash replays the message, and the
+	// replayed push raises the saved badge to the same number again.
+	badgeDirty bool
 	// waitSeq is the store queue position the previous actor for this user
 	// left behind; load waits for it before reading.
 	waitSeq uint64
@@ -175,8 +180,14 @@ func (u *userActor) update(change func() error) error {
 		return err
 	}
 	b := u.sys.store.NewBatch()
-	b.PutUser(u.app, u.user, &u.rec)
+	u.putUser(b)
 	return u.commit(b)
+}
+
+// putUser adds the user's whole record, badge included, to b.
+func (u *userActor) putUser(b *storage.Batch) {
+	b.PutUser(u.app, u.user, &u.rec)
+	u.badgeDirty = false
 }
 
 func (u *userActor) commit(b *storage.Batch) error {
@@ -223,7 +234,7 @@ func (u *userActor) setAPNS(ctx actor.Context, m *SetAPNS) error {
 			Token: m.Token, BusinessID: m.BusinessID, State: StateOffline, RegisteredAt: now,
 		})
 	}
-	b.PutUser(u.app, u.user, &u.rec)
+	u.putUser(b)
 	b.PutTokenOwner(u.app, m.Token, u.user)
 	if err := u.commit(b); err != nil {
 		return err
@@ -247,7 +258,7 @@ func (u *userActor) dropDevice(m *DropDevice) {
 	}
 	u.rec.Devices = slices.Delete(u.rec.Devices, i, i+1)
 	b := u.sys.store.NewBatch()
-	b.PutUser(u.app, u.user, &u.rec)
+	u.putUser(b)
 	if err := u.commit(b); err != nil {
 		u.sys.logger.Error("drop device", "app", u.app, "user", u.user, "err", err)
 	}
@@ -288,7 +299,7 @@ func (u *userActor) setPresence(m *SetPresence) error {
 	if m.Unread != nil {
 		u.rec.Badge = *m.Unread
 	}
-	b.PutUser(u.app, u.user, &u.rec)
+	u.putUser(b)
 	return u.commit(b)
 }
 
@@ -341,11 +352,7 @@ func (u *userActor) deliver(ctx actor.Context, m *Deliver) {
 	}
 	if !msg.OfflinePushInfo.IgnoreIOSBadge {
 		u.rec.Badge++
-		b := u.sys.store.NewBatch()
-		b.PutUser(u.app, u.user, &u.rec)
-		if err := u.commitAsync(b); err != nil {
-			u.sys.logger.Error("save badge", "app", u.app, "user", u.user, "err", err)
-		}
+		u.badgeDirty = true
 	}
 	payload := herald.AppendPayload(make([]byte, 0, 256), alert, int(u.rec.Badge))
 	priority := 10
@@ -393,7 +400,7 @@ func (u *userActor) unbind(token string, unregisteredAt int64) {
 	}
 	u.rec.Devices = slices.Delete(u.rec.Devices, i, i+1)
 	b := u.sys.store.NewBatch()
-	b.PutUser(u.app, u.user, &u.rec)
+	u.putUser(b)
 	b.DeleteTokenOwner(u.app, token)
 	if err := u.commitAsync(b); err != nil {
 		u.sys.logger.Error("unbind device", "app", u.app, "user", u.user, "err", err)
@@ -405,6 +412,9 @@ func (u *userActor) unbind(token string, unregisteredAt int64) {
 // done, a group message's owner is told.
 func (u *userActor) settle(ctx actor.Context, seq uint64, p *pendingMessage) {
 	b := u.sys.store.NewBatch()
+	if u.badgeDirty {
+		u.putUser(b)
+	}
 	if len(p.results) > 0 {
 		b.PutPushResults(u.app, seq, u.user, p.results)
 	}
