@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -178,13 +179,48 @@ func (s *Store) markCommitted(seq uint64) {
 // fsync's latency stays bounded under load.
 const maxCoalesce = 512
 
+// asyncSyncEvery bounds how long an asynchronous batch (push outcomes, a
+// badge, a fan-out cursor) may sit in the WAL before it is synced. Nobody
+// waits for them, and losing them in a crash only replays their messages
+// (at least once, never lost: the messages themselves were synced before
+// their 202), so they are not worth an fsync each: on a disk where an fsync
+// takes milliseconds, syncing every commit made the writer the bottleneck
+// of a group fan-out. Under ingest load they are synced sooner anyway: the
+// WAL is one file, and every synced append syncs what was written before.
+const asyncSyncEvery = 20 * time.Millisecond
+
 // writeLoop commits queued batches, merging whatever is waiting into one
-// synced Pebble commit. Runs in its own goroutine; exits when the queue is
-// closed and drained.
+// Pebble commit: synced when a caller waits for it (Commit) or the last
+// sync is asyncSyncEvery old. Runs in its own goroutine; exits when the
+// queue is closed and drained.
 func (s *Store) writeLoop(ctx context.Context) {
 	defer s.wg.Done()
 	pending := make([]*Batch, 0, maxCoalesce)
-	for first := range s.writes {
+	lastSync := time.Now()
+	unsynced := false
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
+	defer idle.Stop()
+	for {
+		var first *Batch
+		var ok bool
+		if unsynced {
+			select {
+			case first, ok = <-s.writes:
+			case <-idle.C:
+				s.syncWAL()
+				unsynced, lastSync = false, time.Now()
+				continue
+			}
+		} else {
+			first, ok = <-s.writes
+		}
+		if !ok {
+			if unsynced {
+				s.syncWAL()
+			}
+			return
+		}
 		pending = append(pending[:0], first)
 	drain:
 		for len(pending) < maxCoalesce {
@@ -198,12 +234,32 @@ func (s *Store) writeLoop(ctx context.Context) {
 				break drain
 			}
 		}
-		s.commitPending(pending)
+		sync := time.Since(lastSync) >= asyncSyncEvery
+		for _, b := range pending {
+			sync = sync || b.done != nil
+		}
+		s.commitPending(pending, sync)
 		s.markCommitted(pending[len(pending)-1].queued)
+		if sync {
+			unsynced, lastSync = false, time.Now()
+		} else if !unsynced {
+			unsynced = true
+			idle.Reset(asyncSyncEvery)
+		}
 	}
 }
 
-func (s *Store) commitPending(pending []*Batch) {
+// syncWAL makes every asynchronous commit so far durable.
+func (s *Store) syncWAL() {
+	b := s.db.NewBatch()
+	defer b.Close()
+	_ = b.LogData(nil, nil)
+	if err := s.apply(b, pebble.Sync); err != nil {
+		s.opts.Logger.Error("sync asynchronous writes", "err", err)
+	}
+}
+
+func (s *Store) commitPending(pending []*Batch, sync bool) {
 	commit := pending[0].pb
 	if len(pending) > 1 {
 		commit = s.db.NewBatch()
@@ -211,7 +267,11 @@ func (s *Store) commitPending(pending []*Batch) {
 			_ = commit.Apply(b.pb, nil)
 		}
 	}
-	err := s.apply(commit, pebble.Sync)
+	opts := pebble.NoSync
+	if sync {
+		opts = pebble.Sync
+	}
+	err := s.apply(commit, opts)
 	if err != nil {
 		err = fmt.Errorf("commit batch: %w", err)
 	}

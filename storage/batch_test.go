@@ -1,0 +1,87 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// userAfterCrash opens what a power loss now would leave of mem and reads
+// user u of app "a".
+func userAfterCrash(t *testing.T, mem *vfs.MemFS, u string) (User, error) {
+	t.Helper()
+	s, err := Open("db", &Options{FS: mem.CrashClone(vfs.CrashCloneCfg{}), Logger: quietSlog(), MinFreeBytes: -1})
+	if err != nil {
+		t.Fatalf("open crash clone: %v", err)
+	}
+	defer s.Close()
+	return s.User("a", u)
+}
+
+// A Commit returns only once its batch is durable; a CommitAsync batch
+// becomes durable on its own soon after, with nobody waiting and no other
+// write to carry it.
+func TestWriter_Durability(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	s, err := Open("db", &Options{FS: mem, Logger: quietSlog(), MinFreeBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	b := s.NewBatch()
+	b.PutUser("a", "waited", &User{Nickname: "W"})
+	if err := s.Commit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := userAfterCrash(t, mem, "waited"); err != nil || u.Nickname != "W" {
+		t.Errorf("after Commit, a crash leaves %+v, %v; want the user", u, err)
+	}
+
+	b = s.NewBatch()
+	b.PutUser("a", "async", &User{Nickname: "A"})
+	if err := s.CommitAsync(b); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		u, err := userAfterCrash(t, mem, "async")
+		if err == nil && u.Nickname == "A" {
+			break
+		}
+		if !errors.Is(err, ErrNotFound) {
+			t.Fatalf("read after crash: %v", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("an asynchronous commit never became durable")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Close makes the asynchronous commits durable before it returns.
+func TestWriter_CloseSyncs(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	s, err := Open("db", &Options{FS: mem, Logger: quietSlog(), MinFreeBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"u1", "u2", "u3"} {
+		b := s.NewBatch()
+		b.PutUser("a", name, &User{Nickname: name})
+		if err := s.CommitAsync(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"u1", "u2", "u3"} {
+		if u, err := userAfterCrash(t, mem, name); err != nil || u.Nickname != name {
+			t.Errorf("after Close, a crash leaves %s as %+v, %v", name, u, err)
+		}
+	}
+}
