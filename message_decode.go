@@ -151,6 +151,20 @@ func (d *decoder) messages(p *[]Message) bool {
 		return false
 	}
 	s := *p
+	if cap(s) == 0 {
+		// Size the slice once rather than grow it by doubling: a counting
+		// pass costs less than the copies and the garbage, and what it
+		// allocates is exactly what the batch holds on to. Only a slice
+		// with no backing array yet is sized, so the merging that elems
+		// describes sees the same elements as with encoding/json.
+		n, ok := d.countElems()
+		if !ok {
+			return false
+		}
+		if n > 0 {
+			s = make([]Message, 0, n)
+		}
+	}
 	i := 0
 	for ; d.nextElem(i == 0); i++ {
 		if i == cap(s) {
@@ -180,6 +194,22 @@ func (d *decoder) messages(p *[]Message) bool {
 		*p = []Message{}
 	}
 	return true
+}
+
+// countElems returns the number of elements of the array just entered,
+// and leaves pos where it was. ok is false if the array is not valid JSON.
+func (d *decoder) countElems() (n int, ok bool) {
+	pos, depth := d.pos, d.depth
+	for ; d.nextElem(n == 0); n++ {
+		if !d.skipValue() {
+			return 0, false
+		}
+	}
+	if d.failed() {
+		return 0, false
+	}
+	d.pos, d.depth = pos, depth
+	return n, true
 }
 
 // message decodes an object into *m, field by field: members not named
