@@ -78,6 +78,7 @@ type decoder struct {
 	buf []byte
 }
 
+// topMessage decodes all of data, a message, into m.
 func (d *decoder) topMessage(m *Message) bool {
 	d.skipSpace()
 	switch d.peek() {
@@ -98,6 +99,7 @@ func (d *decoder) topMessage(m *Message) bool {
 	return d.pos == len(d.data)
 }
 
+// topBatch decodes all of data, a batch envelope, into *msgs.
 func (d *decoder) topBatch(msgs *[]Message) bool {
 	d.skipSpace()
 	switch d.peek() {
