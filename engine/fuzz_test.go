@@ -12,7 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// FuzzDecodeMessage feeds arbitrary bodies to the message decoder and
+// FuzzDecodeMessage feeds arbitrary bodies to the ingress's message decoder and
 // validator. Nothing may panic; what validates must render to a payload
 // that is valid JSON.
 func FuzzDecodeMessage(f *testing.F) {
@@ -23,7 +23,7 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add([]byte(`[1,2,3]`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var m herald.Message
-		if decodeJSON(body, &m) != nil {
+		if decodeMessage(body, &m) != nil {
 			return
 		}
 		if validateMessage(&m, "message") != nil {
