@@ -30,10 +30,14 @@ type passivating struct {
 // messages and has settled them: it may passivate at once, if nothing more
 // was forwarded to it (handled counts what it received from the
 // directory). A 100,000-member fan-out then keeps about a window's worth of
-// actors in memory, not the whole roster for the idle timeout.
+// actors in memory, not the whole roster for the idle timeout. It carries
+// the actor's consent as passivating would (flushSeq): with nothing pending
+// and nothing forwarded since, the directory stops it without the
+// passivate/passivating round trip, two messages fewer per group member.
 type doneForNow struct {
-	key     string
-	handled uint64
+	key      string
+	handled  uint64
+	flushSeq uint64
 }
 
 // usersDirectory routes user-addressed messages to user actors, spawning
@@ -128,8 +132,8 @@ func (d *usersDirectory) Receive(ctx actor.Context) {
 		}
 	case *doneForNow:
 		if c := d.children[m.key]; c != nil && !c.stopping && c.forwarded == m.handled {
-			c.stopping = true
-			ctx.Send(c.pid, &passivate{})
+			c.stopping, c.flushSeq = true, m.flushSeq
+			ctx.Stop(c.pid)
 		}
 	case *stayAlive:
 		if c := d.children[m.key]; c != nil && c.stopping {

@@ -57,6 +57,16 @@ type userActor struct {
 	waitSeq uint64
 }
 
+// flushSeq is where the store's queue must be committed before the next
+// actor for this user reads the store: our asynchronous writes (badge,
+// unbinds, outcomes) must land first. Zero when none are in flight.
+func (u *userActor) flushSeq() uint64 {
+	if u.unsynced {
+		return u.sys.store.QueuedSeq()
+	}
+	return 0
+}
+
 // commitAsync queues b and remembers that a write is in flight.
 func (u *userActor) commitAsync(b *storage.Batch) error {
 	u.unsynced = true
@@ -86,13 +96,7 @@ func (u *userActor) Receive(ctx actor.Context) {
 		u.outcome(ctx, m)
 	case *passivate:
 		if len(u.pending) == 0 {
-			// The next actor for this user reads the store: it waits for
-			// our asynchronous writes (badge, unbinds, outcomes) to land.
-			var flush uint64
-			if u.unsynced {
-				flush = u.sys.store.QueuedSeq()
-			}
-			ctx.Send(u.sys.users, &passivating{key: u.key, flushSeq: flush})
+			ctx.Send(u.sys.users, &passivating{key: u.key, flushSeq: u.flushSeq()})
 		} else {
 			ctx.Send(u.sys.users, &stayAlive{key: u.key})
 		}
@@ -432,6 +436,6 @@ func (u *userActor) settle(ctx actor.Context, seq uint64, p *pendingMessage) {
 		u.sys.metrics.messagesDone.Inc()
 	}
 	if u.groupOnly && len(u.pending) == 0 {
-		ctx.Send(u.sys.users, &doneForNow{key: u.key, handled: u.handled})
+		ctx.Send(u.sys.users, &doneForNow{key: u.key, handled: u.handled, flushSeq: u.flushSeq()})
 	}
 }
