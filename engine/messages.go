@@ -59,9 +59,9 @@ func validateMessage(m *herald.Message, what string) *apiError {
 		}
 	}
 	p := &m.OfflinePushInfo
-	for name, v := range map[string]string{"title": p.Title, "desc": p.Desc, "ios_sound": p.IOSSound} {
-		if len(v) > maxFieldLen || !utf8.ValidString(v) {
-			return errorf(400, codeInvalidMessage, "%s: offline_push_info.%s must be valid UTF-8 of at most %d bytes", what, name, maxFieldLen)
+	for _, f := range [...]struct{ name, v string }{{"title", p.Title}, {"desc", p.Desc}, {"ios_sound", p.IOSSound}} {
+		if len(f.v) > maxFieldLen || !utf8.ValidString(f.v) {
+			return errorf(400, codeInvalidMessage, "%s: offline_push_info.%s must be valid UTF-8 of at most %d bytes", what, f.name, maxFieldLen)
 		}
 	}
 	if len(p.Ext) > maxFieldLen {
