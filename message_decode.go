@@ -167,35 +167,7 @@ func (d *decoder) messages(p *[]Message) bool {
 			s = make([]Message, 0, n)
 		}
 	}
-	i := 0
-	for ; d.nextElem(i == 0); i++ {
-		if i == cap(s) {
-			s = append(s, Message{})
-		} else if i >= len(s) {
-			s = s[:i+1]
-		}
-		switch d.peek() {
-		case '{':
-			if !d.message(&s[i]) {
-				return false
-			}
-		case 'n':
-			if !d.literal("null") {
-				return false
-			}
-		default:
-			return false
-		}
-	}
-	if d.failed() {
-		return false
-	}
-	d.depth--
-	*p = s[:i]
-	if i == 0 {
-		*p = []Message{}
-	}
-	return true
+	return mergeArray(d, p, s, d.message)
 }
 
 // countElems returns the number of elements of the array just entered,
@@ -274,19 +246,26 @@ func (d *decoder) elems(p *[]Elem) bool {
 	if !d.enter() {
 		return false
 	}
-	s := *p
+	return mergeArray(d, p, *p, d.elem)
+}
+
+// mergeArray decodes the elements of an array whose '[' was consumed into
+// s, element i into s[i] as elems describes, and stores the result in *p.
+// decode decodes one object into its argument.
+func mergeArray[T any](d *decoder, p *[]T, s []T, decode func(*T) bool) bool {
 	i := 0
 	for ; d.nextElem(i == 0); i++ {
 		// As reflect.Value.Grow(1) then SetLen(i+1): grow only when full,
 		// otherwise expose what the backing array holds.
 		if i == cap(s) {
-			s = append(s, Elem{})
+			var zero T
+			s = append(s, zero)
 		} else if i >= len(s) {
 			s = s[:i+1]
 		}
 		switch d.peek() {
 		case '{':
-			if !d.elem(&s[i]) {
+			if !decode(&s[i]) {
 				return false
 			}
 		case 'n':
@@ -305,7 +284,7 @@ func (d *decoder) elems(p *[]Elem) bool {
 	d.depth--
 	*p = s[:i]
 	if i == 0 {
-		*p = []Elem{}
+		*p = []T{}
 	}
 	return true
 }
