@@ -216,6 +216,7 @@ func New(opts Options) (*System, error) {
 	s.actors = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return opts.Logger.With("component", "protoactor")
 	}))
+	shrinkRegistry(s.actors)
 	s.root = s.actors.Root
 	var err error
 	s.users, err = s.root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newUsersDirectory(s) }, s.withPool), "users")
