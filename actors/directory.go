@@ -69,6 +69,31 @@ type usersDirectory struct {
 	// unflushed maps users passivated with writes still queued to the
 	// queue position the next actor waits for; pruned on sweeps.
 	unflushed map[string]uint64
+	// peakChildren and peakUnflushed are the most entries the maps held at
+	// once since they were last rebuilt (see shrinkMap).
+	peakChildren, peakUnflushed int
+}
+
+// shrinkMapMin is the peak below which a map's leftover storage is not
+// worth a rebuild.
+const shrinkMapMin = 4096
+
+// shrinkMap returns m copied into a map sized for what it holds now when
+// it holds at most an eighth of its peak, and resets the peak; otherwise m.
+// Why: a Go map keeps its storage after its entries are deleted, so after a
+// burst of user actors (a registration, a 100k fan-out) the directory's
+// maps would hold megabytes for good, and the GC's headroom doubles that in
+// RSS.
+func shrinkMap[K comparable, V any](m map[K]V, peak *int) map[K]V {
+	if *peak < shrinkMapMin || len(m) > *peak/8 {
+		return m
+	}
+	fresh := make(map[K]V, len(m))
+	for k, v := range m {
+		fresh[k] = v
+	}
+	*peak = len(m)
+	return fresh
 }
 
 // userChild is the directory's view of one user actor.
@@ -125,6 +150,11 @@ func (d *usersDirectory) Receive(ctx actor.Context) {
 				delete(d.unflushed, key)
 			}
 		}
+		if peak := d.peakChildren; peak >= shrinkMapMin && len(d.children) <= peak/8 {
+			d.byPID = shrinkMap(d.byPID, &peak)
+			d.children = shrinkMap(d.children, &d.peakChildren)
+		}
+		d.unflushed = shrinkMap(d.unflushed, &d.peakUnflushed)
 	case *passivating:
 		if c := d.children[m.key]; c != nil && c.stopping {
 			c.flushSeq = m.flushSeq
@@ -165,6 +195,7 @@ func (d *usersDirectory) Receive(ctx actor.Context) {
 		}
 		if c.flushSeq > 0 && !d.sys.store.Committed(c.flushSeq) {
 			d.unflushed[key] = c.flushSeq
+			d.peakUnflushed = max(d.peakUnflushed, len(d.unflushed))
 		}
 		// Stopped by passivation, or by a failure past the restart budget:
 		// whatever waited goes to a fresh actor.
@@ -193,6 +224,7 @@ func (d *usersDirectory) spawn(ctx actor.Context, key, app, user string) *userCh
 	c := &userChild{pid: pid, lastSeen: d.now}
 	d.children[key] = c
 	d.byPID[pid.Id] = key
+	d.peakChildren = max(d.peakChildren, len(d.children))
 	d.sys.metrics.activeUsers.Inc()
 	return c
 }
