@@ -52,7 +52,13 @@ func newHTTPMetrics(reg prometheus.Registerer, g prometheus.Gatherer, store *sto
 	bgErrors := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "herald_store_background_errors_total", Help: "Failed Pebble flushes and compactions (retried by Pebble; a full disk shows here first).",
 	}, func() float64 { return float64(store.Stats().BackgroundErrors) })
-	reg.MustRegister(m.requests, m.latency, unsettled, stalls, stallTime, compactions, writeFailed, bgErrors)
+	memtables := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "herald_store_memtable_bytes", Help: "Bytes of Pebble memtables (the live one and those waiting for a flush), held outside the Go heap.",
+	}, func() float64 { return float64(store.Stats().MemTableBytes) })
+	blockCache := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "herald_store_block_cache_bytes", Help: "Bytes of sstable blocks in Pebble's cache, held outside the Go heap.",
+	}, func() float64 { return float64(store.Stats().BlockCacheBytes) })
+	reg.MustRegister(m.requests, m.latency, unsettled, stalls, stallTime, compactions, writeFailed, bgErrors, memtables, blockCache)
 	return m
 }
 

@@ -283,6 +283,10 @@ type Stats struct {
 	// Compactions, Flushes and L0Sublevels are Pebble's own figures.
 	Compactions, Flushes int64
 	L0Sublevels          int32
+	// MemTableBytes and BlockCacheBytes are the memory Pebble holds outside
+	// the Go heap: memtables (the live one and those waiting for a flush)
+	// and cached sstable blocks.
+	MemTableBytes, BlockCacheBytes uint64
 	// WriteFailed reports a failed commit: the store refuses writes until
 	// it is reopened.
 	WriteFailed bool
@@ -294,6 +298,7 @@ func (s *Store) Stats() Stats {
 	return Stats{
 		WriteStalls: s.stalls.Load(), WriteStallTime: time.Duration(s.stallNanos.Load()),
 		Compactions: m.Compact.Count, Flushes: m.Flush.Count, L0Sublevels: m.Levels[0].Sublevels,
+		MemTableBytes: m.MemTable.Size, BlockCacheBytes: uint64(m.BlockCache.Size),
 		WriteFailed: s.writeErr() != nil, BackgroundErrors: s.bgErrors.Load(),
 	}
 }
