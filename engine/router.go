@@ -88,20 +88,27 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) (string, *apiError) {
 	if !strings.HasPrefix(path, prefix) {
 		return routeUnknown, errorf(404, codeNotFound, "no such endpoint")
 	}
-	raw := strings.Split(strings.TrimSuffix(path[len(prefix):], "/"), "/")
-	seg := make([]string, len(raw))
-	for i, r := range raw {
-		v, err := url.PathUnescape(r)
+	var buf [maxSegments]string
+	seg, ok := splitPath(path[len(prefix):], buf[:0])
+	if !ok {
+		return routeUnknown, errorf(404, codeNotFound, "no such endpoint")
+	}
+	for i, v := range seg {
+		if strings.IndexByte(v, '%') < 0 {
+			continue
+		}
+		u, err := url.PathUnescape(v)
 		if err != nil {
 			return routeUnknown, errorf(400, codeNotFound, "bad escape in path")
 		}
-		seg[i] = v
+		seg[i] = u
 	}
 	r := &request{ctx: ctx, app: seg[0]}
-	route, handler := s.match(r, seg, method)
-	if handler == nil {
-		return route, errorf(404, codeNotFound, "no such endpoint")
+	ep := match(r, seg)
+	if ep == nil {
+		return routeUnknown, errorf(404, codeNotFound, "no such endpoint")
 	}
+	route := ep.route
 	if !validID(r.app) {
 		return route, errorf(400, codeInvalidAppID, "app_id must be 1-%d bytes of printable UTF-8", maxIDLen)
 	}
@@ -118,7 +125,11 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) (string, *apiError) {
 			return route, errorf(400, codeInvalidGroupID, "group_id must be 1-%d bytes of printable UTF-8", maxIDLen)
 		}
 	}
-	return route, handler(r)
+	handler := ep.handler(method)
+	if handler == nil {
+		return route, errorf(405, codeMethodNotAllowed, "use %s", ep.allowed())
+	}
+	return route, handler(s, r)
 }
 
 // only runs h for the one allowed method, else answers 405.
@@ -129,57 +140,112 @@ func (s *Server) only(method, allowed string, h func() *apiError) *apiError {
 	return h()
 }
 
-type handlerFunc func(*request) *apiError
+// maxSegments bounds the path segments after /v1/apps/ (the longest
+// path, a group member, has five).
+const maxSegments = 5
 
-// match picks the handler for /v1/apps/{app}/... segments; a nil handler
-// with a route name means the path exists but not for this method.
-func (s *Server) match(r *request, seg []string, method string) (string, handlerFunc) {
-	methods := func(route string, byMethod map[string]handlerFunc) (string, handlerFunc) {
-		if h, ok := byMethod[method]; ok {
-			return route, h
+// splitPath splits p on '/' into dst, ignoring one trailing slash; false if
+// there are more than maxSegments segments.
+func splitPath(p string, dst []string) ([]string, bool) {
+	p = strings.TrimSuffix(p, "/")
+	for {
+		if len(dst) == maxSegments {
+			return dst, false
 		}
-		return route, func(*request) *apiError {
-			allowed := make([]string, 0, len(byMethod))
-			for m := range byMethod {
-				allowed = append(allowed, m)
-			}
-			return errorf(405, codeMethodNotAllowed, "use %s", strings.Join(allowed, " or "))
+		i := strings.IndexByte(p, '/')
+		if i < 0 {
+			return append(dst, p), true
+		}
+		dst = append(dst, p[:i])
+		p = p[i+1:]
+	}
+}
+
+type handlerFunc func(*Server, *request) *apiError
+
+// endpoint is one path shape: its route name and its handlers by method.
+type endpoint struct {
+	route    string
+	handlers []methodHandler
+}
+
+type methodHandler struct {
+	method string
+	handle handlerFunc
+}
+
+func (e *endpoint) handler(method string) handlerFunc {
+	for _, h := range e.handlers {
+		if h.method == method {
+			return h.handle
 		}
 	}
+	return nil
+}
+
+// allowed lists the endpoint's methods for a 405, in a fixed order.
+func (e *endpoint) allowed() string {
+	methods := make([]string, len(e.handlers))
+	for i, h := range e.handlers {
+		methods[i] = h.method
+	}
+	return strings.Join(methods, " or ")
+}
+
+// The endpoints under /v1/apps/{app}/, built once: a table instead of maps
+// built per request.
+var (
+	epRotate       = &endpoint{routeRotate, []methodHandler{{"POST", (*Server).rotateKey}}}
+	epCerts        = &endpoint{routeCerts, []methodHandler{{"POST", (*Server).uploadCertificate}, {"GET", (*Server).listCertificates}}}
+	epCert         = &endpoint{routeCert, []methodHandler{{"DELETE", (*Server).deleteCertificate}}}
+	epUser         = &endpoint{routeUser, []methodHandler{{"GET", (*Server).getUser}}}
+	epAPNS         = &endpoint{routeAPNS, []methodHandler{{"PUT", (*Server).setAPNS}}}
+	epPresence     = &endpoint{routePresence, []methodHandler{{"PUT", (*Server).setPresence}}}
+	epProfile      = &endpoint{routeProfile, []methodHandler{{"PUT", (*Server).setProfile}}}
+	epGroup        = &endpoint{routeGroup, []methodHandler{{"PUT", (*Server).putGroup}}}
+	epMember       = &endpoint{routeMember, []methodHandler{{"PUT", (*Server).putMember}, {"DELETE", (*Server).deleteMember}}}
+	epMessages     = &endpoint{routeMessages, []methodHandler{{"POST", (*Server).postMessage}}}
+	epMessageBatch = &endpoint{routeMessageBatch, []methodHandler{{"POST", (*Server).postMessageBatch}}}
+	epMessage      = &endpoint{routeMessage, []methodHandler{{"GET", (*Server).getMessage}}}
+)
+
+// match picks the endpoint for /v1/apps/{app}/... segments and fills in
+// the path's ids; nil if there is none.
+func match(r *request, seg []string) *endpoint {
 	switch {
 	case len(seg) == 2 && seg[1] == "keys:rotate":
-		return methods(routeRotate, map[string]handlerFunc{"POST": s.rotateKey})
+		return epRotate
 	case len(seg) == 2 && seg[1] == "certificates":
-		return methods(routeCerts, map[string]handlerFunc{"POST": s.uploadCertificate, "GET": s.listCertificates})
+		return epCerts
 	case len(seg) == 3 && seg[1] == "certificates":
 		r.id = seg[2]
-		return methods(routeCert, map[string]handlerFunc{"DELETE": s.deleteCertificate})
+		return epCert
 	case len(seg) == 3 && seg[1] == "users":
 		r.user = seg[2]
-		return methods(routeUser, map[string]handlerFunc{"GET": s.getUser})
+		return epUser
 	case len(seg) == 4 && seg[1] == "users":
 		r.user = seg[2]
 		switch seg[3] {
 		case "apns":
-			return methods(routeAPNS, map[string]handlerFunc{"PUT": s.setAPNS})
+			return epAPNS
 		case "presence":
-			return methods(routePresence, map[string]handlerFunc{"PUT": s.setPresence})
+			return epPresence
 		case "profile":
-			return methods(routeProfile, map[string]handlerFunc{"PUT": s.setProfile})
+			return epProfile
 		}
 	case len(seg) == 3 && seg[1] == "groups":
 		r.group = seg[2]
-		return methods(routeGroup, map[string]handlerFunc{"PUT": s.putGroup})
+		return epGroup
 	case len(seg) == 5 && seg[1] == "groups" && seg[3] == "members":
 		r.group, r.user = seg[2], seg[4]
-		return methods(routeMember, map[string]handlerFunc{"PUT": s.putMember, "DELETE": s.deleteMember})
+		return epMember
 	case len(seg) == 2 && seg[1] == "messages":
-		return methods(routeMessages, map[string]handlerFunc{"POST": s.postMessage})
+		return epMessages
 	case len(seg) == 2 && seg[1] == "messages:batch":
-		return methods(routeMessageBatch, map[string]handlerFunc{"POST": s.postMessageBatch})
+		return epMessageBatch
 	case len(seg) == 3 && seg[1] == "messages":
 		r.id = seg[2]
-		return methods(routeMessage, map[string]handlerFunc{"GET": s.getMessage})
+		return epMessage
 	}
-	return routeUnknown, nil
+	return nil
 }
