@@ -314,7 +314,9 @@ func (u *userActor) deliver(ctx actor.Context, m *Deliver) {
 		return
 	}
 	msg := m.Msg
-	if m.Recipient == msg.From {
+	if m.Recipient == msg.From || len(u.rec.Devices) == 0 {
+		// Nothing to render or push: a user with no iOS device (on Android
+		// or the web only) is the common case in an IM app.
 		u.settle(ctx, m.Seq, &pendingMessage{replyTo: m.ReplyTo})
 		return
 	}
