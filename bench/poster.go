@@ -106,19 +106,8 @@ func (pc *posterConn) roundTrip(p *poster, path, token string, body []byte) (sta
 			return 0, nil, false, err
 		}
 	}
-	b := pc.req[:0]
-	b = append(b, "POST "...)
-	b = append(b, path...)
-	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, p.addr...)
-	b = append(b, "\r\nAuthorization: Bearer "...)
-	b = append(b, token...)
-	b = append(b, "\r\nContent-Type: application/json\r\nContent-Length: "...)
-	b = strconv.AppendInt(b, int64(len(body)), 10)
-	b = append(b, "\r\n\r\n"...)
-	b = append(b, body...)
-	pc.req = b
-	if _, err := pc.c.Write(b); err != nil {
+	pc.req = appendPost(pc.req[:0], p.addr, path, token, body)
+	if _, err := pc.c.Write(pc.req); err != nil {
 		return 0, nil, false, err
 	}
 	return readAnswer(pc.r)
