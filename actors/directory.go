@@ -16,13 +16,13 @@ type passivate struct{}
 
 // stayAlive is a user actor's refusal to passivate: it still waits for
 // push outcomes.
-type stayAlive struct{ key string }
+type stayAlive struct{ key userKey }
 
 // passivating is a user actor's consent to passivate. flushSeq, when not
 // zero, is the store's queue position its asynchronous writes must reach
 // before the next actor for the user reads the store (storage.QueuedSeq).
 type passivating struct {
-	key      string
+	key      userKey
 	flushSeq uint64
 }
 
@@ -35,7 +35,7 @@ type passivating struct {
 // and nothing forwarded since, the directory stops it without the
 // passivate/passivating round trip, two messages fewer per group member.
 type doneForNow struct {
-	key      string
+	key      userKey
 	handled  uint64
 	flushSeq uint64
 }
@@ -64,11 +64,11 @@ type doneForNow struct {
 type usersDirectory struct {
 	sys      *System
 	now      int64 // coarse clock: the last sweep's time, unix nanos
-	children map[string]*userChild
-	byPID    map[string]string // child pid id -> key
+	children map[userKey]*userChild
+	byPID    map[string]userKey // child pid id -> key
 	// unflushed maps users passivated with writes still queued to the
 	// queue position the next actor waits for; pruned on sweeps.
-	unflushed map[string]uint64
+	unflushed map[userKey]uint64
 	// peakChildren and peakUnflushed are the most entries the maps held at
 	// once since they were last rebuilt (see shrinkMap).
 	peakChildren, peakUnflushed int
@@ -112,22 +112,24 @@ func newUsersDirectory(sys *System) actor.Actor {
 	return &usersDirectory{
 		sys:       sys,
 		now:       time.Now().UnixNano(),
-		children:  make(map[string]*userChild),
-		byPID:     make(map[string]string),
-		unflushed: make(map[string]uint64),
+		children:  make(map[userKey]*userChild),
+		byPID:     make(map[string]userKey),
+		unflushed: make(map[userKey]uint64),
 	}
 }
 
-func userKeyOf(app, user string) string { return app + "\x00" + user }
+// userKey names one user actor: a struct, not a joined string, so the
+// directory's lookup per message allocates nothing.
+type userKey struct{ app, user string }
 
 func (d *usersDirectory) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case UserMessage:
 		app, user := m.Target()
-		key := userKeyOf(app, user)
+		key := userKey{app, user}
 		c := d.children[key]
 		if c == nil {
-			c = d.spawn(ctx, key, app, user)
+			c = d.spawn(ctx, key)
 		}
 		if c.stopping {
 			c.waiting = append(c.waiting, &actor.MessageEnvelope{Message: m, Sender: ctx.Sender()})
@@ -200,10 +202,9 @@ func (d *usersDirectory) Receive(ctx actor.Context) {
 		// Stopped by passivation, or by a failure past the restart budget:
 		// whatever waited goes to a fresh actor.
 		for _, env := range c.waiting {
-			app, user := env.Message.(UserMessage).Target()
 			next := d.children[key]
 			if next == nil {
-				next = d.spawn(ctx, key, app, user)
+				next = d.spawn(ctx, key)
 			}
 			next.lastSeen = d.now
 			next.forwarded++
@@ -212,11 +213,11 @@ func (d *usersDirectory) Receive(ctx actor.Context) {
 	}
 }
 
-func (d *usersDirectory) spawn(ctx actor.Context, key, app, user string) *userChild {
+func (d *usersDirectory) spawn(ctx actor.Context, key userKey) *userChild {
 	waitSeq := d.unflushed[key]
 	delete(d.unflushed, key)
 	pid := d.sys.root.Spawn(actor.PropsFromProducer(func() actor.Actor {
-		u := newUserActor(d.sys, key, app, user)
+		u := newUserActor(d.sys, key)
 		u.waitSeq = waitSeq
 		return u
 	}, d.sys.withPool))

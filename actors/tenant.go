@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald/apns"
 	"github.com/heraldpush/herald/storage"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sideshow/apns2"
 )
 
@@ -51,6 +52,10 @@ type tenantActor struct {
 
 	limit       tokenBucket // Options.TenantRateLimit
 	refillArmed bool
+
+	// pushCounters caches this tenant's herald_pushes_total children by
+	// outcome: a label lookup per push costs more than the rest of reply.
+	pushCounters map[string]prometheus.Counter
 }
 
 // tokenBucket refills at rate tokens/s up to a tenth of a second's worth,
@@ -382,6 +387,14 @@ func (t *tenantActor) backoff(attempt int) time.Duration {
 
 func (t *tenantActor) reply(ctx actor.Context, job *PushJob, o *PushOutcome) {
 	o.Seq, o.Token = job.Seq, job.Token
-	t.sys.metrics.pushes.WithLabelValues(t.key.app, t.label, o.Status).Inc()
+	c, ok := t.pushCounters[o.Status]
+	if !ok {
+		c = t.sys.metrics.pushes.WithLabelValues(t.key.app, t.label, o.Status)
+		if t.pushCounters == nil {
+			t.pushCounters = make(map[string]prometheus.Counter, 3)
+		}
+		t.pushCounters[o.Status] = c
+	}
+	c.Inc()
 	ctx.Send(job.ReplyTo, o)
 }

@@ -32,8 +32,9 @@ const (
 
 // userActor owns one user's devices, presence, nickname and badge.
 type userActor struct {
-	sys            *System
-	key, app, user string
+	sys       *System
+	key       userKey
+	app, user string
 
 	rec     storage.User
 	loaded  bool
@@ -80,8 +81,8 @@ type pendingMessage struct {
 	replyTo   *actor.PID
 }
 
-func newUserActor(sys *System, key, app, user string) *userActor {
-	return &userActor{sys: sys, key: key, app: app, user: user, pending: make(map[uint64]*pendingMessage), groupOnly: true}
+func newUserActor(sys *System, key userKey) *userActor {
+	return &userActor{sys: sys, key: key, app: key.app, user: key.user, pending: make(map[uint64]*pendingMessage), groupOnly: true}
 }
 
 func (u *userActor) Receive(ctx actor.Context) {

@@ -93,10 +93,13 @@ func (s *Server) admit(n int) *apiError {
 }
 
 // accept durably logs the messages (one synced commit, all or none) and
-// only then hands them to the actors.
-func (s *Server) accept(app string, msgs []herald.Message) ([]*storage.Entry, *apiError) {
-	if err := s.admit(len(msgs)); err != nil {
-		return nil, err
+// only then hands them to the actors. The caller has admitted room for
+// admitted messages; more are admitted here.
+func (s *Server) accept(app string, msgs []herald.Message, admitted int) ([]*storage.Entry, *apiError) {
+	if len(msgs) > admitted {
+		if err := s.admit(len(msgs)); err != nil {
+			return nil, err
+		}
 	}
 	if wait, ok := s.limiter.take(app, len(msgs)); !ok {
 		return nil, &apiError{status: 429, code: codeRateLimited, retryAfter: wait,
@@ -132,7 +135,7 @@ func (s *Server) postMessage(r *request) *apiError {
 	if err := validateMessage(&m, "message"); err != nil {
 		return err
 	}
-	entries, err := s.accept(r.app, []herald.Message{m})
+	entries, err := s.accept(r.app, []herald.Message{m}, 1)
 	if err != nil {
 		return err
 	}
@@ -161,7 +164,7 @@ func (s *Server) postMessageBatch(r *request) *apiError {
 			return err
 		}
 	}
-	entries, err := s.accept(r.app, req.Messages)
+	entries, err := s.accept(r.app, req.Messages, 1)
 	if err != nil {
 		return err
 	}
