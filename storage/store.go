@@ -137,6 +137,9 @@ func Open(dir string, opts *Options) (*Store, error) {
 		MemTableStopWritesThreshold: 4,
 		FS:                          o.FS,
 	}
+	if o.FS == vfs.Default {
+		popts.FS = zeroAheadFS{o.FS}
+	}
 	// Bloom filters on every level: most point reads are for keys that may
 	// not exist (a user never written, a token without owner, a message's
 	// done marker), and without a filter each miss reads every level.
