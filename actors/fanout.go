@@ -2,6 +2,8 @@ package actors
 
 import (
 	"errors"
+	"slices"
+	"strings"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald"
@@ -61,6 +63,10 @@ type fanoutActor struct {
 type fanoutChunk struct {
 	last      string // last member id of the chunk (the cursor once settled)
 	remaining int
+	// results are the settled members' push outcomes, recorded as one
+	// record when the chunk is popped, in the batch that moves the cursor
+	// past it: a restart finds either both or neither.
+	results []storage.PushResult
 }
 
 func (f *fanoutActor) Receive(ctx actor.Context) {
@@ -80,6 +86,7 @@ func (f *fanoutActor) Receive(ctx actor.Context) {
 		}
 		delete(f.byUser, m.User)
 		c.remaining--
+		c.results = append(c.results, m.Results...)
 		f.inflight--
 		f.advance()
 		f.fill(ctx)
@@ -153,6 +160,7 @@ func (f *fanoutActor) fill(ctx actor.Context) {
 	f.advance()
 	if f.exhausted && f.inflight == 0 {
 		b := f.sys.store.NewBatch()
+		f.popSettled(b)
 		b.MarkGroupDone(e.App, e.Seq)
 		if err := f.sys.store.CommitAsync(b); err != nil {
 			f.sys.logger.Error("settle group message", "app", e.App, "seq", e.Seq, "err", err)
@@ -163,22 +171,35 @@ func (f *fanoutActor) fill(ctx actor.Context) {
 	}
 }
 
-// advance pops fully settled chunks off the front of the window and
-// persists the last member of the last one popped: every member up to it
-// is settled.
+// advance pops fully settled chunks off the front of the window, records
+// their push outcomes and persists the last member of the last one popped:
+// every member up to it is settled.
 func (f *fanoutActor) advance() {
-	cursor := ""
-	for len(f.chunks) > 0 && f.chunks[0].remaining == 0 {
-		cursor = f.chunks[0].last
-		f.chunks[0] = nil
-		f.chunks = f.chunks[1:]
-	}
-	if cursor == "" || (f.exhausted && f.inflight == 0) {
-		return // nothing moved, or the done marker is about to replace it
+	if len(f.chunks) == 0 || f.chunks[0].remaining > 0 || (f.exhausted && f.inflight == 0) {
+		return // nothing to pop, or the done batch is about to take them
 	}
 	b := f.sys.store.NewBatch()
+	cursor := f.popSettled(b)
 	b.PutFanoutCursor(f.entry.App, f.entry.Seq, cursor)
 	if err := f.sys.store.CommitAsync(b); err != nil {
 		f.sys.logger.Warn("persist fan-out cursor", "app", f.entry.App, "seq", f.entry.Seq, "err", err)
 	}
+}
+
+// popSettled pops the fully settled chunks off the front of the window into
+// b, one record of push outcomes each, and returns the last member of the
+// last one ("" if none was settled).
+func (f *fanoutActor) popSettled(b *storage.Batch) (cursor string) {
+	for len(f.chunks) > 0 && f.chunks[0].remaining == 0 {
+		c := f.chunks[0]
+		if len(c.results) > 0 {
+			// In roster order, as a user's own records would be listed.
+			slices.SortFunc(c.results, func(a, b storage.PushResult) int { return strings.Compare(a.UserID, b.UserID) })
+			b.PutGroupPushResults(f.entry.App, f.entry.Seq, c.last, c.results)
+		}
+		cursor = c.last
+		f.chunks[0] = nil
+		f.chunks = f.chunks[1:]
+	}
+	return cursor
 }

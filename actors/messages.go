@@ -58,6 +58,9 @@ func (m *Outgoing) Target() (string, string) { return m.Deliver.App, m.Deliver.M
 type UserSettled struct {
 	Seq  uint64
 	User string
+	// Results are the user's push outcomes, which the fan-out records with
+	// the rest of its chunk (see storage.Batch.PutGroupPushResults).
+	Results []storage.PushResult
 }
 
 // SetAPNS binds token to a user with a certificate. Reply: error or nil.

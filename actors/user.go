@@ -418,23 +418,28 @@ func (u *userActor) unbind(token string, unregisteredAt int64) {
 // settle records this user's push outcomes; a one-to-one message is then
 // done, a group message's owner is told.
 func (u *userActor) settle(ctx actor.Context, seq uint64, p *pendingMessage) {
-	b := u.sys.store.NewBatch()
-	if u.badgeDirty {
-		u.putUser(b)
-	}
-	if len(p.results) > 0 {
-		b.PutPushResults(u.app, seq, u.user, p.results)
-	}
-	if p.replyTo == nil {
-		b.MarkDone(u.app, seq)
-	}
-	if err := u.commitAsync(b); err != nil {
-		// Unsettled in the log: replayed at the next start.
-		u.sys.logger.Error("record push outcomes", "app", u.app, "seq", seq, "err", err)
-		return
+	// A group member's outcomes go to the fan-out, which records a chunk's
+	// together; a one-to-one message's are recorded here, with its settling.
+	// Either way a badge the message raised is saved here.
+	if u.badgeDirty || p.replyTo == nil {
+		b := u.sys.store.NewBatch()
+		if u.badgeDirty {
+			u.putUser(b)
+		}
+		if p.replyTo == nil {
+			if len(p.results) > 0 {
+				b.PutPushResults(u.app, seq, u.user, p.results)
+			}
+			b.MarkDone(u.app, seq)
+		}
+		if err := u.commitAsync(b); err != nil {
+			// Unsettled in the log: replayed at the next start.
+			u.sys.logger.Error("record push outcomes", "app", u.app, "seq", seq, "err", err)
+			return
+		}
 	}
 	if p.replyTo != nil {
-		ctx.Send(p.replyTo, &UserSettled{Seq: seq, User: u.user})
+		ctx.Send(p.replyTo, &UserSettled{Seq: seq, User: u.user, Results: p.results})
 	} else {
 		u.sys.metrics.messagesDone.Inc()
 	}

@@ -69,6 +69,15 @@ func (b *Batch) PutPushResults(app string, seq uint64, user string, rs []PushRes
 	_ = b.pb.Set(pushKey(app, seq, user), encodePushResults(rs), nil)
 }
 
+// PutGroupPushResults records the settled outcomes of a group message's
+// pushes to a run of members, in one record: for a large group the key and
+// per-entry overhead of one record per member is most of the write volume
+// (and of the memtable a fan-out fills). chunk names the run (its last
+// member); results of every member are listed with their user ids.
+func (b *Batch) PutGroupPushResults(app string, seq uint64, chunk string, rs []PushResult) {
+	_ = b.pb.Set(pushKey(app, seq, groupResultsMark+chunk), encodeGroupPushResults(rs), nil)
+}
+
 // PutFanoutCursor records that every member of group message seq's roster
 // up to user (in roster order) is settled, so a restart resumes after it.
 func (b *Batch) PutFanoutCursor(app string, seq uint64, user string) {

@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -222,20 +223,77 @@ func encodePushResults(rs []PushResult) []byte {
 	b = append(b, pushV2)
 	b = binary.AppendUvarint(b, uint64(len(rs)))
 	for i := range rs {
-		var flags byte
-		if rs[i].ApnsID != "" {
-			flags = pushHasID
-		}
-		b = append(b, flags)
-		b = appendToken(b, rs[i].Token)
-		b = appendShort(b, rs[i].Status)
-		b = appendString(b, rs[i].Reason)
+		b = appendPushResult(b, &rs[i])
 	}
 	return b
 }
 
-// decodePushResults decodes the results of message seq of app to user.
+// appendPushResult appends one v2 push result (without its user id).
+func appendPushResult(b []byte, r *PushResult) []byte {
+	var flags byte
+	if r.ApnsID != "" {
+		flags = pushHasID
+	}
+	b = append(b, flags)
+	b = appendToken(b, r.Token)
+	b = appendShort(b, r.Status)
+	return appendString(b, r.Reason)
+}
+
+// pushResult decodes one v2 push result to user of message seq of app.
+func (d *decoder) pushResult(app string, seq uint64, user string) PushResult {
+	r := PushResult{UserID: user}
+	flags := d.byte()
+	r.Token, r.Status, r.Reason = d.token(), d.short(), d.string()
+	if flags&pushHasID != 0 && d.err == nil {
+		r.ApnsID = PushID(app, seq, r.Token)
+	}
+	return r
+}
+
+// groupResultsMark starts the key suffix of a group's run of push results
+// (see PutGroupPushResults). User ids never hold control characters, so it
+// cannot collide with a user's own record.
+const groupResultsMark = "\x00"
+
+// pushGroupV1 is a run of members' push results: each entry a v2 push
+// result preceded by its user id.
+const pushGroupV1 = 3
+
+func encodeGroupPushResults(rs []PushResult) []byte {
+	b := make([]byte, 0, 2+len(rs)*48)
+	b = append(b, pushGroupV1)
+	b = binary.AppendUvarint(b, uint64(len(rs)))
+	for i := range rs {
+		b = appendString(b, rs[i].UserID)
+		b = appendPushResult(b, &rs[i])
+	}
+	return b
+}
+
+func decodeGroupPushResults(app string, seq uint64, p []byte) ([]PushResult, error) {
+	d := decoder{b: p}
+	if v := d.byte(); v != pushGroupV1 && d.err == nil {
+		return nil, fmt.Errorf("%w: group push record version %d", ErrCorrupt, v)
+	}
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		return nil, fmt.Errorf("%w: %d push results", ErrCorrupt, n)
+	}
+	rs := make([]PushResult, 0, n)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		user := d.string()
+		rs = append(rs, d.pushResult(app, seq, user))
+	}
+	return rs, d.finish()
+}
+
+// decodePushResults decodes the results of message seq of app to user, or
+// of a run of group members when user starts with groupResultsMark.
 func decodePushResults(app string, seq uint64, user string, p []byte) ([]PushResult, error) {
+	if strings.HasPrefix(user, groupResultsMark) {
+		return decodeGroupPushResults(app, seq, p)
+	}
 	d := decoder{b: p}
 	v := d.byte()
 	if v != recordV1 && v != pushV2 && d.err == nil {
@@ -251,13 +309,7 @@ func decodePushResults(app string, seq uint64, user string, p []byte) ([]PushRes
 			rs = append(rs, PushResult{UserID: user, Token: d.string(), Status: d.string(), ApnsID: d.string(), Reason: d.string()})
 			continue
 		}
-		r := PushResult{UserID: user}
-		flags := d.byte()
-		r.Token, r.Status, r.Reason = d.token(), d.short(), d.string()
-		if flags&pushHasID != 0 && d.err == nil {
-			r.ApnsID = PushID(app, seq, r.Token)
-		}
-		rs = append(rs, r)
+		rs = append(rs, d.pushResult(app, seq, user))
 	}
 	return rs, d.finish()
 }

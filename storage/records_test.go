@@ -83,6 +83,29 @@ func TestPushResults_RoundTrip(t *testing.T) {
 	}
 }
 
+func TestGroupPushResults_RoundTrip(t *testing.T) {
+	const app, seq = "app", 78
+	rs := []PushResult{
+		{UserID: "g1", Token: testToken, Status: PushSent, ApnsID: PushID(app, seq, testToken)},
+		{UserID: "g1", Token: "aabb", Status: PushSkipped, Reason: "online"},
+		{UserID: "g2", Token: "ccdd", Status: PushFailed, ApnsID: PushID(app, seq, "ccdd"), Reason: "Unregistered"},
+		{UserID: "名前", Token: "Odd-Token", Status: PushSent, ApnsID: PushID(app, seq, "Odd-Token")},
+	}
+	// Read back through the key suffix the batch writes it under.
+	got, err := decodePushResults(app, seq, groupResultsMark+"名前", encodeGroupPushResults(rs))
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	if !reflect.DeepEqual(got, rs) {
+		t.Errorf("round trip = %+v; want %+v", got, rs)
+	}
+	for _, bad := range [][]byte{nil, {pushV2, 0}, {pushGroupV1, 1}, {pushGroupV1, 200, 1, 'u'}, append(encodeGroupPushResults(rs), 0)} {
+		if _, err := decodePushResults(app, seq, groupResultsMark+"x", bad); err == nil {
+			t.Errorf("decode group results %x = nil error", bad)
+		}
+	}
+}
+
 func TestPushResults_ReadsV1(t *testing.T) {
 	b := binary.AppendUvarint([]byte{recordV1}, 1)
 	for _, s := range []string{"aabb", PushSent, "stored-id", ""} {
@@ -126,6 +149,7 @@ func FuzzDecodeRecords(f *testing.F) {
 	f.Add((&User{Nickname: "Ann", Devices: []Device{{Token: testToken, State: "online"}}}).encode())
 	f.Add(encodePushResults([]PushResult{{Token: testToken, Status: PushSent, ApnsID: "x"}, {Token: "Q", Status: "odd", Reason: "r"}}))
 	f.Add([]byte{recordV1, 0, 0, 0})
+	f.Add(encodeGroupPushResults([]PushResult{{UserID: "g", Token: testToken, Status: PushSent, ApnsID: "x"}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if u, err := decodeUser(b); err == nil {
 			again, err := decodeUser(u.encode())
@@ -142,6 +166,12 @@ func FuzzDecodeRecords(f *testing.F) {
 			again, err := decodePushResults("app", 1, "u", encodePushResults(rs))
 			if err != nil || (len(rs) > 0 && !reflect.DeepEqual(again, rs)) {
 				t.Errorf("push results %+v re-decode as %+v, %v", rs, again, err)
+			}
+		}
+		if rs, err := decodeGroupPushResults("app", 1, b); err == nil {
+			again, err := decodeGroupPushResults("app", 1, encodeGroupPushResults(rs))
+			if err != nil || (len(rs) > 0 && !reflect.DeepEqual(again, rs)) {
+				t.Errorf("group push results %+v re-decode as %+v, %v", rs, again, err)
 			}
 		}
 	})
