@@ -427,10 +427,7 @@ func (u *userActor) settle(ctx actor.Context, seq uint64, p *pendingMessage) {
 			u.putUser(b)
 		}
 		if p.replyTo == nil {
-			if len(p.results) > 0 {
-				b.PutPushResults(u.app, seq, u.user, p.results)
-			}
-			b.MarkDone(u.app, seq)
+			b.MarkDoneWithResults(u.app, seq, u.user, p.results)
 		}
 		if err := u.commitAsync(b); err != nil {
 			// Unsettled in the log: replayed at the next start.

@@ -92,6 +92,21 @@ func (b *Batch) MarkDone(app string, seq uint64) {
 	b.doneSeqs = append(b.doneSeqs, seq)
 }
 
+// MarkDoneWithResults settles one-to-one message seq of app with the
+// outcomes of its pushes to user, which stand in for the done marker: the
+// status API takes a message whose log entry is gone and which has push
+// results as done. One key fewer per message, and so a fifth fewer
+// memtable entries for Pebble to flush under load.
+func (b *Batch) MarkDoneWithResults(app string, seq uint64, user string, rs []PushResult) {
+	if len(rs) == 0 {
+		b.MarkDone(app, seq)
+		return
+	}
+	b.PutPushResults(app, seq, user, rs)
+	_ = b.pb.Delete(logKey(seq), nil)
+	b.doneSeqs = append(b.doneSeqs, seq)
+}
+
 // MarkGroupDone settles group message seq like MarkDone and drops its
 // fan-out cursor. (A one-to-one message has no cursor: deleting one anyway
 // would add a tombstone per message to the write volume.)

@@ -293,9 +293,11 @@ const (
 // its pushes settled so far. ErrNotFound when app has no such message.
 func (s *Store) MessageStatus(app string, seq uint64) (string, []PushResult, error) {
 	// The log entry first: settling deletes it and writes the done marker
-	// in one batch, and done never reverts, so a missing entry read before
-	// the marker cannot miss both (the other order could, between two reads).
+	// (or the push results standing in for it, see MarkDoneWithResults) in
+	// one batch, and done never reverts, so a missing entry read before the
+	// marker cannot miss both (the other order could, between two reads).
 	state := MessagePending
+	logged := true
 	switch v, err := s.get(logKey(seq)); {
 	case err == nil:
 		d := decoder{b: v}
@@ -304,13 +306,31 @@ func (s *Store) MessageStatus(app string, seq uint64) (string, []PushResult, err
 			return "", nil, ErrNotFound
 		}
 	case errors.Is(err, ErrNotFound):
-		if _, err := s.get(doneKey(app, seq)); err != nil {
+		logged = false
+		switch _, err := s.get(doneKey(app, seq)); {
+		case err == nil:
+			state = MessageDone
+		case !errors.Is(err, ErrNotFound):
 			return "", nil, err
 		}
-		state = MessageDone
 	default:
 		return "", nil, err
 	}
+	results, err := s.pushResults(app, seq)
+	if err != nil {
+		return "", nil, err
+	}
+	if !logged && state != MessageDone {
+		if len(results) == 0 {
+			return "", nil, ErrNotFound
+		}
+		state = MessageDone
+	}
+	return state, results, nil
+}
+
+// pushResults lists the settled push outcomes of message seq of app.
+func (s *Store) pushResults(app string, seq uint64) ([]PushResult, error) {
 	prefix := pushPrefix(app, seq)
 	var results []PushResult
 	var derr error
@@ -320,7 +340,7 @@ func (s *Store) MessageStatus(app string, seq uint64) (string, []PushResult, err
 		results = append(results, rs...)
 		return derr == nil
 	})
-	return state, results, errors.Join(err, derr)
+	return results, errors.Join(err, derr)
 }
 
 // seqHeap is a min-heap of seqs.

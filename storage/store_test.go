@@ -143,9 +143,10 @@ func TestStore_Log(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := s.NewBatch()
-	b.PutPushResults("a", entries[1].Seq, "u", []PushResult{{UserID: "u", Token: "aabb", Status: PushSent, ApnsID: PushID("a", entries[1].Seq, "aabb")}})
-	b.MarkDone("a", entries[1].Seq)
-	b.MarkDone("a", entries[3].Seq)
+	// Settled with results (they stand in for the done marker), and
+	// settled without any.
+	b.MarkDoneWithResults("a", entries[1].Seq, "u", []PushResult{{UserID: "u", Token: "aabb", Status: PushSent, ApnsID: PushID("a", entries[1].Seq, "aabb")}})
+	b.MarkDoneWithResults("a", entries[3].Seq, "u", nil)
 	if err := s.Commit(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
@@ -156,11 +157,19 @@ func TestStore_Log(t *testing.T) {
 	if err != nil || state != MessageDone || len(results) != 1 || results[0].ApnsID != PushID("a", entries[1].Seq, "aabb") || results[0].Token != "aabb" {
 		t.Errorf("MessageStatus(done) = %q %+v %v", state, results, err)
 	}
+	if state, results, err := s.MessageStatus("a", entries[3].Seq); state != MessageDone || len(results) != 0 || err != nil {
+		t.Errorf("MessageStatus(done, no pushes) = %q %+v %v", state, results, err)
+	}
 	if state, _, err := s.MessageStatus("a", entries[0].Seq); state != MessagePending || err != nil {
 		t.Errorf("MessageStatus(pending) = %q %v", state, err)
 	}
-	if _, _, err := s.MessageStatus("b", entries[0].Seq); !errors.Is(err, ErrNotFound) {
-		t.Errorf("MessageStatus from another app = %v; want ErrNotFound", err)
+	for _, seq := range []uint64{entries[0].Seq, entries[1].Seq, entries[3].Seq} {
+		if _, _, err := s.MessageStatus("b", seq); !errors.Is(err, ErrNotFound) {
+			t.Errorf("MessageStatus of seq %d from another app = %v; want ErrNotFound", seq, err)
+		}
+	}
+	if _, _, err := s.MessageStatus("a", entries[4].Seq+100); !errors.Is(err, ErrNotFound) {
+		t.Errorf("MessageStatus of a seq never issued = %v; want ErrNotFound", err)
 	}
 	s.Close()
 
