@@ -95,7 +95,7 @@ func runServe(args []string) error {
 // runnable request goroutines and behind a Pebble flush's 10 ms quantum.
 // A spare slot lets the kernel interleave the extra thread: on the 2-core
 // bench VM, 3 slots cut the p99 of 202 → APNs at 50k msgs/s from 17–33 ms
-// to 7–8 ms, but cost 10–40% more CPU per push (threads spinning for
+// to 7 ms, but cost 10–40% more CPU per push (threads spinning for
 // work), so latency-bound deployments opt in.
 func gomaxprocs(flagValue int) int {
 	if flagValue > 0 {
