@@ -93,10 +93,10 @@ func runServe(args []string) error {
 // back from a blocking syscall needs a free slot. With one per core, the
 // fsync's return (and every request waiting on that sync) can queue behind
 // runnable request goroutines and behind a Pebble flush's 10 ms quantum.
-// A spare slot lets the kernel interleave the extra thread: on the 2-core
-// bench VM, 3 slots cut the p99 of 202 → APNs at 50k msgs/s from 17–33 ms
-// to 7 ms, but cost 10–40% more CPU per push (threads spinning for
-// work), so latency-bound deployments opt in.
+// A spare slot lets the kernel interleave the extra thread. On the 2-core
+// bench VM, 3 slots gave a p99 of 7 ms at 50k msgs/s where 2 had given
+// 29 ms, but a later series showed no clear difference and some runs cost
+// 10–40% more CPU per push (threads spinning for work): opt-in.
 func gomaxprocs(flagValue int) int {
 	if flagValue > 0 {
 		return flagValue
