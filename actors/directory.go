@@ -14,6 +14,13 @@ type sweep struct{ now int64 }
 // unsettled pushes, or answers stayAlive.
 type passivate struct{}
 
+// userStopped is a user actor's last message, sent when it has stopped
+// (by passivation, or by a failure past the restart budget) and left the
+// process registry: what protoactor's Terminated would tell a watcher,
+// without the watch's per-actor allocations and two system messages, which
+// a 100k fan-out pays for every member.
+type userStopped struct{ id string }
+
 // stayAlive is a user actor's refusal to passivate: it still waits for
 // push outcomes.
 type stayAlive struct{ key userKey }
@@ -43,12 +50,12 @@ type doneForNow struct {
 // usersDirectory routes user-addressed messages to user actors, spawning
 // them on demand and passivating idle ones.
 //
-// User actors are spawned from the root context and watched, not spawned
-// as the directory's children: protoactor keeps a parent's children in a
-// PIDSet whose backing array never shrinks and keeps stale *PID entries
-// past its length, each caching its process, so millions of passivated
-// children would stay reachable. Watching gives the same Terminated notice
-// without that. On Stopping the directory stops them itself.
+// User actors are spawned from the root context, not as the directory's
+// children: protoactor keeps a parent's children in a PIDSet whose backing
+// array never shrinks and keeps stale *PID entries past its length, each
+// caching its process, so millions of passivated children would stay
+// reachable. Each tells the directory itself when it has stopped
+// (userStopped). On Stopping the directory stops them itself.
 //
 // Passivation without loss, and without protoactor's ReceiveTimeout (its
 // timer goroutine races with a stopping actor): every message for a user
@@ -57,7 +64,7 @@ type doneForNow struct {
 // meanwhile. A child with no work in flight answers passivating (nothing
 // can be queued behind passivate but push outcomes, and it has none
 // pending) and the directory stops it; the buffered messages then go to a
-// fresh child, which reloads from storage, after the Terminated notice. The
+// fresh child, which reloads from storage, after the userStopped notice. The
 // fresh child first waits until the old one's queued writes are committed
 // (flushSeq), so it never reads a stale badge. A busy child answers
 // stayAlive and gets the buffer. Two actors never own one user at once.
@@ -101,7 +108,7 @@ type userChild struct {
 	pid       *actor.PID
 	lastSeen  int64  // d.now when a message was last forwarded
 	forwarded uint64 // messages forwarded to it
-	// stopping is set from passivate until Terminated or stayAlive;
+	// stopping is set from passivate until userStopped or stayAlive;
 	// waiting holds what arrived meanwhile.
 	stopping bool
 	waiting  []*actor.MessageEnvelope
@@ -180,12 +187,12 @@ func (d *usersDirectory) Receive(ctx actor.Context) {
 		for _, c := range d.children {
 			ctx.Stop(c.pid)
 		}
-	case *actor.Terminated:
-		key, ok := d.byPID[m.Who.Id]
+	case *userStopped:
+		key, ok := d.byPID[m.id]
 		if !ok {
 			return
 		}
-		delete(d.byPID, m.Who.Id)
+		delete(d.byPID, m.id)
 		d.sys.metrics.activeUsers.Dec()
 		c := d.children[key]
 		delete(d.children, key)
@@ -221,7 +228,6 @@ func (d *usersDirectory) spawn(ctx actor.Context, key userKey) *userChild {
 		u.waitSeq = waitSeq
 		return u
 	}, d.sys.withPool))
-	ctx.Watch(pid)
 	c := &userChild{pid: pid, lastSeen: d.now}
 	d.children[key] = c
 	d.byPID[pid.Id] = key

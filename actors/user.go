@@ -101,6 +101,10 @@ func (u *userActor) Receive(ctx actor.Context) {
 		} else {
 			ctx.Send(u.sys.users, &stayAlive{key: u.key})
 		}
+	case *actor.Stopped:
+		// Out of the process registry by now (protoactor removes it first):
+		// the directory may spawn the user's next actor.
+		ctx.Send(u.sys.users, &userStopped{id: ctx.Self().Id})
 	}
 }
 
