@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"time"
 )
 
@@ -113,49 +112,27 @@ func (pc *posterConn) roundTrip(p *poster, path, token string, body []byte) (sta
 	return readAnswer(pc.r)
 }
 
-// readAnswer reads one HTTP/1.1 answer with a Content-Length body.
+// readAnswer reads one HTTP/1.1 answer with a Content-Length body, by the
+// blaster's answerParser rules (status line and headers), from a reader.
 func readAnswer(r *bufio.Reader) (status int, body []byte, closeAfter bool, err error) {
 	line, err := r.ReadSlice('\n')
 	if err != nil {
 		return 0, nil, false, err
 	}
-	// "HTTP/1.1 202 Accepted\r\n"
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
-		return 0, nil, false, fmt.Errorf("bad status line %q", line)
+	var p answerParser
+	if p.status, err = parseStatusLine(line); err != nil {
+		return 0, nil, false, err
 	}
-	status, err = strconv.Atoi(string(line[9:12]))
-	if err != nil {
-		return 0, nil, false, fmt.Errorf("bad status line %q", line)
-	}
-	length := -1
-	for {
-		line, err = r.ReadSlice('\n')
-		if err != nil {
+	for p.phase, p.length = parseHeaders, -1; p.phase != parseBody; {
+		if line, err = r.ReadSlice('\n'); err != nil {
 			return 0, nil, false, err
 		}
-		line = bytes.TrimRight(line, "\r\n")
-		if len(line) == 0 {
-			break
-		}
-		name, value, ok := bytes.Cut(line, []byte(":"))
-		if !ok {
-			return 0, nil, false, fmt.Errorf("bad header line %q", line)
-		}
-		value = bytes.TrimSpace(value)
-		switch {
-		case bytes.EqualFold(name, []byte("Content-Length")):
-			if length, err = strconv.Atoi(string(value)); err != nil || length < 0 {
-				return 0, nil, false, fmt.Errorf("bad Content-Length %q", value)
-			}
-		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
-			return 0, nil, false, errChunked
-		case bytes.EqualFold(name, []byte("Connection")):
-			closeAfter = bytes.EqualFold(value, []byte("close"))
+		if err := p.header(line); err != nil {
+			return 0, nil, false, err
 		}
 	}
-	if length < 0 {
-		return 0, nil, false, errors.New("answer without Content-Length")
-	}
+	status, closeAfter = p.status, p.closeAfter
+	length := p.length
 	if length <= r.Size() {
 		// Peek leaves the body in the reader's buffer: no copy.
 		if body, err = r.Peek(length); err != nil {

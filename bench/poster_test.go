@@ -1,52 +1,14 @@
 package bench
 
 import (
-	"bufio"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 )
-
-func TestReadAnswer(t *testing.T) {
-	tests := []struct {
-		name      string
-		raw       string
-		status    int
-		body      string
-		closeConn bool
-		wantErr   bool
-	}{
-		{"202 with body", "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}", 202, "{}", false, false},
-		{"header case and spaces", "HTTP/1.1 429 Too Many Requests\r\ncontent-length:   3 \r\nRetry-After: 1\r\n\r\nabc", 429, "abc", false, false},
-		{"connection close", "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", 503, "", true, false},
-		{"body larger than the buffer", "HTTP/1.1 200 OK\r\nContent-Length: 40000\r\n\r\n" + strings.Repeat("x", 40000), 200, strings.Repeat("x", 40000), false, false},
-		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 0, "", false, true},
-		{"no length", "HTTP/1.1 200 OK\r\n\r\n", 0, "", false, true},
-		{"bad status line", "HTTP/2 200\r\n\r\n", 0, "", false, true},
-		{"bad header", "HTTP/1.1 200 OK\r\nnocolon\r\n\r\n", 0, "", false, true},
-		{"truncated body", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab", 0, "", false, true},
-		{"negative length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", 0, "", false, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			status, body, closeConn, err := readAnswer(bufio.NewReaderSize(strings.NewReader(tt.raw), 16<<10))
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("err = %v; want error %v", err, tt.wantErr)
-			}
-			if err != nil {
-				return
-			}
-			if status != tt.status || string(body) != tt.body || closeConn != tt.closeConn {
-				t.Errorf("got %d %q close=%v; want %d %q close=%v", status, body, closeConn, tt.status, tt.body, tt.closeConn)
-			}
-		})
-	}
-}
 
 func TestPoster_KeepAlive(t *testing.T) {
 	var conns atomic.Int32
