@@ -5,7 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"sync"
+	"strings"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -13,27 +13,15 @@ import (
 	"github.com/google/uuid"
 )
 
-// lockedBuffer is a receipt writer a test can read while the mock's
-// flush loop writes to it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) receipts(t *testing.T) []receipt {
+// receiptsIn decodes the receipts the mock wrote to out (proc.go's
+// syncBuffer, safe to read while the mock's flush loop writes).
+func receiptsIn(t *testing.T, out *syncBuffer) []receipt {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	b := out.String()
 	var got []receipt
-	n, err := readReceipts(bytes.NewReader(l.b.Bytes()), func(r receipt) { got = append(got, r) })
-	if err != nil || n != int64(l.b.Len()) {
-		t.Fatalf("readReceipts = %d, %v; want %d, nil (whole records only)", n, err, l.b.Len())
+	n, err := readReceipts(strings.NewReader(b), func(r receipt) { got = append(got, r) })
+	if err != nil || n != int64(len(b)) {
+		t.Fatalf("readReceipts = %d, %v; want %d, nil (whole records only)", n, err, len(b))
 	}
 	return got
 }
@@ -125,7 +113,7 @@ func TestReceipt_RoundTrip(t *testing.T) {
 
 func TestMockAPNs_Receipts(t *testing.T) {
 	t.Parallel()
-	var out lockedBuffer
+	var out syncBuffer
 	m := startMock(t, MockOptions{Receipts: &out})
 	c := newClient(t, m)
 
@@ -146,11 +134,11 @@ func TestMockAPNs_Receipts(t *testing.T) {
 	}
 
 	// The flush loop writes while the mock runs.
-	waitFor(t, "receipts written", func() bool { return len(out.receipts(t)) == 2 })
+	waitFor(t, "receipts written", func() bool { return len(receiptsIn(t, &out)) == 2 })
 	if err := m.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	got := out.receipts(t)
+	got := receiptsIn(t, &out)
 	if len(got) != 2 {
 		t.Fatalf("after Close: %d receipts; want 2", len(got))
 	}
