@@ -47,6 +47,50 @@ type doneForNow struct {
 	flushSeq uint64
 }
 
+// claimMembers asks the directory to route a group message to the members
+// of one roster chunk. Those with a user actor in memory get their Deliver
+// as usual; the rest are claimed for the asking fan-out (owner), which
+// delivers to them itself from their stored records: a 100,000-member
+// fan-out then wakes no actor per member (a spawn, a registry entry, a
+// record read alone, four messages and a stop). While a member is claimed,
+// whatever arrives for it waits here, and goes to a fresh user actor once
+// the claim is released; so the member is never owned twice.
+type claimMembers struct {
+	owner   *actor.PID
+	app     string
+	ids     []string
+	deliver *Deliver // the template; Recipient is set per member
+	chunk   *fanoutChunk
+}
+
+// membersClaimed answers claimMembers: the members now owned by the
+// fan-out, and the store queue position whose commit it must wait for
+// before reading their records (writes of actors that just passivated, or
+// of an earlier release).
+type membersClaimed struct {
+	chunk   *fanoutChunk
+	claimed []string
+	waitSeq uint64
+}
+
+// releaseClaims ends owner's claims on ids, or on every member it holds if
+// ids is nil (a fan-out that stops early). flushSeq is the store queue
+// position of the batch that saved their records: an actor spawned for
+// one of them waits for it before reading.
+type releaseClaims struct {
+	owner    *actor.PID
+	app      string
+	ids      []string
+	flushSeq uint64
+}
+
+// memberClaim is a fan-out's hold on a member without a user actor, and
+// what arrived for the member meanwhile.
+type memberClaim struct {
+	owner   *actor.PID
+	waiting []*actor.MessageEnvelope
+}
+
 // usersDirectory routes user-addressed messages to user actors, spawning
 // them on demand and passivating idle ones.
 //
@@ -67,7 +111,9 @@ type doneForNow struct {
 // fresh child, which reloads from storage, after the userStopped notice. The
 // fresh child first waits until the old one's queued writes are committed
 // (flushSeq), so it never reads a stale badge. A busy child answers
-// stayAlive and gets the buffer. Two actors never own one user at once.
+// stayAlive and gets the buffer. Two actors never own one user at once,
+// and a member claimed by a group fan-out (claimMembers) has no actor
+// until the fan-out releases it.
 type usersDirectory struct {
 	sys      *System
 	now      int64 // coarse clock: the last sweep's time, unix nanos
@@ -76,6 +122,13 @@ type usersDirectory struct {
 	// unflushed maps users passivated with writes still queued to the
 	// queue position the next actor waits for; pruned on sweeps.
 	unflushed map[userKey]uint64
+	// claimed are the members group fan-outs deliver to themselves (see
+	// claimMembers); at most a fan-out window's worth each.
+	claimed map[userKey]memberClaim
+	// releasedSeq is the store queue position of the latest claim
+	// release: until it is committed, a user actor spawned, or a member
+	// claimed, waits for it, as the member may have been one of those.
+	releasedSeq uint64
 	// peakChildren and peakUnflushed are the most entries the maps held at
 	// once since they were last rebuilt (see shrinkMap).
 	peakChildren, peakUnflushed int
@@ -122,6 +175,7 @@ func newUsersDirectory(sys *System) actor.Actor {
 		children:  make(map[userKey]*userChild),
 		byPID:     make(map[string]userKey),
 		unflushed: make(map[userKey]uint64),
+		claimed:   make(map[userKey]memberClaim),
 	}
 }
 
@@ -136,6 +190,11 @@ func (d *usersDirectory) Receive(ctx actor.Context) {
 		key := userKey{app, user}
 		c := d.children[key]
 		if c == nil {
+			if claim, ok := d.claimed[key]; ok {
+				claim.waiting = append(claim.waiting, &actor.MessageEnvelope{Message: m, Sender: ctx.Sender()})
+				d.claimed[key] = claim
+				return
+			}
 			c = d.spawn(ctx, key)
 		}
 		if c.stopping {
@@ -145,6 +204,10 @@ func (d *usersDirectory) Receive(ctx actor.Context) {
 		c.lastSeen = d.now
 		c.forwarded++
 		ctx.Forward(c.pid)
+	case *claimMembers:
+		d.claim(ctx, m)
+	case *releaseClaims:
+		d.release(ctx, m)
 	case *sweep:
 		d.now = m.now
 		idle := d.now - d.sys.opts.IdleTimeout.Nanoseconds()
@@ -220,8 +283,84 @@ func (d *usersDirectory) Receive(ctx actor.Context) {
 	}
 }
 
+// claim answers claimMembers: members with an actor get the message, the
+// rest are claimed for the fan-out.
+func (d *usersDirectory) claim(ctx actor.Context, m *claimMembers) {
+	answer := &membersClaimed{chunk: m.chunk, claimed: make([]string, 0, len(m.ids)), waitSeq: d.pendingRelease()}
+	for _, id := range m.ids {
+		key := userKey{m.app, id}
+		if c := d.children[key]; c != nil {
+			msg := *m.deliver
+			msg.Recipient = id
+			if c.stopping {
+				c.waiting = append(c.waiting, &actor.MessageEnvelope{Message: &msg})
+				continue
+			}
+			c.lastSeen = d.now
+			c.forwarded++
+			ctx.Send(c.pid, &msg)
+			continue
+		}
+		if claim, ok := d.claimed[key]; ok {
+			// Another fan-out's: this message goes to an actor after it.
+			msg := *m.deliver
+			msg.Recipient = id
+			claim.waiting = append(claim.waiting, &actor.MessageEnvelope{Message: &msg})
+			d.claimed[key] = claim
+			continue
+		}
+		d.claimed[key] = memberClaim{owner: m.owner}
+		answer.claimed = append(answer.claimed, id)
+		if seq, ok := d.unflushed[key]; ok {
+			answer.waitSeq = max(answer.waitSeq, seq)
+			delete(d.unflushed, key) // the fan-out's release supersedes it
+		}
+	}
+	ctx.Send(m.owner, answer)
+}
+
+// release ends claims; what waited for a member goes to a fresh actor.
+func (d *usersDirectory) release(ctx actor.Context, m *releaseClaims) {
+	d.releasedSeq = max(d.releasedSeq, m.flushSeq)
+	end := func(key userKey, claim memberClaim) {
+		delete(d.claimed, key)
+		for _, env := range claim.waiting {
+			next := d.children[key]
+			if next == nil {
+				next = d.spawn(ctx, key)
+			}
+			next.lastSeen = d.now
+			next.forwarded++
+			ctx.RequestWithCustomSender(next.pid, env.Message, env.Sender)
+		}
+	}
+	if m.ids == nil {
+		for key, claim := range d.claimed {
+			if claim.owner.Equal(m.owner) {
+				end(key, claim)
+			}
+		}
+		return
+	}
+	for _, id := range m.ids {
+		key := userKey{m.app, id}
+		if claim, ok := d.claimed[key]; ok && claim.owner.Equal(m.owner) {
+			end(key, claim)
+		}
+	}
+}
+
+// pendingRelease is the latest claim release's queue position while it is
+// not committed yet, else 0.
+func (d *usersDirectory) pendingRelease() uint64 {
+	if d.releasedSeq > 0 && !d.sys.store.Committed(d.releasedSeq) {
+		return d.releasedSeq
+	}
+	return 0
+}
+
 func (d *usersDirectory) spawn(ctx actor.Context, key userKey) *userChild {
-	waitSeq := d.unflushed[key]
+	waitSeq := max(d.unflushed[key], d.pendingRelease())
 	delete(d.unflushed, key)
 	pid := d.sys.root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		u := newUserActor(d.sys, key)

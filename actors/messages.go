@@ -139,6 +139,7 @@ type PushJob struct {
 // PushOutcome is the settled result of one PushJob, sent to its ReplyTo.
 type PushOutcome struct {
 	Seq    uint64
+	User   string // the job's user: a fan-out answers for many
 	Token  string
 	Status string // storage.PushSent or storage.PushFailed
 	ApnsID string

@@ -18,6 +18,7 @@ type metrics struct {
 	activeUsers     prometheus.Gauge
 	messagesDone    prometheus.Counter
 	fanoutMembers   prometheus.Counter
+	fanoutDirect    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -45,9 +46,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		activeUsers:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "herald_active_user_actors", Help: "User actors in memory."}),
 		messagesDone:  prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_messages_settled_total", Help: "Messages whose pushes are all settled."}),
 		fanoutMembers: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_fanout_members_total", Help: "Group members a fan-out delivered a message to."}),
+		fanoutDirect: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_fanout_direct_members_total",
+			Help: "Group members a fan-out delivered to itself, from their stored records, because no user actor of theirs was in memory.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.pushes, m.circuitOpen, m.apnsLatency, m.deliveryLatency, m.inflight, m.queued, m.retries, m.unbound, m.activeUsers, m.messagesDone, m.fanoutMembers)
+		reg.MustRegister(m.pushes, m.circuitOpen, m.apnsLatency, m.deliveryLatency, m.inflight, m.queued, m.retries, m.unbound, m.activeUsers, m.messagesDone, m.fanoutMembers, m.fanoutDirect)
 	}
 	return m
 }

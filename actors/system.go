@@ -61,10 +61,11 @@ type Options struct {
 	RetryWindow time.Duration
 	// FanoutChunk is how many roster entries a group fan-out reads at once
 	// (default 256); FanoutWindow bounds members in flight per group
-	// message (default 1024). Each member in flight is an active user actor
-	// (about 5 KB), and the GC lets the heap grow by what is live: 1024
-	// keeps APNs busy (a push is settled in a few ms) at a quarter of the
-	// memory 4096 took, measured in the bench's group scenario.
+	// message (default 1024). A member in flight is a record and its pushes
+	// held by the fan-out (or an active user actor, about 5 KB, for a
+	// member that had one), and the GC lets the heap grow by what is live:
+	// 1024 keeps APNs busy (a push is settled in a few ms) at a quarter of
+	// the memory 4096 took, measured in the bench's group scenario.
 	FanoutChunk, FanoutWindow int
 	// StoreTimeout bounds a synced write made for an API request (default 10s).
 	StoreTimeout time.Duration

@@ -386,7 +386,7 @@ func (t *tenantActor) backoff(attempt int) time.Duration {
 }
 
 func (t *tenantActor) reply(ctx actor.Context, job *PushJob, o *PushOutcome) {
-	o.Seq, o.Token = job.Seq, job.Token
+	o.Seq, o.User, o.Token = job.Seq, job.User, job.Token
 	c, ok := t.pushCounters[o.Status]
 	if !ok {
 		c = t.sys.metrics.pushes.WithLabelValues(t.key.app, t.label, o.Status)

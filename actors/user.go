@@ -318,12 +318,33 @@ func (u *userActor) deliver(ctx actor.Context, m *Deliver) {
 	if _, dup := u.pending[m.Seq]; dup {
 		return
 	}
+	jobs, skipped, raised := u.sys.planPushes(&u.rec, u.app, u.user, m, ctx.Self())
+	p := &pendingMessage{replyTo: m.ReplyTo, results: skipped}
+	if len(jobs) == 0 {
+		u.settle(ctx, m.Seq, p)
+		return
+	}
+	u.badgeDirty = u.badgeDirty || raised
+	p.remaining = len(jobs)
+	u.pending[m.Seq] = p
+	for _, j := range jobs {
+		ctx.Send(u.sys.tenants, j)
+	}
+}
+
+// planPushes decides what one recipient's devices get from m, given the
+// recipient's record: a push job per eligible device, answered to
+// replyTo, and a skipped result for each other device. The user actor and
+// the group fan-out (for members it delivers to itself) share it, so both
+// paths apply the same rules. A push raises rec.Badge, unless the message
+// opts out, and carries the raised badge; raised reports it. The sender
+// itself and a user with no iOS device get nothing, not even a result.
+func (s *System) planPushes(rec *storage.User, app, user string, m *Deliver, replyTo *actor.PID) (jobs []*PushJob, skipped []storage.PushResult, raised bool) {
 	msg := m.Msg
-	if m.Recipient == msg.From || len(u.rec.Devices) == 0 {
+	if user == msg.From || len(rec.Devices) == 0 {
 		// Nothing to render or push: a user with no iOS device (on Android
 		// or the web only) is the common case in an IM app.
-		u.settle(ctx, m.Seq, &pendingMessage{replyTo: m.ReplyTo})
-		return
+		return nil, nil, false
 	}
 	alert := m.Alert
 	skip := ""
@@ -341,47 +362,42 @@ func (u *userActor) deliver(ctx actor.Context, m *Deliver) {
 		}
 		alert = &a
 	}
-	p := &pendingMessage{replyTo: m.ReplyTo}
-	var jobs []*PushJob
-	for _, d := range u.rec.Devices {
+	for _, d := range rec.Devices {
 		reason := skip
 		if reason == "" && d.State == StateOnline {
 			reason = ReasonOnline
 		}
 		if reason != "" {
-			p.results = append(p.results, storage.PushResult{UserID: u.user, Token: d.Token, Status: storage.PushSkipped, Reason: reason})
+			skipped = append(skipped, storage.PushResult{UserID: user, Token: d.Token, Status: storage.PushSkipped, Reason: reason})
 			continue
 		}
 		jobs = append(jobs, &PushJob{
-			Seq: m.Seq, App: u.app, BusinessID: d.BusinessID, User: u.user, Token: d.Token,
-			ApnsID: storage.PushID(u.app, m.Seq, d.Token), ReplyTo: ctx.Self(),
+			Seq: m.Seq, App: app, BusinessID: d.BusinessID, User: user, Token: d.Token,
+			ApnsID: storage.PushID(app, m.Seq, d.Token), ReplyTo: replyTo,
 		})
 	}
 	if len(jobs) == 0 {
-		u.settle(ctx, m.Seq, p)
-		return
+		return nil, skipped, false
 	}
 	if !msg.OfflinePushInfo.IgnoreIOSBadge {
-		u.rec.Badge++
-		u.badgeDirty = true
+		rec.Badge++
+		raised = true
 	}
-	payload := herald.AppendPayload(make([]byte, 0, 256), alert, int(u.rec.Badge))
+	payload := herald.AppendPayload(make([]byte, 0, 256), alert, int(rec.Badge))
 	priority := 10
 	if msg.LowPriority() {
 		priority = 5
 	}
 	var expiration time.Time
-	deadline := m.ReceivedAt.Add(u.sys.opts.RetryWindow)
-	if s := msg.OfflinePushInfo.Expiration; s > 0 {
-		expiration = m.ReceivedAt.Add(time.Duration(s) * time.Second)
+	deadline := m.ReceivedAt.Add(s.opts.RetryWindow)
+	if secs := msg.OfflinePushInfo.Expiration; secs > 0 {
+		expiration = m.ReceivedAt.Add(time.Duration(secs) * time.Second)
 		deadline = expiration
 	}
-	p.remaining = len(jobs)
-	u.pending[m.Seq] = p
 	for _, j := range jobs {
 		j.Payload, j.Priority, j.Expiration, j.Deadline, j.Accepted = payload, priority, expiration, deadline, m.ReceivedAt
-		ctx.Send(u.sys.tenants, j)
 	}
+	return jobs, skipped, raised
 }
 
 func (u *userActor) outcome(ctx actor.Context, o *PushOutcome) {
@@ -405,11 +421,9 @@ func (u *userActor) outcome(ctx actor.Context, o *PushOutcome) {
 // unbind removes a device APNs called dead, unless it was registered again
 // after Apple's timestamp.
 func (u *userActor) unbind(token string, unregisteredAt int64) {
-	i := u.deviceIndex(token)
-	if i < 0 || (unregisteredAt > 0 && u.rec.Devices[i].RegisteredAt >= unregisteredAt) {
+	if !unbindDevice(&u.rec, token, unregisteredAt) {
 		return
 	}
-	u.rec.Devices = slices.Delete(u.rec.Devices, i, i+1)
 	b := u.sys.store.NewBatch()
 	u.putUser(b)
 	b.DeleteTokenOwner(u.app, token)
@@ -417,6 +431,18 @@ func (u *userActor) unbind(token string, unregisteredAt int64) {
 		u.sys.logger.Error("unbind device", "app", u.app, "user", u.user, "err", err)
 	}
 	u.sys.metrics.unbound.Inc()
+}
+
+// unbindDevice removes token from rec, unless the device was registered
+// again at or after Apple's unregisteredAt (unix ms; 0: no timestamp), and
+// reports whether it did.
+func unbindDevice(rec *storage.User, token string, unregisteredAt int64) bool {
+	i := slices.IndexFunc(rec.Devices, func(d storage.Device) bool { return d.Token == token })
+	if i < 0 || (unregisteredAt > 0 && rec.Devices[i].RegisteredAt >= unregisteredAt) {
+		return false
+	}
+	rec.Devices = slices.Delete(rec.Devices, i, i+1)
+	return true
 }
 
 // settle records this user's push outcomes; a one-to-one message is then

@@ -217,3 +217,69 @@ func TestEngine_GroupBadgeAcrossPassivation(t *testing.T) {
 			})
 	}
 }
+
+// TestEngine_GroupClaimedMembers: a fan-out delivers to members without a
+// user actor itself. What arrives for such a member meanwhile (a one-to-one
+// message, a presence change) must wait for the fan-out and then see its
+// badge; a device APNs calls dead must be unbound on that path too.
+func TestEngine_GroupClaimedMembers(t *testing.T) {
+	h := newHarness(t)
+	const app, members = "1400000005", 600 // a few chunks
+	key := h.createApp(app)
+	bid := h.addCert(app, key, credentialtest.Universal, "com.example.chat", "production")
+	base := "/v1/apps/" + app
+	tok := func(i int) string { return fmt.Sprintf("%064x", i+1) }
+	user := func(i int) string { return fmt.Sprintf("m%03d", i) }
+	for i := range members {
+		h.must(204, "PUT", base+"/users/"+user(i)+"/apns", key, map[string]any{"business_id": bid, "token": tok(i)})
+		h.must(204, "PUT", base+"/groups/g/members/"+user(i), key, nil)
+	}
+	h.must(204, "PUT", base+"/groups/g/members/sender", key, nil)
+	const gone = 7
+	h.prod.RespondToken(tok(gone), 410, "Unregistered", time.Now().Add(time.Hour).UnixMilli())
+	h.restart() // no member actor is in memory now
+	direct := h.metric("herald_fanout_direct_members_total")
+	h.prod.SetLatency(20 * time.Millisecond) // keep members claimed a while
+
+	group := h.post(app, key, map[string]any{"from": "sender", "group_id": "g", "elems": []any{map[string]any{"type": "text", "text": "to all"}}})
+	// Racing the fan-out: one-to-one messages to members in every chunk,
+	// and a member going online.
+	var direct1 []string
+	for i := 1; i < members; i += 97 {
+		direct1 = append(direct1, h.post(app, key, map[string]any{"from": "sender", "to": user(i), "elems": []any{map[string]any{"type": "text", "text": "just you"}}}))
+	}
+	h.must(204, "PUT", base+"/users/"+user(members-1)+"/presence", key, map[string]any{"state": "online"})
+	h.waitDoneWithin(app, key, group, 30*time.Second)
+	for _, id := range direct1 {
+		h.waitDone(app, key, id)
+	}
+	h.prod.SetLatency(0)
+
+	if got := h.metric("herald_fanout_direct_members_total") - direct; got < members/2 {
+		t.Errorf("members delivered by the fan-out itself = %v; want most of %d", got, members)
+	}
+	for i := 1; i < members; i += 97 {
+		badges := map[float64]bool{}
+		for _, r := range h.prod.Received() {
+			if r.Token == tok(i) {
+				badges[payloadOf(t, r)["aps"].(map[string]any)["badge"].(float64)] = true
+			}
+		}
+		if !badges[1] || !badges[2] || len(badges) != 2 {
+			t.Errorf("member %s: badges %v over a group and a one-to-one message; want 1 and 2", user(i), badges)
+		}
+	}
+	for i := range members {
+		if n := countTo(h.prod, tok(i)); i%97 != 1 && i != gone && n != 1 && i != members-1 {
+			t.Errorf("member %s: %d pushes; want 1", user(i), n)
+		}
+	}
+	if n := len(h.must(200, "GET", base+"/users/"+user(gone), key, nil)["devices"].([]any)); n != 0 {
+		t.Errorf("member answered 410 by APNs still has %d devices; want it unbound", n)
+	}
+	// The saved badge is what the fan-out raised: the next push shows 2.
+	h.waitDone(app, key, h.post(app, key, map[string]any{"from": "sender", "to": user(3), "elems": []any{map[string]any{"type": "text", "text": "again"}}}))
+	if b := payloadOf(t, lastTo(t, h.prod, tok(3)))["aps"].(map[string]any)["badge"]; b != float64(2) {
+		t.Errorf("badge after a group message and a one-to-one = %v; want 2", b)
+	}
+}

@@ -245,8 +245,8 @@ func eventually(t testing.TB, timeout time.Duration, cond func() bool, msg func(
 	}
 }
 
-// activeUsers reads herald_active_user_actors from /metrics.
-func (h *harness) activeUsers() float64 {
+// metric reads one unlabelled series from /metrics.
+func (h *harness) metric(name string) float64 {
 	h.t.Helper()
 	res, err := h.client.Get(h.base + "/metrics")
 	if err != nil {
@@ -255,11 +255,14 @@ func (h *harness) activeUsers() float64 {
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
 	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "herald_active_user_actors "); ok {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			f, _ := strconv.ParseFloat(v, 64)
 			return f
 		}
 	}
-	h.t.Fatal("no herald_active_user_actors in /metrics")
+	h.t.Fatalf("no %s in /metrics", name)
 	return 0
 }
+
+// activeUsers reads herald_active_user_actors from /metrics.
+func (h *harness) activeUsers() float64 { return h.metric("herald_active_user_actors") }

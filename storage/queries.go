@@ -1,10 +1,14 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // Meta returns process-wide metadata stored under name (ErrNotFound if unset).
@@ -151,6 +155,42 @@ func (s *Store) User(app, user string) (User, error) {
 		return User{}, err
 	}
 	return decodeUser(v)
+}
+
+// Users reads the records of several users of app with one iterator, and
+// calls fn for each in the order of ids with its record (zero, with found
+// false, if never written). A group fan-out reads a roster chunk's users
+// this way: ids in roster order are in key order, so each seek moves
+// forward from the last instead of starting a point lookup from scratch.
+func (s *Store) Users(app string, ids []string, fn func(i int, u User, found bool)) error {
+	prefix := appKey(app, kindUser, 0)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return fmt.Errorf("read users of %s: %w", app, err)
+	}
+	key := slices.Clone(prefix)
+	for i, id := range ids {
+		key = append(key[:len(prefix)], id...)
+		if !it.SeekGE(key) || !bytes.Equal(it.Key(), key) {
+			if err := it.Error(); err != nil {
+				it.Close()
+				return fmt.Errorf("read user %s/%s: %w", app, id, err)
+			}
+			fn(i, User{}, false)
+			continue
+		}
+		v, err := it.ValueAndErr()
+		var u User
+		if err == nil {
+			u, err = decodeUser(v)
+		}
+		if err != nil {
+			it.Close()
+			return fmt.Errorf("read user %s/%s: %w", app, id, err)
+		}
+		fn(i, u, true)
+	}
+	return it.Close()
 }
 
 // TokenOwner returns the user of app that owns token (ErrNotFound if none).

@@ -330,3 +330,55 @@ func TestStore_WaitCommitted(t *testing.T) {
 		t.Errorf("User after WaitCommitted = %+v, %v; want badge 99", u, err)
 	}
 }
+
+// TestStore_Users reads several users with one iterator: found ones with
+// their records, missing ones zero, in the order asked (which need not be
+// key order), never another app's user.
+func TestStore_Users(t *testing.T) {
+	s := mustOpen(t, t.TempDir())
+	b := s.NewBatch()
+	for _, u := range []struct{ app, id, nick string }{
+		{"a", "amy", "Amy"}, {"a", "bob", "Bob"}, {"a", "carol", "Carol"}, {"a1", "ann", "Other app"},
+	} {
+		b.PutUser(u.app, u.id, &User{Nickname: u.nick, Badge: 3,
+			Devices: []Device{{Token: fmt.Sprintf("%064x", len(u.id)), BusinessID: 1, State: "offline"}}})
+	}
+	if err := s.Commit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		ids  []string
+		want []string // nickname, or "-" for not found
+	}{
+		{"in key order", []string{"amy", "bob", "carol"}, []string{"Amy", "Bob", "Carol"}},
+		{"missing between", []string{"amy", "ann", "bob", "bobby", "zed"}, []string{"Amy", "-", "Bob", "-", "-"}},
+		{"backwards", []string{"carol", "amy"}, []string{"Carol", "Amy"}},
+		{"prefix of another id", []string{"bo", "b"}, []string{"-", "-"}},
+		{"none", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			err := s.Users("a", tt.ids, func(i int, u User, found bool) {
+				if i != len(got) {
+					t.Errorf("call for index %d; want %d", i, len(got))
+				}
+				switch {
+				case !found && !reflect.DeepEqual(u, User{}):
+					t.Errorf("%s: not found but record %+v", tt.ids[i], u)
+				case !found:
+					got = append(got, "-")
+				default:
+					if u.Badge != 3 || len(u.Devices) != 1 {
+						t.Errorf("%s: record %+v", tt.ids[i], u)
+					}
+					got = append(got, u.Nickname)
+				}
+			})
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Users(%q) = %q, %v; want %q", tt.ids, got, err, tt.want)
+			}
+		})
+	}
+}
