@@ -382,3 +382,63 @@ func TestStore_Users(t *testing.T) {
 		})
 	}
 }
+
+// TestStore_SettledStayGoneAfterCompaction: whether a log entry and its
+// delete meet in a memtable, in a flush or in a compaction, and even if a
+// message is settled twice (a replay's duplicate), a settled entry must
+// never come back, and an unsettled one must stay.
+func TestStore_SettledStayGoneAfterCompaction(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir)
+	ctx := context.Background()
+	appendN := func(n int) []*Entry {
+		t.Helper()
+		es := make([]*Entry, n)
+		for i := range es {
+			es[i] = &Entry{App: "a", ReceivedAt: time.Now(), Msg: textMessage("u", fmt.Sprint(i))}
+		}
+		if err := s.AppendMessages(es); err != nil {
+			t.Fatal(err)
+		}
+		return es
+	}
+	settle := func(es []*Entry, keep map[uint64]bool) {
+		t.Helper()
+		b := s.NewBatch()
+		for _, e := range es {
+			if !keep[e.Seq] {
+				b.MarkDoneWithResults("a", e.Seq, "u", []PushResult{{UserID: "u", Token: "aa", Status: PushSent}})
+			}
+		}
+		if err := s.Commit(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keep := map[uint64]bool{}
+	flushed := appendN(300) // entries on disk before they are settled
+	keep[flushed[7].Seq], keep[flushed[250].Seq] = true, true
+	if err := s.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	settle(flushed, keep)
+	settle(flushed[:100], keep) // settled twice
+	inMemory := appendN(300) // entry and delete meet in the memtable
+	keep[inMemory[0].Seq] = true
+	settle(inMemory, keep)
+	if err := s.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	settle(inMemory[200:], keep) // a second delete, flushed apart from the first
+	if err := s.db.Compact(ctx, []byte{prefixLog}, []byte{prefixLog + 1}, true); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = mustOpen(t, dir)
+	got := map[uint64]bool{}
+	if err := s.Replay(func(e *Entry) error { got[e.Seq] = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, keep) {
+		t.Errorf("replayed %v; want %v", got, keep)
+	}
+}
