@@ -186,6 +186,9 @@ type Metrics struct {
 	// StallSeconds is the time Pebble delayed writes; GCPauseSeconds and
 	// GCCount are the Go runtime's stop-the-world pauses.
 	StallSeconds, GCPauseSeconds, GCCount float64
+	// Flushes, FlushSeconds, Compactions and CompactionSeconds are Pebble's
+	// background work: the usual cause of a latency tail.
+	Flushes, FlushSeconds, Compactions, CompactionSeconds float64
 	// ActiveUsers is how many user actors are in memory.
 	ActiveUsers float64
 	// GoHeapInuse and GoSys are the Go runtime's heap in use and all the
@@ -283,6 +286,14 @@ func (c *Client) Scrape() (Metrics, error) {
 	}
 	if f := families["herald_store_write_stall_seconds_total"]; f != nil && len(f.Metric) > 0 {
 		m.StallSeconds = f.Metric[0].GetCounter().GetValue()
+	}
+	for name, v := range map[string]*float64{
+		"herald_store_flushes_total": &m.Flushes, "herald_store_flush_seconds_total": &m.FlushSeconds,
+		"herald_store_compactions_total": &m.Compactions, "herald_store_compaction_seconds_total": &m.CompactionSeconds,
+	} {
+		if f := families[name]; f != nil && len(f.Metric) > 0 {
+			*v = f.Metric[0].GetCounter().GetValue()
+		}
 	}
 	if f := families["go_memstats_heap_inuse_bytes"]; f != nil && len(f.Metric) > 0 {
 		m.GoHeapInuse = f.Metric[0].GetGauge().GetValue()

@@ -56,7 +56,9 @@ type Options struct {
 	// half of the delivery peak measured just before).
 	LatencyRate float64
 	// Profile, when set, saves a CPU profile of herald during the c2c
-	// delivery phase to this file.
+	// delivery phase to this file, of the latency run to this file +
+	// ".latency" and of the group fan-out's first second to this file +
+	// ".group".
 	Profile string
 }
 

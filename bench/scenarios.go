@@ -310,6 +310,15 @@ func (e *env) latencyAtRate(ctx context.Context, rate float64, d time.Duration, 
 	path := "/v1/apps/" + e.client.App + "/messages:batch"
 	toUser := func(i int) string { return "u" + strconv.Itoa(i%users) }
 	start := time.Now()
+	if e.opts.Profile != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := e.captureProfile(e.opts.Profile+".latency", d); err != nil {
+				e.report.Warn("latency cpu profile: %v", err)
+			}
+		}()
+	}
 	t := time.NewTicker(tick)
 	for k := 0; k < ticks && ctx.Err() == nil; k++ {
 		<-t.C
@@ -381,6 +390,8 @@ func (e *env) latencyAtRate(ctx context.Context, rate float64, d time.Duration, 
 	r.Add("c2c", "latency p50 accept → APNs 200 (herald histogram)", h.Quantile(0.50)*1000, "ms", "")
 	r.Add("c2c", "latency p99 accept → APNs 200 (herald histogram)", h.Quantile(0.99)*1000, "ms", "")
 	r.Add("c2c", "latency run: store write stalls", (after.StallSeconds-before.StallSeconds)*1000, "ms", "")
+	r.Add("c2c", "latency run: store flushes + compactions", (after.FlushSeconds-before.FlushSeconds+after.CompactionSeconds-before.CompactionSeconds)*1000, "ms",
+		fmt.Sprintf("of background work: %.0f flushes, %.0f compactions; each takes a core while it runs", after.Flushes-before.Flushes, after.Compactions-before.Compactions))
 	r.Add("c2c", "latency run: GC pauses", (after.GCPauseSeconds-before.GCPauseSeconds)*1000, "ms",
 		fmt.Sprintf("%.0f collections", after.GCCount-before.GCCount))
 	return nil

@@ -59,6 +59,15 @@ func newHTTPMetrics(reg prometheus.Registerer, g prometheus.Gatherer, store *sto
 	compactions := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "herald_store_compactions_total", Help: "Pebble compactions.",
 	}, func() float64 { return float64(store.Stats().Compactions) })
+	compactionTime := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "herald_store_compaction_seconds_total", Help: "Time Pebble's compactions have worked.",
+	}, func() float64 { return store.Stats().CompactionTime.Seconds() })
+	flushes := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "herald_store_flushes_total", Help: "Pebble memtable flushes.",
+	}, func() float64 { return float64(store.Stats().Flushes) })
+	flushTime := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "herald_store_flush_seconds_total", Help: "Time Pebble's memtable flushes have worked.",
+	}, func() float64 { return store.Stats().FlushTime.Seconds() })
 	writeFailed := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "herald_store_write_failed", Help: "1 once a store commit failed: the ingress refuses new work (503) until herald restarts.",
 	}, func() float64 {
@@ -76,7 +85,7 @@ func newHTTPMetrics(reg prometheus.Registerer, g prometheus.Gatherer, store *sto
 	blockCache := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "herald_store_block_cache_bytes", Help: "Bytes of sstable blocks in Pebble's cache, held outside the Go heap.",
 	}, func() float64 { return float64(store.Stats().BlockCacheBytes) })
-	reg.MustRegister(m.requests, m.latency, unsettled, stalls, stallTime, compactions, writeFailed, bgErrors, memtables, blockCache)
+	reg.MustRegister(m.requests, m.latency, unsettled, stalls, stallTime, compactions, compactionTime, flushes, flushTime, writeFailed, bgErrors, memtables, blockCache)
 	return m
 }
 

@@ -422,7 +422,7 @@ func TestStore_SettledStayGoneAfterCompaction(t *testing.T) {
 	}
 	settle(flushed, keep)
 	settle(flushed[:100], keep) // settled twice
-	inMemory := appendN(300) // entry and delete meet in the memtable
+	inMemory := appendN(300)    // entry and delete meet in the memtable
 	keep[inMemory[0].Seq] = true
 	settle(inMemory, keep)
 	if err := s.db.Flush(); err != nil {
