@@ -9,14 +9,17 @@ func TestGomaxprocs(t *testing.T) {
 	tests := []struct {
 		name string
 		flag int
+		env  string
 		want int
 	}{
-		{"the flag", 5, 5},
-		{"unset: Go's own", 0, runtime.GOMAXPROCS(0)},
+		{"the flag", 5, "", 5},
+		{"the flag over the variable", 5, "7", 5},
+		{"the variable: Go's own", 0, "7", runtime.GOMAXPROCS(0)},
+		{"neither: one more than Go's", 0, "", runtime.GOMAXPROCS(0) + 1},
 	}
 	for _, tt := range tests {
-		if got := gomaxprocs(tt.flag); got != tt.want {
-			t.Errorf("%s: gomaxprocs(%d) = %d; want %d", tt.name, tt.flag, got, tt.want)
+		if got := gomaxprocs(tt.flag, tt.env); got != tt.want {
+			t.Errorf("%s: gomaxprocs(%d, %q) = %d; want %d", tt.name, tt.flag, tt.env, got, tt.want)
 		}
 	}
 }
