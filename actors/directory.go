@@ -50,17 +50,18 @@ type doneForNow struct {
 // claimMembers asks the directory to route a group message to the members
 // of one roster chunk. Those with a user actor in memory get their Deliver
 // as usual; the rest are claimed for the asking fan-out (owner), which
-// delivers to them itself from their stored records: a 100,000-member
-// fan-out then wakes no actor per member (a spawn, a registry entry, a
-// record read alone, four messages and a stop). While a member is claimed,
-// whatever arrives for it waits here, and goes to a fresh user actor once
-// the claim is released; so the member is never owned twice.
+// reads their records in one pass, plans their pushes, queues their raised
+// badges and releases them (releaseClaims), all while handling the answer:
+// a 100,000-member fan-out then wakes no actor per member (a spawn, a
+// registry entry, a record read alone, four messages and a stop). While a
+// member is claimed, whatever arrives for it waits here, and goes to a
+// fresh user actor once the claim is released; so the member is never
+// owned twice.
 type claimMembers struct {
 	owner   *actor.PID
 	app     string
 	ids     []string
 	deliver *Deliver // the template; Recipient is set per member
-	chunk   *fanoutChunk
 }
 
 // membersClaimed answers claimMembers: the members now owned by the
@@ -68,15 +69,14 @@ type claimMembers struct {
 // before reading their records (writes of actors that just passivated, or
 // of an earlier release).
 type membersClaimed struct {
-	chunk   *fanoutChunk
 	claimed []string
 	waitSeq uint64
 }
 
 // releaseClaims ends owner's claims on ids, or on every member it holds if
-// ids is nil (a fan-out that stops early). flushSeq is the store queue
-// position of the batch that saved their records: an actor spawned for
-// one of them waits for it before reading.
+// ids is nil (a fan-out that stops with a claim unanswered). flushSeq is
+// the store queue position of the batch that saved their records: an actor
+// spawned for one of them waits for it before reading.
 type releaseClaims struct {
 	owner    *actor.PID
 	app      string
@@ -122,8 +122,9 @@ type usersDirectory struct {
 	// unflushed maps users passivated with writes still queued to the
 	// queue position the next actor waits for; pruned on sweeps.
 	unflushed map[userKey]uint64
-	// claimed are the members group fan-outs deliver to themselves (see
-	// claimMembers); at most a fan-out window's worth each.
+	// claimed are the members group fan-outs are delivering to themselves
+	// (see claimMembers); at most a chunk each, for the time a fan-out
+	// takes to handle one answer.
 	claimed map[userKey]memberClaim
 	// releasedSeq is the store queue position of the latest claim
 	// release: until it is committed, a user actor spawned, or a member
@@ -286,7 +287,7 @@ func (d *usersDirectory) Receive(ctx actor.Context) {
 // claim answers claimMembers: members with an actor get the message, the
 // rest are claimed for the fan-out.
 func (d *usersDirectory) claim(ctx actor.Context, m *claimMembers) {
-	answer := &membersClaimed{chunk: m.chunk, claimed: make([]string, 0, len(m.ids)), waitSeq: d.pendingRelease()}
+	answer := &membersClaimed{claimed: make([]string, 0, len(m.ids)), waitSeq: d.pendingRelease()}
 	for _, id := range m.ids {
 		key := userKey{m.app, id}
 		if c := d.children[key]; c != nil {

@@ -52,9 +52,11 @@ func (p *fanoutsParent) Receive(ctx actor.Context) {
 //
 // Each chunk goes through the users directory (claimMembers): members
 // with a user actor in memory get the message from it; the others, most
-// of a large group, are claimed, and the fan-out reads their records in
-// one pass, sends their pushes and saves their raised badges itself, in
-// the batch that moves the cursor past the chunk. Then it releases them.
+// of a large group, are claimed for as long as the fan-out takes to read
+// their records in one pass, plan their pushes and queue their raised
+// badges, then released, before their pushes are even sent. The fan-out
+// collects their outcomes itself; a device APNs calls dead is unbound
+// through the directory, by whoever owns the user by then.
 type fanoutActor struct {
 	sys     *System
 	entry   *storage.Entry
@@ -77,31 +79,26 @@ type fanoutChunk struct {
 	// record when the chunk is popped, in the batch that moves the cursor
 	// past it: a restart finds either both or neither.
 	results []storage.PushResult
-	// claimed are the members the fan-out delivers to itself, released
-	// when the chunk is popped; saved are those whose records changed (a
-	// raised badge, an unbound device), written in the popping batch with
-	// the owner keys of unbound tokens deleted.
-	claimed []string
-	saved   []savedUser
-	unbound []string
 }
 
-// savedUser is a claimed member's record to write back.
-type savedUser struct {
-	id  string
-	rec storage.User
-}
-
-// fanoutMember is one member in flight. rec, pushes and changed are used
-// only for a member the fan-out claimed.
+// fanoutMember is one member in flight; pushes counts the unanswered
+// pushes of a member the fan-out delivered to itself.
 type fanoutMember struct {
-	chunk   *fanoutChunk
-	rec     storage.User
-	pushes  int  // unanswered
-	changed bool // rec differs from the store
+	chunk  *fanoutChunk
+	pushes int
 }
 
 func (f *fanoutActor) Receive(ctx actor.Context) {
+	defer func() {
+		// A panic would make protoactor restart the actor under the same
+		// PID, and answers meant for the old one would reach the new one.
+		// Stop instead: the message stays unsettled in the log and is
+		// replayed at the next start, as after any other fan-out failure.
+		if r := recover(); r != nil {
+			f.sys.logger.Error("group fan-out failed", "app", f.entry.App, "seq", f.entry.Seq, "panic", r)
+			ctx.Stop(ctx.Self())
+		}
+	}()
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		if err := f.start(ctx); err != nil {
@@ -127,10 +124,8 @@ func (f *fanoutActor) Receive(ctx actor.Context) {
 		fm.chunk.results = append(fm.chunk.results, storage.PushResult{
 			UserID: m.User, Token: m.Token, Status: m.Status, ApnsID: m.ApnsID, Reason: m.Reason,
 		})
-		if m.Unbind && unbindDevice(&fm.rec, m.Token, m.UnregisteredAt) {
-			fm.changed = true
-			fm.chunk.unbound = append(fm.chunk.unbound, m.Token)
-			f.sys.metrics.unbound.Inc()
+		if m.Unbind {
+			ctx.Send(f.sys.users, &UnbindDevice{App: f.entry.App, User: m.User, Token: m.Token, UnregisteredAt: m.UnregisteredAt})
 		}
 		if fm.pushes--; fm.pushes == 0 {
 			f.settled(m.User, fm)
@@ -144,11 +139,11 @@ func (f *fanoutActor) Receive(ctx actor.Context) {
 		fm.chunk.results = append(fm.chunk.results, m.Results...)
 		f.settled(m.User, fm)
 		f.fill(ctx)
-	case *actor.Stopping, *actor.Restarting:
-		// Cut short (a finished fan-out has released everything): no member
-		// may stay claimed. Those of unfinished chunks get the message again
-		// at the next start.
-		if f.holdsClaims() {
+	case *actor.Stopping:
+		// Cut short with a claim unanswered: the directory may hold
+		// members for this fan-out. They get the message again at the
+		// next start.
+		if f.asked > 0 {
 			ctx.Send(f.sys.users, &releaseClaims{owner: ctx.Self(), flushSeq: f.sys.store.QueuedSeq()})
 		}
 	}
@@ -219,33 +214,43 @@ func (f *fanoutActor) fill(ctx actor.Context) {
 		f.chunks = append(f.chunks, c)
 		f.sys.metrics.fanoutMembers.Add(float64(c.remaining))
 		if len(ids) > 0 {
-			ctx.Send(f.sys.users, &claimMembers{owner: ctx.Self(), app: e.App, ids: ids, deliver: f.deliver, chunk: c})
+			ctx.Send(f.sys.users, &claimMembers{owner: ctx.Self(), app: e.App, ids: ids, deliver: f.deliver})
 			f.asked++
 		}
 	}
-	f.advance(ctx)
+	f.advance()
 	if f.exhausted && f.inflight == 0 {
 		b := f.sys.store.NewBatch()
-		released := f.popSettled(b, nil)
+		f.popSettled(b)
 		b.MarkGroupDone(e.App, e.Seq)
 		if err := f.sys.store.CommitAsync(b); err != nil {
 			f.sys.logger.Error("settle group message", "app", e.App, "seq", e.Seq, "err", err)
 		} else {
 			f.sys.metrics.messagesDone.Inc()
 		}
-		f.release(ctx, released)
 		ctx.Stop(ctx.Self())
 	}
 }
 
 // deliverClaimed reads the records of the members the directory claimed
-// for this fan-out and sends their pushes.
-func (f *fanoutActor) deliverClaimed(ctx actor.Context, m *membersClaimed) error {
-	e, c := f.entry, m.chunk
-	c.claimed = m.claimed
+// for this fan-out, plans their pushes, queues the badges they raise and
+// releases the members, then sends the pushes. The claims last one
+// message's processing: a member's own requests and messages wait that
+// long at most, not for its pushes.
+func (f *fanoutActor) deliverClaimed(ctx actor.Context, m *membersClaimed) (err error) {
 	if len(m.claimed) == 0 {
 		return nil
 	}
+	e := f.entry
+	b := f.sys.store.NewBatch()
+	defer func() {
+		// Released in any case, after the badges are queued: an actor
+		// spawned for one of them waits for this queue position.
+		if err == nil && !b.Empty() {
+			err = f.sys.store.CommitAsync(b)
+		}
+		ctx.Send(f.sys.users, &releaseClaims{owner: ctx.Self(), app: e.App, ids: m.claimed, flushSeq: f.sys.store.QueuedSeq()})
+	}()
 	if m.waitSeq > 0 {
 		wctx, cancel := context.WithTimeout(context.Background(), f.sys.opts.StoreTimeout)
 		err := f.sys.store.WaitCommitted(wctx, m.waitSeq)
@@ -254,18 +259,19 @@ func (f *fanoutActor) deliverClaimed(ctx actor.Context, m *membersClaimed) error
 			return fmt.Errorf("wait for members' last writes: %w", err)
 		}
 	}
+	var jobs []*PushJob
 	var idle []string // members settled without a push
-	err := f.sys.store.Users(e.App, m.claimed, func(i int, rec storage.User, _ bool) {
+	err = f.sys.store.Users(e.App, m.claimed, func(i int, rec storage.User, _ bool) {
 		id := m.claimed[i]
 		fm := f.members[id]
-		fm.rec = rec
-		jobs, skipped, raised := f.sys.planPushes(&fm.rec, e.App, id, f.deliver, ctx.Self())
-		c.results = append(c.results, skipped...)
-		fm.changed, fm.pushes = raised, len(jobs)
-		for _, j := range jobs {
-			ctx.Send(f.sys.tenants, j)
+		mine, skipped, raised := f.sys.planPushes(&rec, e.App, id, f.deliver, ctx.Self())
+		fm.chunk.results = append(fm.chunk.results, skipped...)
+		if raised {
+			b.PutUser(e.App, id, &rec)
 		}
-		if len(jobs) == 0 {
+		fm.pushes = len(mine)
+		jobs = append(jobs, mine...)
+		if len(mine) == 0 {
 			idle = append(idle, id)
 		}
 	})
@@ -273,80 +279,51 @@ func (f *fanoutActor) deliverClaimed(ctx actor.Context, m *membersClaimed) error
 		return err
 	}
 	f.sys.metrics.fanoutDirect.Add(float64(len(m.claimed)))
+	for _, j := range jobs {
+		ctx.Send(f.sys.tenants, j)
+	}
 	for _, id := range idle {
 		f.settled(id, f.members[id])
 	}
 	return nil
 }
 
-// holdsClaims reports whether some members may still be claimed for this
-// fan-out: a claim is unanswered, or a chunk not yet popped has some.
-func (f *fanoutActor) holdsClaims() bool {
-	return f.asked > 0 || slices.ContainsFunc(f.chunks, func(c *fanoutChunk) bool { return len(c.claimed) > 0 })
-}
-
 // settled counts a member's pushes as all answered.
 func (f *fanoutActor) settled(id string, fm *fanoutMember) {
 	delete(f.members, id)
-	c := fm.chunk
-	if fm.changed {
-		c.saved = append(c.saved, savedUser{id: id, rec: fm.rec})
-	}
-	c.remaining--
+	fm.chunk.remaining--
 	f.inflight--
 }
 
 // advance pops fully settled chunks off the front of the window, records
 // their push outcomes and persists the last member of the last one popped:
 // every member up to it is settled.
-func (f *fanoutActor) advance(ctx actor.Context) {
+func (f *fanoutActor) advance() {
 	if len(f.chunks) == 0 || f.chunks[0].remaining > 0 || (f.exhausted && f.inflight == 0) {
 		return // nothing to pop, or the done batch is about to take them
 	}
 	b := f.sys.store.NewBatch()
-	var cursor string
-	released := f.popSettled(b, &cursor)
+	cursor := f.popSettled(b)
 	b.PutFanoutCursor(f.entry.App, f.entry.Seq, cursor)
 	if err := f.sys.store.CommitAsync(b); err != nil {
 		f.sys.logger.Warn("persist fan-out cursor", "app", f.entry.App, "seq", f.entry.Seq, "err", err)
 	}
-	f.release(ctx, released)
 }
 
 // popSettled pops the fully settled chunks off the front of the window into
-// b: one record of push outcomes each, and the claimed members' changed
-// records. It sets *cursor (if not nil) to the last member of the last
-// chunk popped, and returns the claimed members to release once b is
-// queued.
-func (f *fanoutActor) popSettled(b *storage.Batch, cursor *string) (released []string) {
-	app, seq := f.entry.App, f.entry.Seq
+// b, one record of push outcomes each, and returns the last member of the
+// last one ("" if none was settled).
+func (f *fanoutActor) popSettled(b *storage.Batch) (cursor string) {
 	for len(f.chunks) > 0 && f.chunks[0].remaining == 0 {
 		c := f.chunks[0]
 		if len(c.results) > 0 {
 			// In roster order, as a user's own records would be listed.
 			slices.SortFunc(c.results, func(a, b storage.PushResult) int { return strings.Compare(a.UserID, b.UserID) })
-			b.PutGroupPushResults(app, seq, c.last, c.results)
+			b.PutGroupPushResults(f.entry.App, f.entry.Seq, c.last, c.results)
 		}
-		for i := range c.saved {
-			b.PutUser(app, c.saved[i].id, &c.saved[i].rec)
-		}
-		for _, token := range c.unbound {
-			b.DeleteTokenOwner(app, token)
-		}
-		released = append(released, c.claimed...)
-		if cursor != nil {
-			*cursor = c.last
-		}
+		cursor = c.last
 		f.chunks[0] = nil
 		f.chunks = f.chunks[1:]
 	}
-	return released
-}
-
-// release hands claimed members back to the directory once the batch
-// saving them is queued; a user actor spawned for one waits for it.
-func (f *fanoutActor) release(ctx actor.Context, ids []string) {
-	if len(ids) > 0 {
-		ctx.Send(f.sys.users, &releaseClaims{owner: ctx.Self(), app: f.entry.App, ids: ids, flushSeq: f.sys.store.QueuedSeq()})
-	}
+	return cursor
 }

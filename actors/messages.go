@@ -116,6 +116,18 @@ type DropDevice struct {
 
 func (m *DropDevice) Target() (string, string) { return m.App, m.User }
 
+// UnbindDevice asks a user actor to unbind a device APNs called dead
+// (410 Unregistered, 400 BadDeviceToken), unless it was registered again
+// at or after UnregisteredAt (unix ms; 0: no timestamp). A group fan-out
+// sends it for members it delivered to itself.
+type UnbindDevice struct {
+	App, User      string
+	Token          string
+	UnregisteredAt int64
+}
+
+func (m *UnbindDevice) Target() (string, string) { return m.App, m.User }
+
 // PushJob is one push to one device through one credential.
 type PushJob struct {
 	Seq        uint64

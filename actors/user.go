@@ -139,6 +139,12 @@ func (u *userActor) receiveUserMessage(ctx actor.Context, msg UserMessage) {
 			Devices: slices.Clone(u.rec.Devices)})
 	case *DropDevice:
 		u.dropDevice(m)
+	case *UnbindDevice:
+		if err := u.load(); err != nil {
+			u.sys.logger.Error("load user to unbind device", "app", u.app, "user", u.user, "err", err)
+			return
+		}
+		u.unbind(m.Token, m.UnregisteredAt)
 	}
 }
 

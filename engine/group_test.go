@@ -283,3 +283,37 @@ func TestEngine_GroupClaimedMembers(t *testing.T) {
 		t.Errorf("badge after a group message and a one-to-one = %v; want 2", b)
 	}
 }
+
+// TestEngine_GroupSlowMemberHoldsNobody: a member whose pushes APNs keeps
+// throttling (retried for the whole retry window) must not hold up other
+// members of the fan-out: their presence changes answer at once and their
+// one-to-one messages are pushed meanwhile.
+func TestEngine_GroupSlowMemberHoldsNobody(t *testing.T) {
+	h := newHarness(t)
+	const app, members = "1400000006", 300
+	key := h.createApp(app)
+	bid := h.addCert(app, key, credentialtest.Universal, "com.example.chat", "production")
+	base := "/v1/apps/" + app
+	tok := func(i int) string { return fmt.Sprintf("%064x", i+1) }
+	user := func(i int) string { return fmt.Sprintf("m%03d", i) }
+	for i := range members {
+		h.must(204, "PUT", base+"/users/"+user(i)+"/apns", key, map[string]any{"business_id": bid, "token": tok(i)})
+		h.must(204, "PUT", base+"/groups/g/members/"+user(i), key, nil)
+	}
+	h.must(204, "PUT", base+"/groups/g/members/sender", key, nil)
+	h.prod.RespondToken(tok(0), 429, "TooManyRequests", 0)
+	h.restart() // no member actor is in memory
+
+	group := h.post(app, key, map[string]any{"from": "sender", "group_id": "g", "elems": []any{map[string]any{"type": "text", "text": "to all"}}})
+	eventually(t, 10*time.Second, func() bool { return countTo(h.prod, tok(100)) == 1 }, func() string { return "m100 never got the group push" })
+	start := time.Now()
+	code, out := h.do("PUT", base+"/users/"+user(100)+"/presence", key, map[string]any{"state": "online"})
+	if took := time.Since(start); code != 204 || took > 2*time.Second {
+		t.Errorf("presence change beside a throttled member: %d %v after %v; want 204 at once", code, out, took)
+	}
+	h.post(app, key, map[string]any{"from": "sender", "to": user(200), "elems": []any{map[string]any{"type": "text", "text": "just you"}}})
+	eventually(t, 3*time.Second, func() bool { return countTo(h.prod, tok(200)) == 2 },
+		func() string { return "a one-to-one message beside a throttled member was not pushed" })
+	h.prod.RespondToken(tok(0), 200, "", 0) // APNs lets it through: the group message settles
+	h.waitDone(app, key, group)
+}
