@@ -272,15 +272,21 @@ func (d *usersDirectory) Receive(ctx actor.Context) {
 		}
 		// Stopped by passivation, or by a failure past the restart budget:
 		// whatever waited goes to a fresh actor.
-		for _, env := range c.waiting {
-			next := d.children[key]
-			if next == nil {
-				next = d.spawn(ctx, key)
-			}
-			next.lastSeen = d.now
-			next.forwarded++
-			ctx.RequestWithCustomSender(next.pid, env.Message, env.Sender)
+		d.handOver(ctx, key, c.waiting)
+	}
+}
+
+// handOver forwards what waited for key (while its actor stopped, or while
+// a fan-out held it) to its actor, spawned if there is none.
+func (d *usersDirectory) handOver(ctx actor.Context, key userKey, waiting []*actor.MessageEnvelope) {
+	for _, env := range waiting {
+		next := d.children[key]
+		if next == nil {
+			next = d.spawn(ctx, key)
 		}
+		next.lastSeen = d.now
+		next.forwarded++
+		ctx.RequestWithCustomSender(next.pid, env.Message, env.Sender)
 	}
 }
 
@@ -325,15 +331,7 @@ func (d *usersDirectory) release(ctx actor.Context, m *releaseClaims) {
 	d.releasedSeq = max(d.releasedSeq, m.flushSeq)
 	end := func(key userKey, claim memberClaim) {
 		delete(d.claimed, key)
-		for _, env := range claim.waiting {
-			next := d.children[key]
-			if next == nil {
-				next = d.spawn(ctx, key)
-			}
-			next.lastSeen = d.now
-			next.forwarded++
-			ctx.RequestWithCustomSender(next.pid, env.Message, env.Sender)
-		}
+		d.handOver(ctx, key, claim.waiting)
 	}
 	if m.ids == nil {
 		for key, claim := range d.claimed {

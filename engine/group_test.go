@@ -225,18 +225,9 @@ func TestEngine_GroupBadgeAcrossPassivation(t *testing.T) {
 func TestEngine_GroupClaimedMembers(t *testing.T) {
 	h := newHarness(t)
 	const app, members = "1400000005", 600 // a few chunks
-	key := h.createApp(app)
-	bid := h.addCert(app, key, credentialtest.Universal, "com.example.chat", "production")
-	base := "/v1/apps/" + app
-	tok := func(i int) string { return fmt.Sprintf("%064x", i+1) }
-	user := func(i int) string { return fmt.Sprintf("m%03d", i) }
-	for i := range members {
-		h.must(204, "PUT", base+"/users/"+user(i)+"/apns", key, map[string]any{"business_id": bid, "token": tok(i)})
-		h.must(204, "PUT", base+"/groups/g/members/"+user(i), key, nil)
-	}
-	h.must(204, "PUT", base+"/groups/g/members/sender", key, nil)
+	key, base := h.group(app, "g", members)
 	const gone = 7
-	h.prod.RespondToken(tok(gone), 410, "Unregistered", time.Now().Add(time.Hour).UnixMilli())
+	h.prod.RespondToken(memberToken(gone), 410, "Unregistered", time.Now().Add(time.Hour).UnixMilli())
 	h.restart() // no member actor is in memory now
 	direct := h.metric("herald_fanout_direct_members_total")
 	h.prod.SetLatency(20 * time.Millisecond) // keep members claimed a while
@@ -246,9 +237,9 @@ func TestEngine_GroupClaimedMembers(t *testing.T) {
 	// and a member going online.
 	var direct1 []string
 	for i := 1; i < members; i += 97 {
-		direct1 = append(direct1, h.post(app, key, map[string]any{"from": "sender", "to": user(i), "elems": []any{map[string]any{"type": "text", "text": "just you"}}}))
+		direct1 = append(direct1, h.post(app, key, map[string]any{"from": "sender", "to": memberID(i), "elems": []any{map[string]any{"type": "text", "text": "just you"}}}))
 	}
-	h.must(204, "PUT", base+"/users/"+user(members-1)+"/presence", key, map[string]any{"state": "online"})
+	h.must(204, "PUT", base+"/users/"+memberID(members-1)+"/presence", key, map[string]any{"state": "online"})
 	h.waitDoneWithin(app, key, group, 30*time.Second)
 	for _, id := range direct1 {
 		h.waitDone(app, key, id)
@@ -261,25 +252,25 @@ func TestEngine_GroupClaimedMembers(t *testing.T) {
 	for i := 1; i < members; i += 97 {
 		badges := map[float64]bool{}
 		for _, r := range h.prod.Received() {
-			if r.Token == tok(i) {
+			if r.Token == memberToken(i) {
 				badges[payloadOf(t, r)["aps"].(map[string]any)["badge"].(float64)] = true
 			}
 		}
 		if !badges[1] || !badges[2] || len(badges) != 2 {
-			t.Errorf("member %s: badges %v over a group and a one-to-one message; want 1 and 2", user(i), badges)
+			t.Errorf("member %s: badges %v over a group and a one-to-one message; want 1 and 2", memberID(i), badges)
 		}
 	}
 	for i := range members {
-		if n := countTo(h.prod, tok(i)); i%97 != 1 && i != gone && n != 1 && i != members-1 {
-			t.Errorf("member %s: %d pushes; want 1", user(i), n)
+		if n := countTo(h.prod, memberToken(i)); i%97 != 1 && i != gone && n != 1 && i != members-1 {
+			t.Errorf("member %s: %d pushes; want 1", memberID(i), n)
 		}
 	}
-	if n := len(h.must(200, "GET", base+"/users/"+user(gone), key, nil)["devices"].([]any)); n != 0 {
+	if n := len(h.must(200, "GET", base+"/users/"+memberID(gone), key, nil)["devices"].([]any)); n != 0 {
 		t.Errorf("member answered 410 by APNs still has %d devices; want it unbound", n)
 	}
 	// The saved badge is what the fan-out raised: the next push shows 2.
-	h.waitDone(app, key, h.post(app, key, map[string]any{"from": "sender", "to": user(3), "elems": []any{map[string]any{"type": "text", "text": "again"}}}))
-	if b := payloadOf(t, lastTo(t, h.prod, tok(3)))["aps"].(map[string]any)["badge"]; b != float64(2) {
+	h.waitDone(app, key, h.post(app, key, map[string]any{"from": "sender", "to": memberID(3), "elems": []any{map[string]any{"type": "text", "text": "again"}}}))
+	if b := payloadOf(t, lastTo(t, h.prod, memberToken(3)))["aps"].(map[string]any)["badge"]; b != float64(2) {
 		t.Errorf("badge after a group message and a one-to-one = %v; want 2", b)
 	}
 }
@@ -291,29 +282,40 @@ func TestEngine_GroupClaimedMembers(t *testing.T) {
 func TestEngine_GroupSlowMemberHoldsNobody(t *testing.T) {
 	h := newHarness(t)
 	const app, members = "1400000006", 300
-	key := h.createApp(app)
-	bid := h.addCert(app, key, credentialtest.Universal, "com.example.chat", "production")
-	base := "/v1/apps/" + app
-	tok := func(i int) string { return fmt.Sprintf("%064x", i+1) }
-	user := func(i int) string { return fmt.Sprintf("m%03d", i) }
-	for i := range members {
-		h.must(204, "PUT", base+"/users/"+user(i)+"/apns", key, map[string]any{"business_id": bid, "token": tok(i)})
-		h.must(204, "PUT", base+"/groups/g/members/"+user(i), key, nil)
-	}
-	h.must(204, "PUT", base+"/groups/g/members/sender", key, nil)
-	h.prod.RespondToken(tok(0), 429, "TooManyRequests", 0)
+	key, base := h.group(app, "g", members)
+	h.prod.RespondToken(memberToken(0), 429, "TooManyRequests", 0)
 	h.restart() // no member actor is in memory
 
 	group := h.post(app, key, map[string]any{"from": "sender", "group_id": "g", "elems": []any{map[string]any{"type": "text", "text": "to all"}}})
-	eventually(t, 10*time.Second, func() bool { return countTo(h.prod, tok(100)) == 1 }, func() string { return "m100 never got the group push" })
+	eventually(t, 10*time.Second, func() bool { return countTo(h.prod, memberToken(100)) == 1 }, func() string { return "m100 never got the group push" })
 	start := time.Now()
-	code, out := h.do("PUT", base+"/users/"+user(100)+"/presence", key, map[string]any{"state": "online"})
+	code, out := h.do("PUT", base+"/users/"+memberID(100)+"/presence", key, map[string]any{"state": "online"})
 	if took := time.Since(start); code != 204 || took > 2*time.Second {
 		t.Errorf("presence change beside a throttled member: %d %v after %v; want 204 at once", code, out, took)
 	}
-	h.post(app, key, map[string]any{"from": "sender", "to": user(200), "elems": []any{map[string]any{"type": "text", "text": "just you"}}})
-	eventually(t, 3*time.Second, func() bool { return countTo(h.prod, tok(200)) == 2 },
+	h.post(app, key, map[string]any{"from": "sender", "to": memberID(200), "elems": []any{map[string]any{"type": "text", "text": "just you"}}})
+	eventually(t, 3*time.Second, func() bool { return countTo(h.prod, memberToken(200)) == 2 },
 		func() string { return "a one-to-one message beside a throttled member was not pushed" })
-	h.prod.RespondToken(tok(0), 200, "", 0) // APNs lets it through: the group message settles
+	h.prod.RespondToken(memberToken(0), 200, "", 0) // APNs lets it through: the group message settles
 	h.waitDone(app, key, group)
+}
+
+// memberToken and memberID name member i of a group built by harness.group.
+func memberToken(i int) string { return fmt.Sprintf("%064x", i+1) }
+func memberID(i int) string    { return fmt.Sprintf("m%03d", i) }
+
+// group creates app with a certificate and a group of n members, each with
+// one device (memberID, memberToken), plus a member "sender" without one.
+// It returns the app's key and API base path.
+func (h *harness) group(app, group string, n int) (key, base string) {
+	h.t.Helper()
+	key = h.createApp(app)
+	bid := h.addCert(app, key, credentialtest.Universal, "com.example.chat", "production")
+	base = "/v1/apps/" + app
+	for i := range n {
+		h.must(204, "PUT", base+"/users/"+memberID(i)+"/apns", key, map[string]any{"business_id": bid, "token": memberToken(i)})
+		h.must(204, "PUT", base+"/groups/"+group+"/members/"+memberID(i), key, nil)
+	}
+	h.must(204, "PUT", base+"/groups/"+group+"/members/sender", key, nil)
+	return key, base
 }

@@ -218,14 +218,7 @@ func TestStore_LogTrim(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	s = mustOpen(t, dir)
-	got := map[uint64]bool{}
-	if err := s.Replay(func(e *Entry) error { got[e.Seq] = true; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, keep) {
-		t.Errorf("replayed %v; want %v", got, keep)
-	}
+	expectReplay(t, dir, keep)
 }
 
 func TestStore_Closed(t *testing.T) {
@@ -433,12 +426,19 @@ func TestStore_SettledStayGoneAfterCompaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	s = mustOpen(t, dir)
+	expectReplay(t, dir, keep)
+}
+
+// expectReplay reopens the store in dir and checks that replay yields
+// exactly the seqs in want.
+func expectReplay(t *testing.T, dir string, want map[uint64]bool) {
+	t.Helper()
+	s := mustOpen(t, dir)
 	got := map[uint64]bool{}
 	if err := s.Replay(func(e *Entry) error { got[e.Seq] = true; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got, keep) {
-		t.Errorf("replayed %v; want %v", got, keep)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("replayed %v; want %v", got, want)
 	}
 }
