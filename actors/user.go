@@ -89,7 +89,7 @@ func (u *userActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case UserMessage:
 		u.handled++
-		if d, ok := m.(*Deliver); !ok || d.ReplyTo == nil {
+		if !fromGroup(m) {
 			u.groupOnly = false
 		}
 		u.receiveUserMessage(ctx, m)
@@ -106,6 +106,19 @@ func (u *userActor) Receive(ctx actor.Context) {
 		// the directory may spawn the user's next actor.
 		ctx.Send(u.sys.users, &userStopped{id: ctx.Self().Id})
 	}
+}
+
+// fromGroup reports whether m is a group fan-out's: a member's delivery,
+// or the unbinding of a device its push found dead. An actor woken only by
+// those passivates as soon as it has settled them (doneForNow).
+func fromGroup(m UserMessage) bool {
+	switch m := m.(type) {
+	case *Deliver:
+		return m.ReplyTo != nil
+	case *UnbindDevice:
+		return true
+	}
+	return false
 }
 
 // receiveUserMessage handles what the directory routes here.
@@ -141,10 +154,12 @@ func (u *userActor) receiveUserMessage(ctx actor.Context, msg UserMessage) {
 		u.dropDevice(m)
 	case *UnbindDevice:
 		if err := u.load(); err != nil {
+			// The device's next push is answered 410 again and retries this.
 			u.sys.logger.Error("load user to unbind device", "app", u.app, "user", u.user, "err", err)
 			return
 		}
 		u.unbind(m.Token, m.UnregisteredAt)
+		u.doneIfGroupOnly(ctx)
 	}
 }
 
@@ -208,6 +223,9 @@ func (u *userActor) putUser(b *storage.Batch) {
 func (u *userActor) commit(b *storage.Batch) error {
 	ctx, cancel := context.WithTimeout(context.Background(), u.sys.opts.StoreTimeout)
 	defer cancel()
+	// A commit that times out may still land: until one succeeds, the next
+	// actor for this user (or a fan-out claiming it) must wait for it.
+	u.unsynced = true
 	if err := u.sys.store.Commit(ctx, b); err != nil {
 		// The in-memory state may now be ahead of the store: reload next time.
 		u.loaded = false
@@ -476,6 +494,12 @@ func (u *userActor) settle(ctx actor.Context, seq uint64, p *pendingMessage) {
 	} else {
 		u.sys.metrics.messagesDone.Inc()
 	}
+	u.doneIfGroupOnly(ctx)
+}
+
+// doneIfGroupOnly tells the directory an actor woken only for group work
+// may stop now, if nothing is pending.
+func (u *userActor) doneIfGroupOnly(ctx actor.Context) {
 	if u.groupOnly && len(u.pending) == 0 {
 		ctx.Send(u.sys.users, &doneForNow{key: u.key, handled: u.handled, flushSeq: u.flushSeq()})
 	}

@@ -162,18 +162,24 @@ func (s *Store) User(app, user string) (User, error) {
 // false, if never written). A group fan-out reads a roster chunk's users
 // this way: ids in roster order are in key order, so each seek moves
 // forward from the last instead of starting a point lookup from scratch.
-func (s *Store) Users(app string, ids []string, fn func(i int, u User, found bool)) error {
+func (s *Store) Users(app string, ids []string, fn func(i int, u User, found bool)) (err error) {
 	prefix := appKey(app, kindUser, 0)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return fmt.Errorf("read users of %s: %w", app, err)
 	}
+	defer func() {
+		// Closed even if fn panics: an open iterator pins memtables and
+		// sstables for as long as it lives.
+		if cerr := it.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("read users of %s: %w", app, cerr)
+		}
+	}()
 	key := slices.Clone(prefix)
 	for i, id := range ids {
 		key = append(key[:len(prefix)], id...)
 		if !it.SeekGE(key) || !bytes.Equal(it.Key(), key) {
 			if err := it.Error(); err != nil {
-				it.Close()
 				return fmt.Errorf("read user %s/%s: %w", app, id, err)
 			}
 			fn(i, User{}, false)
@@ -185,12 +191,11 @@ func (s *Store) Users(app string, ids []string, fn func(i int, u User, found boo
 			u, err = decodeUser(v)
 		}
 		if err != nil {
-			it.Close()
 			return fmt.Errorf("read user %s/%s: %w", app, id, err)
 		}
 		fn(i, u, true)
 	}
-	return it.Close()
+	return nil
 }
 
 // TokenOwner returns the user of app that owns token (ErrNotFound if none).
