@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"sync"
@@ -122,17 +121,7 @@ func (gt *groupTally) update(m *bench.MockAPNs) {
 		if r.Status != 200 {
 			continue
 		}
-		var p struct {
-			APS struct {
-				Alert struct {
-					Body string `json:"body"`
-				} `json:"alert"`
-			} `json:"aps"`
-		}
-		if json.Unmarshal(r.Payload, &p) != nil {
-			continue
-		}
-		text := groupTextInBody.FindString(p.APS.Alert.Body)
+		text := groupTextInBody.FindString(alertBody(r.Payload))
 		if text == "" {
 			continue
 		}

@@ -229,17 +229,7 @@ func (tl *tally) add(r bench.Received) {
 		tl.non200++
 		return
 	}
-	var p struct {
-		APS struct {
-			Alert struct {
-				Body string `json:"body"`
-			} `json:"alert"`
-		} `json:"aps"`
-	}
-	text := ""
-	if json.Unmarshal(r.Payload, &p) == nil {
-		text = textInBody.FindString(p.APS.Alert.Body)
-	}
+	text := textInBody.FindString(alertBody(r.Payload))
 	if text == "" {
 		tl.malformed++
 		return
@@ -250,6 +240,21 @@ func (tl *tally) add(r bench.Received) {
 	} else if first != r.ApnsID {
 		tl.idChanged[text] = true
 	}
+}
+
+// alertBody is the alert body of a push payload ("" if it has none).
+func alertBody(payload []byte) string {
+	var p struct {
+		APS struct {
+			Alert struct {
+				Body string `json:"body"`
+			} `json:"alert"`
+		} `json:"aps"`
+	}
+	if json.Unmarshal(payload, &p) != nil {
+		return ""
+	}
+	return p.APS.Alert.Body
 }
 
 // missing lists the accepted texts the mock has not answered 200 for.
