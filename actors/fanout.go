@@ -53,10 +53,10 @@ func (p *fanoutsParent) Receive(ctx actor.Context) {
 // Each chunk goes through the users directory (claimMembers): members
 // with a user actor in memory get the message from it; the others, most
 // of a large group, are claimed for as long as the fan-out takes to read
-// their records in one pass, plan their pushes and queue their raised
-// badges, then released, before their pushes are even sent. The fan-out
-// collects their outcomes itself; a device APNs calls dead is unbound
-// through the directory, by whoever owns the user by then.
+// their records in one pass, plan and send their pushes and queue their
+// raised badges, then released, long before their pushes are answered.
+// The fan-out collects their outcomes itself; a device APNs calls dead is
+// unbound through the directory, by whoever owns the user by then.
 type fanoutActor struct {
 	sys     *System
 	entry   *storage.Entry
@@ -233,10 +233,10 @@ func (f *fanoutActor) fill(ctx actor.Context) {
 }
 
 // deliverClaimed reads the records of the members the directory claimed
-// for this fan-out, plans their pushes, queues the badges they raise and
-// releases the members, then sends the pushes. The claims last one
-// message's processing: a member's own requests and messages wait that
-// long at most, not for its pushes.
+// for this fan-out, plans and sends their pushes, queues the badges they
+// raise and releases the members. The claims last one message's
+// processing: a member's own requests and messages wait that long at
+// most, not for its pushes' answers.
 func (f *fanoutActor) deliverClaimed(ctx actor.Context, m *membersClaimed) (err error) {
 	if len(m.claimed) == 0 {
 		return nil
