@@ -56,7 +56,8 @@ type Options struct {
 	// half of the delivery peak measured just before).
 	LatencyRate float64
 	// Profile, when set, saves a CPU profile of herald during the c2c
-	// delivery phase to this file, of the latency run to this file +
+	// delivery phase to this file, of the single-message ingest's first
+	// second to this file + ".single", of the latency run to this file +
 	// ".latency" and of the group fan-out's first second to this file +
 	// ".group".
 	Profile string
@@ -123,6 +124,9 @@ type env struct {
 	// receiptsFile is the mock's receipt log (--receipts-out), which
 	// times every push's arrival for the c2c latency run.
 	receiptsFile string
+	// noopAddr is the mock process's no-op HTTP/1.1 server, the ceiling
+	// the single-message ingest is compared with (see NoopHTTP).
+	noopAddr string
 
 	herald    *Process
 	addr      string
@@ -191,18 +195,26 @@ func (e *env) startMock() error {
 	if err != nil {
 		return err
 	}
-	e.mockAddr, e.caFile = addr, filepath.Join(e.dir, "mock-ca.pem")
+	noopAddr, err := FreeAddr()
+	if err != nil {
+		return err
+	}
+	e.mockAddr, e.noopAddr, e.caFile = addr, noopAddr, filepath.Join(e.dir, "mock-ca.pem")
 	e.receiptsFile = filepath.Join(e.dir, "mock-receipts.bin")
 	// Pushes for the broken topic always get 503: one credential's APNs
 	// trouble, for the isolation scenario; no other topic is affected.
 	// The receipt log grows by 24 bytes a push for the whole run (24 MB
 	// per million pushes), in the run's temporary directory.
 	e.mock, err = StartProcess("mockapns", e.opts.Herald, []string{"mockapns", "--listen", addr, "--ca-out", e.caFile,
-		"--receipts-out", e.receiptsFile, "--fault", "503:ServiceUnavailable:1:" + brokenTopic}, nil)
+		"--receipts-out", e.receiptsFile, "--fault", "503:ServiceUnavailable:1:" + brokenTopic,
+		"--noop-http-listen", noopAddr}, nil)
 	if err != nil {
 		return err
 	}
-	return e.mock.WaitListening(addr, 10*time.Second)
+	if err := e.mock.WaitListening(addr, 10*time.Second); err != nil {
+		return err
+	}
+	return e.mock.WaitListening(noopAddr, 10*time.Second)
 }
 
 // startHerald starts a fresh engine (new data dir) with extra serve flags.

@@ -195,6 +195,23 @@ func (e *env) captureProfile(path string, d time.Duration) error {
 	return e.fetchProfile(path, fmt.Sprintf("profile?seconds=%d", int(d.Seconds())), d+30*time.Second)
 }
 
+// profileAsync starts a CPU profile of herald over d, saved to the
+// profile path + suffix, when the options ask for profiles. The returned
+// function waits for it.
+func (e *env) profileAsync(suffix string, d time.Duration) (wait func()) {
+	if e.opts.Profile == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := e.captureProfile(e.opts.Profile+suffix, d); err != nil {
+			e.report.Warn("cpu profile %s: %v", suffix, err)
+		}
+	}()
+	return func() { <-done }
+}
+
 // captureHeap saves herald's heap profile to path.
 func (e *env) captureHeap(path string) error {
 	return e.fetchProfile(path, "heap", 30*time.Second)

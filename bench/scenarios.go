@@ -46,6 +46,12 @@ type driveResult struct {
 // well-behaved client does. The load comes from blast: one thread, raw
 // epoll, so the client takes as little CPU from herald as it can.
 func (e *env) drive(ctx context.Context, label string, total, batch int, to func(i int) string) (driveResult, error) {
+	return e.driveAt(ctx, e.client.addr, label, total, batch, to)
+}
+
+// driveAt is drive against the server at addr (herald, or the no-op
+// ceiling server).
+func (e *env) driveAt(ctx context.Context, addr, label string, total, batch int, to func(i int) string) (driveResult, error) {
 	if batch < 1 {
 		batch = 1
 	}
@@ -67,7 +73,7 @@ func (e *env) drive(ctx context.Context, label string, total, batch int, to func
 		} else {
 			body = appendMessage(body[:0], "sender", to(first), first)
 		}
-		return appendPost(dst, e.client.addr, path, e.client.Key, body)
+		return appendPost(dst, addr, path, e.client.Key, body)
 	}
 	answer := func(r, status int, res []byte) (retry bool, err error) {
 		switch status {
@@ -84,7 +90,7 @@ func (e *env) drive(ctx context.Context, label string, total, batch int, to func
 	}
 	start := time.Now()
 	// The poster's timeout: an answer slower than that is a hang.
-	err := blast(ctx, e.client.addr, e.opts.Connections, requests, 30*time.Second, request, answer)
+	err := blast(ctx, addr, e.opts.Connections, requests, 30*time.Second, request, answer)
 	elapsed := time.Since(start)
 	stop()
 	p.draw(accepted.Load(), fmt.Sprintf("429s %d", rejected.Load()))
@@ -219,11 +225,25 @@ func (e *env) scenarioC2C(ctx context.Context) error {
 	// compacting what it wrote for a few seconds, its cost, not this run's.
 	sleepCtx(ctx, 5*time.Second)
 	single := min(e.opts.Messages/2, 100_000)
-	res, err = e.drive(ctx, "ingest: single messages", single, 1, func(i int) string { return "x" + strconv.Itoa(i%users) })
+	toIdle := func(i int) string { return "x" + strconv.Itoa(i%users) }
+	// The ceiling first, the same requests on the same connections to a
+	// server that only answers 202: how much of the machine's request
+	// rate at this moment herald's durable ingest keeps.
+	ceiling, err := e.driveAt(ctx, e.noopAddr, "reference: no-op HTTP/1.1", single, 1, toIdle)
+	if err != nil {
+		return fmt.Errorf("no-op HTTP/1.1 ceiling: %w", err)
+	}
+	ceilingRate := float64(ceiling.accepted) / ceiling.elapsed.Seconds()
+	r.Add("c2c", fmt.Sprintf("ceiling: no-op HTTP/1.1 202 server (%d conns)", e.opts.Connections), ceilingRate, "req/s", "same client and requests, nothing durable")
+	singleProfiled := e.profileAsync(".single", time.Second)
+	res, err = e.drive(ctx, "ingest: single messages", single, 1, toIdle)
+	singleProfiled()
 	if err != nil {
 		return err
 	}
-	r.Add("c2c", fmt.Sprintf("durable ingest, single messages (%d conns)", e.opts.Connections), float64(res.accepted)/res.elapsed.Seconds(), "msgs/s", "goal ≥ 50k")
+	singleRate := float64(res.accepted) / res.elapsed.Seconds()
+	r.Add("c2c", fmt.Sprintf("durable ingest, single messages (%d conns)", e.opts.Connections), singleRate, "msgs/s",
+		fmt.Sprintf("goal ≥ 50k; %.2f× the no-op ceiling", singleRate/ceilingRate))
 	if err := e.waitDrained(ctx, 2*time.Minute); err != nil {
 		return err
 	}
@@ -238,15 +258,7 @@ func (e *env) scenarioC2C(ctx context.Context) error {
 	n := e.opts.Messages
 	var driveErr error
 	var wg sync.WaitGroup
-	if e.opts.Profile != "" {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := e.captureProfile(e.opts.Profile, 8*time.Second); err != nil {
-				e.report.Warn("cpu profile: %v", err)
-			}
-		}()
-	}
+	profiled := e.profileAsync("", 8*time.Second)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -254,6 +266,7 @@ func (e *env) scenarioC2C(ctx context.Context) error {
 	}()
 	end, peakRSS, err := e.waitSettled(ctx, "c2c: pushes settled", "c2c delivered pushes/s", before.Sent+before.Failed+float64(n), 5*time.Minute, t0)
 	wg.Wait()
+	profiled()
 	if err = firstErr(driveErr, err); err != nil {
 		return err
 	}
@@ -310,15 +323,7 @@ func (e *env) latencyAtRate(ctx context.Context, rate float64, d time.Duration, 
 	path := "/v1/apps/" + e.client.App + "/messages:batch"
 	toUser := func(i int) string { return "u" + strconv.Itoa(i%users) }
 	start := time.Now()
-	if e.opts.Profile != "" {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := e.captureProfile(e.opts.Profile+".latency", d); err != nil {
-				e.report.Warn("latency cpu profile: %v", err)
-			}
-		}()
-	}
+	profiled := e.profileAsync(".latency", d)
 	t := time.NewTicker(tick)
 	for k := 0; k < ticks && ctx.Err() == nil; k++ {
 		<-t.C
@@ -348,6 +353,7 @@ func (e *env) latencyAtRate(ctx context.Context, rate float64, d time.Duration, 
 	}
 	t.Stop()
 	wg.Wait()
+	profiled()
 	p.draw(sent.Load(), "")
 	p.finish()
 	if _, _, err := e.waitSettled(ctx, "latency: pushes settled", "", before.Sent+before.Failed+float64(sent.Load()), time.Minute, time.Now()); err != nil {
@@ -431,17 +437,7 @@ func (e *env) scenarioGroup(ctx context.Context) error {
 	usage0 := e.heraldUsage()
 	// The profile covers the fan-out's first second (a 100k fan-out takes
 	// about that long) and is waited for before herald is stopped.
-	var profiled sync.WaitGroup
-	if e.opts.Profile != "" {
-		profiled.Add(1)
-		go func() {
-			defer profiled.Done()
-			if err := e.captureProfile(e.opts.Profile+".group", time.Second); err != nil {
-				e.report.Warn("group cpu profile: %v", err)
-			}
-		}()
-	}
-	defer profiled.Wait()
+	defer e.profileAsync(".group", time.Second)()
 	t0 := time.Now()
 	body := []byte(`{"from":"g0","group_id":"big","elems":[{"type":"text","text":"hello group"}]}`)
 	status, res, err := e.client.Do("POST", "/v1/apps/"+e.client.App+"/messages", e.client.Key, "application/json", body)

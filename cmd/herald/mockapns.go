@@ -39,6 +39,7 @@ func mockAPNsMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		statsInterval time.Duration
 		dropEvery     time.Duration
 		goAwayEvery   time.Duration
+		noopListen    string
 	)
 	fs.StringVar(&opts.Addr, "listen", "127.0.0.1:2197", "`address` to listen on (keep it on loopback)")
 	fs.StringVar(&caOut, "ca-out", "", "write the PEM root certificate to trust to `file` (for herald serve --apns-ca-file)")
@@ -58,6 +59,7 @@ func mockAPNsMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.DurationVar(&statsInterval, "stats-interval", 0, "print the counts every `interval` (0: only at exit)")
 	fs.DurationVar(&dropEvery, "drop-every", 0, "drop all connections abruptly every `interval` (0: never)")
 	fs.DurationVar(&goAwayEvery, "goaway-every", 0, "send a graceful GOAWAY on all connections every `interval` (0: never)")
+	fs.StringVar(&noopListen, "noop-http-listen", "", "also answer every plain HTTP/1.1 request on `address` with a 202 and nothing else: the ceiling herald bench compares single-message ingest with")
 	if err := fs.Parse(args); err != nil {
 		return err // flag.ErrHelp included: main exits quietly on it
 	}
@@ -93,6 +95,15 @@ func mockAPNsMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stdout, "mockapns: CA written to %s\n", caOut)
 	}
 	fmt.Fprintf(stdout, "mockapns: listening on %s\n", m.URL())
+	if noopListen != "" {
+		noop, err := bench.StartNoopHTTP(noopListen)
+		if err != nil {
+			m.Close()
+			return err
+		}
+		defer noop.Close()
+		fmt.Fprintf(stdout, "mockapns: no-op HTTP/1.1 on %s\n", noop.Addr())
+	}
 
 	// The tickers' goroutines are owned here and waited for before Close.
 	var wg sync.WaitGroup
