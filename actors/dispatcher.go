@@ -15,15 +15,15 @@ import (
 // each other cannot deadlock on the pool.
 type pooledDispatcher struct {
 	work       chan func()
-	stop       chan struct{}
+	workers    int
 	throughput int
 }
 
 var _ actor.Dispatcher = (*pooledDispatcher)(nil)
 
-// newPooledDispatcher starts workers goroutines; stopPool ends them.
+// newPooledDispatcher starts workers goroutines; stop ends them.
 func newPooledDispatcher(workers, throughput int, s *System) *pooledDispatcher {
-	d := &pooledDispatcher{work: make(chan func(), 4096), stop: make(chan struct{}), throughput: throughput}
+	d := &pooledDispatcher{work: make(chan func(), 4096), workers: workers, throughput: throughput}
 	s.loops.Add(workers)
 	for range workers {
 		go d.worker(s)
@@ -31,17 +31,21 @@ func newPooledDispatcher(workers, throughput int, s *System) *pooledDispatcher {
 	return d
 }
 
-// worker runs scheduled mailboxes. Runs in its own goroutine; exits when
-// the dispatcher is stopped (System.Shutdown).
+// worker runs scheduled mailboxes. Runs in its own goroutine; exits at the
+// nil that stop queues for it (System.Shutdown). A plain receive, not a
+// select with a stop channel: a select locks both channels, and every
+// mailbox run of every actor goes through here.
 func (d *pooledDispatcher) worker(s *System) {
 	defer s.loops.Done()
-	for {
-		select {
-		case fn := <-d.work:
-			fn()
-		case <-d.stop:
-			return
-		}
+	for fn := <-d.work; fn != nil; fn = <-d.work {
+		fn()
+	}
+}
+
+// stop queues a nil for each worker, after whatever is scheduled already.
+func (d *pooledDispatcher) stop() {
+	for range d.workers {
+		d.work <- nil
 	}
 }
 

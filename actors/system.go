@@ -295,7 +295,7 @@ func (s *System) Shutdown(ctx context.Context) error {
 	}
 	s.actors.Shutdown()
 	close(s.stopLoops)
-	close(s.pool.stop)
+	s.pool.stop()
 	s.loops.Wait()
 	return errors.Join(errs...)
 }
