@@ -28,7 +28,10 @@
 // # Messages
 //
 // Ingress → users directory → sender's user actor: [Outgoing] (it stamps the
-// nickname it owns) → recipient's user actor: [Deliver]. Ingress → users
+// nickname it owns) → recipient's user actor: [Deliver]; once the sender's
+// actor has published its nickname and holds no message of its own,
+// ingress → users directory → recipient's user actor: [Deliver] with the
+// nickname stamped (see senderNicknames). Ingress → users
 // directory: [SetAPNS], [SetPresence], [SetProfile], [GetUser]. Fan-out →
 // member user actors: [Deliver], answered by [UserSettled]. User actor →
 // tenants directory → tenant actor: [PushJob]. Tenant actor → user actor:

@@ -147,6 +147,9 @@ type System struct {
 	// the props option that selects it.
 	pool     *pooledDispatcher
 	withPool actor.PropsOption
+	// senders lets one-to-one messages skip their sender's actor once its
+	// nickname is known.
+	senders *senderNicknames
 	// loops are the reclaim and sweep goroutines; stopLoops ends them.
 	loops     sync.WaitGroup
 	stopLoops chan struct{}
@@ -202,7 +205,7 @@ func New(opts Options) (*System, error) {
 	if opts.Store == nil {
 		return nil, errors.New("actors: Options.Store is required")
 	}
-	s := &System{}
+	s := &System{senders: newSenderNicknames()}
 	opts.ensureDefaults(s)
 	if opts.OpenCredential == nil && opts.NewPusher == nil {
 		return nil, errors.New("actors: Options.OpenCredential is required")
@@ -246,7 +249,13 @@ func (s *System) Deliver(e *storage.Entry) {
 		s.root.Send(s.fanouts, &startFanout{entry: e})
 		return
 	}
-	s.root.Send(s.users, &Outgoing{&Deliver{Seq: e.Seq, App: e.App, Recipient: e.Msg.To, Msg: e.Msg, ReceivedAt: e.ReceivedAt}})
+	d := &Deliver{Seq: e.Seq, App: e.App, Recipient: e.Msg.To, Msg: e.Msg, ReceivedAt: e.ReceivedAt}
+	if nickname, ok := s.senders.direct(userKey{e.App, e.Msg.From}); ok {
+		d.SenderNickname = nickname
+		s.root.Send(s.users, d)
+		return
+	}
+	s.root.Send(s.users, &Outgoing{d})
 }
 
 // Request sends a user request (SetAPNS, SetPresence, SetProfile, GetUser)

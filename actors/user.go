@@ -132,17 +132,25 @@ func (u *userActor) receiveUserMessage(ctx actor.Context, msg UserMessage) {
 		}
 		u.deliver(ctx, m)
 	case *Outgoing:
-		if err := u.load(); err != nil {
+		err := u.load()
+		if err != nil {
 			u.sys.logger.Warn("load sender profile", "app", u.app, "user", u.user, "err", err)
 		}
 		m.Deliver.SenderNickname = u.rec.Nickname
 		ctx.Send(u.sys.users, m.Deliver)
+		// After the send: a later message may now go straight to the
+		// directory, where it queues behind this one.
+		u.sys.senders.forwarded(u.key, u.rec.Nickname, err == nil)
 	case *SetAPNS:
 		u.respond(ctx, u.setAPNS(ctx, m))
 	case *SetPresence:
 		u.respond(ctx, u.setPresence(m))
 	case *SetProfile:
-		u.respond(ctx, u.update(func() error { u.rec.Nickname = m.Nickname; return nil }))
+		err := u.update(func() error { u.rec.Nickname = m.Nickname; return nil })
+		if err == nil {
+			u.sys.senders.changed(u.key, m.Nickname) // before the 204
+		}
+		u.respond(ctx, err)
 	case *GetUser:
 		if err := u.load(); err != nil {
 			ctx.Respond(err)
