@@ -3,6 +3,7 @@ package actors
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 )
 
 // senderNicknames lets a one-to-one message skip the hop through its
@@ -27,14 +28,17 @@ import (
 type senderNicknames struct {
 	seed   maphash.Seed
 	shards [senderShards]senderShard
+	// directs counts the messages that skipped their sender's actor.
+	directs atomic.Int64
 }
 
 const (
 	senderShards = 64
-	// senderShardMax bounds each shard (a quarter million senders in all,
-	// about 100 bytes each); a full shard forgets some idle senders, whose
-	// next message goes through their actor again.
-	senderShardMax = 4096
+	// senderShardMax bounds each shard: 65,536 senders in all, about 100
+	// bytes each with short ids (7 MiB), at most 600 with the longest ids
+	// and nickname the API accepts (40 MiB). A full shard forgets some idle
+	// senders, whose next message goes through their actor again.
+	senderShardMax = 1024
 )
 
 type senderShard struct {
@@ -43,8 +47,14 @@ type senderShard struct {
 }
 
 type senderEntry struct {
-	nickname *string // nil until the sender's actor has published it
-	outgoing int     // messages sent through the actor, not yet forwarded
+	nickname string
+	known    bool // the sender's actor has published nickname
+	// outgoing counts the messages sent through the actor and not yet
+	// forwarded. A message the actor never forwards (a panic in its
+	// handler, an actor stopped by its supervisor) leaves it above zero
+	// for good: that sender's messages then always take the actor's way,
+	// which is slower but still right.
+	outgoing int
 }
 
 func newSenderNicknames() *senderNicknames {
@@ -72,8 +82,9 @@ func (c *senderNicknames) direct(k userKey) (nickname string, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.m[k]
-	if e != nil && e.outgoing == 0 && e.nickname != nil {
-		return *e.nickname, true
+	if e != nil && e.outgoing == 0 && e.known {
+		c.directs.Add(1)
+		return e.nickname, true
 	}
 	if e == nil {
 		if len(s.m) >= senderShardMax {
@@ -113,11 +124,9 @@ func (c *senderNicknames) forwarded(k userKey, nickname string, known bool) {
 		return // cannot happen: an entry with messages in its actor is kept
 	}
 	if known {
-		e.nickname = &nickname
+		e.nickname, e.known = nickname, true
 	}
-	if e.outgoing > 0 {
-		e.outgoing--
-	}
+	e.outgoing--
 }
 
 // changed publishes a committed profile change.
@@ -126,6 +135,18 @@ func (c *senderNicknames) changed(k userKey, nickname string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e := s.m[k]; e != nil {
-		e.nickname = &nickname
+		e.nickname, e.known = nickname, true
+	}
+}
+
+// forget unpublishes the nickname after a profile change that failed: its
+// write may still land, so the sender's next message goes through its
+// actor, which reloads the record and publishes what is stored.
+func (c *senderNicknames) forget(k userKey) {
+	s := c.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.m[k]; e != nil {
+		e.nickname, e.known = "", false
 	}
 }

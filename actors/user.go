@@ -149,6 +149,8 @@ func (u *userActor) receiveUserMessage(ctx actor.Context, msg UserMessage) {
 		err := u.update(func() error { u.rec.Nickname = m.Nickname; return nil })
 		if err == nil {
 			u.sys.senders.changed(u.key, m.Nickname) // before the 204
+		} else {
+			u.sys.senders.forget(u.key)
 		}
 		u.respond(ctx, err)
 	case *GetUser:
