@@ -43,8 +43,9 @@ func TestEngine_SenderNicknameAndOrder(t *testing.T) {
 	send("fourth", "Amelia:fourth")
 
 	// A burst, each message posted after the previous one's 202 but
-	// without waiting for its push: the first ones go through the sender's
-	// actor, later ones may go straight to bob's.
+	// without waiting for its push. (Over HTTP they go straight to bob's
+	// actor: the profile change published the nickname. Messages going
+	// both ways in one burst are TestSenderNicknames_DeliveryOrder's.)
 	const burst = 200
 	ids := make([]string, burst)
 	for i := range ids {
