@@ -177,6 +177,7 @@ func (s *Store) WaitCommitted(ctx context.Context, seq uint64) error {
 	for !s.Committed(seq) {
 		s.commitMu.Lock()
 		wake := s.commitWake
+		s.commitWaited = true
 		s.commitMu.Unlock()
 		if s.Committed(seq) {
 			return nil
@@ -190,12 +191,18 @@ func (s *Store) WaitCommitted(ctx context.Context, seq uint64) error {
 	return nil
 }
 
-// markCommitted advances the committed number and wakes the waiters.
+// markCommitted advances the committed number and wakes the waiters. The
+// wake channel is replaced only when someone took it: most commits have
+// no waiter, and a channel per commit was a tenth of the bytes a settled
+// message allocates.
 func (s *Store) markCommitted(seq uint64) {
 	s.committedSeq.Store(seq)
 	s.commitMu.Lock()
-	close(s.commitWake)
-	s.commitWake = make(chan struct{})
+	if s.commitWaited {
+		close(s.commitWake)
+		s.commitWake = make(chan struct{})
+		s.commitWaited = false
+	}
 	s.commitMu.Unlock()
 }
 

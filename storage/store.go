@@ -85,12 +85,14 @@ type Store struct {
 	log messageLog
 	// queueMu orders batch numbering with queueing; queuedSeq and
 	// committedSeq are the last batch numbers queued and committed, and
-	// commitWake is closed (and replaced) at each commit.
+	// commitWake is closed (and replaced) at the next commit once a waiter
+	// has taken it (commitWaited).
 	queueMu      sync.Mutex
 	queuedSeq    atomic.Uint64
 	committedSeq atomic.Uint64
 	commitMu     sync.Mutex
 	commitWake   chan struct{}
+	commitWaited bool
 
 	// fault is the sticky error of a failed commit (see writeFault).
 	fault atomic.Pointer[writeFault]
