@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -253,21 +254,18 @@ func (s *Store) writeLoop(ctx context.Context) {
 			return
 		}
 		pending = append(pending[:0], first)
-	drain:
-		for len(pending) < maxCoalesce {
-			select {
-			case b, ok := <-s.writes:
-				if !ok {
-					break drain
-				}
-				pending = append(pending, b)
-			default:
-				break drain
-			}
-		}
+		pending = s.drainWrites(pending)
 		sync := time.Since(lastSync) >= asyncSyncEvery
 		for _, b := range pending {
 			sync = sync || b.done != nil
+		}
+		if !sync && len(pending) < lingerBelow {
+			// Nobody waits for these: let the goroutines that are
+			// running produce more before paying for a commit.
+			for range lingerYields {
+				runtime.Gosched()
+				pending = s.drainWrites(pending)
+			}
 		}
 		s.commitPending(pending, sync)
 		s.markCommitted(pending[len(pending)-1].queued)
@@ -279,6 +277,34 @@ func (s *Store) writeLoop(ctx context.Context) {
 		}
 	}
 }
+
+// drainWrites appends to pending what is queued, up to maxCoalesce.
+func (s *Store) drainWrites(pending []*Batch) []*Batch {
+	for len(pending) < maxCoalesce {
+		select {
+		case b, ok := <-s.writes:
+			if !ok {
+				return pending
+			}
+			pending = append(pending, b)
+		default:
+			return pending
+		}
+	}
+	return pending
+}
+
+// A commit made only of asynchronous batches, fewer than lingerBelow,
+// first yields the processor lingerYields times, taking what was queued
+// meanwhile. Each Pebble commit has a fixed cost (the commit pipeline, a
+// WAL record, waking the WAL's writer), and settled messages arrive one
+// by one from many user actors. In BenchmarkIngestNoDevices it saved about
+// 1 µs of CPU per message in 3 of 3 pairs. With nothing else to run a
+// yield returns at once, so an idle engine pays nothing.
+const (
+	lingerBelow  = 16
+	lingerYields = 2
+)
 
 // syncWAL makes every asynchronous commit so far durable.
 func (s *Store) syncWAL() {
