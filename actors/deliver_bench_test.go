@@ -1,10 +1,6 @@
 package actors
 
 import (
-	"context"
-	"errors"
-	"io"
-	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -19,8 +15,8 @@ import (
 // BenchmarkIngestNoDevices measures what the engine does for a one-to-one
 // message behind the ingress, the way the ingress does it: 64 goroutines
 // each append one message with a synced write, then hand it to the actors
-// (the users directory, the sender's actor for its nickname, the
-// recipient's, and the settling write). Recipients rotate over 10,000
+// (the users directory, the sender's actor until it has published its
+// nickname, the recipient's, and the settling write). Recipients rotate over 10,000
 // users without an iOS device (the common case in an IM app, and the
 // bench's ingest), whose actors are in memory. "append-only" skips the
 // hand-off: the difference is the actors' and the settling's cost.
@@ -39,17 +35,8 @@ func BenchmarkIngestNoDevices(b *testing.B) {
 }
 
 func benchmarkIngest(b *testing.B, deliver bool) {
-	st, err := storage.Open(b.TempDir(), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	sys, err := New(Options{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		NewPusher: func(string, *storage.Certificate, string) (pusher, error) { return nil, errors.New("none") }})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sys.Shutdown(context.Background())
+	sys := newTestSystem(b, Options{})
+	st := sys.store
 	const users, appenders = 10_000, 64
 	run := func(n int) {
 		var next atomic.Int64

@@ -14,9 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-// newTestSystem starts an actor system on a fresh store; pushes fail (no
-// APNs client), which these tests do not need.
-func newTestSystem(t *testing.T, opts Options) *System {
+// newTestSystem starts an actor system on a fresh store; unless opts has
+// a NewPusher, pushes fail (no APNs client), which most tests do not need.
+func newTestSystem(t testing.TB, opts Options) *System {
 	t.Helper()
 	st, err := storage.Open(t.TempDir(), nil)
 	if err != nil {
@@ -24,8 +24,10 @@ func newTestSystem(t *testing.T, opts Options) *System {
 	}
 	opts.Store = st
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts.NewPusher = func(string, *storage.Certificate, string) (pusher, error) {
-		return nil, errors.New("no apns in this test")
+	if opts.NewPusher == nil {
+		opts.NewPusher = func(string, *storage.Certificate, string) (pusher, error) {
+			return nil, errors.New("no apns in this test")
+		}
 	}
 	sys, err := New(opts)
 	if err != nil {
@@ -111,17 +113,7 @@ func TestPassivation_NoLostMessages(t *testing.T) {
 // BenchmarkActorHop measures a request through the users directory to a
 // (warm) user actor and back: two mailbox hops and a future.
 func BenchmarkActorHop(b *testing.B) {
-	st, err := storage.Open(b.TempDir(), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	sys, err := New(Options{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		NewPusher: func(string, *storage.Certificate, string) (pusher, error) { return nil, errors.New("none") }})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sys.Shutdown(context.Background())
+	sys := newTestSystem(b, Options{})
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

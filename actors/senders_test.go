@@ -3,8 +3,6 @@ package actors
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"strconv"
 	"sync"
 	"testing"
@@ -128,18 +126,10 @@ func (p *recordingPusher) Close() error { return nil }
 // each push carries shows. A short idle timeout passivates the actors
 // between rounds.
 func TestSenderNicknames_DeliveryOrder(t *testing.T) {
-	st, err := storage.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	rec := &recordingPusher{badges: make(map[string]int)}
-	sys, err := New(Options{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), IdleTimeout: 5 * time.Millisecond,
+	sys := newTestSystem(t, Options{IdleTimeout: 5 * time.Millisecond,
 		NewPusher: func(string, *storage.Certificate, string) (pusher, error) { return rec, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Shutdown(context.Background())
+	st := sys.store
 	ctx := context.Background()
 	if err := st.CreateApp(ctx, &storage.App{ID: "a", NextBusinessID: 1}); err != nil {
 		t.Fatal(err)

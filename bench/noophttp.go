@@ -5,8 +5,8 @@ import (
 	"net"
 	"strconv"
 	"sync/atomic"
-	"time"
 
+	"github.com/heraldpush/herald/engine"
 	"github.com/valyala/fasthttp"
 )
 
@@ -19,7 +19,8 @@ import (
 // single-message request's cost is the kernel's, and the VM's speed drifts
 // by a third over a day).
 //
-// The server library and its settings are those of herald's ingress.
+// The server library and its settings are those of herald's ingress
+// (engine.IngressHTTPServer).
 type NoopHTTP struct {
 	ln       net.Listener
 	srv      *fasthttp.Server
@@ -34,16 +35,7 @@ func StartNoopHTTP(addr string) (*NoopHTTP, error) {
 		return nil, fmt.Errorf("noop http: %w", err)
 	}
 	n := &NoopHTTP{ln: ln, finished: make(chan error, 1)}
-	n.srv = &fasthttp.Server{
-		Handler:        n.handle,
-		Name:           "herald",
-		ReadTimeout:    30 * time.Second,
-		WriteTimeout:   30 * time.Second,
-		IdleTimeout:    2 * time.Minute,
-		ReadBufferSize: 16 << 10,
-		Concurrency:    64 << 10,
-		NoDefaultDate:  true,
-	}
+	n.srv = engine.IngressHTTPServer(n.handle)
 	go func() { n.finished <- n.srv.Serve(ln) }()
 	return n, nil
 }
