@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"container/heap"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -71,11 +70,10 @@ type messageLog struct {
 
 	mu struct {
 		sync.Mutex
-		last      uint64  // last issued seq
-		inflight  seqHeap // unsettled seqs, lowest first
-		settled   map[uint64]struct{}
-		head      uint64 // lowest unsettled seq (or last+1)
-		trimmedTo uint64 // log keys below this have been range-deleted
+		last      uint64    // last issued seq
+		unsettled seqWindow // issued (or found in the log at start), not settled
+		head      uint64    // lowest unsettled seq (or last+1)
+		trimmedTo uint64    // log keys below this have been range-deleted
 	}
 	reserveMu sync.Mutex
 }
@@ -106,33 +104,24 @@ func (l *messageLog) open(s *Store) error {
 		return err
 	}
 	l.reserved.Store(reserved)
-	l.mu.settled = make(map[uint64]struct{})
 	l.mu.last = reserved // start past everything a previous run could have issued
 	l.mu.trimmedTo = head
 	err = s.scan(logKey(head), []byte{prefixLog + 1}, func(k, _ []byte) bool {
-		l.mu.inflight = append(l.mu.inflight, binary.BigEndian.Uint64(k[1:]))
+		seq := binary.BigEndian.Uint64(k[1:])
+		l.mu.unsettled.add(seq, seq)
 		return true
 	})
 	if err != nil {
 		return err
 	}
-	heap.Init(&l.mu.inflight)
 	l.advanceLocked()
 	return nil
 }
 
-// advanceLocked pops settled seqs off the heap and recomputes the head.
+// advanceLocked recomputes the head.
 func (l *messageLog) advanceLocked() {
-	for len(l.mu.inflight) > 0 {
-		top := l.mu.inflight[0]
-		if _, ok := l.mu.settled[top]; !ok {
-			break
-		}
-		delete(l.mu.settled, top)
-		heap.Pop(&l.mu.inflight)
-	}
-	if len(l.mu.inflight) > 0 {
-		l.mu.head = l.mu.inflight[0]
+	if lowest, ok := l.mu.unsettled.lowest(); ok {
+		l.mu.head = lowest
 	} else {
 		l.mu.head = l.mu.last + 1
 	}
@@ -141,7 +130,7 @@ func (l *messageLog) advanceLocked() {
 func (l *messageLog) settled(seqs []uint64) {
 	l.mu.Lock()
 	for _, seq := range seqs {
-		l.mu.settled[seq] = struct{}{}
+		l.mu.unsettled.settle(seq)
 	}
 	l.advanceLocked()
 	l.mu.Unlock()
@@ -151,7 +140,7 @@ func (l *messageLog) settled(seqs []uint64) {
 func (s *Store) Unsettled() int {
 	s.log.mu.Lock()
 	defer s.log.mu.Unlock()
-	return len(s.log.mu.inflight) - len(s.log.mu.settled)
+	return s.log.mu.unsettled.pending
 }
 
 // issue assigns n consecutive seqs and registers them unsettled before they
@@ -160,9 +149,7 @@ func (l *messageLog) issue(n int) uint64 {
 	l.mu.Lock()
 	first := l.mu.last + 1
 	l.mu.last += uint64(n)
-	for i := range uint64(n) {
-		heap.Push(&l.mu.inflight, first+i)
-	}
+	l.mu.unsettled.add(first, l.mu.last)
 	l.mu.Unlock()
 	return first
 }
@@ -341,18 +328,4 @@ func (s *Store) pushResults(app string, seq uint64) ([]PushResult, error) {
 		return derr == nil
 	})
 	return results, errors.Join(err, derr)
-}
-
-// seqHeap is a min-heap of seqs.
-type seqHeap []uint64
-
-func (h seqHeap) Len() int           { return len(h) }
-func (h seqHeap) Less(i, j int) bool { return h[i] < h[j] }
-func (h seqHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *seqHeap) Push(x any)        { *h = append(*h, x.(uint64)) }
-func (h *seqHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
 }
