@@ -417,7 +417,10 @@ func (s *System) planPushes(rec *storage.User, app, user string, m *Deliver, rep
 		rec.Badge++
 		raised = true
 	}
-	payload := herald.AppendPayload(make([]byte, 0, 256), alert, int(rec.Badge))
+	// Built on the stack, then copied at its size: the payload lives until
+	// APNs answers, and most are a third of the 256 bytes reserved here.
+	var buf [256]byte
+	payload := append([]byte(nil), herald.AppendPayload(buf[:0], alert, int(rec.Badge))...)
 	priority := 10
 	if msg.LowPriority() {
 		priority = 5
