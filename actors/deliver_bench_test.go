@@ -61,17 +61,30 @@ func benchmarkIngest(b *testing.B, deliver bool) {
 			})
 		}
 		wg.Wait()
-		for deliver && st.Unsettled() > 0 {
-			time.Sleep(100 * time.Microsecond)
+		if deliver {
+			waitSettled(st)
 		}
 	}
-	run(users) // every recipient's actor in memory
+	timeMessages(b, users, run)
+}
+
+// timeMessages runs run(warm) to bring every recipient's actor into
+// memory, then times run(b.N) and reports the process's CPU per message.
+func timeMessages(b *testing.B, warm int, run func(n int)) {
+	run(warm)
 	b.ReportAllocs()
 	cpu0 := processCPU()
 	b.ResetTimer()
 	run(b.N)
 	b.StopTimer()
 	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/msg")
+}
+
+// waitSettled waits until st has no unsettled message.
+func waitSettled(st *storage.Store) {
+	for st.Unsettled() > 0 {
+		time.Sleep(100 * time.Microsecond)
+	}
 }
 
 // processCPU is the CPU time this process has used, user and kernel.
@@ -146,15 +159,7 @@ func BenchmarkDeliverOnePush(b *testing.B) {
 			})
 		}
 		wg.Wait()
-		for st.Unsettled() > 0 {
-			time.Sleep(100 * time.Microsecond)
-		}
+		waitSettled(st)
 	}
-	run(users)
-	b.ReportAllocs()
-	cpu0 := processCPU()
-	b.ResetTimer()
-	run(b.N)
-	b.StopTimer()
-	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/msg")
+	timeMessages(b, users, run)
 }
