@@ -255,18 +255,19 @@ func (s *Store) writeLoop(ctx context.Context) {
 		}
 		pending = append(pending[:0], first)
 		pending = s.drainWrites(pending)
-		sync := time.Since(lastSync) >= asyncSyncEvery
-		for _, b := range pending {
-			sync = sync || b.done != nil
-		}
-		if !sync && len(pending) < lingerBelow {
+		if len(pending) < lingerBelow && !awaited(pending) && time.Since(lastSync) < asyncSyncEvery {
 			// Nobody waits for these: let the goroutines that are
 			// running produce more before paying for a commit.
 			for range lingerYields {
 				runtime.Gosched()
+				if testHookLinger != nil {
+					testHookLinger()
+				}
 				pending = s.drainWrites(pending)
 			}
 		}
+		// After the linger: a batch someone waits for may have joined.
+		sync := time.Since(lastSync) >= asyncSyncEvery || awaited(pending)
 		s.commitPending(pending, sync)
 		s.markCommitted(pending[len(pending)-1].queued)
 		if sync {
@@ -276,6 +277,17 @@ func (s *Store) writeLoop(ctx context.Context) {
 			idle.Reset(asyncSyncEvery)
 		}
 	}
+}
+
+// awaited reports whether a caller waits for one of pending (Commit): the
+// commit must then be synced.
+func awaited(pending []*Batch) bool {
+	for _, b := range pending {
+		if b.done != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // drainWrites appends to pending what is queued, up to maxCoalesce.
@@ -305,6 +317,9 @@ const (
 	lingerBelow  = 16
 	lingerYields = 2
 )
+
+// testHookLinger, when set by a test, runs at each of the writer's yields.
+var testHookLinger func()
 
 // syncWAL makes every asynchronous commit so far durable.
 func (s *Store) syncWAL() {

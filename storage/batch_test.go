@@ -3,6 +3,8 @@ package storage
 import (
 	"context"
 	"errors"
+	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -82,6 +84,52 @@ func TestWriter_CloseSyncs(t *testing.T) {
 	for _, name := range []string{"u1", "u2", "u3"} {
 		if u, err := userAfterCrash(t, mem, name); err != nil || u.Nickname != name {
 			t.Errorf("after Close, a crash leaves %s as %+v, %v", name, u, err)
+		}
+	}
+}
+
+// A Commit is durable when it returns even when its batch joins
+// asynchronous ones the writer is lingering over (testHookLinger queues it
+// during the linger): the commit they share must be synced.
+func TestWriter_CommitDuringLingerIsDurable(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	s, err := Open("db", &Options{FS: mem, Logger: quietSlog(), MinFreeBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	joins := make(chan *Batch, 1)
+	done := make(chan error, 1)
+	testHookLinger = func() {
+		select {
+		case b := <-joins:
+			queued := s.QueuedSeq()
+			go func() { done <- s.Commit(ctx, b) }()
+			for s.QueuedSeq() == queued { // in the queue before the writer drains it
+				runtime.Gosched()
+			}
+		default:
+		}
+	}
+	defer func() { testHookLinger = nil }()
+	for round := range 20 {
+		user := "waited" + strconv.Itoa(round)
+		b := s.NewBatch()
+		b.PutUser("a", user, &User{Nickname: "W"})
+		joins <- b
+		for i := range 2 { // the settles the writer lingers over
+			a := s.NewBatch()
+			a.PutUser("a", "async"+strconv.Itoa(i), &User{})
+			if err := s.CommitAsync(a); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if u, err := userAfterCrash(t, mem, user); err != nil || u.Nickname != "W" {
+			t.Fatalf("round %d: after Commit, a crash leaves %+v, %v; want the user", round, u, err)
 		}
 	}
 }
