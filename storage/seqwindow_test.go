@@ -113,3 +113,31 @@ func seqRange(first, last uint64) []uint64 {
 	}
 	return s
 }
+
+// A seq stuck unsettled makes the window grow with every seq issued after
+// it; once it settles, the window gives the big array back even though
+// some seq is always unsettled (steady load).
+func TestSeqWindow_ShrinksAfterAStall(t *testing.T) {
+	var w seqWindow
+	w.add(1, 1) // stuck
+	for seq := uint64(2); seq <= 1_000_000; seq++ {
+		w.add(seq, seq)
+		w.settle(seq)
+	}
+	if lowest, _ := w.lowest(); lowest != 1 {
+		t.Fatalf("lowest = %d; want the stuck 1", lowest)
+	}
+	grown := cap(w.words)
+	w.settle(1)
+	for seq := uint64(1_000_001); seq <= 1_010_000; seq++ { // one open at a time
+		w.add(seq, seq)
+		w.lowest()
+		w.settle(seq - 1)
+	}
+	if got := cap(w.words); got > shrinkWordsAbove {
+		t.Errorf("window array %d words after the stall (%d during it); want at most %d", got, grown, shrinkWordsAbove)
+	}
+	if lowest, ok := w.lowest(); !ok || lowest != 1_010_000 || w.pending != 1 {
+		t.Errorf("lowest = %d, %v, %d unsettled; want 1010000, true, 1", lowest, ok, w.pending)
+	}
+}
