@@ -255,7 +255,8 @@ func (s *Store) writeLoop(ctx context.Context) {
 		}
 		pending = append(pending[:0], first)
 		pending = s.drainWrites(pending)
-		if len(pending) < lingerBelow && !awaited(pending) && time.Since(lastSync) < asyncSyncEvery {
+		stale := time.Since(lastSync) >= asyncSyncEvery
+		if !stale && len(pending) < lingerBelow && !awaited(pending) {
 			// Nobody waits for these: let the goroutines that are
 			// running produce more before paying for a commit.
 			for range lingerYields {
@@ -267,7 +268,7 @@ func (s *Store) writeLoop(ctx context.Context) {
 			}
 		}
 		// After the linger: a batch someone waits for may have joined.
-		sync := time.Since(lastSync) >= asyncSyncEvery || awaited(pending)
+		sync := stale || awaited(pending)
 		s.commitPending(pending, sync)
 		s.markCommitted(pending[len(pending)-1].queued)
 		if sync {
