@@ -3,7 +3,9 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -29,8 +31,8 @@ import (
 var errOneCPU = errors.New("core round trip: fewer than two CPUs available")
 
 // coreRoundTrip passes a cache line between threads pinned to the first
-// two CPUs this process may use, for about d, and returns the mean round
-// trip. Both threads spin: call it while the machine is otherwise idle.
+// two CPUs this process may use, for about d, and returns the median round
+// trip. Both threads spin: call it while the machine is quiet.
 func coreRoundTrip(d time.Duration) (time.Duration, error) {
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
@@ -67,10 +69,13 @@ func coreRoundTrip(d time.Duration) (time.Duration, error) {
 	if err := <-ponged; err != nil {
 		return 0, err
 	}
+	// The pinger times batches of tripsPerBatch round trips and reports
+	// the median batch: a batch in which the other thread was descheduled
+	// (a busy engine, a compaction) measures the scheduler, not the caches.
+	const tripsPerBatch = 256
 	type result struct {
-		trips int64
-		took  time.Duration
-		err   error
+		batches []time.Duration
+		err     error
 	}
 	pinged := make(chan result, 1)
 	go func() {
@@ -78,35 +83,36 @@ func coreRoundTrip(d time.Duration) (time.Duration, error) {
 			pinged <- result{err: err}
 			return
 		}
-		start := time.Now()
-		deadline := start.Add(d)
-		var trips int64
-		for {
-			ball.Store(2*trips + 1)
-			for spins := 0; ball.Load() != 2*trips+2; spins++ {
-				// The ponger's thread may be descheduled: do not wait for
-				// it past the deadline.
-				if spins&0xffff == 0xffff && time.Now().After(deadline) {
-					pinged <- result{trips: trips, took: time.Since(start)}
-					return
+		deadline := time.Now().Add(d)
+		var batches []time.Duration
+		var trip int64
+		for time.Now().Before(deadline) {
+			start := time.Now()
+			for range tripsPerBatch {
+				ball.Store(2*trip + 1)
+				for spins := 0; ball.Load() != 2*trip+2; spins++ {
+					// Do not wait for a descheduled ponger past the deadline.
+					if spins&0xffff == 0xffff && time.Now().After(deadline) {
+						pinged <- result{batches: batches}
+						return
+					}
 				}
+				trip++
 			}
-			trips++
-			if trips&0x3ff == 0 && time.Now().After(deadline) {
-				pinged <- result{trips: trips, took: time.Since(start)}
-				return
-			}
+			batches = append(batches, time.Since(start))
 		}
+		pinged <- result{batches: batches}
 	}()
 	r := <-pinged
 	stop.Store(true)
 	if r.err != nil {
 		return 0, r.err
 	}
-	if r.trips == 0 {
+	if len(r.batches) == 0 {
 		return 0, errors.New("core round trip: the second thread never answered")
 	}
-	return r.took / time.Duration(r.trips), nil
+	slices.Sort(r.batches)
+	return r.batches[len(r.batches)/2] / tripsPerBatch, nil
 }
 
 // pinThread locks the calling goroutine to its thread and the thread to cpu.
@@ -120,26 +126,52 @@ func pinThread(cpu int) error {
 	return nil
 }
 
-// coreRoundTripNote measures the probe for the report: "cores' round trip
-// 85 ns", with a warning when the cores do not seem to share a cache.
-func (e *env) coreRoundTripNote(phase string) string {
+// coreProbe brackets a phase of the bench with two core round trips: the
+// host can move the vCPUs in the middle of a phase.
+type coreProbe struct {
+	e      *env
+	phase  string
+	before float64 // ns; NaN when the probe could not run
+}
+
+// probeCores measures the round trip before phase.
+func (e *env) probeCores(phase string) *coreProbe {
+	return &coreProbe{e: e, phase: phase, before: e.coreRoundTripNs(phase)}
+}
+
+// note measures the round trip after the phase and describes both for the
+// report ("cores' round trip 81 ns before, 372 after"), warning when
+// either looks split.
+func (p *coreProbe) note() string {
+	after := p.e.coreRoundTripNs(p.phase)
+	if math.IsNaN(p.before) || math.IsNaN(after) {
+		return ""
+	}
+	if max(p.before, after) > splitCoresAbove {
+		p.e.report.Warn("%s ran with the cores' cache-line round trip at %.0f ns before and %.0f ns after: "+
+			"the host seems to have split the vCPUs across caches, which slows every handoff between threads (see README, Benchmarks)",
+			p.phase, p.before, after)
+	}
+	return fmt.Sprintf("cores' round trip %.0f ns before, %.0f after", p.before, after)
+}
+
+// coreRoundTripNs measures the probe for the report, in ns, and keeps it
+// as a series of the JSON report; NaN when it cannot run.
+func (e *env) coreRoundTripNs(phase string) float64 {
 	rt, err := coreRoundTrip(200 * time.Millisecond)
 	if errors.Is(err, errOneCPU) {
-		return ""
+		return math.NaN()
 	}
 	if err != nil {
 		e.report.Warn("%s: %v", phase, err)
-		return ""
+		return math.NaN()
 	}
 	ns := float64(rt.Nanoseconds())
 	e.report.addSample("cores' cache-line round trip ns", time.Since(e.report.Started).Seconds(), ns)
-	if ns > splitCoresAbove {
-		e.report.Warn("%s ran with the cores' cache-line round trip at %.0f ns: the host seems to have split the vCPUs across caches, which slows every cross-thread handoff (see README, Benchmarks)", phase, ns)
-	}
-	return fmt.Sprintf("cores' round trip %.0f ns", ns)
+	return ns
 }
 
 // splitCoresAbove is the round trip past which the report calls the cores
 // split: the development VM measured 78–122 ns in one placement and
-// 372–413 ns in the other.
+// 364–413 ns in the other.
 const splitCoresAbove = 200

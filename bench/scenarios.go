@@ -235,7 +235,7 @@ func (e *env) scenarioC2C(ctx context.Context) error {
 	}
 	ceilingRate := float64(ceiling.accepted) / ceiling.elapsed.Seconds()
 	r.Add("c2c", fmt.Sprintf("ceiling: no-op HTTP/1.1 202 server (%d conns)", e.opts.Connections), ceilingRate, "req/s", "same client and requests, nothing durable")
-	cores := e.coreRoundTripNote("single-message ingest")
+	cores := e.probeCores("single-message ingest")
 	singleProfiled := e.profileAsync(".single", time.Second)
 	before, err := e.client.Scrape()
 	if err != nil {
@@ -252,26 +252,28 @@ func (e *env) scenarioC2C(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	singleRate := float64(res.accepted) / res.elapsed.Seconds()
-	r.Add("c2c", fmt.Sprintf("durable ingest, single messages (%d conns)", e.opts.Connections), singleRate, "msgs/s",
-		joinNonEmpty(fmt.Sprintf("goal ≥ 50k; %.2f× the no-op ceiling", singleRate/ceilingRate), cores))
-	r.Add("c2c", "herald CPU per single message (ingest and settling)", float64((usage1.CPU-usage0.CPU).Microseconds())/float64(res.accepted), "µs",
-		fmt.Sprintf("during it: %.0f ms of store flushes + compactions (%s)", backgroundMillis(before, after), backgroundWork(before, after)))
 	if err := e.waitDrained(ctx, 2*time.Minute); err != nil {
 		return err
 	}
+	singleCores := cores.note() // once herald has settled the phase's messages
+	singleRate := float64(res.accepted) / res.elapsed.Seconds()
+	r.Add("c2c", fmt.Sprintf("durable ingest, single messages (%d conns)", e.opts.Connections), singleRate, "msgs/s",
+		joinNonEmpty(fmt.Sprintf("goal ≥ 50k; %.2f× the no-op ceiling", singleRate/ceilingRate), singleCores))
+	r.Add("c2c", "herald CPU per single message (ingest and settling)", float64((usage1.CPU-usage0.CPU).Microseconds())/float64(res.accepted), "µs",
+		fmt.Sprintf("during it: %.0f ms of store flushes + compactions (%s)", backgroundMillis(before, after), backgroundWork(before, after)))
 
 	// End to end: every message is one push to one device.
-	cores = e.coreRoundTripNote("c2c delivery")
+	cores = e.probeCores("c2c delivery")
 	profiled := e.profileAsync("", 8*time.Second)
 	run, err := e.deliverAll(ctx, "c2c", "c2c delivered pushes/s", users)
 	profiled()
 	if err != nil {
 		return err
 	}
+	deliveryCores := cores.note()
 	rate := run.rate
 	r.Add("c2c", "delivered pushes/s (ingest → APNs 200)", rate, "pushes/s", joinNonEmpty(ratioNote(rate, r.Get("reference", "bare apns2 loop (256 goroutines)"), "bare apns2", "goal ≥ 1.2×")+
-		ratioSuffix(rate, r.Get("reference", "mock raw capacity (h2load -c 4 -m 100)"), "h2load ceiling"), cores))
+		ratioSuffix(rate, r.Get("reference", "mock raw capacity (h2load -c 4 -m 100)"), "h2load ceiling"), deliveryCores))
 	r.Add("c2c", "herald CPU per delivered push", run.heraldCPU, "µs", ratioNote(run.heraldCPU, r.Get("reference", "bare apns2 client CPU per push"), "bare apns2", "goal ≤ 20 µs"))
 	// The mock shares the cores: what it takes per push bounds what is
 	// left for herald (h2load's multiplexed requests cost it less).
@@ -476,7 +478,7 @@ func (e *env) scenarioGroup(ctx context.Context) error {
 		return err
 	}
 	sleepCtx(ctx, 11*time.Second) // the reclaimer's tick returns the freed memory
-	cores := e.coreRoundTripNote("group fan-out")
+	cores := e.probeCores("group fan-out")
 	before, err := e.client.Scrape()
 	if err != nil {
 		return err
@@ -501,7 +503,7 @@ func (e *env) scenarioGroup(ctx context.Context) error {
 	rate := float64(g-1) / took
 	r := e.report
 	r.Add("group", fmt.Sprintf("%d-member group: 202 → last push", g), took, "s", "")
-	r.Add("group", "group pushes/s", rate, "pushes/s", joinNonEmpty(ratioNote(rate, r.Get("c2c", "delivered pushes/s (ingest → APNs 200)"), "c2c rate", "goal ≥ 1×"), cores))
+	r.Add("group", "group pushes/s", rate, "pushes/s", joinNonEmpty(ratioNote(rate, r.Get("c2c", "delivered pushes/s (ingest → APNs 200)"), "c2c rate", "goal ≥ 1×"), cores.note()))
 	r.Add("group", "herald CPU per group push", float64((usage1.CPU-usage0.CPU).Microseconds())/float64(g-1), "µs", "")
 	r.Add("group", "herald RSS growth during fan-out", mib(peakRSS-usage0.RSS), "MiB",
 		fmt.Sprintf("%.0f → %.0f MiB, members passivated before; goal < 50 MB", mib(usage0.RSS), mib(peakRSS)))
@@ -522,17 +524,18 @@ func (e *env) scenarioOverload(ctx context.Context) error {
 	// Registering the devices leaves Pebble flushing for a moment; as in
 	// c2c, the delivery run starts on a quiet store.
 	sleepCtx(ctx, 5*time.Second)
-	cores := e.coreRoundTripNote("overload")
+	cores := e.probeCores("overload: peak")
 	run, err := e.deliverAll(ctx, "overload: peak", "", users)
 	if err != nil {
 		return fmt.Errorf("overload: measure the peak: %w", err)
 	}
 	peak := run.rate
+	peakCores := cores.note()
 	// herald's CPU per push beside it tells a slow minute of the machine
 	// (same CPU per push as c2c's, fewer pushes/s) from slower work.
 	e.report.Add("overload", "peak just before (delivered pushes/s)", peak, "pushes/s", joinNonEmpty(
 		fmt.Sprintf("%d messages as in c2c, %.1f µs of herald CPU per push", e.opts.Messages, run.heraldCPU)+
-			ratioSuffix(peak, e.report.Get("c2c", "delivered pushes/s (ingest → APNs 200)"), "c2c's"), cores))
+			ratioSuffix(peak, e.report.Get("c2c", "delivered pushes/s (ingest → APNs 200)"), "c2c's"), peakCores))
 	if err := e.waitDrained(ctx, 2*time.Minute); err != nil {
 		return err
 	}
@@ -540,6 +543,7 @@ func (e *env) scenarioOverload(ctx context.Context) error {
 	// and compacting what it wrote for a few seconds.
 	sleepCtx(ctx, 5*time.Second)
 	offered := 2 * peak
+	cores = e.probeCores("overload")
 	before, err := e.client.Scrape()
 	if err != nil {
 		return err
@@ -616,6 +620,7 @@ func (e *env) scenarioOverload(ctx context.Context) error {
 	_, _, err = e.waitSettled(ctx, "overload: drain accepted", "", before.Sent+before.Failed+float64(accepted.Load()), 5*time.Minute, time.Now())
 	after, _ := e.client.Scrape()
 	settled := after.Sent + after.Failed - before.Sent - before.Failed
+	overloadCores := cores.note() // after the drain: the probe needs quiet cores
 	r := e.report
 	r.Add("overload", "offered", offered, "msgs/s", "2× the peak just before")
 	r.Add("overload", "accepted (202)", float64(accepted.Load()), "msgs", "")
@@ -623,7 +628,7 @@ func (e *env) scenarioOverload(ctx context.Context) error {
 	if n := failed.Load(); n > 0 {
 		r.Warn("overload: %d messages got neither 202 nor 429/503 (transport errors or other statuses)", n)
 	}
-	r.Add("overload", "delivered pushes/s while overloaded", deliveredDuring, "pushes/s", ratioNote(deliveredDuring, peak, "peak", "goal ≥ 0.9×"))
+	r.Add("overload", "delivered pushes/s while overloaded", deliveredDuring, "pushes/s", joinNonEmpty(ratioNote(deliveredDuring, peak, "peak", "goal ≥ 0.9×"), overloadCores))
 	r.Add("overload", "accepted but not delivered", float64(accepted.Load())-settled, "msgs", "goal 0")
 	if n := len(rssSamples); n >= 4 {
 		// The backlog fills to the high-water mark in the first seconds;
