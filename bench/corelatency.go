@@ -27,7 +27,8 @@ import (
 // the two placements are not comparable; the report says which one each
 // phase ran in.
 
-// errOneCPU means the probe needs at least two CPUs in the affinity mask.
+// errOneCPU means the probe needs at least two CPUs in the affinity mask
+// and two Go scheduler slots.
 var errOneCPU = errors.New("core round trip: fewer than two CPUs available")
 
 // coreRoundTrip passes a cache line between threads pinned to the first
@@ -44,7 +45,9 @@ func coreRoundTrip(d time.Duration) (time.Duration, error) {
 			cpus = append(cpus, c)
 		}
 	}
-	if len(cpus) < 2 {
+	// Both threads spin at once: with one scheduler slot they would take
+	// turns in time slices and measure those.
+	if len(cpus) < 2 || runtime.GOMAXPROCS(0) < 2 {
 		return 0, errOneCPU
 	}
 	// ball is odd when the pinger has served, even when the ponger has
