@@ -29,7 +29,7 @@ import (
 
 // errOneCPU means the probe needs at least two CPUs in the affinity mask
 // and two Go scheduler slots.
-var errOneCPU = errors.New("core round trip: fewer than two CPUs available")
+var errOneCPU = errors.New("core round trip: needs two CPUs and two Go scheduler slots")
 
 // coreRoundTrip passes a cache line between threads pinned to the first
 // two CPUs this process may use, for about d, and returns the median round
