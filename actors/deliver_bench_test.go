@@ -117,13 +117,7 @@ func BenchmarkDeliverOnePush(b *testing.B) {
 	sys := newTestSystem(b, Options{NewPusher: func(string, *storage.Certificate, string) (pusher, error) { return instantPusher{}, nil }})
 	st := sys.store
 	ctx := context.Background()
-	if err := st.CreateApp(ctx, &storage.App{ID: "a", NextBusinessID: 1}); err != nil {
-		b.Fatal(err)
-	}
-	bid, err := st.AddCertificate(ctx, "a", &storage.Certificate{Kind: "p12", Environment: "production", Topic: "com.example"})
-	if err != nil {
-		b.Fatal(err)
-	}
+	bid := addTestApp(b, sys)
 	const users = 10_000
 	for i := range users {
 		tok := fmt.Sprintf("%064x", i+1)

@@ -40,6 +40,21 @@ func newTestSystem(t testing.TB, opts Options) *System {
 	return sys
 }
 
+// addTestApp creates app "a" with one production certificate on sys's
+// store and returns the certificate's business id.
+func addTestApp(t testing.TB, sys *System) uint64 {
+	t.Helper()
+	ctx := context.Background()
+	if err := sys.store.CreateApp(ctx, &storage.App{ID: "a", NextBusinessID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	bid, err := sys.store.AddCertificate(ctx, "a", &storage.Certificate{Kind: "p12", Environment: "production", Topic: "com.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bid
+}
+
 func heapInuse() uint64 {
 	runtime.GC()
 	var m runtime.MemStats

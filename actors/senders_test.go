@@ -131,13 +131,7 @@ func TestSenderNicknames_DeliveryOrder(t *testing.T) {
 		NewPusher: func(string, *storage.Certificate, string) (pusher, error) { return rec, nil }})
 	st := sys.store
 	ctx := context.Background()
-	if err := st.CreateApp(ctx, &storage.App{ID: "a", NextBusinessID: 1}); err != nil {
-		t.Fatal(err)
-	}
-	bid, err := st.AddCertificate(ctx, "a", &storage.Certificate{Kind: "p12", Environment: "production", Topic: "com.example"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bid := addTestApp(t, sys)
 	const phone = "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a"
 	if _, err := sys.Request(ctx, &SetAPNS{App: "a", User: "bob", Token: phone, BusinessID: bid}); err != nil {
 		t.Fatal(err)
