@@ -11,6 +11,18 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
+// openCrashable opens a store on an in-memory filesystem that can be
+// cloned as a power loss would leave it; the caller closes the store.
+func openCrashable(t *testing.T) (*Store, *vfs.MemFS) {
+	t.Helper()
+	mem := vfs.NewCrashableMem()
+	s, err := Open("db", &Options{FS: mem, Logger: quietSlog(), MinFreeBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, mem
+}
+
 // userAfterCrash opens what a power loss now would leave of mem and reads
 // user u of app "a".
 func userAfterCrash(t *testing.T, mem *vfs.MemFS, u string) (User, error) {
@@ -27,11 +39,7 @@ func userAfterCrash(t *testing.T, mem *vfs.MemFS, u string) (User, error) {
 // becomes durable on its own soon after, with nobody waiting and no other
 // write to carry it.
 func TestWriter_Durability(t *testing.T) {
-	mem := vfs.NewCrashableMem()
-	s, err := Open("db", &Options{FS: mem, Logger: quietSlog(), MinFreeBytes: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, mem := openCrashable(t)
 	defer s.Close()
 
 	b := s.NewBatch()
@@ -66,11 +74,7 @@ func TestWriter_Durability(t *testing.T) {
 
 // Close makes the asynchronous commits durable before it returns.
 func TestWriter_CloseSyncs(t *testing.T) {
-	mem := vfs.NewCrashableMem()
-	s, err := Open("db", &Options{FS: mem, Logger: quietSlog(), MinFreeBytes: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, mem := openCrashable(t)
 	for _, name := range []string{"u1", "u2", "u3"} {
 		b := s.NewBatch()
 		b.PutUser("a", name, &User{Nickname: name})
@@ -92,11 +96,7 @@ func TestWriter_CloseSyncs(t *testing.T) {
 // asynchronous ones the writer is lingering over (testHookLinger queues it
 // during the linger): the commit they share must be synced.
 func TestWriter_CommitDuringLingerIsDurable(t *testing.T) {
-	mem := vfs.NewCrashableMem()
-	s, err := Open("db", &Options{FS: mem, Logger: quietSlog(), MinFreeBytes: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, mem := openCrashable(t)
 	defer s.Close()
 	ctx := context.Background()
 	joins := make(chan *Batch, 1)
