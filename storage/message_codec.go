@@ -34,7 +34,7 @@ var ErrCorrupt = errors.New("storage: corrupt record")
 // and nothing may follow the last field: a record then has exactly one
 // encoding, and anything else is corruption, not a second spelling.
 //
-// A new field means a new version; DecodeMessage keeps reading the old ones.
+// A new field means a new version; DecodeMessageBinary keeps reading the old ones.
 const messageCodecV1 = 1
 
 // Bits of a message record's flags byte.
@@ -50,10 +50,10 @@ const (
 // strings. It bounds the elem count a record of a given length can claim.
 const messageElemMinLen = 5
 
-// AppendMessage appends a compact, versioned binary encoding of m to dst and
+// AppendMessageBinary appends a compact, versioned binary encoding of m to dst and
 // returns the extended slice. It does not allocate when dst has room;
 // otherwise dst grows once, to the exact size.
-func AppendMessage(dst []byte, m *herald.Message) []byte {
+func AppendMessageBinary(dst []byte, m *herald.Message) []byte {
 	p := &m.OfflinePushInfo
 	dst = slices.Grow(dst, messageLen(m))
 	dst = append(dst, messageCodecV1)
@@ -96,7 +96,7 @@ func appendMessageString(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
-// messageLen returns the length of AppendMessage's encoding of m.
+// messageLen returns the length of AppendMessageBinary's encoding of m.
 func messageLen(m *herald.Message) int {
 	p := &m.OfflinePushInfo
 	n := 2 + // version, flags
@@ -126,7 +126,7 @@ func uvarintLen(v uint64) int {
 	return n
 }
 
-// DecodeMessage decodes what AppendMessage wrote. It never panics on bad
+// DecodeMessageBinary decodes what AppendMessageBinary wrote. It never panics on bad
 // input: a record that is truncated, has trailing bytes, non-minimal
 // varints, unknown flags, an unknown version, or lengths beyond its own end
 // gives an error wrapping ErrCorrupt that says which field was bad.
@@ -134,7 +134,7 @@ func uvarintLen(v uint64) int {
 // The message shares no memory with b, which may be reused afterwards (a
 // Pebble value is only valid until the iterator moves). Its strings share
 // one copy of the record. Empty Elems and Ext decode as nil.
-func DecodeMessage(b []byte) (*herald.Message, error) {
+func DecodeMessageBinary(b []byte) (*herald.Message, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: message: empty", ErrCorrupt)
 	}
@@ -201,7 +201,7 @@ func DecodeMessage(b []byte) (*herald.Message, error) {
 }
 
 // messageDecoder reads the fields of a message record after the flags. The
-// first error sticks and later reads return zero values, so DecodeMessage
+// first error sticks and later reads return zero values, so DecodeMessageBinary
 // reads straight through and checks err once.
 type messageDecoder struct {
 	s    string // the record after version and flags

@@ -15,7 +15,7 @@ import (
 )
 
 // codecCases are messages that must survive AppendMessage and
-// DecodeMessage unchanged. Empty Elems and Ext are nil, as DecodeMessage
+// DecodeMessageBinary unchanged. Empty Elems and Ext are nil, as DecodeMessage
 // returns them.
 func codecCases() []struct {
 	name string
@@ -101,19 +101,19 @@ func brief(m *herald.Message) string {
 func TestAppendMessage_RoundTrip(t *testing.T) {
 	for _, tc := range codecCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			b := storage.AppendMessage(nil, tc.m)
+			b := storage.AppendMessageBinary(nil, tc.m)
 			if b[0] != 1 {
-				t.Errorf("AppendMessage(%s) version = %d; want 1", brief(tc.m), b[0])
+				t.Errorf("AppendMessageBinary(%s) version = %d; want 1", brief(tc.m), b[0])
 			}
-			got, err := storage.DecodeMessage(b)
+			got, err := storage.DecodeMessageBinary(b)
 			if err != nil {
-				t.Fatalf("DecodeMessage(AppendMessage(%s)) error: %v", brief(tc.m), err)
+				t.Fatalf("DecodeMessageBinary(AppendMessageBinary(%s)) error: %v", brief(tc.m), err)
 			}
 			if !reflect.DeepEqual(got, tc.m) {
-				t.Fatalf("DecodeMessage(AppendMessage(%s)) = %s; want it back", brief(tc.m), brief(got))
+				t.Fatalf("DecodeMessageBinary(AppendMessageBinary(%s)) = %s; want it back", brief(tc.m), brief(got))
 			}
-			if again := storage.AppendMessage(nil, got); !bytes.Equal(again, b) {
-				t.Errorf("AppendMessage(DecodeMessage(%x)) = %x; want the same bytes", b, again)
+			if again := storage.AppendMessageBinary(nil, got); !bytes.Equal(again, b) {
+				t.Errorf("AppendMessageBinary(DecodeMessageBinary(%x)) = %x; want the same bytes", b, again)
 			}
 
 			// The decoded message must not alias the record: Pebble reuses
@@ -131,31 +131,31 @@ func TestAppendMessage_RoundTrip(t *testing.T) {
 func TestAppendMessage_Appends(t *testing.T) {
 	m := codecCases()[3].m
 	prefix := []byte("key:")
-	b := storage.AppendMessage(prefix, m)
+	b := storage.AppendMessageBinary(prefix, m)
 	if !bytes.HasPrefix(b, prefix) {
-		t.Fatalf("AppendMessage(%q, m) = %q; want the prefix kept", prefix, b)
+		t.Fatalf("AppendMessageBinary(%q, m) = %q; want the prefix kept", prefix, b)
 	}
-	if got, err := storage.DecodeMessage(b[len(prefix):]); err != nil || !reflect.DeepEqual(got, m) {
+	if got, err := storage.DecodeMessageBinary(b[len(prefix):]); err != nil || !reflect.DeepEqual(got, m) {
 		t.Errorf("DecodeMessage after prefix = %s, %v; want %s", brief(got), err, brief(m))
 	}
-	if n := testing.AllocsPerRun(100, func() { b = storage.AppendMessage(b[:0], m) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { b = storage.AppendMessageBinary(b[:0], m) }); n != 0 {
 		t.Errorf("AppendMessage into a big enough buffer allocates %v times; want 0", n)
 	}
 }
 
 func TestDecodeMessage_Truncated(t *testing.T) {
 	for _, tc := range codecCases() {
-		b := storage.AppendMessage(nil, tc.m)
+		b := storage.AppendMessageBinary(nil, tc.m)
 		for i := range len(b) {
-			if m, err := storage.DecodeMessage(b[:i]); !errors.Is(err, storage.ErrCorrupt) {
-				t.Fatalf("%s: DecodeMessage(first %d of %d bytes) = %s, %v; want ErrCorrupt", tc.name, i, len(b), brief(m), err)
+			if m, err := storage.DecodeMessageBinary(b[:i]); !errors.Is(err, storage.ErrCorrupt) {
+				t.Fatalf("%s: DecodeMessageBinary(first %d of %d bytes) = %s, %v; want ErrCorrupt", tc.name, i, len(b), brief(m), err)
 			}
 		}
 	}
 }
 
 func TestDecodeMessage_Corrupt(t *testing.T) {
-	valid := storage.AppendMessage(nil, &herald.Message{From: "a", To: "b"})
+	valid := storage.AppendMessageBinary(nil, &herald.Message{From: "a", To: "b"})
 	// afterFrom is the tail of a record whose strings are all empty and
 	// expiration zero, after the version, flags and from.
 	const afterFrom = "\x00\x00\x00" + // to, group_id, priority
@@ -185,37 +185,37 @@ func TestDecodeMessage_Corrupt(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := storage.DecodeMessage([]byte(tc.b))
+			m, err := storage.DecodeMessageBinary([]byte(tc.b))
 			if !errors.Is(err, storage.ErrCorrupt) {
-				t.Fatalf("DecodeMessage(%q) = %s, %v; want ErrCorrupt", tc.b, brief(m), err)
+				t.Fatalf("DecodeMessageBinary(%q) = %s, %v; want ErrCorrupt", tc.b, brief(m), err)
 			}
 			if !strings.Contains(err.Error(), tc.context) {
-				t.Errorf("DecodeMessage(%q) error = %q; want it to mention %q", tc.b, err, tc.context)
+				t.Errorf("DecodeMessageBinary(%q) error = %q; want it to mention %q", tc.b, err, tc.context)
 			}
 		})
 	}
 }
 
-func FuzzDecodeMessage(f *testing.F) {
-	// More seeds live in testdata/fuzz/FuzzDecodeMessage.
+func FuzzDecodeMessageBinary(f *testing.F) {
+	// More seeds live in testdata/fuzz/FuzzDecodeMessageBinary.
 	for _, tc := range codecCases() {
-		if b := storage.AppendMessage(nil, tc.m); len(b) < 1024 {
+		if b := storage.AppendMessageBinary(nil, tc.m); len(b) < 1024 {
 			f.Add(b)
 		}
 	}
 	f.Add([]byte{})
 	f.Add([]byte("\x01\x00\x80\x00"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := storage.DecodeMessage(b)
+		m, err := storage.DecodeMessageBinary(b)
 		if err != nil {
 			if !errors.Is(err, storage.ErrCorrupt) {
-				t.Fatalf("DecodeMessage(%q) error %v; want ErrCorrupt", b, err)
+				t.Fatalf("DecodeMessageBinary(%q) error %v; want ErrCorrupt", b, err)
 			}
 			return
 		}
 		// A record has one encoding: whatever decodes re-encodes to itself.
-		if again := storage.AppendMessage(nil, m); !bytes.Equal(again, b) {
-			t.Fatalf("AppendMessage(DecodeMessage(%q)) = %q; want the same bytes", b, again)
+		if again := storage.AppendMessageBinary(nil, m); !bytes.Equal(again, b) {
+			t.Fatalf("AppendMessageBinary(DecodeMessageBinary(%q)) = %q; want the same bytes", b, again)
 		}
 	})
 }
@@ -236,19 +236,19 @@ var benchMessage = &herald.Message{
 
 func BenchmarkAppendMessage(b *testing.B) {
 	b.ReportAllocs()
-	buf := storage.AppendMessage(nil, benchMessage)
+	buf := storage.AppendMessageBinary(nil, benchMessage)
 	b.SetBytes(int64(len(buf)))
 	for b.Loop() {
-		buf = storage.AppendMessage(buf[:0], benchMessage)
+		buf = storage.AppendMessageBinary(buf[:0], benchMessage)
 	}
 }
 
 func BenchmarkDecodeMessage(b *testing.B) {
 	b.ReportAllocs()
-	rec := storage.AppendMessage(nil, benchMessage)
+	rec := storage.AppendMessageBinary(nil, benchMessage)
 	b.SetBytes(int64(len(rec)))
 	for b.Loop() {
-		if _, err := storage.DecodeMessage(rec); err != nil {
+		if _, err := storage.DecodeMessageBinary(rec); err != nil {
 			b.Fatal(err)
 		}
 	}

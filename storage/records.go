@@ -28,7 +28,8 @@ type App struct {
 // appV2 adds the rotated key to the app record.
 const appV2 = 2
 
-func (a *App) encode() []byte {
+// Encode returns the record's versioned binary encoding (see DecodeApp).
+func (a *App) Encode() []byte {
 	b := []byte{appV2}
 	b = appendString(b, a.ID)
 	b = appendBytes(b, a.KeyHash)
@@ -42,7 +43,8 @@ func (a *App) encode() []byte {
 	return binary.AppendVarint(b, exp)
 }
 
-func decodeApp(p []byte) (App, error) {
+// DecodeApp decodes a record written by App.Encode.
+func DecodeApp(p []byte) (App, error) {
 	d := decoder{b: p}
 	v := d.byte()
 	if v != recordV1 && v != appV2 && d.err == nil {
@@ -74,7 +76,8 @@ type Certificate struct {
 	LastError string
 }
 
-func (c *Certificate) encode() []byte {
+// Encode returns the record's versioned binary encoding (see DecodeCertificate).
+func (c *Certificate) Encode() []byte {
 	b := []byte{recordV1}
 	b = binary.AppendUvarint(b, c.BusinessID)
 	b = appendString(b, c.Kind)
@@ -87,7 +90,8 @@ func (c *Certificate) encode() []byte {
 	return appendString(b, c.LastError)
 }
 
-func decodeCertificate(p []byte) (Certificate, error) {
+// DecodeCertificate decodes a record written by Certificate.Encode.
+func DecodeCertificate(p []byte) (Certificate, error) {
 	d := decoder{b: p}
 	if v := d.byte(); v != recordV1 && d.err == nil {
 		return Certificate{}, fmt.Errorf("%w: certificate record version %d", ErrCorrupt, v)
@@ -127,7 +131,8 @@ type Device struct {
 // is rewritten on every push (the badge), so its size is write volume.
 const userV2 = 2
 
-func (u *User) encode() []byte {
+// Encode returns the record's versioned binary encoding (see DecodeUser).
+func (u *User) Encode() []byte {
 	b := make([]byte, 0, 8+len(u.Nickname)+len(u.Devices)*48)
 	b = append(b, userV2)
 	b = appendString(b, u.Nickname)
@@ -142,7 +147,8 @@ func (u *User) encode() []byte {
 	return b
 }
 
-func decodeUser(p []byte) (User, error) {
+// DecodeUser decodes a record written by User.Encode.
+func DecodeUser(p []byte) (User, error) {
 	d := decoder{b: p}
 	v := d.byte()
 	if v != recordV1 && v != userV2 && d.err == nil {
@@ -177,11 +183,13 @@ type Group struct {
 // groupV2 adds the member count.
 const groupV2 = 2
 
-func (g *Group) encode() []byte {
+// Encode returns the record's versioned binary encoding (see DecodeGroup).
+func (g *Group) Encode() []byte {
 	return binary.AppendUvarint(appendString([]byte{groupV2}, g.Name), g.Members)
 }
 
-func decodeGroup(p []byte) (Group, error) {
+// DecodeGroup decodes a record written by Group.Encode.
+func DecodeGroup(p []byte) (Group, error) {
 	d := decoder{b: p}
 	v := d.byte()
 	if v != recordV1 && v != groupV2 && d.err == nil {
@@ -218,7 +226,8 @@ const pushV2 = 2
 // Flags of a v2 push result.
 const pushHasID byte = 1 // APNs was asked: the apns-id is PushID's
 
-func encodePushResults(rs []PushResult) []byte {
+// EncodePushResults encodes the push outcomes of one message to one user.
+func EncodePushResults(rs []PushResult) []byte {
 	b := make([]byte, 0, 2+len(rs)*40)
 	b = append(b, pushV2)
 	b = binary.AppendUvarint(b, uint64(len(rs)))
@@ -251,16 +260,23 @@ func (d *decoder) pushResult(app string, seq uint64, user string) PushResult {
 	return r
 }
 
-// groupResultsMark starts the key suffix of a group's run of push results
-// (see PutGroupPushResults). User ids never hold control characters, so it
-// cannot collide with a user's own record.
+// groupResultsMark starts the name of a group's run of push results (see
+// GroupResultsName). User ids never hold control characters, so it cannot
+// collide with a user's own record.
 const groupResultsMark = "\x00"
+
+// GroupResultsName is the name under which a backend stores a run of group
+// members' push results ending with member last, beside the per-user
+// records of one-to-one messages; DecodePushResults tells them apart.
+func GroupResultsName(last string) string { return groupResultsMark + last }
 
 // pushGroupV1 is a run of members' push results: each entry a v2 push
 // result preceded by its user id.
 const pushGroupV1 = 3
 
-func encodeGroupPushResults(rs []PushResult) []byte {
+// EncodeGroupPushResults encodes the push outcomes of a run of group
+// members, each with its user id.
+func EncodeGroupPushResults(rs []PushResult) []byte {
 	b := make([]byte, 0, 2+len(rs)*48)
 	b = append(b, pushGroupV1)
 	b = binary.AppendUvarint(b, uint64(len(rs)))
@@ -288,9 +304,9 @@ func decodeGroupPushResults(app string, seq uint64, p []byte) ([]PushResult, err
 	return rs, d.finish()
 }
 
-// decodePushResults decodes the results of message seq of app to user, or
+// DecodePushResults decodes the results of message seq of app to user, or
 // of a run of group members when user starts with groupResultsMark.
-func decodePushResults(app string, seq uint64, user string, p []byte) ([]PushResult, error) {
+func DecodePushResults(app string, seq uint64, user string, p []byte) ([]PushResult, error) {
 	if strings.HasPrefix(user, groupResultsMark) {
 		return decodeGroupPushResults(app, seq, p)
 	}
@@ -312,4 +328,23 @@ func decodePushResults(app string, seq uint64, user string, p []byte) ([]PushRes
 		rs = append(rs, d.pushResult(app, seq, user))
 	}
 	return rs, d.finish()
+}
+
+// Member is one entry of a group's roster.
+type Member struct {
+	UserID   string
+	NameCard string
+}
+
+// EncodeMember encodes a roster entry's value (the user id is its key).
+func EncodeMember(nameCard string) []byte { return appendString([]byte{recordV1}, nameCard) }
+
+// DecodeMember decodes the roster entry of user.
+func DecodeMember(user string, v []byte) (Member, error) {
+	d := decoder{b: v}
+	if ver := d.byte(); ver != recordV1 && d.err == nil {
+		return Member{}, fmt.Errorf("%w: member record version %d", ErrCorrupt, ver)
+	}
+	m := Member{UserID: user, NameCard: d.string()}
+	return m, d.finish()
 }

@@ -26,7 +26,7 @@ func TestUserRecord_RoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := decodeUser(tt.user.encode())
+			got, err := DecodeUser(tt.user.Encode())
 			if err != nil {
 				t.Fatalf("decode: %v", err)
 			}
@@ -51,7 +51,7 @@ func TestUserRecord_ReadsV1(t *testing.T) {
 	b = binary.AppendUvarint(b, uint64(want.Badge))
 	b = binary.AppendUvarint(b, 1)
 	b = appendV1Device(b, want.Devices[0])
-	got, err := decodeUser(b)
+	got, err := DecodeUser(b)
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("decode v1 = %+v, %v; want %+v", got, err, want)
 	}
@@ -61,7 +61,7 @@ func TestUserRecord_SmallerThanV1(t *testing.T) {
 	u := User{Nickname: "Ann", Badge: 9, Devices: []Device{{Token: testToken, BusinessID: 3, State: "background", RegisteredAt: 1_790_000_000_123}}}
 	v1 := binary.AppendUvarint(binary.AppendUvarint(appendString([]byte{recordV1}, u.Nickname), 9), 1)
 	v1 = appendV1Device(v1, u.Devices[0])
-	if v2 := u.encode(); len(v2) >= len(v1)-30 {
+	if v2 := u.Encode(); len(v2) >= len(v1)-30 {
 		t.Errorf("v2 user record is %d bytes, v1 %d: want about 40 fewer", len(v2), len(v1))
 	}
 }
@@ -74,7 +74,7 @@ func TestPushResults_RoundTrip(t *testing.T) {
 		{UserID: user, Token: "ccdd", Status: PushFailed, Reason: "no_certificate"}, // never sent: no apns-id
 		{UserID: user, Token: "Odd-Token", Status: PushSkipped, Reason: "online"},
 	}
-	got, err := decodePushResults(app, seq, user, encodePushResults(rs))
+	got, err := DecodePushResults(app, seq, user, EncodePushResults(rs))
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
@@ -92,15 +92,15 @@ func TestGroupPushResults_RoundTrip(t *testing.T) {
 		{UserID: "名前", Token: "Odd-Token", Status: PushSent, ApnsID: PushID(app, seq, "Odd-Token")},
 	}
 	// Read back through the key suffix the batch writes it under.
-	got, err := decodePushResults(app, seq, groupResultsMark+"名前", encodeGroupPushResults(rs))
+	got, err := DecodePushResults(app, seq, GroupResultsName("名前"), EncodeGroupPushResults(rs))
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
 	if !reflect.DeepEqual(got, rs) {
 		t.Errorf("round trip = %+v; want %+v", got, rs)
 	}
-	for _, bad := range [][]byte{nil, {pushV2, 0}, {pushGroupV1, 1}, {pushGroupV1, 200, 1, 'u'}, append(encodeGroupPushResults(rs), 0)} {
-		if _, err := decodePushResults(app, seq, groupResultsMark+"x", bad); err == nil {
+	for _, bad := range [][]byte{nil, {pushV2, 0}, {pushGroupV1, 1}, {pushGroupV1, 200, 1, 'u'}, append(EncodeGroupPushResults(rs), 0)} {
+		if _, err := DecodePushResults(app, seq, GroupResultsName("x"), bad); err == nil {
 			t.Errorf("decode group results %x = nil error", bad)
 		}
 	}
@@ -111,7 +111,7 @@ func TestPushResults_ReadsV1(t *testing.T) {
 	for _, s := range []string{"aabb", PushSent, "stored-id", ""} {
 		b = appendString(b, s)
 	}
-	got, err := decodePushResults("app", 1, "u", b)
+	got, err := DecodePushResults("app", 1, "u", b)
 	want := []PushResult{{UserID: "u", Token: "aabb", Status: PushSent, ApnsID: "stored-id"}}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("decode v1 = %+v, %v; want %+v", got, err, want)
@@ -119,7 +119,7 @@ func TestPushResults_ReadsV1(t *testing.T) {
 }
 
 func TestRecords_Corrupt(t *testing.T) {
-	good := (&User{Devices: []Device{{Token: testToken, State: "online"}}}).encode()
+	good := (&User{Devices: []Device{{Token: testToken, State: "online"}}}).Encode()
 	tests := []struct {
 		name string
 		b    []byte
@@ -133,10 +133,10 @@ func TestRecords_Corrupt(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := decodeUser(tt.b); err == nil {
-				t.Errorf("decodeUser(%x) = nil error", tt.b)
+			if _, err := DecodeUser(tt.b); err == nil {
+				t.Errorf("DecodeUser(%x) = nil error", tt.b)
 			} else if tt.name == "unknown version" && !errors.Is(err, ErrCorrupt) {
-				t.Errorf("decodeUser(%x) = %v; want ErrCorrupt", tt.b, err)
+				t.Errorf("DecodeUser(%x) = %v; want ErrCorrupt", tt.b, err)
 			}
 		})
 	}
@@ -146,30 +146,30 @@ func TestRecords_Corrupt(t *testing.T) {
 // decoders: they must fail cleanly, and what they accept must re-encode to
 // a record that decodes to the same value.
 func FuzzDecodeRecords(f *testing.F) {
-	f.Add((&User{Nickname: "Ann", Devices: []Device{{Token: testToken, State: "online"}}}).encode())
-	f.Add(encodePushResults([]PushResult{{Token: testToken, Status: PushSent, ApnsID: "x"}, {Token: "Q", Status: "odd", Reason: "r"}}))
+	f.Add((&User{Nickname: "Ann", Devices: []Device{{Token: testToken, State: "online"}}}).Encode())
+	f.Add(EncodePushResults([]PushResult{{Token: testToken, Status: PushSent, ApnsID: "x"}, {Token: "Q", Status: "odd", Reason: "r"}}))
 	f.Add([]byte{recordV1, 0, 0, 0})
-	f.Add(encodeGroupPushResults([]PushResult{{UserID: "g", Token: testToken, Status: PushSent, ApnsID: "x"}}))
+	f.Add(EncodeGroupPushResults([]PushResult{{UserID: "g", Token: testToken, Status: PushSent, ApnsID: "x"}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if u, err := decodeUser(b); err == nil {
-			again, err := decodeUser(u.encode())
+		if u, err := DecodeUser(b); err == nil {
+			again, err := DecodeUser(u.Encode())
 			if err != nil || !reflect.DeepEqual(again, u) {
 				t.Errorf("user %+v re-decodes as %+v, %v", u, again, err)
 			}
 		}
-		if rs, err := decodePushResults("app", 1, "u", b); err == nil {
+		if rs, err := DecodePushResults("app", 1, "u", b); err == nil {
 			for i := range rs {
 				if rs[i].ApnsID != "" {
 					rs[i].ApnsID = PushID("app", 1, rs[i].Token) // v1 stored any id; v2 derives it
 				}
 			}
-			again, err := decodePushResults("app", 1, "u", encodePushResults(rs))
+			again, err := DecodePushResults("app", 1, "u", EncodePushResults(rs))
 			if err != nil || (len(rs) > 0 && !reflect.DeepEqual(again, rs)) {
 				t.Errorf("push results %+v re-decode as %+v, %v", rs, again, err)
 			}
 		}
 		if rs, err := decodeGroupPushResults("app", 1, b); err == nil {
-			again, err := decodeGroupPushResults("app", 1, encodeGroupPushResults(rs))
+			again, err := decodeGroupPushResults("app", 1, EncodeGroupPushResults(rs))
 			if err != nil || (len(rs) > 0 && !reflect.DeepEqual(again, rs)) {
 				t.Errorf("group push results %+v re-decode as %+v, %v", rs, again, err)
 			}

@@ -1,18 +1,10 @@
 package storage
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/bloom"
-	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 var (
@@ -22,264 +14,185 @@ var (
 	ErrExists = errors.New("storage: already exists")
 	// ErrClosed is returned by writes after Close.
 	ErrClosed = errors.New("storage: closed")
+	// ErrDiskFull is returned by Writable and Healthy when the store's
+	// disk has less free space than its reserve.
+	ErrDiskFull = errors.New("storage: disk almost full")
 )
 
-// Options configure a Store. The zero value (or nil) means the defaults.
-type Options struct {
-	// Logger receives the store's few operational messages (slog.Default if nil).
-	Logger *slog.Logger
-	// CacheSize is Pebble's block cache in bytes (default 32 MiB): herald
-	// reads little (users on activation, rosters), most of it recent.
-	CacheSize int64
-	// WriteQueue bounds the batches waiting for the writer goroutine
-	// (default 4096). A full queue makes CommitAsync wait: backpressure, not loss.
-	WriteQueue int
-	// FS is the filesystem Pebble uses (default vfs.Default); tests inject
-	// faults with errorfs.
-	FS vfs.FS
-	// MinFreeBytes is the free disk space below which Healthy fails with
-	// ErrDiskFull, so the ingress answers 503 before Pebble meets a full
-	// disk (default 256 MiB; negative: no check).
-	MinFreeBytes int64
-	// MemTableSize is Pebble's memtable in bytes (default 64 MiB). Larger
-	// lets more log entries be written and settled before a flush, at the
-	// cost of memory and of longer flushes, each a burst of CPU that shows
-	// in the delivery latency's tail.
-	MemTableSize uint64
+// Store is everything herald keeps: the durable message log and the state.
+// The engine and the actors see a backend only through it; Pebble
+// (storage/pebble) is the single-node implementation, and the conformance
+// suite in storage/storagetest runs against every one.
+type Store interface {
+	Log
+	State
+	// Writable reports whether the store accepts writes (not closed, no
+	// write fault, disk space left). Cheap: the ingress asks per message.
+	Writable() error
+	// Healthy is Writable plus a read that goes through; for /healthz.
+	Healthy() error
+	// Stats are the backend's counters for metrics.
+	Stats() Stats
+	// Close commits what is queued and closes the store.
+	Close() error
 }
 
-func (o *Options) ensureDefaults() {
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
-	if o.CacheSize == 0 {
-		o.CacheSize = 32 << 20
-	}
-	if o.MinFreeBytes == 0 {
-		o.MinFreeBytes = 256 << 20
-	}
-	if o.FS == nil {
-		o.FS = vfs.Default
-	}
-	if o.WriteQueue == 0 {
-		o.WriteQueue = 4096
-	}
-	if o.MemTableSize == 0 {
-		o.MemTableSize = 64 << 20
-	}
+// Log is the durable message log: what the ingress acknowledged and the
+// actors have not settled yet.
+type Log interface {
+	// Append stores entries, all or none, and fills in their Seq. When it
+	// returns nil they survive a crash (and, with replicas, the loss of a
+	// minority): only then may the caller acknowledge them.
+	Append(entries []*Entry) error
+	// Replay calls fn for every entry not yet settled, in seq order. Call it
+	// once at start, before new entries arrive.
+	Replay(fn func(*Entry) error) error
+	// Unsettled counts appended entries not yet settled: the backlog the
+	// ingress compares with its high-water mark.
+	Unsettled() int
+	// MessageStatus returns the state (MessagePending or MessageDone) of
+	// message seq of app and the outcomes of its pushes settled so far;
+	// ErrNotFound when app has no such message.
+	MessageStatus(app string, seq uint64) (string, []PushResult, error)
 }
 
-// Store is herald's Pebble database. It is safe for concurrent use.
-type Store struct {
-	db   *pebble.DB
-	opts Options
+// Entries are settled through a Batch (Settle, SettleGroup), so a message's
+// outcomes and its settling land together.
 
-	writes chan *Batch
-	wg     sync.WaitGroup // the writer goroutine
-	cancel context.CancelFunc
+// State is herald's records: apps, credentials, users and their devices,
+// token owners, groups and members, fan-out cursors and push outcomes.
+//
+// Read-your-writes: a read returns every write committed before it, by
+// Commit or by CommitAsync (a backend that queues asynchronous writes makes
+// a read wait for those queued before it), so the next owner of a user's
+// record never reads it stale.
+type State interface {
+	// NewBatch returns an empty batch for Commit or CommitAsync.
+	NewBatch() Batch
+	// Commit writes b atomically and waits until it is durable.
+	Commit(ctx context.Context, b Batch) error
+	// CommitAsync queues b and returns. Batches of one caller land in the
+	// order it queued them; they are durable within a short interval (or
+	// with the next Commit), and a crash before that loses only writes
+	// whose messages are still in the log, so they are replayed.
+	CommitAsync(b Batch) error
 
-	// closeMu orders writes against Close: writers hold it shared.
-	closeMu sync.RWMutex
-	closed  bool
+	// Meta returns process-wide metadata (ErrNotFound if unset).
+	Meta(name string) ([]byte, error)
+	// PutMeta stores process-wide metadata, durably.
+	PutMeta(ctx context.Context, name string, value []byte) error
 
-	log messageLog
-	// queueMu orders batch numbering with queueing; queuedSeq and
-	// committedSeq are the last batch numbers queued and committed, and
-	// commitWake is closed (and replaced) at the next commit once a waiter
-	// has taken it (commitWaited).
-	queueMu      sync.Mutex
-	queuedSeq    atomic.Uint64
-	committedSeq atomic.Uint64
-	commitMu     sync.Mutex
-	commitWake   chan struct{}
-	commitWaited bool
+	// CreateApp stores a new app; ErrExists if the id is taken.
+	CreateApp(ctx context.Context, a *App) error
+	// RotateAppKey replaces app's key hash with newHash; the old key stays
+	// valid until oldExpires (zero: it stops at once).
+	RotateAppKey(ctx context.Context, app string, newHash []byte, oldExpires time.Time) (App, error)
+	// App returns the app record of id.
+	App(id string) (App, error)
+	// Apps calls fn for every app.
+	Apps(fn func(App) error) error
 
-	// fault is the sticky error of a failed commit (see writeFault).
-	fault atomic.Pointer[writeFault]
-	// fs and dir are where the store lives, for the free-space check.
-	fs   vfs.FS
-	dir  string
-	disk diskCheck
-	// bgErrors counts Pebble background errors (failed flushes and
-	// compactions, retried by Pebble); only a few are logged.
-	bgErrors atomic.Int64
+	// AddCertificate allocates the app's next business_id, stores c under
+	// it and returns it.
+	AddCertificate(ctx context.Context, app string, c *Certificate) (uint64, error)
+	// Certificate returns certificate businessID of app.
+	Certificate(app string, businessID uint64) (Certificate, error)
+	// Certificates returns app's certificates in business_id order.
+	Certificates(app string) ([]Certificate, error)
+	// DeleteCertificate removes a certificate (ErrNotFound if absent).
+	DeleteCertificate(ctx context.Context, app string, businessID uint64) error
+	// SetCertificateError records (or, with "", clears) a certificate's
+	// last credential fault; advisory, not waited for.
+	SetCertificateError(app string, businessID uint64, lastErr string) error
 
-	// stalls counts Pebble write stalls and their total duration: the
-	// first thing to look at when latency has a long tail.
-	stalls     atomic.Int64
-	stallNanos atomic.Int64
-	stallBegan atomic.Int64 // unix nanos of the stall in progress
+	// User returns the record of user (ErrNotFound if never written).
+	User(app, user string) (User, error)
+	// Users reads several users' records and calls fn for each in the
+	// order of ids, with found false (and a zero record) for one never
+	// written.
+	Users(app string, ids []string, fn func(i int, u User, found bool)) error
+	// TokenOwner returns the user of app that owns token (ErrNotFound if none).
+	TokenOwner(app, token string) (string, error)
+	// ChangeOwners applies ch atomically and durably (see OwnerChange).
+	ChangeOwners(ctx context.Context, ch *OwnerChange) error
 
-	// appMu serialises business_id allocation, a read-modify-write of the
-	// app record.
-	appMu sync.Mutex
+	// Group returns a group's record (ErrNotFound if never written).
+	Group(app, group string) (Group, error)
+	// GroupMember returns user's roster entry (ErrNotFound if not a member).
+	GroupMember(app, group, user string) (Member, error)
+	// ScanMembers calls fn for up to limit members whose user id sorts
+	// after the given one ("" = from the start), in user id order, and
+	// returns the last user id visited, to resume from.
+	ScanMembers(app, group, after string, limit int, fn func(Member) error) (string, error)
+	// FanoutCursor returns where group message seq's fan-out may resume:
+	// every member up to this user id is settled ("" = from the start).
+	FanoutCursor(app string, seq uint64) (string, error)
 }
 
-// Open opens (creating if needed) the store in dir. A nil opts means defaults.
-func Open(dir string, opts *Options) (*Store, error) {
-	var o Options
-	if opts != nil {
-		o = *opts
-	}
-	o.ensureDefaults()
-	s := &Store{opts: o, writes: make(chan *Batch, o.WriteQueue), commitWake: make(chan struct{})}
-
-	cache := pebble.NewCache(o.CacheSize)
-	defer cache.Unref()
-	popts := &pebble.Options{
-		Cache: cache,
-		// Set explicitly: a new store gets the newest on-disk format, and an
-		// existing one is ratcheted up to it.
-		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             quietLogger{o.Logger},
-		// A large memtable lets most log entries be written and deleted
-		// (settled) before they are ever flushed, so compactions carry
-		// mostly tombstones instead of whole messages.
-		MemTableSize:                o.MemTableSize,
-		MemTableStopWritesThreshold: 4,
-		FS:                          o.FS,
-	}
-	if o.FS == vfs.Default {
-		popts.FS = zeroAheadFS{o.FS}
-	}
-	// Bloom filters on every level: most point reads are for keys that may
-	// not exist (a user never written, a token without owner, a message's
-	// done marker), and without a filter each miss reads every level.
-	for i := range popts.Levels {
-		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
-	}
-	popts.EventListener = s.events()
-	popts.EnsureDefaults()
-	if err := popts.Validate(); err != nil {
-		return nil, fmt.Errorf("pebble options: %w", err)
-	}
-	db, err := pebble.Open(dir, popts)
-	if err != nil {
-		return nil, fmt.Errorf("open pebble in %s: %w", dir, err)
-	}
-	s.db, s.fs, s.dir = db, o.FS, dir
-	if err := s.log.open(s); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("open message log: %w", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	s.wg.Add(1)
-	go s.writeLoop(ctx)
-	return s, nil
+// Batch collects writes to commit atomically with State.Commit or
+// State.CommitAsync, exactly once. Token owners are not written through a
+// batch: they change only by compare-and-set (State.ChangeOwners).
+type Batch interface {
+	// Empty reports whether the batch holds no writes.
+	Empty() bool
+	// PutUser writes a user record.
+	PutUser(app, user string, u *User)
+	// PutGroup writes a group record.
+	PutGroup(app, group string, g *Group)
+	// PutMember adds user to group's roster with a name card ("" for none).
+	PutMember(app, group, user, nameCard string)
+	// DeleteMember removes user from group's roster.
+	DeleteMember(app, group, user string)
+	// PutGroupPushResults records the outcomes of a group message's pushes
+	// to a run of members ending with member last.
+	PutGroupPushResults(app string, seq uint64, last string, rs []PushResult)
+	// PutFanoutCursor records that every member of group message seq's
+	// roster up to user is settled.
+	PutFanoutCursor(app string, seq uint64, user string)
+	// Settle settles one-to-one message seq of app with the outcomes of its
+	// pushes to user (none: a bare done marker): it is not replayed again
+	// and the status API reports it done.
+	Settle(app string, seq uint64, user string, rs []PushResult)
+	// SettleGroup settles group message seq and drops its fan-out cursor.
+	SettleGroup(app string, seq uint64)
 }
 
-// Close stops the writer after committing what is queued, then closes Pebble.
-func (s *Store) Close() error {
-	s.closeMu.Lock()
-	if s.closed {
-		s.closeMu.Unlock()
-		return nil
-	}
-	s.closed = true
-	close(s.writes)
-	s.closeMu.Unlock()
-	s.wg.Wait()
-	s.cancel()
-	if err := s.writeErr(); err != nil {
-		// After a fatal commit error Pebble may hold its commit mutex
-		// forever, so closing it would hang: leave it to the process exit.
-		// Nothing acknowledged is lost; the next start replays the WAL.
-		return fmt.Errorf("store closed after a write fault: %w", err)
-	}
-	if err := s.log.persistHead(s); err != nil {
-		s.opts.Logger.Warn("persist log head at close", "err", err)
-	}
-	return s.db.Close()
+// OwnerChange is one atomic, durable change of device token ownership in
+// an app, made by the user whose record follows it. The owner index is the
+// truth: a token is in a user's record only while that user owns it, at
+// every moment and after any crash, so a push planned from a record goes to
+// a token its recipient owns.
+type OwnerChange struct {
+	App, User string
+	// Claim are tokens to own: each must be unowned or owned by User, else
+	// nothing is written and ChangeOwners returns an *OwnerConflict.
+	Claim []string
+	// Release are tokens User gives up: their owner is removed where it is
+	// still User (a token owned by someone else is left alone).
+	Release []string
+	// Record, when not nil, is User's record after the change, written in
+	// the same atomic step.
+	Record *User
 }
 
-// Writable reports whether the store accepts writes: not closed, no write
-// fault, enough free disk. Cheap (atomics, a statfs at most once a second):
-// the ingress asks it for every message.
-func (s *Store) Writable() error {
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
-	if s.closed {
-		return ErrClosed
-	}
-	if err := s.writeErr(); err != nil {
-		return err
-	}
-	return s.diskErr()
+// OwnerConflict is returned by ChangeOwners when a claimed token is owned
+// by another user: that user's owner must release it first.
+type OwnerConflict struct {
+	Token, Owner string
 }
 
-// Healthy reports whether the store accepts reads and writes: Writable,
-// and a read goes through. For /healthz, not per request.
-func (s *Store) Healthy() error {
-	if err := s.Writable(); err != nil {
-		return err
-	}
-	_, closer, err := s.db.Get(metaKey("seq"))
-	if err == nil {
-		closer.Close()
-	} else if !errors.Is(err, pebble.ErrNotFound) {
-		return err
-	}
-	return nil
+func (e *OwnerConflict) Error() string {
+	return fmt.Sprintf("storage: token %.16s… is owned by user %q", e.Token, e.Owner)
 }
 
-// get returns a copy of the value at key, or ErrNotFound.
-func (s *Store) get(key []byte) ([]byte, error) {
-	v, closer, err := s.db.Get(key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := bytes.Clone(v)
-	closer.Close()
-	return out, nil
-}
+// Message states as the message API reports them.
+const (
+	MessagePending = "pending"
+	MessageDone    = "done"
+)
 
-// scan calls fn for each key in [lower, upper) until fn returns false.
-func (s *Store) scan(lower, upper []byte, fn func(k, v []byte) bool) error {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
-	if err != nil {
-		return err
-	}
-	for ok := it.First(); ok; ok = it.Next() {
-		v, err := it.ValueAndErr()
-		if err != nil {
-			it.Close()
-			return err
-		}
-		if !fn(it.Key(), v) {
-			break
-		}
-	}
-	return errors.Join(it.Error(), it.Close())
-}
-
-// events reports Pebble's write stalls to the log and to Stats.
-func (s *Store) events() *pebble.EventListener {
-	return &pebble.EventListener{
-		WriteStallBegin: func(info pebble.WriteStallBeginInfo) {
-			s.stalls.Add(1)
-			s.stallBegan.Store(time.Now().UnixNano())
-			s.opts.Logger.Warn("store write stall", "reason", info.Reason)
-		},
-		WriteStallEnd: func() {
-			if began := s.stallBegan.Swap(0); began != 0 {
-				s.stallNanos.Add(time.Now().UnixNano() - began)
-			}
-		},
-		BackgroundError: func(err error) {
-			// Pebble retries a failed flush at once (a full disk can make
-			// thousands a second): count them all, log the first few.
-			if n := s.bgErrors.Add(1); n <= 10 || n%10_000 == 0 {
-				s.opts.Logger.Error("store background error", "err", err, "count", n)
-			}
-		},
-	}
-}
-
-// Stats are the store's counters for metrics.
+// Stats are a backend's counters for metrics; fields a backend does not
+// have stay zero.
 type Stats struct {
 	WriteStalls    int64
 	WriteStallTime time.Duration
@@ -290,45 +203,12 @@ type Stats struct {
 	L0Sublevels          int32
 	// FlushTime and CompactionTime are the time Pebble's flushes and
 	// compactions have worked, in total: background CPU that competes
-	// with deliveries (a flush of a 64 MiB memtable takes a core for
-	// about 150 ms on the bench VM).
+	// with deliveries.
 	FlushTime, CompactionTime time.Duration
-	// MemTableBytes and BlockCacheBytes are the memory Pebble holds outside
-	// the Go heap: memtables (the live one and those waiting for a flush)
-	// and cached sstable blocks.
+	// MemTableBytes and BlockCacheBytes are the memory the backend holds
+	// outside the Go heap.
 	MemTableBytes, BlockCacheBytes uint64
 	// WriteFailed reports a failed commit: the store refuses writes until
 	// it is reopened.
 	WriteFailed bool
-}
-
-// Stats returns the store's counters.
-func (s *Store) Stats() Stats {
-	m := s.db.Metrics()
-	return Stats{
-		WriteStalls: s.stalls.Load(), WriteStallTime: time.Duration(s.stallNanos.Load()),
-		Compactions: m.Compact.Count, Flushes: m.Flush.Count, L0Sublevels: m.Levels[0].Sublevels,
-		FlushTime: m.Flush.WriteThroughput.WorkDuration, CompactionTime: m.Compact.Duration,
-		MemTableBytes: m.MemTable.Size, BlockCacheBytes: uint64(m.BlockCache.Size),
-		WriteFailed: s.writeErr() != nil, BackgroundErrors: s.bgErrors.Load(),
-	}
-}
-
-// quietLogger routes Pebble's chatty info lines to debug.
-type quietLogger struct{ l *slog.Logger }
-
-func (q quietLogger) Infof(format string, args ...any) {
-	q.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
-}
-func (q quietLogger) Errorf(format string, args ...any) {
-	q.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
-}
-
-// Fatalf panics with a *fatalError that Store.apply recovers into a write
-// fault. It must not return: Pebble's callers go on as if the write had
-// succeeded when Fatalf returns.
-func (q quietLogger) Fatalf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	q.l.Error(msg, "component", "pebble")
-	panic(&fatalError{msg})
 }

@@ -1,4 +1,4 @@
-package storage
+package pebble
 
 import (
 	"bytes"
@@ -8,70 +8,72 @@ import (
 	"slices"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
+	"github.com/heraldpush/herald/storage"
+
+	cpebble "github.com/cockroachdb/pebble/v2"
 )
 
-// Meta returns process-wide metadata stored under name (ErrNotFound if unset).
+// Meta returns process-wide metadata stored under name (storage.ErrNotFound if unset).
 func (s *Store) Meta(name string) ([]byte, error) { return s.get(metaKey(name)) }
 
 // PutMeta stores process-wide metadata, synced.
 func (s *Store) PutMeta(ctx context.Context, name string, value []byte) error {
-	b := s.NewBatch()
+	b := s.newBatch()
 	_ = b.pb.Set(metaKey(name), value, nil)
 	return s.Commit(ctx, b)
 }
 
-// CreateApp stores a new app; ErrExists if the id is taken.
-func (s *Store) CreateApp(ctx context.Context, a *App) error {
+// CreateApp stores a new app; storage.ErrExists if the id is taken.
+func (s *Store) CreateApp(ctx context.Context, a *storage.App) error {
 	s.appMu.Lock()
 	defer s.appMu.Unlock()
 	if _, err := s.get(appRecordKey(a.ID)); err == nil {
-		return ErrExists
-	} else if !errors.Is(err, ErrNotFound) {
+		return storage.ErrExists
+	} else if !errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("check app %s: %w", a.ID, err)
 	}
 	if a.NextBusinessID == 0 {
 		a.NextBusinessID = 1
 	}
-	b := s.NewBatch()
-	b.PutApp(a)
+	b := s.newBatch()
+	b.putApp(a)
 	return s.Commit(ctx, b)
 }
 
 // RotateAppKey replaces app's key hash with newHash; the old key stays
 // valid until oldExpires (zero: it stops at once).
-func (s *Store) RotateAppKey(ctx context.Context, app string, newHash []byte, oldExpires time.Time) (App, error) {
+func (s *Store) RotateAppKey(ctx context.Context, app string, newHash []byte, oldExpires time.Time) (storage.App, error) {
 	s.appMu.Lock()
 	defer s.appMu.Unlock()
 	a, err := s.App(app)
 	if err != nil {
-		return App{}, err
+		return storage.App{}, err
 	}
 	a.OldKeyHash, a.OldKeyExpires = a.KeyHash, oldExpires
 	if oldExpires.IsZero() {
 		a.OldKeyHash = nil
 	}
 	a.KeyHash = newHash
-	b := s.NewBatch()
-	b.PutApp(&a)
+	b := s.newBatch()
+	b.putApp(&a)
 	return a, s.Commit(ctx, b)
 }
 
-// App returns the app record of id.
-func (s *Store) App(id string) (App, error) {
+// storage.App returns the app record of id.
+func (s *Store) App(id string) (storage.App, error) {
 	v, err := s.get(appRecordKey(id))
 	if err != nil {
-		return App{}, err
+		return storage.App{}, err
 	}
-	return decodeApp(v)
+	return storage.DecodeApp(v)
 }
 
 // Apps calls fn for every app.
-func (s *Store) Apps(fn func(App) error) error {
+func (s *Store) Apps(fn func(storage.App) error) error {
 	var ferr error
 	err := s.scan([]byte{prefixAppRegistry}, []byte{prefixAppRegistry + 1}, func(_, v []byte) bool {
-		var a App
-		if a, ferr = decodeApp(v); ferr == nil {
+		var a storage.App
+		if a, ferr = storage.DecodeApp(v); ferr == nil {
 			ferr = fn(a)
 		}
 		return ferr == nil
@@ -81,7 +83,7 @@ func (s *Store) Apps(fn func(App) error) error {
 
 // AddCertificate allocates the next business_id of app, stores c under it
 // and returns it.
-func (s *Store) AddCertificate(ctx context.Context, app string, c *Certificate) (uint64, error) {
+func (s *Store) AddCertificate(ctx context.Context, app string, c *storage.Certificate) (uint64, error) {
 	s.appMu.Lock()
 	defer s.appMu.Unlock()
 	a, err := s.App(app)
@@ -93,44 +95,44 @@ func (s *Store) AddCertificate(ctx context.Context, app string, c *Certificate) 
 		c.CreatedAt = time.Now()
 	}
 	a.NextBusinessID++
-	b := s.NewBatch()
-	b.PutApp(&a)
-	b.PutCertificate(app, c)
+	b := s.newBatch()
+	b.putApp(&a)
+	b.putCertificate(app, c)
 	if err := s.Commit(ctx, b); err != nil {
 		return 0, err
 	}
 	return c.BusinessID, nil
 }
 
-// Certificate returns certificate businessID of app.
-func (s *Store) Certificate(app string, businessID uint64) (Certificate, error) {
+// storage.Certificate returns certificate businessID of app.
+func (s *Store) Certificate(app string, businessID uint64) (storage.Certificate, error) {
 	v, err := s.get(certificateKey(app, businessID))
 	if err != nil {
-		return Certificate{}, err
+		return storage.Certificate{}, err
 	}
-	return decodeCertificate(v)
+	return storage.DecodeCertificate(v)
 }
 
 // Certificates returns app's certificates in business_id order.
-func (s *Store) Certificates(app string) ([]Certificate, error) {
+func (s *Store) Certificates(app string) ([]storage.Certificate, error) {
 	prefix := appKey(app, kindCertificate, 0)
-	var out []Certificate
+	var out []storage.Certificate
 	var derr error
 	err := s.scan(prefix, prefixEnd(prefix), func(_, v []byte) bool {
-		var c Certificate
-		c, derr = decodeCertificate(v)
+		var c storage.Certificate
+		c, derr = storage.DecodeCertificate(v)
 		out = append(out, c)
 		return derr == nil
 	})
 	return out, errors.Join(err, derr)
 }
 
-// DeleteCertificate removes certificate businessID of app (ErrNotFound if absent).
+// DeleteCertificate removes certificate businessID of app (storage.ErrNotFound if absent).
 func (s *Store) DeleteCertificate(ctx context.Context, app string, businessID uint64) error {
 	if _, err := s.get(certificateKey(app, businessID)); err != nil {
 		return err
 	}
-	b := s.NewBatch()
+	b := s.newBatch()
 	_ = b.pb.Delete(certificateKey(app, businessID), nil)
 	return s.Commit(ctx, b)
 }
@@ -143,28 +145,30 @@ func (s *Store) SetCertificateError(app string, businessID uint64, lastErr strin
 		return err
 	}
 	c.LastError = lastErr
-	b := s.NewBatch()
-	b.PutCertificate(app, &c)
+	b := s.newBatch()
+	b.putCertificate(app, &c)
 	return s.CommitAsync(b)
 }
 
-// User returns the record of user in app (ErrNotFound if never written).
-func (s *Store) User(app, user string) (User, error) {
+// storage.User returns the record of user in app (storage.ErrNotFound if never written).
+func (s *Store) User(app, user string) (storage.User, error) {
+	s.readYourWrites()
 	v, err := s.get(userKey(app, user))
 	if err != nil {
-		return User{}, err
+		return storage.User{}, err
 	}
-	return decodeUser(v)
+	return storage.DecodeUser(v)
 }
 
-// Users reads the records of several users of app with one iterator, and
+// storage.Users reads the records of several users of app with one iterator, and
 // calls fn for each in the order of ids with its record (zero, with found
 // false, if never written). A group fan-out reads a roster chunk's users
 // this way: ids in roster order are in key order, so each seek moves
 // forward from the last instead of starting a point lookup from scratch.
-func (s *Store) Users(app string, ids []string, fn func(i int, u User, found bool)) (err error) {
+func (s *Store) Users(app string, ids []string, fn func(i int, u storage.User, found bool)) (err error) {
+	s.readYourWrites()
 	prefix := appKey(app, kindUser, 0)
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	it, err := s.db.NewIter(&cpebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return fmt.Errorf("read users of %s: %w", app, err)
 	}
@@ -182,13 +186,13 @@ func (s *Store) Users(app string, ids []string, fn func(i int, u User, found boo
 			if err := it.Error(); err != nil {
 				return fmt.Errorf("read user %s/%s: %w", app, id, err)
 			}
-			fn(i, User{}, false)
+			fn(i, storage.User{}, false)
 			continue
 		}
 		v, err := it.ValueAndErr()
-		var u User
+		var u storage.User
 		if err == nil {
-			u, err = decodeUser(v)
+			u, err = storage.DecodeUser(v)
 		}
 		if err != nil {
 			return fmt.Errorf("read user %s/%s: %w", app, id, err)
@@ -198,52 +202,28 @@ func (s *Store) Users(app string, ids []string, fn func(i int, u User, found boo
 	return nil
 }
 
-// TokenOwner returns the user of app that owns token (ErrNotFound if none).
-func (s *Store) TokenOwner(app, token string) (string, error) {
-	v, err := s.get(tokenKey(app, token))
-	if err != nil {
-		return "", err
-	}
-	return string(v), nil
-}
-
-// Group returns group's record in app (ErrNotFound if never written).
-func (s *Store) Group(app, group string) (Group, error) {
+// storage.Group returns group's record in app (storage.ErrNotFound if never written).
+func (s *Store) Group(app, group string) (storage.Group, error) {
 	v, err := s.get(groupKey(app, group))
 	if err != nil {
-		return Group{}, err
+		return storage.Group{}, err
 	}
-	return decodeGroup(v)
+	return storage.DecodeGroup(v)
 }
 
-// Member is one entry of a group's roster.
-type Member struct {
-	UserID   string
-	NameCard string
-}
-
-// GroupMember returns user's roster entry in group (ErrNotFound if not a member).
-func (s *Store) GroupMember(app, group, user string) (Member, error) {
+// GroupMember returns user's roster entry in group (storage.ErrNotFound if not a member).
+func (s *Store) GroupMember(app, group, user string) (storage.Member, error) {
 	v, err := s.get(memberKey(app, group, user))
 	if err != nil {
-		return Member{}, err
+		return storage.Member{}, err
 	}
-	return decodeMember(user, v)
-}
-
-func decodeMember(user string, v []byte) (Member, error) {
-	d := decoder{b: v}
-	if ver := d.byte(); ver != recordV1 && d.err == nil {
-		return Member{}, fmt.Errorf("%w: member record version %d", ErrCorrupt, ver)
-	}
-	m := Member{UserID: user, NameCard: d.string()}
-	return m, d.finish()
+	return storage.DecodeMember(user, v)
 }
 
 // ScanMembers calls fn for up to limit members of group whose user id sorts
 // after the given one ("" = from the start), in user id order. It returns
 // the last user id visited, to resume from.
-func (s *Store) ScanMembers(app, group, after string, limit int, fn func(Member) error) (string, error) {
+func (s *Store) ScanMembers(app, group, after string, limit int, fn func(storage.Member) error) (string, error) {
 	prefix := memberPrefix(app, group)
 	lower := prefix
 	if after != "" {
@@ -252,8 +232,8 @@ func (s *Store) ScanMembers(app, group, after string, limit int, fn func(Member)
 	last, n := after, 0
 	var ferr error
 	err := s.scan(lower, prefixEnd(prefix), func(k, v []byte) bool {
-		var m Member
-		if m, ferr = decodeMember(string(k[len(prefix):]), v); ferr == nil {
+		var m storage.Member
+		if m, ferr = storage.DecodeMember(string(k[len(prefix):]), v); ferr == nil {
 			ferr = fn(m)
 		}
 		last = m.UserID
@@ -267,7 +247,7 @@ func (s *Store) ScanMembers(app, group, after string, limit int, fn func(Member)
 // member up to this user id is settled ("" = from the start).
 func (s *Store) FanoutCursor(app string, seq uint64) (string, error) {
 	v, err := s.get(fanoutKey(app, seq))
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) {
 		return "", nil
 	}
 	return string(v), err

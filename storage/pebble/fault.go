@@ -1,13 +1,14 @@
-package storage
+package pebble
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 	"sync/atomic"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
+	"github.com/heraldpush/herald/storage"
+
+	cpebble "github.com/cockroachdb/pebble/v2"
 )
 
 // fatalError is what herald's Pebble logger panics with when Pebble calls
@@ -39,7 +40,7 @@ func (s *Store) writeErr() error {
 // apply commits b, turning Pebble's fatal commit panics into a sticky
 // write fault and an error. A commit never reports success for data that
 // did not reach the WAL: Pebble panics before returning in that case.
-func (s *Store) apply(b *pebble.Batch, opts *pebble.WriteOptions) (err error) {
+func (s *Store) apply(b *cpebble.Batch, opts *cpebble.WriteOptions) (err error) {
 	if err := s.writeErr(); err != nil {
 		return err
 	}
@@ -68,10 +69,6 @@ func (s *Store) apply(b *pebble.Batch, opts *pebble.WriteOptions) (err error) {
 	return nil
 }
 
-// ErrDiskFull is returned by Healthy when the disk under the store has
-// less free space than Options.MinFreeBytes.
-var ErrDiskFull = errors.New("storage: disk almost full")
-
 // diskCheck caches the free-space check so Healthy, called for every
 // request, costs a statfs at most once per second.
 type diskCheck struct {
@@ -92,7 +89,7 @@ func (s *Store) diskErr() error {
 		case uerr != nil:
 			err = nil // cannot tell: do not refuse work on a guess
 		case usage.AvailBytes < uint64(s.opts.MinFreeBytes):
-			err = fmt.Errorf("%w: %d MiB free, reserve %d MiB", ErrDiskFull, usage.AvailBytes>>20, s.opts.MinFreeBytes>>20)
+			err = fmt.Errorf("%w: %d MiB free, reserve %d MiB", storage.ErrDiskFull, usage.AvailBytes>>20, s.opts.MinFreeBytes>>20)
 		}
 		s.disk.err.Store(&err)
 	}

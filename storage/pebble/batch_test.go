@@ -1,4 +1,4 @@
-package storage
+package pebble
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/heraldpush/herald/storage"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -25,7 +27,7 @@ func openCrashable(t *testing.T) (*Store, *vfs.MemFS) {
 
 // userAfterCrash opens what a power loss now would leave of mem and reads
 // user u of app "a".
-func userAfterCrash(t *testing.T, mem *vfs.MemFS, u string) (User, error) {
+func userAfterCrash(t *testing.T, mem *vfs.MemFS, u string) (storage.User, error) {
 	t.Helper()
 	s, err := Open("db", &Options{FS: mem.CrashClone(vfs.CrashCloneCfg{}), Logger: quietSlog(), MinFreeBytes: -1})
 	if err != nil {
@@ -43,7 +45,7 @@ func TestWriter_Durability(t *testing.T) {
 	defer s.Close()
 
 	b := s.NewBatch()
-	b.PutUser("a", "waited", &User{Nickname: "W"})
+	b.PutUser("a", "waited", &storage.User{Nickname: "W"})
 	if err := s.Commit(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +54,7 @@ func TestWriter_Durability(t *testing.T) {
 	}
 
 	b = s.NewBatch()
-	b.PutUser("a", "async", &User{Nickname: "A"})
+	b.PutUser("a", "async", &storage.User{Nickname: "A"})
 	if err := s.CommitAsync(b); err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +64,7 @@ func TestWriter_Durability(t *testing.T) {
 		if err == nil && u.Nickname == "A" {
 			break
 		}
-		if !errors.Is(err, ErrNotFound) {
+		if !errors.Is(err, storage.ErrNotFound) {
 			t.Fatalf("read after crash: %v", err)
 		}
 		if time.Now().After(deadline) {
@@ -77,7 +79,7 @@ func TestWriter_CloseSyncs(t *testing.T) {
 	s, mem := openCrashable(t)
 	for _, name := range []string{"u1", "u2", "u3"} {
 		b := s.NewBatch()
-		b.PutUser("a", name, &User{Nickname: name})
+		b.PutUser("a", name, &storage.User{Nickname: name})
 		if err := s.CommitAsync(b); err != nil {
 			t.Fatal(err)
 		}
@@ -99,14 +101,14 @@ func TestWriter_CommitDuringLingerIsDurable(t *testing.T) {
 	s, mem := openCrashable(t)
 	defer s.Close()
 	ctx := context.Background()
-	joins := make(chan *Batch, 1)
+	joins := make(chan storage.Batch, 1)
 	done := make(chan error, 1)
 	testHookLinger = func() {
 		select {
 		case b := <-joins:
-			queued := s.QueuedSeq()
+			queued := s.queuedSeq.Load()
 			go func() { done <- s.Commit(ctx, b) }()
-			for s.QueuedSeq() == queued { // in the queue before the writer drains it
+			for s.queuedSeq.Load() == queued { // in the queue before the writer drains it
 				runtime.Gosched()
 			}
 		default:
@@ -116,11 +118,11 @@ func TestWriter_CommitDuringLingerIsDurable(t *testing.T) {
 	for round := range 20 {
 		user := "waited" + strconv.Itoa(round)
 		b := s.NewBatch()
-		b.PutUser("a", user, &User{Nickname: "W"})
+		b.PutUser("a", user, &storage.User{Nickname: "W"})
 		joins <- b
 		for i := range 2 { // the settles the writer lingers over
 			a := s.NewBatch()
-			a.PutUser("a", "async"+strconv.Itoa(i), &User{})
+			a.PutUser("a", "async"+strconv.Itoa(i), &storage.User{})
 			if err := s.CommitAsync(a); err != nil {
 				t.Fatal(err)
 			}

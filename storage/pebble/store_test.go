@@ -1,4 +1,4 @@
-package storage
+package pebble
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/heraldpush/herald/storage"
 
 	"github.com/heraldpush/herald"
 )
@@ -29,25 +31,25 @@ func textMessage(to, text string) *herald.Message {
 func TestStore_Apps(t *testing.T) {
 	s := mustOpen(t, t.TempDir())
 	ctx := context.Background()
-	if err := s.CreateApp(ctx, &App{ID: "a1", KeyHash: []byte{1, 2}}); err != nil {
+	if err := s.CreateApp(ctx, &storage.App{ID: "a1", KeyHash: []byte{1, 2}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateApp(ctx, &App{ID: "a1"}); !errors.Is(err, ErrExists) {
-		t.Errorf("CreateApp twice = %v; want ErrExists", err)
+	if err := s.CreateApp(ctx, &storage.App{ID: "a1"}); !errors.Is(err, storage.ErrExists) {
+		t.Errorf("CreateApp twice = %v; want storage.ErrExists", err)
 	}
 	// An app whose id is a prefix of another's must not see its data.
-	if err := s.CreateApp(ctx, &App{ID: "a"}); err != nil {
+	if err := s.CreateApp(ctx, &storage.App{ID: "a"}); err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
-	if err := s.Apps(func(a App) error { ids = append(ids, a.ID); return nil }); err != nil {
+	if err := s.Apps(func(a storage.App) error { ids = append(ids, a.ID); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(ids, []string{"a", "a1"}) {
 		t.Errorf("Apps = %v; want [a a1]", ids)
 	}
 	for i := 1; i <= 3; i++ {
-		bid, err := s.AddCertificate(ctx, "a1", &Certificate{Name: fmt.Sprint("c", i), Sealed: []byte("x")})
+		bid, err := s.AddCertificate(ctx, "a1", &storage.Certificate{Name: fmt.Sprint("c", i), Sealed: []byte("x")})
 		if err != nil || bid != uint64(i) {
 			t.Fatalf("AddCertificate #%d = %d, %v; want %d", i, bid, err, i)
 		}
@@ -62,32 +64,29 @@ func TestStore_Apps(t *testing.T) {
 	if c, _ := s.Certificates("a"); len(c) != 0 {
 		t.Errorf("app a sees %d certificates of app a1", len(c))
 	}
-	if err := s.DeleteCertificate(ctx, "a1", 2); !errors.Is(err, ErrNotFound) {
-		t.Errorf("DeleteCertificate twice = %v; want ErrNotFound", err)
+	if err := s.DeleteCertificate(ctx, "a1", 2); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("DeleteCertificate twice = %v; want storage.ErrNotFound", err)
 	}
 }
 
 func TestStore_User(t *testing.T) {
 	dir := t.TempDir()
 	s := mustOpen(t, dir)
-	if _, err := s.User("a", "u"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("User of nobody = %v; want ErrNotFound", err)
+	if _, err := s.User("a", "u"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("storage.User of nobody = %v; want storage.ErrNotFound", err)
 	}
-	want := User{Nickname: "Denny", Badge: 3, Devices: []Device{
+	want := storage.User{Nickname: "Denny", Badge: 3, Devices: []storage.Device{
 		{Token: "aabb", BusinessID: 1, State: "offline", RegisteredAt: 1700000000000},
 		{Token: "ccdd", BusinessID: 2, State: "online", RegisteredAt: -1},
 	}}
-	b := s.NewBatch()
-	b.PutUser("a", "u", &want)
-	b.PutTokenOwner("a", "aabb", "u")
-	if err := s.Commit(context.Background(), b); err != nil {
+	if err := s.ChangeOwners(context.Background(), &storage.OwnerChange{App: "a", User: "u", Claim: []string{"aabb"}, Record: &want}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
 	s = mustOpen(t, dir)
 	got, err := s.User("a", "u")
 	if err != nil || !reflect.DeepEqual(got, want) {
-		t.Errorf("User after reopen = %+v, %v; want %+v", got, err, want)
+		t.Errorf("storage.User after reopen = %+v, %v; want %+v", got, err, want)
 	}
 	if owner, err := s.TokenOwner("a", "aabb"); owner != "u" || err != nil {
 		t.Errorf("TokenOwner = %q, %v; want u", owner, err)
@@ -109,7 +108,7 @@ func TestStore_Members(t *testing.T) {
 	after := ""
 	for {
 		n := 0
-		last, err := s.ScanMembers("a", "g", after, 4, func(m Member) error {
+		last, err := s.ScanMembers("a", "g", after, 4, func(m storage.Member) error {
 			got = append(got, m.UserID+"="+m.NameCard)
 			n++
 			return nil
@@ -135,18 +134,18 @@ func TestStore_Log(t *testing.T) {
 	dir := t.TempDir()
 	s := mustOpen(t, dir)
 	now := time.UnixMilli(time.Now().UnixMilli())
-	var entries []*Entry
+	var entries []*storage.Entry
 	for i := range 5 {
-		entries = append(entries, &Entry{App: "a", ReceivedAt: now, Msg: textMessage("u", fmt.Sprint("m", i))})
+		entries = append(entries, &storage.Entry{App: "a", ReceivedAt: now, Msg: textMessage("u", fmt.Sprint("m", i))})
 	}
-	if err := s.AppendMessages(entries); err != nil {
+	if err := s.Append(entries); err != nil {
 		t.Fatal(err)
 	}
 	b := s.NewBatch()
 	// Settled with results (they stand in for the done marker), and
 	// settled without any.
-	b.MarkDoneWithResults("a", entries[1].Seq, "u", []PushResult{{UserID: "u", Token: "aabb", Status: PushSent, ApnsID: PushID("a", entries[1].Seq, "aabb")}})
-	b.MarkDoneWithResults("a", entries[3].Seq, "u", nil)
+	b.Settle("a", entries[1].Seq, "u", []storage.PushResult{{UserID: "u", Token: "aabb", Status: storage.PushSent, ApnsID: storage.PushID("a", entries[1].Seq, "aabb")}})
+	b.Settle("a", entries[3].Seq, "u", nil)
 	if err := s.Commit(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
@@ -154,28 +153,28 @@ func TestStore_Log(t *testing.T) {
 		t.Errorf("Unsettled = %d; want 3", n)
 	}
 	state, results, err := s.MessageStatus("a", entries[1].Seq)
-	if err != nil || state != MessageDone || len(results) != 1 || results[0].ApnsID != PushID("a", entries[1].Seq, "aabb") || results[0].Token != "aabb" {
+	if err != nil || state != storage.MessageDone || len(results) != 1 || results[0].ApnsID != storage.PushID("a", entries[1].Seq, "aabb") || results[0].Token != "aabb" {
 		t.Errorf("MessageStatus(done) = %q %+v %v", state, results, err)
 	}
-	if state, results, err := s.MessageStatus("a", entries[3].Seq); state != MessageDone || len(results) != 0 || err != nil {
+	if state, results, err := s.MessageStatus("a", entries[3].Seq); state != storage.MessageDone || len(results) != 0 || err != nil {
 		t.Errorf("MessageStatus(done, no pushes) = %q %+v %v", state, results, err)
 	}
-	if state, _, err := s.MessageStatus("a", entries[0].Seq); state != MessagePending || err != nil {
+	if state, _, err := s.MessageStatus("a", entries[0].Seq); state != storage.MessagePending || err != nil {
 		t.Errorf("MessageStatus(pending) = %q %v", state, err)
 	}
 	for _, seq := range []uint64{entries[0].Seq, entries[1].Seq, entries[3].Seq} {
-		if _, _, err := s.MessageStatus("b", seq); !errors.Is(err, ErrNotFound) {
-			t.Errorf("MessageStatus of seq %d from another app = %v; want ErrNotFound", seq, err)
+		if _, _, err := s.MessageStatus("b", seq); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("MessageStatus of seq %d from another app = %v; want storage.ErrNotFound", seq, err)
 		}
 	}
-	if _, _, err := s.MessageStatus("a", entries[4].Seq+100); !errors.Is(err, ErrNotFound) {
-		t.Errorf("MessageStatus of a seq never issued = %v; want ErrNotFound", err)
+	if _, _, err := s.MessageStatus("a", entries[4].Seq+100); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("MessageStatus of a seq never issued = %v; want storage.ErrNotFound", err)
 	}
 	s.Close()
 
 	s = mustOpen(t, dir)
 	var replayed []string
-	err = s.Replay(func(e *Entry) error {
+	err = s.Replay(func(e *storage.Entry) error {
 		replayed = append(replayed, e.Msg.Elems[0].Text)
 		if !e.ReceivedAt.Equal(now) || e.App != "a" {
 			t.Errorf("replayed entry %+v; want app a received %v", e, now)
@@ -185,8 +184,8 @@ func TestStore_Log(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(replayed, []string{"m0", "m2", "m4"}) {
 		t.Errorf("Replay = %v, %v; want [m0 m2 m4]", replayed, err)
 	}
-	more := []*Entry{{App: "a", ReceivedAt: now, Msg: textMessage("u", "late")}}
-	if err := s.AppendMessages(more); err != nil {
+	more := []*storage.Entry{{App: "a", ReceivedAt: now, Msg: textMessage("u", "late")}}
+	if err := s.Append(more); err != nil {
 		t.Fatal(err)
 	}
 	if more[0].Seq <= entries[4].Seq {
@@ -200,18 +199,18 @@ func TestStore_LogTrim(t *testing.T) {
 	dir := t.TempDir()
 	s := mustOpen(t, dir)
 	const n = trimEvery*2 + 10
-	entries := make([]*Entry, n)
+	entries := make([]*storage.Entry, n)
 	for i := range entries {
-		entries[i] = &Entry{App: "a", ReceivedAt: time.Now(), Msg: textMessage("u", fmt.Sprint(i))}
+		entries[i] = &storage.Entry{App: "a", ReceivedAt: time.Now(), Msg: textMessage("u", fmt.Sprint(i))}
 	}
-	if err := s.AppendMessages(entries); err != nil {
+	if err := s.Append(entries); err != nil {
 		t.Fatal(err)
 	}
 	keep := map[uint64]bool{entries[n-1].Seq: true, entries[n-5].Seq: true}
 	b := s.NewBatch()
 	for _, e := range entries {
 		if !keep[e.Seq] {
-			b.MarkDone("a", e.Seq)
+			b.Settle("a", e.Seq, "", nil)
 		}
 	}
 	if err := s.Commit(context.Background(), b); err != nil {
@@ -224,11 +223,11 @@ func TestStore_LogTrim(t *testing.T) {
 func TestStore_Closed(t *testing.T) {
 	s := mustOpen(t, t.TempDir())
 	s.Close()
-	if err := s.AppendMessages([]*Entry{{App: "a", Msg: textMessage("u", "x")}}); !errors.Is(err, ErrClosed) {
-		t.Errorf("AppendMessages after Close = %v; want ErrClosed", err)
+	if err := s.Append([]*storage.Entry{{App: "a", Msg: textMessage("u", "x")}}); !errors.Is(err, storage.ErrClosed) {
+		t.Errorf("AppendMessages after Close = %v; want storage.ErrClosed", err)
 	}
-	if err := s.CommitAsync(s.NewBatch()); !errors.Is(err, ErrClosed) {
-		t.Errorf("CommitAsync after Close = %v; want ErrClosed", err)
+	if err := s.CommitAsync(s.NewBatch()); !errors.Is(err, storage.ErrClosed) {
+		t.Errorf("CommitAsync after Close = %v; want storage.ErrClosed", err)
 	}
 }
 
@@ -241,7 +240,7 @@ func BenchmarkAppendMessages(b *testing.B) {
 	b.SetParallelism(16)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if err := s.AppendMessages([]*Entry{{App: "1400000001", ReceivedAt: time.Now(), Msg: msg}}); err != nil {
+			if err := s.Append([]*storage.Entry{{App: "1400000001", ReceivedAt: time.Now(), Msg: msg}}); err != nil {
 				b.Error(err)
 				return
 			}
@@ -256,28 +255,28 @@ func TestStore_AppsAmongData(t *testing.T) {
 	dir := t.TempDir()
 	s := mustOpen(t, dir)
 	ctx := context.Background()
-	if err := s.CreateApp(ctx, &App{ID: "app", KeyHash: make([]byte, 32)}); err != nil {
+	if err := s.CreateApp(ctx, &storage.App{ID: "app", KeyHash: make([]byte, 32)}); err != nil {
 		t.Fatal(err)
 	}
 	b := s.NewBatch()
 	for seq := uint64(1); seq < 300; seq++ {
-		b.MarkDone("app", seq)
+		b.Settle("app", seq, "", nil)
 		b.PutFanoutCursor("app", seq, "u")
 	}
-	b.PutUser("app", "a", &User{})
-	b.PutGroup("app", "\x00a", &Group{})
+	b.PutUser("app", "a", &storage.User{})
+	b.PutGroup("app", "\x00a", &storage.Group{})
 	if err := s.Commit(ctx, b); err != nil {
 		t.Fatal(err)
 	}
 	for bid := 0; bid < 100; bid++ {
-		if _, err := s.AddCertificate(ctx, "app", &Certificate{Name: "c"}); err != nil {
+		if _, err := s.AddCertificate(ctx, "app", &storage.Certificate{Name: "c"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	s.Close()
 	s = mustOpen(t, dir)
 	var ids []string
-	if err := s.Apps(func(a App) error { ids = append(ids, a.ID); return nil }); err != nil || len(ids) != 1 || ids[0] != "app" {
+	if err := s.Apps(func(a storage.App) error { ids = append(ids, a.ID); return nil }); err != nil || len(ids) != 1 || ids[0] != "app" {
 		t.Errorf("Apps = %v, %v; want [app]", ids, err)
 	}
 }
@@ -290,8 +289,8 @@ func TestStore_DiskReserve(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.Healthy(); !errors.Is(err, ErrDiskFull) {
-		t.Errorf("Healthy with a reserve larger than any disk = %v; want ErrDiskFull", err)
+	if err := s.Healthy(); !errors.Is(err, storage.ErrDiskFull) {
+		t.Errorf("Healthy with a reserve larger than any disk = %v; want storage.ErrDiskFull", err)
 	}
 	ok := mustOpen(t, t.TempDir())
 	if err := ok.Healthy(); err != nil {
@@ -299,28 +298,19 @@ func TestStore_DiskReserve(t *testing.T) {
 	}
 }
 
-// TestStore_WaitCommitted: after WaitCommitted(QueuedSeq()) every batch
-// queued before is readable.
-func TestStore_WaitCommitted(t *testing.T) {
+// TestStore_ReadYourWrites: a read sees every batch queued before it by
+// CommitAsync, without waiting for anything itself.
+func TestStore_ReadYourWrites(t *testing.T) {
 	s := mustOpen(t, t.TempDir())
 	for i := range 100 {
 		b := s.NewBatch()
-		b.PutUser("a", fmt.Sprint("u", i), &User{Badge: uint32(i)})
+		b.PutUser("a", fmt.Sprint("u", i), &storage.User{Badge: uint32(i)})
 		if err := s.CommitAsync(b); err != nil {
 			t.Fatal(err)
 		}
-	}
-	seq := s.QueuedSeq()
-	if seq != 100 {
-		t.Fatalf("QueuedSeq = %d; want 100", seq)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.WaitCommitted(ctx, seq); err != nil {
-		t.Fatal(err)
-	}
-	if u, err := s.User("a", "u99"); err != nil || u.Badge != 99 {
-		t.Errorf("User after WaitCommitted = %+v, %v; want badge 99", u, err)
+		if u, err := s.User("a", fmt.Sprint("u", i)); err != nil || u.Badge != uint32(i) {
+			t.Fatalf("User right after CommitAsync = %+v, %v; want badge %d", u, err, i)
+		}
 	}
 }
 
@@ -333,8 +323,8 @@ func TestStore_Users(t *testing.T) {
 	for _, u := range []struct{ app, id, nick string }{
 		{"a", "amy", "Amy"}, {"a", "bob", "Bob"}, {"a", "carol", "Carol"}, {"a1", "ann", "Other app"},
 	} {
-		b.PutUser(u.app, u.id, &User{Nickname: u.nick, Badge: 3,
-			Devices: []Device{{Token: fmt.Sprintf("%064x", len(u.id)), BusinessID: 1, State: "offline"}}})
+		b.PutUser(u.app, u.id, &storage.User{Nickname: u.nick, Badge: 3,
+			Devices: []storage.Device{{Token: fmt.Sprintf("%064x", len(u.id)), BusinessID: 1, State: "offline"}}})
 	}
 	if err := s.Commit(context.Background(), b); err != nil {
 		t.Fatal(err)
@@ -353,12 +343,12 @@ func TestStore_Users(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []string
-			err := s.Users("a", tt.ids, func(i int, u User, found bool) {
+			err := s.Users("a", tt.ids, func(i int, u storage.User, found bool) {
 				if i != len(got) {
 					t.Errorf("call for index %d; want %d", i, len(got))
 				}
 				switch {
-				case !found && !reflect.DeepEqual(u, User{}):
+				case !found && !reflect.DeepEqual(u, storage.User{}):
 					t.Errorf("%s: not found but record %+v", tt.ids[i], u)
 				case !found:
 					got = append(got, "-")
@@ -370,7 +360,7 @@ func TestStore_Users(t *testing.T) {
 				}
 			})
 			if err != nil || !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("Users(%q) = %q, %v; want %q", tt.ids, got, err, tt.want)
+				t.Errorf("storage.Users(%q) = %q, %v; want %q", tt.ids, got, err, tt.want)
 			}
 		})
 	}
@@ -384,23 +374,23 @@ func TestStore_SettledStayGoneAfterCompaction(t *testing.T) {
 	dir := t.TempDir()
 	s := mustOpen(t, dir)
 	ctx := context.Background()
-	appendN := func(n int) []*Entry {
+	appendN := func(n int) []*storage.Entry {
 		t.Helper()
-		es := make([]*Entry, n)
+		es := make([]*storage.Entry, n)
 		for i := range es {
-			es[i] = &Entry{App: "a", ReceivedAt: time.Now(), Msg: textMessage("u", fmt.Sprint(i))}
+			es[i] = &storage.Entry{App: "a", ReceivedAt: time.Now(), Msg: textMessage("u", fmt.Sprint(i))}
 		}
-		if err := s.AppendMessages(es); err != nil {
+		if err := s.Append(es); err != nil {
 			t.Fatal(err)
 		}
 		return es
 	}
-	settle := func(es []*Entry, keep map[uint64]bool) {
+	settle := func(es []*storage.Entry, keep map[uint64]bool) {
 		t.Helper()
 		b := s.NewBatch()
 		for _, e := range es {
 			if !keep[e.Seq] {
-				b.MarkDoneWithResults("a", e.Seq, "u", []PushResult{{UserID: "u", Token: "aa", Status: PushSent}})
+				b.Settle("a", e.Seq, "u", []storage.PushResult{{UserID: "u", Token: "aa", Status: storage.PushSent}})
 			}
 		}
 		if err := s.Commit(ctx, b); err != nil {
@@ -435,7 +425,7 @@ func expectReplay(t *testing.T, dir string, want map[uint64]bool) {
 	t.Helper()
 	s := mustOpen(t, dir)
 	got := map[uint64]bool{}
-	if err := s.Replay(func(e *Entry) error { got[e.Seq] = true; return nil }); err != nil {
+	if err := s.Replay(func(e *storage.Entry) error { got[e.Seq] = true; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, want) {

@@ -1,4 +1,4 @@
-package storage
+package pebble
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/heraldpush/herald/storage"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
@@ -160,10 +162,10 @@ func call(wait time.Duration, fn func() error) outcome {
 	}
 }
 
-func entries(app string, texts ...string) []*Entry {
-	es := make([]*Entry, len(texts))
+func entries(app string, texts ...string) []*storage.Entry {
+	es := make([]*storage.Entry, len(texts))
 	for i, text := range texts {
-		es[i] = &Entry{App: app, ReceivedAt: time.UnixMilli(time.Now().UnixMilli()), Msg: textMessage("u", text)}
+		es[i] = &storage.Entry{App: app, ReceivedAt: time.UnixMilli(time.Now().UnixMilli()), Msg: textMessage("u", text)}
 	}
 	return es
 }
@@ -181,14 +183,14 @@ func replayed(t *testing.T, f *faultFS) map[uint64]string {
 		t.Errorf("reopened store: Healthy = %v", err)
 	}
 	got := map[uint64]string{}
-	if err := s.Replay(func(e *Entry) error { got[e.Seq] = e.Msg.Elems[0].Text; return nil }); err != nil {
+	if err := s.Replay(func(e *storage.Entry) error { got[e.Seq] = e.Msg.Elems[0].Text; return nil }); err != nil {
 		t.Fatalf("Replay: %v", err)
 	}
 	return got
 }
 
 // checkAcked fails unless every acknowledged entry was replayed intact.
-func checkAcked(t *testing.T, got map[uint64]string, acked []*Entry) {
+func checkAcked(t *testing.T, got map[uint64]string, acked []*storage.Entry) {
 	t.Helper()
 	for _, e := range acked {
 		if text, ok := got[e.Seq]; !ok || text != e.Msg.Elems[0].Text {
@@ -207,14 +209,14 @@ func TestFault_WALAppend(t *testing.T) {
 			s := openFault(t, f)
 			acked := entries("a", "before-1", "before-2", "before-3")
 			for _, e := range acked {
-				if err := s.AppendMessages([]*Entry{e}); err != nil {
+				if err := s.Append([]*storage.Entry{e}); err != nil {
 					t.Fatalf("AppendMessages before the fault: %v", err)
 				}
 			}
 
 			f.toggle.On()
 			failed := entries("a", "during-1", "during-2")
-			o := call(5*time.Second, func() error { return s.AppendMessages(failed) })
+			o := call(5*time.Second, func() error { return s.Append(failed) })
 			if o.silent() {
 				t.Fatalf("AppendMessages on a failing WAL returned nil: a silent drop (injected %d faults)", f.count.Load())
 			}
@@ -245,7 +247,7 @@ func TestFault_WALAppend(t *testing.T) {
 
 // checkRefusing checks a store whose append failed with err: the error
 // names the cause, the store reports the fault, refuses every later write
-// at once, exports it in Stats, and still closes.
+// at once, exports it in storage.Stats, and still closes.
 func checkRefusing(t *testing.T, s *Store, err error, want string) {
 	t.Helper()
 	if !strings.Contains(err.Error(), want) {
@@ -261,15 +263,15 @@ func checkRefusing(t *testing.T, s *Store, err error, want string) {
 	}
 	unsettled := s.Unsettled()
 	for name, write := range map[string]func() error{
-		"AppendMessages": func() error { return s.AppendMessages(entries("a", "after")) },
+		"Append": func() error { return s.Append(entries("a", "after")) },
 		"CommitAsync": func() error {
 			b := s.NewBatch()
-			b.PutTokenOwner("a", "t1", "u")
+			b.PutUser("a", "u1", &storage.User{})
 			return s.CommitAsync(b)
 		},
 		"Commit": func() error {
 			b := s.NewBatch()
-			b.PutTokenOwner("a", "t2", "u")
+			b.PutUser("a", "u2", &storage.User{})
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			return s.Commit(ctx, b)
@@ -303,7 +305,7 @@ func TestFault_WALConcurrentAppends(t *testing.T) {
 			const workers = 8
 			var (
 				mu     sync.Mutex
-				acked  []*Entry
+				acked  []*storage.Entry
 				ends   []outcome
 				wg     sync.WaitGroup
 				armed  atomic.Bool
@@ -315,7 +317,7 @@ func TestFault_WALConcurrentAppends(t *testing.T) {
 					defer wg.Done()
 					for i := 0; ; i++ {
 						es := entries("a", fmt.Sprintf("w%d-%d", w, i))
-						o := call(500*time.Millisecond, func() error { return s.AppendMessages(es) })
+						o := call(500*time.Millisecond, func() error { return s.Append(es) })
 						if !o.silent() {
 							mu.Lock()
 							ends = append(ends, o)
@@ -353,7 +355,7 @@ func TestFault_WALConcurrentAppends(t *testing.T) {
 // TestFault_StickyFault checks what the store promises once a commit has
 // failed, whatever failed it: Healthy reports the fault (so the ingress
 // answers 503), every later write is refused at once with it and issues no
-// seq, Stats exports it, and what was acknowledged before is replayed after
+// seq, storage.Stats exports it, and what was acknowledged before is replayed after
 // a restart. The fault is recorded directly, as AppendMessages and the
 // writer goroutine record a commit error from Pebble.
 func TestFault_StickyFault(t *testing.T) {
@@ -369,18 +371,18 @@ func TestFault_StickyFault(t *testing.T) {
 			f := newFaultFS(injected) // never armed: Pebble itself stays healthy
 			s := openFault(t, f)
 			acked := entries("a", "m1", "m2")
-			if err := s.AppendMessages(acked); err != nil {
+			if err := s.Append(acked); err != nil {
 				t.Fatal(err)
 			}
 			if s.Stats().WriteFailed {
-				t.Fatal("Stats().WriteFailed before any fault")
+				t.Fatal("storage.Stats().WriteFailed before any fault")
 			}
 			s.setWriteErr(tc.err)
 			s.setWriteErr(errors.New("a later fault")) // the first one sticks
 			if err := s.Healthy(); !errors.Is(err, tc.err) {
 				t.Errorf("Healthy = %v; want the first fault %v", err, tc.err)
 			}
-			err := s.AppendMessages(entries("a", "m3"))
+			err := s.Append(entries("a", "m3"))
 			if !errors.Is(err, tc.err) {
 				t.Fatalf("AppendMessages after the fault = %v; want %v", err, tc.err)
 			}
@@ -409,7 +411,7 @@ func TestFault_FlushDiskFull(t *testing.T) {
 	}
 	defer s.Close()
 	acked := entries("a", "m1", "m2")
-	if err := s.AppendMessages(acked); err != nil {
+	if err := s.Append(acked); err != nil {
 		t.Fatal(err)
 	}
 
@@ -424,7 +426,7 @@ func TestFault_FlushDiskFull(t *testing.T) {
 		t.Fatalf("no %q naming the full disk was logged while flushes failed", logged.msg)
 	}
 	more := entries("a", "m3")
-	if o := call(5*time.Second, func() error { return s.AppendMessages(more) }); o.err != nil || o.panicked != nil || o.blocked {
+	if o := call(5*time.Second, func() error { return s.Append(more) }); o.err != nil || o.panicked != nil || o.blocked {
 		t.Fatalf("AppendMessages while flushes fail: %v; want it durable in the WAL", o)
 	}
 	acked = append(acked, more...)

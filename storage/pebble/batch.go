@@ -1,4 +1,4 @@
-package storage
+package pebble
 
 import (
 	"context"
@@ -6,56 +6,52 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
+	"github.com/heraldpush/herald/storage"
+
+	cpebble "github.com/cockroachdb/pebble/v2"
 )
 
-// Batch collects writes to commit atomically. Build it with Store.NewBatch,
+// Batch is the Pebble store's storage.Batch. Build it with Store.NewBatch,
 // then hand it to Commit or CommitAsync exactly once.
 type Batch struct {
-	pb   *pebble.Batch
+	pb   *cpebble.Batch
 	done chan error // nil for CommitAsync
-	// doneSeqs are log entries this batch marks done; the log's in-memory
+	// doneSeqs are log entries this batch settles; the log's in-memory
 	// head advances only once the batch is durable.
 	doneSeqs []uint64
-	// queued is the batch's place in the write queue (see QueuedSeq).
+	// queued is the batch's place in the write queue.
 	queued uint64
 }
 
+var _ storage.Batch = (*Batch)(nil)
+
 // NewBatch returns an empty batch.
-func (s *Store) NewBatch() *Batch { return &Batch{pb: s.db.NewBatch()} }
+func (s *Store) NewBatch() storage.Batch { return s.newBatch() }
+
+func (s *Store) newBatch() *Batch { return &Batch{pb: s.db.NewBatch()} }
 
 // Empty reports whether the batch holds no writes.
 func (b *Batch) Empty() bool { return b.pb.Empty() && len(b.doneSeqs) == 0 }
 
-// PutApp writes an app record.
-func (b *Batch) PutApp(a *App) { _ = b.pb.Set(appRecordKey(a.ID), a.encode(), nil) }
+func (b *Batch) putApp(a *storage.App) { _ = b.pb.Set(appRecordKey(a.ID), a.Encode(), nil) }
 
-// PutCertificate writes a certificate record.
-func (b *Batch) PutCertificate(app string, c *Certificate) {
-	_ = b.pb.Set(certificateKey(app, c.BusinessID), c.encode(), nil)
+func (b *Batch) putCertificate(app string, c *storage.Certificate) {
+	_ = b.pb.Set(certificateKey(app, c.BusinessID), c.Encode(), nil)
 }
 
 // PutUser writes a user record.
-func (b *Batch) PutUser(app, user string, u *User) {
-	_ = b.pb.Set(userKey(app, user), u.encode(), nil)
+func (b *Batch) PutUser(app, user string, u *storage.User) {
+	_ = b.pb.Set(userKey(app, user), u.Encode(), nil)
 }
-
-// PutTokenOwner records that user owns token in app.
-func (b *Batch) PutTokenOwner(app, token, user string) {
-	_ = b.pb.Set(tokenKey(app, token), []byte(user), nil)
-}
-
-// DeleteTokenOwner forgets token's owner.
-func (b *Batch) DeleteTokenOwner(app, token string) { _ = b.pb.Delete(tokenKey(app, token), nil) }
 
 // PutGroup writes a group record.
-func (b *Batch) PutGroup(app, group string, g *Group) {
-	_ = b.pb.Set(groupKey(app, group), g.encode(), nil)
+func (b *Batch) PutGroup(app, group string, g *storage.Group) {
+	_ = b.pb.Set(groupKey(app, group), g.Encode(), nil)
 }
 
 // PutMember adds user to group's roster with a name card ("" for none).
 func (b *Batch) PutMember(app, group, user, nameCard string) {
-	_ = b.pb.Set(memberKey(app, group, user), appendString([]byte{recordV1}, nameCard), nil)
+	_ = b.pb.Set(memberKey(app, group, user), storage.EncodeMember(nameCard), nil)
 }
 
 // DeleteMember removes user from group's roster.
@@ -63,20 +59,12 @@ func (b *Batch) DeleteMember(app, group, user string) {
 	_ = b.pb.Delete(memberKey(app, group, user), nil)
 }
 
-// PutPushResults records the settled outcomes of message seq's pushes to
-// one user's devices: one key per recipient, not per device, keeps the
-// write volume per push small.
-func (b *Batch) PutPushResults(app string, seq uint64, user string, rs []PushResult) {
-	_ = b.pb.Set(pushKey(app, seq, user), encodePushResults(rs), nil)
-}
-
 // PutGroupPushResults records the settled outcomes of a group message's
 // pushes to a run of members, in one record: for a large group the key and
 // per-entry overhead of one record per member is most of the write volume
-// (and of the memtable a fan-out fills). chunk names the run (its last
-// member); results of every member are listed with their user ids.
-func (b *Batch) PutGroupPushResults(app string, seq uint64, chunk string, rs []PushResult) {
-	_ = b.pb.Set(pushKey(app, seq, groupResultsMark+chunk), encodeGroupPushResults(rs), nil)
+// (and of the memtable a fan-out fills).
+func (b *Batch) PutGroupPushResults(app string, seq uint64, last string, rs []storage.PushResult) {
+	_ = b.pb.Set(pushKey(app, seq, storage.GroupResultsName(last)), storage.EncodeGroupPushResults(rs), nil)
 }
 
 // PutFanoutCursor records that every member of group message seq's roster
@@ -85,39 +73,40 @@ func (b *Batch) PutFanoutCursor(app string, seq uint64, user string) {
 	_ = b.pb.Set(fanoutKey(app, seq), []byte(user), nil)
 }
 
-// MarkDone settles message seq: its log entry is deleted (it will not be
-// replayed) and a done marker answers the status API.
-func (b *Batch) MarkDone(app string, seq uint64) {
+// markDone deletes message seq's log entry (it will not be replayed) and
+// writes a done marker for the status API.
+func (b *Batch) markDone(app string, seq uint64) {
 	_ = b.pb.Set(doneKey(app, seq), nil, nil)
 	_ = b.pb.Delete(logKey(seq), nil)
 	b.doneSeqs = append(b.doneSeqs, seq)
 }
 
-// MarkDoneWithResults settles one-to-one message seq of app with the
-// outcomes of its pushes to user, which stand in for the done marker: the
-// status API takes a message whose log entry is gone and which has push
-// results as done. One key fewer per message, and so a fifth fewer
-// memtable entries for Pebble to flush under load.
-func (b *Batch) MarkDoneWithResults(app string, seq uint64, user string, rs []PushResult) {
+// Settle settles one-to-one message seq of app. The outcomes of its pushes
+// to user, when there are any, stand in for the done marker: the status API
+// takes a message whose log entry is gone and which has push results as
+// done. One key fewer per message, and so a fifth fewer memtable entries
+// for Pebble to flush under load.
+func (b *Batch) Settle(app string, seq uint64, user string, rs []storage.PushResult) {
 	if len(rs) == 0 {
-		b.MarkDone(app, seq)
+		b.markDone(app, seq)
 		return
 	}
-	b.PutPushResults(app, seq, user, rs)
+	_ = b.pb.Set(pushKey(app, seq, user), storage.EncodePushResults(rs), nil)
 	_ = b.pb.Delete(logKey(seq), nil)
 	b.doneSeqs = append(b.doneSeqs, seq)
 }
 
-// MarkGroupDone settles group message seq like MarkDone and drops its
+// SettleGroup settles group message seq like markDone and drops its
 // fan-out cursor. (A one-to-one message has no cursor: deleting one anyway
 // would add a tombstone per message to the write volume.)
-func (b *Batch) MarkGroupDone(app string, seq uint64) {
-	b.MarkDone(app, seq)
+func (b *Batch) SettleGroup(app string, seq uint64) {
+	b.markDone(app, seq)
 	_ = b.pb.Delete(fanoutKey(app, seq), nil)
 }
 
 // Commit queues b for the writer goroutine and waits until it is synced.
-func (s *Store) Commit(ctx context.Context, b *Batch) error {
+func (s *Store) Commit(ctx context.Context, sb storage.Batch) error {
+	b := sb.(*Batch)
 	b.done = make(chan error, 1)
 	if err := s.enqueue(ctx, b); err != nil {
 		return err
@@ -133,8 +122,8 @@ func (s *Store) Commit(ctx context.Context, b *Batch) error {
 
 // CommitAsync queues b for the writer goroutine and returns. Batches land in
 // the order they were queued, after any batch queued before them.
-func (s *Store) CommitAsync(b *Batch) error {
-	return s.enqueue(context.Background(), b)
+func (s *Store) CommitAsync(b storage.Batch) error {
+	return s.enqueue(context.Background(), b.(*Batch))
 }
 
 func (s *Store) enqueue(ctx context.Context, b *Batch) error {
@@ -142,7 +131,7 @@ func (s *Store) enqueue(ctx context.Context, b *Batch) error {
 	defer s.closeMu.RUnlock()
 	if s.closed {
 		b.pb.Close()
-		return ErrClosed
+		return storage.ErrClosed
 	}
 	if err := s.writeErr(); err != nil {
 		b.pb.Close()
@@ -163,24 +152,19 @@ func (s *Store) enqueue(ctx context.Context, b *Batch) error {
 	}
 }
 
-// QueuedSeq is the number of the last batch queued for the writer. A
-// caller that needs everything it queued so far to be committed before
-// someone else reads the store passes it to WaitCommitted.
-func (s *Store) QueuedSeq() uint64 { return s.queuedSeq.Load() }
-
-// Committed reports whether every batch numbered seq or less is committed
+// committed reports whether every batch numbered seq or less is committed
 // (or failed: then the store refuses everything anyway).
-func (s *Store) Committed(seq uint64) bool { return s.committedSeq.Load() >= seq }
+func (s *Store) committed(seq uint64) bool { return s.committedSeq.Load() >= seq }
 
-// WaitCommitted waits until every batch numbered seq or less has been
+// waitCommitted waits until every batch numbered seq or less has been
 // through the writer, or ctx ends.
-func (s *Store) WaitCommitted(ctx context.Context, seq uint64) error {
-	for !s.Committed(seq) {
+func (s *Store) waitCommitted(ctx context.Context, seq uint64) error {
+	for !s.committed(seq) {
 		s.commitMu.Lock()
 		wake := s.commitWake
 		s.commitWaited = true
 		s.commitMu.Unlock()
-		if s.Committed(seq) {
+		if s.committed(seq) {
 			return nil
 		}
 		select {
@@ -190,6 +174,19 @@ func (s *Store) WaitCommitted(ctx context.Context, seq uint64) error {
 		}
 	}
 	return nil
+}
+
+// readYourWrites makes a read that follows it see every batch queued
+// before it, CommitAsync's included: State's promise, so the next owner
+// of a user's record (a fresh actor after passivation, a group fan-out
+// claiming the member) never reads it stale. The writer commits what is
+// queued within one commit's time, so the wait is short, and it is taken
+// only when something is queued.
+func (s *Store) readYourWrites() {
+	if q := s.queuedSeq.Load(); !s.committed(q) {
+		// The writer answers every batch, failed ones too: no deadline needed.
+		_ = s.waitCommitted(context.Background(), q)
+	}
 }
 
 // markCommitted advances the committed number and wakes the waiters. The
@@ -327,7 +324,7 @@ func (s *Store) syncWAL() {
 	b := s.db.NewBatch()
 	defer b.Close()
 	_ = b.LogData(nil, nil)
-	if err := s.apply(b, pebble.Sync); err != nil {
+	if err := s.apply(b, cpebble.Sync); err != nil {
 		s.opts.Logger.Error("sync asynchronous writes", "err", err)
 	}
 }
@@ -340,9 +337,9 @@ func (s *Store) commitPending(pending []*Batch, sync bool) {
 			_ = commit.Apply(b.pb, nil)
 		}
 	}
-	opts := pebble.NoSync
+	opts := cpebble.NoSync
 	if sync {
-		opts = pebble.Sync
+		opts = cpebble.Sync
 	}
 	err := s.apply(commit, opts)
 	if err != nil {

@@ -1,4 +1,4 @@
-package storage
+package pebble
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/heraldpush/herald/storage"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -95,8 +97,8 @@ func TestStore_ReopenAfterZeroFilledWAL(t *testing.T) {
 	}
 	const n = 500
 	for i := range n {
-		entries := []*Entry{{App: "a", ReceivedAt: time.UnixMilli(int64(i)), Msg: textMessage("u", strconv.Itoa(i))}}
-		if err := s.AppendMessages(entries); err != nil {
+		entries := []*storage.Entry{{App: "a", ReceivedAt: time.UnixMilli(int64(i)), Msg: textMessage("u", strconv.Itoa(i))}}
+		if err := s.Append(entries); err != nil {
 			t.Fatal(err)
 		}
 	}

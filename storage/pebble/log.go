@@ -1,16 +1,15 @@
-package storage
+package pebble
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/cockroachdb/pebble/v2"
-	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/storage"
+
+	cpebble "github.com/cockroachdb/pebble/v2"
 )
 
 // reserveStep is how many message seqs one durable reservation covers: a
@@ -21,47 +20,6 @@ const reserveStep = 1 << 20
 // trimEvery is how many settled seqs the head advances before the done
 // entries' tombstones below it are replaced by one range deletion.
 const trimEvery = 4096
-
-// Entry is one message in the durable log.
-type Entry struct {
-	Seq        uint64
-	App        string
-	ReceivedAt time.Time
-	Msg        *herald.Message
-}
-
-// MessageID is the public id of the message logged at seq.
-func MessageID(seq uint64) string { return strconv.FormatUint(seq, 10) }
-
-// ParseMessageID is the inverse of MessageID.
-func ParseMessageID(id string) (uint64, bool) {
-	seq, err := strconv.ParseUint(id, 10, 64)
-	return seq, err == nil && seq > 0
-}
-
-func (e *Entry) encode(dst []byte) []byte {
-	dst = append(dst, recordV1)
-	dst = appendString(dst, e.App)
-	dst = binary.AppendVarint(dst, e.ReceivedAt.UnixMilli())
-	return AppendMessage(dst, e.Msg)
-}
-
-func decodeEntry(seq uint64, p []byte) (*Entry, error) {
-	d := decoder{b: p}
-	if v := d.byte(); v != recordV1 && d.err == nil {
-		return nil, fmt.Errorf("%w: log entry version %d", ErrCorrupt, v)
-	}
-	e := &Entry{Seq: seq, App: d.string(), ReceivedAt: time.UnixMilli(d.varint())}
-	if d.err != nil {
-		return nil, d.err
-	}
-	m, err := DecodeMessage(d.b)
-	if err != nil {
-		return nil, fmt.Errorf("log entry %d: %w", seq, err)
-	}
-	e.Msg = m
-	return e, nil
-}
 
 // messageLog tracks which seqs are issued and which are still unsettled, so
 // the head (the lowest unsettled seq) can be persisted and the log trimmed.
@@ -80,14 +38,14 @@ type messageLog struct {
 
 func readUint64(s *Store, name string) (uint64, error) {
 	v, err := s.get(metaKey(name))
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, err
 	}
 	if len(v) != 8 {
-		return 0, fmt.Errorf("%w: meta %s", ErrCorrupt, name)
+		return 0, fmt.Errorf("%w: meta %s", storage.ErrCorrupt, name)
 	}
 	return binary.BigEndian.Uint64(v), nil
 }
@@ -168,7 +126,7 @@ func (l *messageLog) reserve(s *Store, seq uint64) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	_ = b.Set(metaKey("seq"), binary.BigEndian.AppendUint64(nil, next), nil)
-	if err := s.apply(b, pebble.Sync); err != nil {
+	if err := s.apply(b, cpebble.Sync); err != nil {
 		return fmt.Errorf("reserve message seqs: %w", err)
 	}
 	l.reserved.Store(next)
@@ -191,7 +149,7 @@ func (l *messageLog) maybeTrim(s *Store) {
 	_ = b.DeleteRange(logKey(from), logKey(head), nil)
 	_ = b.Set(metaKey("head"), binary.BigEndian.AppendUint64(nil, head), nil)
 	// NoSync: a stale head only means a longer scan at the next start.
-	_ = s.apply(b, pebble.NoSync)
+	_ = s.apply(b, cpebble.NoSync)
 	b.Close()
 }
 
@@ -202,20 +160,20 @@ func (l *messageLog) persistHead(s *Store) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	_ = b.Set(metaKey("head"), binary.BigEndian.AppendUint64(nil, head), nil)
-	return s.apply(b, pebble.Sync)
+	return s.apply(b, cpebble.Sync)
 }
 
-// AppendMessages writes entries to the log in one synced commit, all or
+// Append writes entries to the log in one synced commit, all or
 // none, and fills in their Seq. When it returns nil the entries survive a
 // crash; only then may the caller acknowledge them.
-func (s *Store) AppendMessages(entries []*Entry) error {
+func (s *Store) Append(entries []*storage.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if s.closed {
-		return ErrClosed
+		return storage.ErrClosed
 	}
 	if err := s.writeErr(); err != nil {
 		return err
@@ -238,12 +196,12 @@ func (s *Store) AppendMessages(entries []*Entry) error {
 	var buf []byte
 	for i, e := range entries {
 		e.Seq = first + uint64(i)
-		buf = e.encode(buf[:0])
+		buf = storage.AppendEntry(buf[:0], e)
 		if err := b.Set(logKey(e.Seq), buf, nil); err != nil {
 			return fail(fmt.Errorf("log append: %w", err))
 		}
 	}
-	if err := s.apply(b, pebble.Sync); err != nil {
+	if err := s.apply(b, cpebble.Sync); err != nil {
 		return fail(fmt.Errorf("log append: %w", err))
 	}
 	return nil
@@ -251,14 +209,14 @@ func (s *Store) AppendMessages(entries []*Entry) error {
 
 // Replay calls fn for every logged message not yet settled, in seq order.
 // Call it once at start, before new messages arrive.
-func (s *Store) Replay(fn func(*Entry) error) error {
+func (s *Store) Replay(fn func(*storage.Entry) error) error {
 	s.log.mu.Lock()
 	from := s.log.mu.trimmedTo
 	s.log.mu.Unlock()
 	var ferr error
 	err := s.scan(logKey(from), []byte{prefixLog + 1}, func(k, v []byte) bool {
-		var e *Entry
-		e, ferr = decodeEntry(binary.BigEndian.Uint64(k[1:]), v)
+		var e *storage.Entry
+		e, ferr = storage.DecodeEntry(binary.BigEndian.Uint64(k[1:]), v)
 		if ferr == nil {
 			ferr = fn(e)
 		}
@@ -270,34 +228,26 @@ func (s *Store) Replay(fn func(*Entry) error) error {
 	return err
 }
 
-// Message states as the message API reports them.
-const (
-	MessagePending = "pending"
-	MessageDone    = "done"
-)
-
 // MessageStatus returns the state of message seq of app and the outcomes of
-// its pushes settled so far. ErrNotFound when app has no such message.
-func (s *Store) MessageStatus(app string, seq uint64) (string, []PushResult, error) {
+// its pushes settled so far. storage.ErrNotFound when app has no such message.
+func (s *Store) MessageStatus(app string, seq uint64) (string, []storage.PushResult, error) {
 	// The log entry first: settling deletes it and writes the done marker
 	// (or the push results standing in for it, see MarkDoneWithResults) in
 	// one batch, and done never reverts, so a missing entry read before the
 	// marker cannot miss both (the other order could, between two reads).
-	state := MessagePending
+	state := storage.MessagePending
 	logged := true
 	switch v, err := s.get(logKey(seq)); {
 	case err == nil:
-		d := decoder{b: v}
-		d.byte()
-		if d.string() != app || d.err != nil {
-			return "", nil, ErrNotFound
+		if logged, err := storage.EntryApp(v); logged != app || err != nil {
+			return "", nil, storage.ErrNotFound
 		}
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, storage.ErrNotFound):
 		logged = false
 		switch _, err := s.get(doneKey(app, seq)); {
 		case err == nil:
-			state = MessageDone
-		case !errors.Is(err, ErrNotFound):
+			state = storage.MessageDone
+		case !errors.Is(err, storage.ErrNotFound):
 			return "", nil, err
 		}
 	default:
@@ -307,23 +257,23 @@ func (s *Store) MessageStatus(app string, seq uint64) (string, []PushResult, err
 	if err != nil {
 		return "", nil, err
 	}
-	if !logged && state != MessageDone {
+	if !logged && state != storage.MessageDone {
 		if len(results) == 0 {
-			return "", nil, ErrNotFound
+			return "", nil, storage.ErrNotFound
 		}
-		state = MessageDone
+		state = storage.MessageDone
 	}
 	return state, results, nil
 }
 
 // pushResults lists the settled push outcomes of message seq of app.
-func (s *Store) pushResults(app string, seq uint64) ([]PushResult, error) {
+func (s *Store) pushResults(app string, seq uint64) ([]storage.PushResult, error) {
 	prefix := pushPrefix(app, seq)
-	var results []PushResult
+	var results []storage.PushResult
 	var derr error
 	err := s.scan(prefix, prefixEnd(prefix), func(k, v []byte) bool {
-		var rs []PushResult
-		rs, derr = decodePushResults(app, seq, string(k[len(prefix):]), v)
+		var rs []storage.PushResult
+		rs, derr = storage.DecodePushResults(app, seq, string(k[len(prefix):]), v)
 		results = append(results, rs...)
 		return derr == nil
 	})

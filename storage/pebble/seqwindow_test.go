@@ -1,4 +1,4 @@
-package storage
+package pebble
 
 import (
 	"math/rand/v2"
