@@ -50,7 +50,7 @@ func benchmarkIngest(b *testing.B, deliver bool) {
 					e := &storage.Entry{App: "a", ReceivedAt: time.Now(), Msg: &herald.Message{
 						From: "sender", To: "x" + strconv.Itoa(int(i)%users),
 						Elems: []herald.Elem{{Type: herald.ElemText, Text: "hello"}}}}
-					if err := st.AppendMessages([]*storage.Entry{e}); err != nil {
+					if err := st.Append([]*storage.Entry{e}); err != nil {
 						b.Error(err)
 						return
 					}
@@ -81,7 +81,7 @@ func timeMessages(b *testing.B, warm int, run func(n int)) {
 }
 
 // waitSettled waits until st has no unsettled message.
-func waitSettled(st *storage.Store) {
+func waitSettled(st storage.Store) {
 	for st.Unsettled() > 0 {
 		time.Sleep(100 * time.Microsecond)
 	}
@@ -142,7 +142,7 @@ func BenchmarkDeliverOnePush(b *testing.B) {
 							From: "sender", To: "u" + strconv.Itoa(int(i)%users),
 							Elems: []herald.Elem{{Type: herald.ElemText, Text: "hello 1234567"}}}})
 					}
-					if err := st.AppendMessages(batch); err != nil {
+					if err := st.Append(batch); err != nil {
 						b.Error(err)
 						return
 					}

@@ -22,41 +22,37 @@ type passivate struct{}
 type userStopped struct{ id string }
 
 // stayAlive is a user actor's refusal to passivate: it still waits for
-// push outcomes.
+// push outcomes or a token's release.
 type stayAlive struct{ key userKey }
 
-// passivating is a user actor's consent to passivate. flushSeq, when not
-// zero, is the store's queue position its asynchronous writes must reach
-// before the next actor for the user reads the store (storage.QueuedSeq).
-type passivating struct {
-	key      userKey
-	flushSeq uint64
-}
+// passivating is a user actor's consent to passivate.
+type passivating struct{ key userKey }
 
 // doneForNow is sent by a user actor that was woken only to receive group
 // messages and has settled them: it may passivate at once, if nothing more
 // was forwarded to it (handled counts what it received from the
 // directory). A 100,000-member fan-out then keeps about a window's worth of
 // actors in memory, not the whole roster for the idle timeout. It carries
-// the actor's consent as passivating would (flushSeq): with nothing pending
-// and nothing forwarded since, the directory stops it without the
+// the actor's consent as passivating would: with nothing pending and
+// nothing forwarded since, the directory stops it without the
 // passivate/passivating round trip, two messages fewer per group member.
 type doneForNow struct {
-	key      userKey
-	handled  uint64
-	flushSeq uint64
+	key     userKey
+	handled uint64
 }
 
 // claimMembers asks the directory to route a group message to the members
 // of one roster chunk. Those with a user actor in memory get their Deliver
 // as usual; the rest are claimed for the asking fan-out (owner), which
-// reads their records in one pass, plans their pushes, queues their raised
-// badges and releases them (releaseClaims), all while handling the answer:
-// a 100,000-member fan-out then wakes no actor per member (a spawn, a
+// owns their records while it handles the answer: it reads them in one
+// pass, plans their pushes, queues their raised badges through the same
+// userState code a user actor uses, and releases them (releaseClaims). A
+// 100,000-member fan-out then wakes no actor per member (a spawn, a
 // registry entry, a record read alone, four messages and a stop). While a
 // member is claimed, whatever arrives for it waits here, and goes to a
 // fresh user actor once the claim is released; so the member is never
-// owned twice.
+// owned twice, and the store's read-your-writes gives that actor the
+// badge the fan-out queued.
 type claimMembers struct {
 	owner   *actor.PID
 	app     string
@@ -64,24 +60,17 @@ type claimMembers struct {
 	deliver *Deliver // the template; Recipient is set per member
 }
 
-// membersClaimed answers claimMembers: the members now owned by the
-// fan-out, and the store queue position whose commit it must wait for
-// before reading their records (writes of actors that just passivated, or
-// of an earlier release).
+// membersClaimed answers claimMembers: the members now owned by the fan-out.
 type membersClaimed struct {
 	claimed []string
-	waitSeq uint64
 }
 
 // releaseClaims ends owner's claims on ids, or on every member it holds if
-// ids is nil (a fan-out that stops with a claim unanswered). flushSeq is
-// the store queue position of the batch that saved their records: an actor
-// spawned for one of them waits for it before reading.
+// ids is nil (a fan-out that stops with a claim unanswered).
 type releaseClaims struct {
-	owner    *actor.PID
-	app      string
-	ids      []string
-	flushSeq uint64
+	owner *actor.PID
+	app   string
+	ids   []string
 }
 
 // memberClaim is a fan-out's hold on a member without a user actor, and
@@ -108,10 +97,9 @@ type memberClaim struct {
 // meanwhile. A child with no work in flight answers passivating (nothing
 // can be queued behind passivate but push outcomes, and it has none
 // pending) and the directory stops it; the buffered messages then go to a
-// fresh child, which reloads from storage, after the userStopped notice. The
-// fresh child first waits until the old one's queued writes are committed
-// (flushSeq), so it never reads a stale badge. A busy child answers
-// stayAlive and gets the buffer. Two actors never own one user at once,
+// fresh child, which reloads from storage after the userStopped notice
+// (the store's read-your-writes gives it the old one's last writes). A busy
+// child answers stayAlive and gets the buffer. Two actors never own one user at once,
 // and a member claimed by a group fan-out (claimMembers) has no actor
 // until the fan-out releases it.
 type usersDirectory struct {
@@ -119,20 +107,13 @@ type usersDirectory struct {
 	now      int64 // coarse clock: the last sweep's time, unix nanos
 	children map[userKey]*userChild
 	byPID    map[string]userKey // child pid id -> key
-	// unflushed maps users passivated with writes still queued to the
-	// queue position the next actor waits for; pruned on sweeps.
-	unflushed map[userKey]uint64
 	// claimed are the members group fan-outs are delivering to themselves
 	// (see claimMembers); at most a chunk each, for the time a fan-out
 	// takes to handle one answer.
 	claimed map[userKey]memberClaim
-	// releasedSeq is the store queue position of the latest claim
-	// release: until it is committed, a user actor spawned, or a member
-	// claimed, waits for it, as the member may have been one of those.
-	releasedSeq uint64
-	// peakChildren and peakUnflushed are the most entries the maps held at
-	// once since they were last rebuilt (see shrinkMap).
-	peakChildren, peakUnflushed int
+	// peakChildren is the most children the maps held at once since they
+	// were last rebuilt (see shrinkMap).
+	peakChildren int
 }
 
 // shrinkMapMin is the peak below which a map's leftover storage is not
@@ -166,17 +147,15 @@ type userChild struct {
 	// waiting holds what arrived meanwhile.
 	stopping bool
 	waiting  []*actor.MessageEnvelope
-	flushSeq uint64 // from passivating
 }
 
 func newUsersDirectory(sys *System) actor.Actor {
 	return &usersDirectory{
-		sys:       sys,
-		now:       time.Now().UnixNano(),
-		children:  make(map[userKey]*userChild),
-		byPID:     make(map[string]userKey),
-		unflushed: make(map[userKey]uint64),
-		claimed:   make(map[userKey]memberClaim),
+		sys:      sys,
+		now:      time.Now().UnixNano(),
+		children: make(map[userKey]*userChild),
+		byPID:    make(map[string]userKey),
+		claimed:  make(map[userKey]memberClaim),
 	}
 }
 
@@ -187,93 +166,109 @@ type userKey struct{ app, user string }
 func (d *usersDirectory) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case UserMessage:
-		app, user := m.Target()
-		key := userKey{app, user}
-		c := d.children[key]
-		if c == nil {
-			if claim, ok := d.claimed[key]; ok {
-				claim.waiting = append(claim.waiting, &actor.MessageEnvelope{Message: m, Sender: ctx.Sender()})
-				d.claimed[key] = claim
-				return
-			}
-			c = d.spawn(ctx, key)
-		}
-		if c.stopping {
-			c.waiting = append(c.waiting, &actor.MessageEnvelope{Message: m, Sender: ctx.Sender()})
-			return
-		}
-		c.lastSeen = d.now
-		c.forwarded++
-		ctx.Forward(c.pid)
+		d.route(ctx, m)
 	case *claimMembers:
 		d.claim(ctx, m)
 	case *releaseClaims:
 		d.release(ctx, m)
 	case *sweep:
-		d.now = m.now
-		idle := d.now - d.sys.opts.IdleTimeout.Nanoseconds()
-		for _, c := range d.children {
-			if !c.stopping && c.lastSeen < idle {
-				c.stopping = true
-				ctx.Send(c.pid, &passivate{})
-			}
-		}
-		for key, seq := range d.unflushed {
-			if d.sys.store.Committed(seq) {
-				delete(d.unflushed, key)
-			}
-		}
-		if peak := d.peakChildren; peak >= shrinkMapMin && len(d.children) <= peak/8 {
-			d.byPID = shrinkMap(d.byPID, &peak)
-			d.children = shrinkMap(d.children, &d.peakChildren)
-		}
-		d.unflushed = shrinkMap(d.unflushed, &d.peakUnflushed)
+		d.sweep(ctx, m.now)
 	case *passivating:
 		if c := d.children[m.key]; c != nil && c.stopping {
-			c.flushSeq = m.flushSeq
 			ctx.Stop(c.pid)
 		}
 	case *doneForNow:
 		if c := d.children[m.key]; c != nil && !c.stopping && c.forwarded == m.handled {
-			c.stopping, c.flushSeq = true, m.flushSeq
+			c.stopping = true
 			ctx.Stop(c.pid)
 		}
 	case *stayAlive:
-		if c := d.children[m.key]; c != nil && c.stopping {
-			c.stopping, c.lastSeen = false, d.now
-			for _, env := range c.waiting {
-				c.forwarded++
-				ctx.RequestWithCustomSender(c.pid, env.Message, env.Sender)
-			}
-			c.waiting = nil
-		}
+		d.keepAlive(ctx, m.key)
+	case *userStopped:
+		d.stopped(ctx, m.id)
 	case *actor.Stopping:
 		for _, c := range d.children {
 			ctx.Stop(c.pid)
 		}
-	case *userStopped:
-		key, ok := d.byPID[m.id]
-		if !ok {
-			return
-		}
-		delete(d.byPID, m.id)
-		d.sys.metrics.activeUsers.Dec()
-		c := d.children[key]
-		delete(d.children, key)
-		if c == nil {
-			return
-		}
-		if c.stopping {
-			d.sys.passivated.Add(1)
-		}
-		if c.flushSeq > 0 && !d.sys.store.Committed(c.flushSeq) {
-			d.unflushed[key] = c.flushSeq
-			d.peakUnflushed = max(d.peakUnflushed, len(d.unflushed))
-		}
-		// Stopped by passivation, or by a failure past the restart budget:
-		// whatever waited goes to a fresh actor.
-		d.handOver(ctx, key, c.waiting)
 	}
+}
+
+// route forwards a user-addressed message to the user's actor, spawning
+// it if needed, or holds it while the actor stops or a fan-out has the
+// user claimed.
+func (d *usersDirectory) route(ctx actor.Context, m UserMessage) {
+	app, user := m.Target()
+	key := userKey{app, user}
+	c := d.children[key]
+	if c == nil {
+		if claim, ok := d.claimed[key]; ok {
+			claim.waiting = append(claim.waiting, &actor.MessageEnvelope{Message: m, Sender: ctx.Sender()})
+			d.claimed[key] = claim
+			return
+		}
+		c = d.spawn(key)
+	}
+	if c.stopping {
+		c.waiting = append(c.waiting, &actor.MessageEnvelope{Message: m, Sender: ctx.Sender()})
+		return
+	}
+	c.lastSeen = d.now
+	c.forwarded++
+	ctx.Forward(c.pid)
+}
+
+// sweep asks the children idle since before the idle timeout to passivate
+// and shrinks the maps after a burst.
+func (d *usersDirectory) sweep(ctx actor.Context, now int64) {
+	d.now = now
+	idle := d.now - d.sys.opts.IdleTimeout.Nanoseconds()
+	for _, c := range d.children {
+		if !c.stopping && c.lastSeen < idle {
+			c.stopping = true
+			ctx.Send(c.pid, &passivate{})
+		}
+	}
+	if peak := d.peakChildren; peak >= shrinkMapMin && len(d.children) <= peak/8 {
+		d.byPID = shrinkMap(d.byPID, &peak)
+		d.children = shrinkMap(d.children, &d.peakChildren)
+	}
+}
+
+// keepAlive takes back a passivation a busy child refused and forwards
+// what waited meanwhile.
+func (d *usersDirectory) keepAlive(ctx actor.Context, key userKey) {
+	c := d.children[key]
+	if c == nil || !c.stopping {
+		return
+	}
+	c.stopping, c.lastSeen = false, d.now
+	for _, env := range c.waiting {
+		c.forwarded++
+		ctx.RequestWithCustomSender(c.pid, env.Message, env.Sender)
+	}
+	c.waiting = nil
+}
+
+// stopped forgets a child that has left the process registry and hands
+// what waited for it to a fresh one.
+func (d *usersDirectory) stopped(ctx actor.Context, pid string) {
+	key, ok := d.byPID[pid]
+	if !ok {
+		return
+	}
+	delete(d.byPID, pid)
+	d.sys.metrics.activeUsers.Dec()
+	c := d.children[key]
+	delete(d.children, key)
+	if c == nil {
+		return
+	}
+	if c.stopping {
+		d.sys.passivated.Add(1)
+	}
+	// Stopped by passivation, or by a failure past the restart budget:
+	// whatever waited goes to a fresh actor.
+	d.handOver(ctx, key, c.waiting)
 }
 
 // handOver forwards what waited for key (while its actor stopped, or while
@@ -282,7 +277,7 @@ func (d *usersDirectory) handOver(ctx actor.Context, key userKey, waiting []*act
 	for _, env := range waiting {
 		next := d.children[key]
 		if next == nil {
-			next = d.spawn(ctx, key)
+			next = d.spawn(key)
 		}
 		next.lastSeen = d.now
 		next.forwarded++
@@ -293,7 +288,7 @@ func (d *usersDirectory) handOver(ctx actor.Context, key userKey, waiting []*act
 // claim answers claimMembers: members with an actor get the message, the
 // rest are claimed for the fan-out.
 func (d *usersDirectory) claim(ctx actor.Context, m *claimMembers) {
-	answer := &membersClaimed{claimed: make([]string, 0, len(m.ids)), waitSeq: d.pendingRelease()}
+	answer := &membersClaimed{claimed: make([]string, 0, len(m.ids))}
 	for _, id := range m.ids {
 		key := userKey{m.app, id}
 		if c := d.children[key]; c != nil {
@@ -318,17 +313,12 @@ func (d *usersDirectory) claim(ctx actor.Context, m *claimMembers) {
 		}
 		d.claimed[key] = memberClaim{owner: m.owner}
 		answer.claimed = append(answer.claimed, id)
-		if seq, ok := d.unflushed[key]; ok {
-			answer.waitSeq = max(answer.waitSeq, seq)
-			delete(d.unflushed, key) // the fan-out's release supersedes it
-		}
 	}
 	ctx.Send(m.owner, answer)
 }
 
 // release ends claims; what waited for a member goes to a fresh actor.
 func (d *usersDirectory) release(ctx actor.Context, m *releaseClaims) {
-	d.releasedSeq = max(d.releasedSeq, m.flushSeq)
 	end := func(key userKey, claim memberClaim) {
 		delete(d.claimed, key)
 		d.handOver(ctx, key, claim.waiting)
@@ -349,22 +339,9 @@ func (d *usersDirectory) release(ctx actor.Context, m *releaseClaims) {
 	}
 }
 
-// pendingRelease is the latest claim release's queue position while it is
-// not committed yet, else 0.
-func (d *usersDirectory) pendingRelease() uint64 {
-	if d.releasedSeq > 0 && !d.sys.store.Committed(d.releasedSeq) {
-		return d.releasedSeq
-	}
-	return 0
-}
-
-func (d *usersDirectory) spawn(ctx actor.Context, key userKey) *userChild {
-	waitSeq := max(d.unflushed[key], d.pendingRelease())
-	delete(d.unflushed, key)
+func (d *usersDirectory) spawn(key userKey) *userChild {
 	pid := d.sys.root.Spawn(actor.PropsFromProducer(func() actor.Actor {
-		u := newUserActor(d.sys, key)
-		u.waitSeq = waitSeq
-		return u
+		return newUserActor(d.sys, key)
 	}, d.sys.withPool))
 	c := &userChild{pid: pid, lastSeen: d.now}
 	d.children[key] = c

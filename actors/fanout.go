@@ -1,9 +1,7 @@
 package actors
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -15,24 +13,40 @@ import (
 // startFanout asks the fan-outs parent to start one group message's fan-out.
 type startFanout struct{ entry *storage.Entry }
 
+// fanoutPanicked tells the parent a fan-out stopped on a panic.
+type fanoutPanicked struct{ entry *storage.Entry }
+
+// maxFanoutRestarts bounds how often a group message whose fan-out
+// panicked is started again (from its persisted cursor) before it is left
+// in the log for the next process start: a bug that one message triggers
+// every time must not loop.
+const maxFanoutRestarts = 2
+
 // fanoutsParent starts and watches the fan-out actors so Shutdown can stop
 // them together. They are watched rather than its children for the reason
-// given on usersDirectory: a parent's child set retains dead actors.
+// given on usersDirectory: a parent's child set retains dead actors. A
+// fan-out that panicked is started again at once (maxFanoutRestarts), so
+// its message does not wait for a process restart.
 type fanoutsParent struct {
-	sys     *System
-	running map[string]*actor.PID
+	sys      *System
+	running  map[string]*actor.PID
+	restarts map[uint64]int // by seq, of fan-outs that panicked
 }
 
 func (p *fanoutsParent) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *startFanout:
-		e := m.entry
-		pid := p.sys.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &fanoutActor{sys: p.sys, entry: e} }, p.sys.withPool))
-		ctx.Watch(pid)
-		if p.running == nil {
-			p.running = make(map[string]*actor.PID)
+		p.start(ctx, m.entry)
+	case *fanoutPanicked:
+		if p.restarts == nil {
+			p.restarts = make(map[uint64]int)
 		}
-		p.running[pid.Id] = pid
+		if p.restarts[m.entry.Seq]++; p.restarts[m.entry.Seq] <= maxFanoutRestarts {
+			p.start(ctx, m.entry)
+			return
+		}
+		delete(p.restarts, m.entry.Seq)
+		p.sys.logger.Error("group fan-out keeps panicking: left in the log for the next start", "app", m.entry.App, "seq", m.entry.Seq)
 	case *actor.Terminated:
 		delete(p.running, m.Who.Id)
 	case *actor.Stopping:
@@ -40,6 +54,15 @@ func (p *fanoutsParent) Receive(ctx actor.Context) {
 			ctx.Stop(pid)
 		}
 	}
+}
+
+func (p *fanoutsParent) start(ctx actor.Context, e *storage.Entry) {
+	pid := p.sys.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &fanoutActor{sys: p.sys, entry: e} }, p.sys.withPool))
+	ctx.Watch(pid)
+	if p.running == nil {
+		p.running = make(map[string]*actor.PID)
+	}
+	p.running[pid.Id] = pid
 }
 
 // fanoutActor delivers one group message to every member but the sender.
@@ -95,7 +118,8 @@ func (f *fanoutActor) Receive(ctx actor.Context) {
 		// Stop instead: the message stays unsettled in the log and is
 		// replayed at the next start, as after any other fan-out failure.
 		if r := recover(); r != nil {
-			f.sys.logger.Error("group fan-out failed", "app", f.entry.App, "seq", f.entry.Seq, "panic", r)
+			f.sys.panicked("fanout", r)
+			ctx.Send(f.sys.fanouts, &fanoutPanicked{entry: f.entry})
 			ctx.Stop(ctx.Self())
 		}
 	}()
@@ -144,7 +168,7 @@ func (f *fanoutActor) Receive(ctx actor.Context) {
 		// members for this fan-out. They get the message again at the
 		// next start.
 		if f.asked > 0 {
-			ctx.Send(f.sys.users, &releaseClaims{owner: ctx.Self(), flushSeq: f.sys.store.QueuedSeq()})
+			ctx.Send(f.sys.users, &releaseClaims{owner: ctx.Self()})
 		}
 	}
 }
@@ -222,7 +246,7 @@ func (f *fanoutActor) fill(ctx actor.Context) {
 	if f.exhausted && f.inflight == 0 {
 		b := f.sys.store.NewBatch()
 		f.popSettled(b)
-		b.MarkGroupDone(e.App, e.Seq)
+		b.SettleGroup(e.App, e.Seq)
 		if err := f.sys.store.CommitAsync(b); err != nil {
 			f.sys.logger.Error("settle group message", "app", e.App, "seq", e.Seq, "err", err)
 		} else {
@@ -234,9 +258,10 @@ func (f *fanoutActor) fill(ctx actor.Context) {
 
 // deliverClaimed reads the records of the members the directory claimed
 // for this fan-out, plans and sends their pushes, queues the badges they
-// raise and releases the members. The claims last one message's
-// processing: a member's own requests and messages wait that long at
-// most, not for its pushes' answers.
+// raise and releases the members. While claimed, a member's record is the
+// fan-out's to change, through userState as its actor would; the claims
+// last one message's processing: a member's own requests and messages wait
+// that long at most, not for its pushes' answers.
 func (f *fanoutActor) deliverClaimed(ctx actor.Context, m *membersClaimed) (err error) {
 	if len(m.claimed) == 0 {
 		return nil
@@ -244,35 +269,27 @@ func (f *fanoutActor) deliverClaimed(ctx actor.Context, m *membersClaimed) (err 
 	e := f.entry
 	b := f.sys.store.NewBatch()
 	defer func() {
-		// Released in any case, after the badges are queued: an actor
-		// spawned for one of them waits for this queue position.
+		// Released in any case, after the badges are queued: the store's
+		// read-your-writes shows them to an actor spawned for a member.
 		if err == nil && !b.Empty() {
 			err = f.sys.store.CommitAsync(b)
 		}
-		ctx.Send(f.sys.users, &releaseClaims{owner: ctx.Self(), app: e.App, ids: m.claimed, flushSeq: f.sys.store.QueuedSeq()})
+		ctx.Send(f.sys.users, &releaseClaims{owner: ctx.Self(), app: e.App, ids: m.claimed})
 	}()
-	if m.waitSeq > 0 {
-		wctx, cancel := context.WithTimeout(context.Background(), f.sys.opts.StoreTimeout)
-		err := f.sys.store.WaitCommitted(wctx, m.waitSeq)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("wait for members' last writes: %w", err)
-		}
-	}
 	var jobs []*PushJob
 	var idle []string // members settled without a push
 	err = f.sys.store.Users(e.App, m.claimed, func(i int, rec storage.User, _ bool) {
-		id := m.claimed[i]
-		fm := f.members[id]
-		mine, skipped, raised := f.sys.planPushes(&rec, e.App, id, f.deliver, ctx.Self())
+		member := userState{app: e.App, user: m.claimed[i], rec: rec}
+		fm := f.members[member.user]
+		mine, skipped, raised := member.plan(f.sys, f.deliver, ctx.Self())
 		fm.chunk.results = append(fm.chunk.results, skipped...)
 		if raised {
-			b.PutUser(e.App, id, &rec)
+			member.save(b)
 		}
 		fm.pushes = len(mine)
 		jobs = append(jobs, mine...)
 		if len(mine) == 0 {
-			idle = append(idle, id)
+			idle = append(idle, member.user)
 		}
 	})
 	if err != nil {
@@ -313,7 +330,7 @@ func (f *fanoutActor) advance() {
 // popSettled pops the fully settled chunks off the front of the window into
 // b, one record of push outcomes each, and returns the last member of the
 // last one ("" if none was settled).
-func (f *fanoutActor) popSettled(b *storage.Batch) (cursor string) {
+func (f *fanoutActor) popSettled(b storage.Batch) (cursor string) {
 	for len(f.chunks) > 0 && f.chunks[0].remaining == 0 {
 		c := f.chunks[0]
 		if len(c.results) > 0 {

@@ -106,15 +106,26 @@ type UserView struct {
 	Devices  []storage.Device
 }
 
-// DropDevice tells a user actor that Token now belongs to NewOwner, so it
-// must forget the device (a phone changed hands at login).
-type DropDevice struct {
+// ReleaseToken asks the user actor that owns Token to give it up, because
+// ClaimedBy wants it (a phone changed hands at login). The owner removes
+// the device from its record and the token from the owner index in one
+// durable step, then answers ReplyTo with tokenReleased; only then does the
+// claimer take the token, so no moment has two users pushing to it.
+type ReleaseToken struct {
 	App, User string
 	Token     string
-	NewOwner  string
+	ClaimedBy string
+	ReplyTo   *actor.PID
 }
 
-func (m *DropDevice) Target() (string, string) { return m.App, m.User }
+func (m *ReleaseToken) Target() (string, string) { return m.App, m.User }
+
+// tokenReleased answers ReleaseToken: err is nil once the token is free
+// (or was not the answering user's any more).
+type tokenReleased struct {
+	token string
+	err   error
+}
 
 // UnbindDevice asks a user actor to unbind a device APNs called dead
 // (410 Unregistered, 400 BadDeviceToken), unless it was registered again

@@ -19,6 +19,9 @@ type metrics struct {
 	messagesDone    prometheus.Counter
 	fanoutMembers   prometheus.Counter
 	fanoutDirect    prometheus.Counter
+	// panics counts panics recovered inside actors, by actor kind: each is
+	// a bug in herald.
+	panics *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -50,9 +53,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "herald_fanout_direct_members_total",
 			Help: "Group members a fan-out delivered to itself, from their stored records, because no user actor of theirs was in memory.",
 		}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_actor_panics_total",
+			Help: "Panics recovered inside actors (a bug in herald): the message that panicked is settled failed or answered with an internal error, and the actor carries on.",
+		}, []string{"actor"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.pushes, m.circuitOpen, m.apnsLatency, m.deliveryLatency, m.inflight, m.queued, m.retries, m.unbound, m.activeUsers, m.messagesDone, m.fanoutMembers, m.fanoutDirect)
+		reg.MustRegister(m.panics, m.pushes, m.circuitOpen, m.apnsLatency, m.deliveryLatency, m.inflight, m.queued, m.retries, m.unbound, m.activeUsers, m.messagesDone, m.fanoutMembers, m.fanoutDirect)
 	}
 	return m
 }

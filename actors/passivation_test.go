@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/storage"
+	"github.com/heraldpush/herald/storage/pebble"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -18,7 +19,7 @@ import (
 // a NewPusher, pushes fail (no APNs client), which most tests do not need.
 func newTestSystem(t testing.TB, opts Options) *System {
 	t.Helper()
-	st, err := storage.Open(t.TempDir(), nil)
+	st, err := pebble.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

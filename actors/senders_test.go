@@ -148,7 +148,7 @@ func TestSenderNicknames_DeliveryOrder(t *testing.T) {
 			for range perSender {
 				e := &storage.Entry{App: "a", ReceivedAt: time.Now(), Msg: &herald.Message{From: sender, To: "bob",
 					Elems: []herald.Elem{{Type: herald.ElemText, Text: "hi"}}}}
-				if err := st.AppendMessages([]*storage.Entry{e}); err != nil {
+				if err := st.Append([]*storage.Entry{e}); err != nil {
 					t.Fatal(err)
 				}
 				sys.Deliver(e)

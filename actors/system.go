@@ -19,7 +19,7 @@ import (
 
 // Options configure a System. Zero values mean the documented defaults.
 type Options struct {
-	Store  *storage.Store
+	Store  storage.Store
 	Logger *slog.Logger
 	// Registerer receives the actors' metrics (none registered if nil).
 	Registerer prometheus.Registerer
@@ -130,7 +130,7 @@ func (o *Options) ensureDefaults(s *System) {
 // children. HTTP handlers talk to it through its methods.
 type System struct {
 	opts    Options
-	store   *storage.Store
+	store   storage.Store
 	logger  *slog.Logger
 	metrics *metrics
 

@@ -105,6 +105,11 @@ func newTenantActor(sys *System, key tenantKey) actor.Actor {
 }
 
 func (t *tenantActor) Receive(ctx actor.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.recovered(ctx, r)
+		}
+	}()
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		t.start()
@@ -397,4 +402,27 @@ func (t *tenantActor) reply(ctx actor.Context, job *PushJob, o *PushOutcome) {
 	}
 	c.Inc()
 	ctx.Send(job.ReplyTo, o)
+}
+
+// recovered handles a panic inside Receive in place of protoactor's
+// restart, which would drop the queue and leave every queued push's user
+// actor waiting for an outcome until the next process start. The actor
+// keeps its queue and connections; the job that panicked fails with
+// ReasonInternal so its message settles.
+func (t *tenantActor) recovered(ctx actor.Context, r any) {
+	t.sys.panicked("tenant", r)
+	var job *PushJob
+	switch m := ctx.Message().(type) {
+	case *PushJob:
+		job = m
+		if n := len(t.queue); n > 0 && t.queue[n-1] == m {
+			t.queue = t.queue[:n-1]
+			t.sys.metrics.queued.Dec()
+		}
+	case *sendResult:
+		job = m.job
+	}
+	if job != nil {
+		t.reply(ctx, job, &PushOutcome{Status: storage.PushFailed, ApnsID: job.ApnsID, Reason: ReasonInternal})
+	}
 }

@@ -30,48 +30,54 @@ const (
 	ReasonInvalidNotification = "invalid_notification"
 )
 
-// userActor owns one user's devices, presence, nickname and badge.
-type userActor struct {
-	sys       *System
-	key       userKey
+// userState is one user's record as its current owner holds it: the
+// user's actor, or a group fan-out that claimed the member for one chunk
+// (see claimMembers). Every change either owner makes to the record goes
+// through these methods, so both apply the same rules and write it the
+// same way.
+type userState struct {
 	app, user string
+	rec       storage.User
+}
 
-	rec     storage.User
+// save adds the user's whole record, badge included, to b.
+func (s *userState) save(b storage.Batch) { b.PutUser(s.app, s.user, &s.rec) }
+
+// plan decides what the user's devices get from m (see planPushes).
+func (s *userState) plan(sys *System, m *Deliver, replyTo *actor.PID) (jobs []*PushJob, skipped []storage.PushResult, raised bool) {
+	return sys.planPushes(&s.rec, s.app, s.user, m, replyTo)
+}
+
+// userActor owns one user's devices, presence, nickname and badge.
+//
+// It blocks its mailbox in one place: a request from the API (setAPNS,
+// presence, profile, a token's release) waits inside Receive for its
+// synced write, because the answer must mean durable and the user's next
+// message must see the change. Only this user's messages wait meanwhile;
+// the pool's workers fall back to fresh goroutines when all are busy, so
+// other actors do not. Nothing else blocks: a token owned by another user
+// is released by that user's actor and answered by message.
+type userActor struct {
+	sys *System
+	key userKey
+	userState
+
 	loaded  bool
 	pending map[uint64]*pendingMessage
+	// claims are tokens this user is taking from their owners: the setAPNS
+	// requests wait for tokenReleased.
+	claims map[string]*tokenClaim
 
 	// handled counts messages received through the directory (see
 	// doneForNow); groupOnly stays true while the actor has seen nothing
 	// but group deliveries, and may then passivate as soon as it is idle.
 	handled   uint64
 	groupOnly bool
-	// unsynced is set by an asynchronous write and cleared by a waited one
-	// (which lands after it: one writer, in order).
-	unsynced bool
 	// badgeDirty means rec.Badge was raised for a push still in flight and
 	// not yet saved: the push's settle batch carries it, so a push costs
 	// one write, not two. Until then a crash replays the message, and the
 	// replayed push raises the saved badge to the same number again.
 	badgeDirty bool
-	// waitSeq is the store queue position the previous actor for this user
-	// left behind; load waits for it before reading.
-	waitSeq uint64
-}
-
-// flushSeq is where the store's queue must be committed before the next
-// actor for this user reads the store: our asynchronous writes (badge,
-// unbinds, outcomes) must land first. Zero when none are in flight.
-func (u *userActor) flushSeq() uint64 {
-	if u.unsynced {
-		return u.sys.store.QueuedSeq()
-	}
-	return 0
-}
-
-// commitAsync queues b and remembers that a write is in flight.
-func (u *userActor) commitAsync(b *storage.Batch) error {
-	u.unsynced = true
-	return u.sys.store.CommitAsync(b)
 }
 
 // pendingMessage is a message whose pushes to this user are in flight.
@@ -82,10 +88,16 @@ type pendingMessage struct {
 }
 
 func newUserActor(sys *System, key userKey) *userActor {
-	return &userActor{sys: sys, key: key, app: key.app, user: key.user, pending: make(map[uint64]*pendingMessage), groupOnly: true}
+	return &userActor{sys: sys, key: key, userState: userState{app: key.app, user: key.user},
+		pending: make(map[uint64]*pendingMessage), groupOnly: true}
 }
 
 func (u *userActor) Receive(ctx actor.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			u.recovered(ctx, r)
+		}
+	}()
 	switch m := ctx.Message().(type) {
 	case UserMessage:
 		u.handled++
@@ -95,9 +107,12 @@ func (u *userActor) Receive(ctx actor.Context) {
 		u.receiveUserMessage(ctx, m)
 	case *PushOutcome:
 		u.outcome(ctx, m)
+	case *tokenReleased:
+		u.released(ctx, m)
 	case *passivate:
-		if len(u.pending) == 0 {
-			ctx.Send(u.sys.users, &passivating{key: u.key, flushSeq: u.flushSeq()})
+		u.expireClaims()
+		if len(u.pending) == 0 && len(u.claims) == 0 {
+			ctx.Send(u.sys.users, &passivating{key: u.key})
 		} else {
 			ctx.Send(u.sys.users, &stayAlive{key: u.key})
 		}
@@ -142,7 +157,7 @@ func (u *userActor) receiveUserMessage(ctx actor.Context, msg UserMessage) {
 		// directory, where it queues behind this one.
 		u.sys.senders.forwarded(u.key, u.rec.Nickname, err == nil)
 	case *SetAPNS:
-		u.respond(ctx, u.setAPNS(ctx, m))
+		u.setAPNS(ctx, m)
 	case *SetPresence:
 		u.respond(ctx, u.setPresence(m))
 	case *SetProfile:
@@ -160,15 +175,13 @@ func (u *userActor) receiveUserMessage(ctx actor.Context, msg UserMessage) {
 		}
 		ctx.Respond(&UserView{UserID: u.user, Nickname: u.rec.Nickname, Badge: u.rec.Badge,
 			Devices: slices.Clone(u.rec.Devices)})
-	case *DropDevice:
-		u.dropDevice(m)
+	case *ReleaseToken:
+		ctx.Send(m.ReplyTo, &tokenReleased{token: m.Token, err: u.releaseToken(m.Token)})
 	case *UnbindDevice:
-		if err := u.load(); err != nil {
+		if err := u.unbind(m.Token, m.UnregisteredAt); err != nil {
 			// The device's next push is answered 410 again and retries this.
-			u.sys.logger.Error("load user to unbind device", "app", u.app, "user", u.user, "err", err)
-			return
+			u.sys.logger.Error("unbind device", "app", u.app, "user", u.user, "err", err)
 		}
-		u.unbind(m.Token, m.UnregisteredAt)
 		u.doneIfGroupOnly(ctx)
 	}
 }
@@ -176,14 +189,18 @@ func (u *userActor) receiveUserMessage(ctx actor.Context, msg UserMessage) {
 // respond answers a request; a nil error is sent as a nil-valued error so
 // the future always completes with one type.
 func (u *userActor) respond(ctx actor.Context, err error) {
-	if ctx.Sender() == nil {
+	respondTo(ctx, ctx.Sender(), err)
+}
+
+func respondTo(ctx actor.Context, to *actor.PID, err error) {
+	if to == nil {
 		return
 	}
 	if err != nil {
-		ctx.Respond(err)
+		ctx.Send(to, err)
 		return
 	}
-	ctx.Respond(ok{})
+	ctx.Send(to, ok{})
 }
 
 // ok is the reply to a request that succeeded.
@@ -192,15 +209,6 @@ type ok struct{}
 func (u *userActor) load() error {
 	if u.loaded {
 		return nil
-	}
-	if u.waitSeq > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), u.sys.opts.StoreTimeout)
-		err := u.sys.store.WaitCommitted(ctx, u.waitSeq)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("load user %s/%s: %w", u.app, u.user, err)
-		}
-		u.waitSeq = 0
 	}
 	rec, err := u.sys.store.User(u.app, u.user)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -225,123 +233,223 @@ func (u *userActor) update(change func() error) error {
 }
 
 // putUser adds the user's whole record, badge included, to b.
-func (u *userActor) putUser(b *storage.Batch) {
-	b.PutUser(u.app, u.user, &u.rec)
+func (u *userActor) putUser(b storage.Batch) {
+	u.save(b)
 	u.badgeDirty = false
 }
 
-func (u *userActor) commit(b *storage.Batch) error {
+func (u *userActor) commit(b storage.Batch) error {
 	ctx, cancel := context.WithTimeout(context.Background(), u.sys.opts.StoreTimeout)
 	defer cancel()
-	// A commit that times out may still land: until one succeeds, the next
-	// actor for this user (or a fan-out claiming it) must wait for it.
-	u.unsynced = true
 	if err := u.sys.store.Commit(ctx, b); err != nil {
 		// The in-memory state may now be ahead of the store: reload next time.
 		u.loaded = false
 		return fmt.Errorf("save user %s/%s: %w", u.app, u.user, err)
 	}
-	u.unsynced = false
 	return nil
 }
 
-func (u *userActor) deviceIndex(token string) int {
-	return slices.IndexFunc(u.rec.Devices, func(d storage.Device) bool { return d.Token == token })
+// changeOwners writes the user's record as next together with a change of
+// token owners, and takes next as the record once it is durable. The
+// in-memory record never holds a token before the store says the user
+// owns it, nor after the user gave it up.
+func (u *userActor) changeOwners(next *storage.User, claim, release []string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), u.sys.opts.StoreTimeout)
+	defer cancel()
+	err := u.sys.store.ChangeOwners(ctx, &storage.OwnerChange{App: u.app, User: u.user, Claim: claim, Release: release, Record: next})
+	var conflict *storage.OwnerConflict
+	switch {
+	case errors.As(err, &conflict):
+		return err // nothing written
+	case err != nil:
+		u.loaded = false // it may have landed: reload next time
+		return fmt.Errorf("save user %s/%s: %w", u.app, u.user, err)
+	}
+	u.rec, u.badgeDirty = *next, false
+	return nil
 }
 
-func (u *userActor) setAPNS(ctx actor.Context, m *SetAPNS) error {
+// withDevices returns a copy of the record whose device list may be
+// changed without touching the actor's own until the change is durable.
+func (u *userActor) withDevices() *storage.User {
+	next := u.rec
+	next.Devices = slices.Clone(u.rec.Devices)
+	return &next
+}
+
+func deviceIndex(rec *storage.User, token string) int {
+	return slices.IndexFunc(rec.Devices, func(d storage.Device) bool { return d.Token == token })
+}
+
+// ErrTokenContended is returned by setAPNS when other users kept taking
+// the token while this one tried to (maxClaimAttempts times).
+var ErrTokenContended = errors.New("actors: token is being bound by other users at the same time")
+
+// maxClaimAttempts bounds how often one setAPNS asks a token's owner to
+// release it and tries again: each try fails only because yet another
+// user claimed the token meanwhile.
+const maxClaimAttempts = 8
+
+// tokenClaim is a setAPNS waiting for another user to release the token.
+type tokenClaim struct {
+	token      string
+	businessID uint64
+	waiters    []*actor.PID // the requests to answer
+	attempts   int
+	started    time.Time
+}
+
+// setAPNS binds a token: the owner index first, through a compare-and-set
+// with the record. A token another user owns is asked back from that
+// user's actor (ReleaseToken) and claimed again when it answers.
+func (u *userActor) setAPNS(ctx actor.Context, m *SetAPNS) {
 	if err := u.load(); err != nil {
-		return err
+		u.respond(ctx, err)
+		return
 	}
-	prev, err := u.sys.store.TokenOwner(u.app, m.Token)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("look up token owner: %w", err)
+	if c := u.claims[m.Token]; c != nil {
+		// Already asked for: answer with that claim, bound to the latest
+		// business id.
+		c.businessID = m.BusinessID
+		c.waiters = append(c.waiters, ctx.Sender())
+		return
 	}
-	b := u.sys.store.NewBatch()
+	u.claim(ctx, &tokenClaim{token: m.Token, businessID: m.BusinessID, waiters: []*actor.PID{ctx.Sender()}, started: time.Now()})
+}
+
+// claim tries to take c.token: done, or waiting for its owner to release it.
+func (u *userActor) claim(ctx actor.Context, c *tokenClaim) {
+	next := u.withDevices()
 	now := time.Now().UnixMilli()
-	if i := u.deviceIndex(m.Token); i >= 0 {
-		u.rec.Devices[i].BusinessID = m.BusinessID
-		u.rec.Devices[i].RegisteredAt = now
+	var evicted []string
+	if i := deviceIndex(next, c.token); i >= 0 {
+		next.Devices[i].BusinessID = c.businessID
+		next.Devices[i].RegisteredAt = now
 	} else {
-		for len(u.rec.Devices) >= u.sys.opts.MaxDevicesPerUser {
+		for len(next.Devices) >= u.sys.opts.MaxDevicesPerUser {
 			oldest := 0
-			for i, d := range u.rec.Devices {
-				if d.RegisteredAt < u.rec.Devices[oldest].RegisteredAt {
+			for i, d := range next.Devices {
+				if d.RegisteredAt < next.Devices[oldest].RegisteredAt {
 					oldest = i
 				}
 			}
-			b.DeleteTokenOwner(u.app, u.rec.Devices[oldest].Token)
-			u.rec.Devices = slices.Delete(u.rec.Devices, oldest, oldest+1)
+			evicted = append(evicted, next.Devices[oldest].Token)
+			next.Devices = slices.Delete(next.Devices, oldest, oldest+1)
 		}
-		u.rec.Devices = append(u.rec.Devices, storage.Device{
-			Token: m.Token, BusinessID: m.BusinessID, State: StateOffline, RegisteredAt: now,
+		next.Devices = append(next.Devices, storage.Device{
+			Token: c.token, BusinessID: c.businessID, State: StateOffline, RegisteredAt: now,
 		})
 	}
-	u.putUser(b)
-	b.PutTokenOwner(u.app, m.Token, u.user)
-	if err := u.commit(b); err != nil {
-		return err
+	err := u.changeOwners(next, []string{c.token}, evicted)
+	var conflict *storage.OwnerConflict
+	if errors.As(err, &conflict) && c.attempts < maxClaimAttempts {
+		c.attempts++
+		if u.claims == nil {
+			u.claims = make(map[string]*tokenClaim)
+		}
+		u.claims[c.token] = c
+		ctx.Send(u.sys.users, &ReleaseToken{App: u.app, User: conflict.Owner, Token: c.token, ClaimedBy: u.user, ReplyTo: ctx.Self()})
+		return
 	}
-	if prev != "" && prev != u.user {
-		// Through the directory, ahead of anything sent to prev after our
-		// answer, so prev never pushes to the token once we said 204.
-		ctx.Send(u.sys.users, &DropDevice{App: u.app, User: prev, Token: m.Token, NewOwner: u.user})
+	if conflict != nil {
+		err = ErrTokenContended
 	}
-	return nil
+	u.finishClaim(ctx, c, err)
 }
 
-func (u *userActor) dropDevice(m *DropDevice) {
+// released continues a claim once the token's owner has let it go.
+func (u *userActor) released(ctx actor.Context, m *tokenReleased) {
+	c := u.claims[m.token]
+	if c == nil {
+		return // expired meanwhile
+	}
+	if m.err != nil {
+		u.finishClaim(ctx, c, fmt.Errorf("release token from its owner: %w", m.err))
+		return
+	}
 	if err := u.load(); err != nil {
-		u.sys.logger.Error("load user to drop device", "app", u.app, "user", u.user, "err", err)
+		u.finishClaim(ctx, c, err)
 		return
 	}
-	i := u.deviceIndex(m.Token)
-	if i < 0 {
-		return
+	u.claim(ctx, c)
+}
+
+func (u *userActor) finishClaim(ctx actor.Context, c *tokenClaim, err error) {
+	delete(u.claims, c.token)
+	for _, w := range c.waiters {
+		respondTo(ctx, w, err)
 	}
-	u.rec.Devices = slices.Delete(u.rec.Devices, i, i+1)
-	b := u.sys.store.NewBatch()
-	u.putUser(b)
-	if err := u.commit(b); err != nil {
-		u.sys.logger.Error("drop device", "app", u.app, "user", u.user, "err", err)
+}
+
+// expireClaims forgets claims whose requests have long timed out (the
+// owner's actor never answered), so the actor may passivate.
+func (u *userActor) expireClaims() {
+	for token, c := range u.claims {
+		if time.Since(c.started) > 2*u.sys.opts.StoreTimeout {
+			delete(u.claims, token)
+		}
 	}
+}
+
+// releaseToken gives up token for another user: the device leaves the
+// record and the token the owner index in one durable step.
+func (u *userActor) releaseToken(token string) error {
+	if err := u.load(); err != nil {
+		return err
+	}
+	next := u.withDevices()
+	if i := deviceIndex(next, token); i >= 0 {
+		next.Devices = slices.Delete(next.Devices, i, i+1)
+	} else {
+		next = nil // not in the record: only a stale owner entry to drop
+	}
+	return u.changeOwners(orCurrent(next, &u.rec), nil, []string{token})
+}
+
+// orCurrent returns next, or the current record when next is nil (the
+// owner change then rewrites the record unchanged).
+func orCurrent(next, current *storage.User) *storage.User {
+	if next != nil {
+		return next
+	}
+	return current
 }
 
 func (u *userActor) setPresence(m *SetPresence) error {
 	if err := u.load(); err != nil {
 		return err
 	}
-	targets := make([]int, 0, len(u.rec.Devices))
-	if m.Token != "" {
-		i := u.deviceIndex(m.Token)
-		if i < 0 {
-			return ErrUnknownDevice
-		}
-		targets = append(targets, i)
-	} else {
-		for i := range u.rec.Devices {
-			targets = append(targets, i)
-		}
+	if m.Token != "" && deviceIndex(&u.rec, m.Token) < 0 {
+		return ErrUnknownDevice
 	}
-	b := u.sys.store.NewBatch()
+	targeted := func(d storage.Device) bool { return m.Token == "" || d.Token == m.Token }
+	next := u.withDevices()
+	var release []string
 	switch m.State {
 	case StateLoggedOut, StateKicked:
 		// Unbound: the device gets nothing until setAPNS binds it again.
-		drop := make(map[string]bool, len(targets))
-		for _, i := range targets {
-			drop[u.rec.Devices[i].Token] = true
-			b.DeleteTokenOwner(u.app, u.rec.Devices[i].Token)
+		for _, d := range next.Devices {
+			if targeted(d) {
+				release = append(release, d.Token)
+			}
 		}
-		u.rec.Devices = slices.DeleteFunc(u.rec.Devices, func(d storage.Device) bool { return drop[d.Token] })
+		next.Devices = slices.DeleteFunc(next.Devices, targeted)
 	case "":
 	default:
-		for _, i := range targets {
-			u.rec.Devices[i].State = m.State
+		for i := range next.Devices {
+			if targeted(next.Devices[i]) {
+				next.Devices[i].State = m.State
+			}
 		}
 	}
 	if m.Unread != nil {
-		u.rec.Badge = *m.Unread
+		next.Badge = *m.Unread
 	}
+	if len(release) > 0 {
+		return u.changeOwners(next, nil, release)
+	}
+	u.rec = *next
+	b := u.sys.store.NewBatch()
 	u.putUser(b)
 	return u.commit(b)
 }
@@ -352,7 +460,7 @@ func (u *userActor) deliver(ctx actor.Context, m *Deliver) {
 	if _, dup := u.pending[m.Seq]; dup {
 		return
 	}
-	jobs, skipped, raised := u.sys.planPushes(&u.rec, u.app, u.user, m, ctx.Self())
+	jobs, skipped, raised := u.plan(u.sys, m, ctx.Self())
 	p := &pendingMessage{replyTo: m.ReplyTo, results: skipped}
 	if len(jobs) == 0 {
 		u.settle(ctx, m.Seq, p)
@@ -446,7 +554,10 @@ func (u *userActor) outcome(ctx actor.Context, o *PushOutcome) {
 		UserID: u.user, Token: o.Token, Status: o.Status, ApnsID: o.ApnsID, Reason: o.Reason,
 	})
 	if o.Unbind {
-		u.unbind(o.Token, o.UnregisteredAt)
+		if err := u.unbind(o.Token, o.UnregisteredAt); err != nil {
+			// The device's next push is answered 410 again and retries this.
+			u.sys.logger.Error("unbind device", "app", u.app, "user", u.user, "err", err)
+		}
 	}
 	p.remaining--
 	if p.remaining == 0 {
@@ -456,18 +567,20 @@ func (u *userActor) outcome(ctx actor.Context, o *PushOutcome) {
 }
 
 // unbind removes a device APNs called dead, unless it was registered again
-// after Apple's timestamp.
-func (u *userActor) unbind(token string, unregisteredAt int64) {
-	if !unbindDevice(&u.rec, token, unregisteredAt) {
-		return
+// after Apple's timestamp, and releases the token in the same durable step.
+func (u *userActor) unbind(token string, unregisteredAt int64) error {
+	if err := u.load(); err != nil {
+		return err
 	}
-	b := u.sys.store.NewBatch()
-	u.putUser(b)
-	b.DeleteTokenOwner(u.app, token)
-	if err := u.commitAsync(b); err != nil {
-		u.sys.logger.Error("unbind device", "app", u.app, "user", u.user, "err", err)
+	next := u.withDevices()
+	if !unbindDevice(next, token, unregisteredAt) {
+		return nil
+	}
+	if err := u.changeOwners(next, nil, []string{token}); err != nil {
+		return err
 	}
 	u.sys.metrics.unbound.Inc()
+	return nil
 }
 
 // unbindDevice removes token from rec, unless the device was registered
@@ -494,9 +607,9 @@ func (u *userActor) settle(ctx actor.Context, seq uint64, p *pendingMessage) {
 			u.putUser(b)
 		}
 		if p.replyTo == nil {
-			b.MarkDoneWithResults(u.app, seq, u.user, p.results)
+			b.Settle(u.app, seq, u.user, p.results)
 		}
-		if err := u.commitAsync(b); err != nil {
+		if err := u.sys.store.CommitAsync(b); err != nil {
 			// Unsettled in the log: replayed at the next start.
 			u.sys.logger.Error("record push outcomes", "app", u.app, "seq", seq, "err", err)
 			return
@@ -513,7 +626,7 @@ func (u *userActor) settle(ctx actor.Context, seq uint64, p *pendingMessage) {
 // doneIfGroupOnly tells the directory an actor woken only for group work
 // may stop now, if nothing is pending.
 func (u *userActor) doneIfGroupOnly(ctx actor.Context) {
-	if u.groupOnly && len(u.pending) == 0 {
-		ctx.Send(u.sys.users, &doneForNow{key: u.key, handled: u.handled, flushSeq: u.flushSeq()})
+	if u.groupOnly && len(u.pending) == 0 && len(u.claims) == 0 {
+		ctx.Send(u.sys.users, &doneForNow{key: u.key, handled: u.handled})
 	}
 }

@@ -37,7 +37,7 @@ type appKey struct {
 
 const adminTokenMeta = "admin_token_sha256"
 
-func newAuthenticator(store *storage.Store, given string, out io.Writer) (*authenticator, error) {
+func newAuthenticator(store storage.Store, given string, out io.Writer) (*authenticator, error) {
 	a := &authenticator{}
 	a.mu.apps = make(map[string]storage.App)
 	a.mu.byKey = make(map[[32]byte]appKey)

@@ -28,6 +28,7 @@ const (
 	codeUnknownBusinessID  = "unknown_business_id"
 	codeInvalidState       = "invalid_state"
 	codeDeviceNotFound     = "device_not_found"
+	codeTokenContended     = "token_contended"
 	codeInvalidNickname    = "invalid_nickname"
 	codeInvalidName        = "invalid_name"
 	codeInvalidMessage     = "invalid_message"

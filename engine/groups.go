@@ -52,7 +52,7 @@ func (s *Server) putGroup(r *request) *apiError {
 		return err
 	}
 	g.Name = req.Name
-	return s.commitGroupChange(r, func(b *storage.Batch) { b.PutGroup(r.app, r.group, &g) })
+	return s.commitGroupChange(r, func(b storage.Batch) { b.PutGroup(r.app, r.group, &g) })
 }
 
 func (s *Server) putMember(r *request) *apiError {
@@ -74,7 +74,7 @@ func (s *Server) putMember(r *request) *apiError {
 		return aerr
 	}
 	if isMember {
-		return s.commitGroupChange(r, func(b *storage.Batch) { b.PutMember(r.app, r.group, r.user, req.NameCard) })
+		return s.commitGroupChange(r, func(b storage.Batch) { b.PutMember(r.app, r.group, r.user, req.NameCard) })
 	}
 	g, aerr := s.loadGroup(r.app, r.group)
 	if aerr != nil {
@@ -84,7 +84,7 @@ func (s *Server) putMember(r *request) *apiError {
 		return errorf(409, codeGroupFull, "group %q has %d members, the limit", r.group, g.Members)
 	}
 	g.Members++
-	return s.commitGroupChange(r, func(b *storage.Batch) {
+	return s.commitGroupChange(r, func(b storage.Batch) {
 		b.PutMember(r.app, r.group, r.user, req.NameCard)
 		b.PutGroup(r.app, r.group, &g)
 	})
@@ -106,7 +106,7 @@ func (s *Server) deleteMember(r *request) *apiError {
 	if g.Members > 0 {
 		g.Members--
 	}
-	return s.commitGroupChange(r, func(b *storage.Batch) {
+	return s.commitGroupChange(r, func(b storage.Batch) {
 		b.DeleteMember(r.app, r.group, r.user)
 		b.PutGroup(r.app, r.group, &g)
 	})
@@ -124,7 +124,7 @@ func (s *Server) isMember(r *request) (bool, *apiError) {
 }
 
 // commitGroupChange writes one roster or group change, synced, then 204.
-func (s *Server) commitGroupChange(r *request, change func(*storage.Batch)) *apiError {
+func (s *Server) commitGroupChange(r *request, change func(storage.Batch)) *apiError {
 	b := s.store.NewBatch()
 	change(b)
 	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -110,7 +110,7 @@ func (s *Server) accept(app string, msgs []herald.Message, admitted int) ([]*sto
 	for i := range msgs {
 		entries[i] = &storage.Entry{App: app, ReceivedAt: now, Msg: &msgs[i]}
 	}
-	if err := s.store.AppendMessages(entries); err != nil {
+	if err := s.store.Append(entries); err != nil {
 		if errors.Is(err, storage.ErrClosed) {
 			return nil, &apiError{status: 503, code: codeShuttingDown, message: "herald is shutting down", retryAfter: 5}
 		}

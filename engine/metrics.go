@@ -36,7 +36,7 @@ type routeSeries struct {
 	latency  prometheus.Observer
 }
 
-func newHTTPMetrics(reg prometheus.Registerer, g prometheus.Gatherer, store *storage.Store) *httpMetrics {
+func newHTTPMetrics(reg prometheus.Registerer, g prometheus.Gatherer, store storage.Store) *httpMetrics {
 	m := &httpMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_http_requests_total", Help: "Ingress requests by route and status code.",

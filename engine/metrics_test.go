@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldpush/herald/storage"
+	"github.com/heraldpush/herald/storage/pebble"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -15,7 +15,7 @@ import (
 // under its own route and status, also when they are first seen
 // concurrently.
 func TestHTTPMetrics_Observe(t *testing.T) {
-	st, err := storage.Open(t.TempDir(), nil)
+	st, err := pebble.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

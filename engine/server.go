@@ -18,6 +18,7 @@ import (
 	"github.com/heraldpush/herald/actors"
 	"github.com/heraldpush/herald/credential"
 	"github.com/heraldpush/herald/storage"
+	"github.com/heraldpush/herald/storage/pebble"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/valyala/fasthttp"
@@ -68,7 +69,7 @@ type Options struct {
 	Gatherer   prometheus.Gatherer
 
 	// StoreOptions tune the store (nil: defaults; Logger is filled in).
-	StoreOptions *storage.Options
+	StoreOptions *pebble.Options
 
 	// Actors carries actor-system tuning (idle timeout, retry backoff, ...);
 	// Store, Logger, URLs and credentials are filled in by New.
@@ -114,7 +115,7 @@ func (o *Options) ensureDefaults() {
 type Server struct {
 	opts    Options
 	logger  *slog.Logger
-	store   *storage.Store
+	store   storage.Store
 	sealer  *credential.Sealer
 	system  *actors.System
 	auth    *authenticator
@@ -147,12 +148,12 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	var so storage.Options
+	var so pebble.Options
 	if opts.StoreOptions != nil {
 		so = *opts.StoreOptions
 	}
 	so.Logger = opts.Logger
-	if s.store, err = storage.Open(filepath.Join(opts.DataDir, "db"), &so); err != nil {
+	if s.store, err = pebble.Open(filepath.Join(opts.DataDir, "db"), &so); err != nil {
 		return nil, err
 	}
 	fail := func(err error) (*Server, error) {

@@ -18,6 +18,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 	"github.com/heraldpush/herald/storage"
+	"github.com/heraldpush/herald/storage/pebble"
 	"github.com/valyala/fasthttp"
 )
 
@@ -42,7 +43,7 @@ const writeFailedMetric = "herald_store_write_failed"
 func newServerOnFS(t *testing.T, dir string, fs vfs.FS, logger *slog.Logger) *Server {
 	t.Helper()
 	s, err := New(Options{Listen: "127.0.0.1:0", DataDir: dir, AdminToken: faultAdmin,
-		AdminTokenOut: io.Discard, Logger: logger, StoreOptions: &storage.Options{FS: fs}})
+		AdminTokenOut: io.Discard, Logger: logger, StoreOptions: &pebble.Options{FS: fs}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +264,7 @@ func gaugeValue(t *testing.T, s *Server, name string) (float64, bool) {
 func checkDurable(t *testing.T, mem *vfs.MemFS, dir string, done, pending []uint64) {
 	t.Helper()
 	clone := mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
-	st, err := storage.Open(filepath.Join(dir, "db"), &storage.Options{FS: clone, Logger: slog.New(slog.DiscardHandler)})
+	st, err := pebble.Open(filepath.Join(dir, "db"), &pebble.Options{FS: clone, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("reopen on the durable state: %v", err)
 	}

@@ -39,8 +39,14 @@ func (s *Server) ask(msg actors.UserMessage) (any, *apiError) {
 	defer cancel()
 	res, err := s.system.Request(c, msg)
 	if err != nil {
-		if errors.Is(err, actors.ErrUnknownDevice) {
+		switch {
+		case errors.Is(err, actors.ErrUnknownDevice):
 			return nil, errorf(404, codeDeviceNotFound, "that token is not bound to this user")
+		case errors.Is(err, actors.ErrTokenContended):
+			return nil, &apiError{status: 503, code: codeTokenContended, retryAfter: 1,
+				message: "other users are binding this token at the same moment; retry"}
+		case errors.Is(err, actors.ErrInternal):
+			return nil, errorf(500, codeInternal, "internal error while handling the request (logged)")
 		}
 		return nil, s.storeError("user request", err)
 	}

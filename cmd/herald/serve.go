@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/engine"
-	"github.com/heraldpush/herald/storage"
+	"github.com/heraldpush/herald/storage/pebble"
 )
 
 func runServe(args []string) error {
@@ -54,7 +54,7 @@ func runServe(args []string) error {
 	if *memtable < 1 || *memtable > 1024 {
 		return fmt.Errorf("--store-memtable-mib must be 1-1024, got %d", *memtable)
 	}
-	o.StoreOptions = &storage.Options{MemTableSize: uint64(*memtable) << 20}
+	o.StoreOptions = &pebble.Options{MemTableSize: uint64(*memtable) << 20}
 	if *procs < 0 || *procs > 1024 {
 		return fmt.Errorf("--gomaxprocs must be 0-1024, got %d", *procs)
 	}
