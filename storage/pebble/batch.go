@@ -181,7 +181,8 @@ func (s *Store) waitCommitted(ctx context.Context, seq uint64) error {
 // of a user's record (a fresh actor after passivation, a group fan-out
 // claiming the member) never reads it stale. The writer commits what is
 // queued within one commit's time, so the wait is short, and it is taken
-// only when something is queued.
+// only when something is queued. Never called on the writer goroutine
+// (it would wait for itself): the writer reads nothing.
 func (s *Store) readYourWrites() {
 	if q := s.queuedSeq.Load(); !s.committed(q) {
 		// The writer answers every batch, failed ones too: no deadline needed.

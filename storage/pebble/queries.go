@@ -152,7 +152,6 @@ func (s *Store) SetCertificateError(app string, businessID uint64, lastErr strin
 
 // storage.User returns the record of user in app (storage.ErrNotFound if never written).
 func (s *Store) User(app, user string) (storage.User, error) {
-	s.readYourWrites()
 	v, err := s.get(userKey(app, user))
 	if err != nil {
 		return storage.User{}, err

@@ -224,8 +224,10 @@ func (s *Store) Healthy() error {
 	return nil
 }
 
-// get returns a copy of the value at key, or storage.ErrNotFound.
+// get returns a copy of the value at key, or storage.ErrNotFound, after
+// every write queued before it (readYourWrites).
 func (s *Store) get(key []byte) ([]byte, error) {
+	s.readYourWrites()
 	v, closer, err := s.db.Get(key)
 	if errors.Is(err, cpebble.ErrNotFound) {
 		return nil, storage.ErrNotFound
@@ -238,8 +240,10 @@ func (s *Store) get(key []byte) ([]byte, error) {
 	return out, nil
 }
 
-// scan calls fn for each key in [lower, upper) until fn returns false.
+// scan calls fn for each key in [lower, upper) until fn returns false,
+// after every write queued before it (readYourWrites).
 func (s *Store) scan(lower, upper []byte, fn func(k, v []byte) bool) error {
+	s.readYourWrites()
 	it, err := s.db.NewIter(&cpebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return err
