@@ -16,6 +16,7 @@ import (
 
 	"github.com/heraldpush/herald/credential/credentialtest"
 	"github.com/heraldpush/herald/engine"
+	"github.com/heraldpush/herald/mockapns"
 )
 
 // DemoOptions configure RunDemo.
@@ -46,7 +47,7 @@ func RunDemo(w io.Writer, opts DemoOptions) error {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	mock, err := StartMockAPNs(MockOptions{Record: true})
+	mock, err := mockapns.Start(mockapns.Options{Record: true})
 	if err != nil {
 		return fmt.Errorf("start mock apns: %w", err)
 	}
@@ -85,7 +86,7 @@ type demo struct {
 	w      io.Writer
 	base   string
 	key    string
-	mock   *MockAPNs
+	mock   *mockapns.Server
 	client *http.Client
 	step   int
 }

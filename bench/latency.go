@@ -12,6 +12,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/heraldpush/herald/mockapns"
 	"github.com/heraldpush/herald/storage"
 )
 
@@ -55,11 +56,11 @@ func (j *receiptJoin) seal() {
 // receive matches one receipt and reports whether it was the first for a
 // push the bench sent. Receipts of other pushes (earlier phases, other
 // scenarios) are ignored.
-func (j *receiptJoin) receive(r receipt) bool {
+func (j *receiptJoin) receive(r mockapns.Receipt) bool {
 	if !j.sealed {
 		panic("bench: receiptJoin.receive before seal")
 	}
-	i, ok := slices.BinarySearchFunc(j.pushes, r.apnsID, func(p sentPush, id [16]byte) int {
+	i, ok := slices.BinarySearchFunc(j.pushes, r.ApnsID, func(p sentPush, id [16]byte) int {
 		return bytes.Compare(p.apnsID[:], id[:])
 	})
 	if !ok {
@@ -67,8 +68,8 @@ func (j *receiptJoin) receive(r receipt) bool {
 	}
 	p := &j.pushes[i]
 	first := p.received == 0
-	if first || r.at < p.received {
-		p.received = r.at
+	if first || r.At < p.received {
+		p.received = r.At
 	}
 	return first
 }
@@ -152,13 +153,13 @@ func (t *receiptTail) skipToEnd() error {
 	if err != nil {
 		return fmt.Errorf("receipts: %w", err)
 	}
-	t.offset = fi.Size() - fi.Size()%receiptSize
+	t.offset = fi.Size() - fi.Size()%mockapns.ReceiptSize
 	return nil
 }
 
 // read calls fn for the receipts written since the last read and returns
 // how many there were.
-func (t *receiptTail) read(fn func(receipt)) (int, error) {
+func (t *receiptTail) read(fn func(mockapns.Receipt)) (int, error) {
 	f, err := os.Open(t.path)
 	if err != nil {
 		return 0, fmt.Errorf("receipts: %w", err)
@@ -167,20 +168,20 @@ func (t *receiptTail) read(fn func(receipt)) (int, error) {
 	if _, err := f.Seek(t.offset, io.SeekStart); err != nil {
 		return 0, fmt.Errorf("receipts: %w", err)
 	}
-	n, err := readReceipts(f, fn)
+	n, err := mockapns.ReadReceipts(f, fn)
 	t.offset += n
-	return int(n / receiptSize), err
+	return int(n / mockapns.ReceiptSize), err
 }
 
 // drainInto feeds join the receipts logged since the tail's offset. The
-// mock writes its log every receiptFlushInterval, so the last receipts can
+// mock writes its log every mockapns.ReceiptFlushInterval, so the last receipts can
 // lag herald's counters: it reads until every push is matched, or until
 // nothing new was written for a few intervals.
 func (t *receiptTail) drainInto(ctx context.Context, join *receiptJoin) error {
 	const quietIntervals = 5
 	matched := 0
 	for quiet := 0; matched < len(join.pushes) && quiet < quietIntervals && ctx.Err() == nil; {
-		n, err := t.read(func(r receipt) {
+		n, err := t.read(func(r mockapns.Receipt) {
 			if join.receive(r) {
 				matched++
 			}
@@ -194,7 +195,7 @@ func (t *receiptTail) drainInto(ctx context.Context, join *receiptJoin) error {
 			quiet = 0
 		}
 		if matched < len(join.pushes) {
-			sleepCtx(ctx, receiptFlushInterval)
+			sleepCtx(ctx, mockapns.ReceiptFlushInterval)
 		}
 	}
 	return ctx.Err()
@@ -227,7 +228,7 @@ func expectPushes(j *receiptJoin, app string, batches []acceptedBatch, token fun
 			if !ok {
 				return fmt.Errorf("202 body: message id %q is not a seq", mid)
 			}
-			id, ok := parseApnsID(storage.PushID(app, seq, token(b.first+k)))
+			id, ok := mockapns.ParseApnsID(storage.PushID(app, seq, token(b.first+k)))
 			if !ok {
 				return fmt.Errorf("apns-id of message %s is not a UUID", mid)
 			}

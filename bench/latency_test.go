@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldpush/herald/mockapns"
 	"github.com/heraldpush/herald/storage"
 )
 
@@ -111,7 +112,7 @@ func TestReceiptJoin(t *testing.T) {
 			j.seal()
 			firsts := 0
 			for _, r := range tc.receipts {
-				if j.receive(receipt{apnsID: id(r.id), at: t0 + r.at}) {
+				if j.receive(mockapns.Receipt{ApnsID: id(r.id), At: t0 + r.at}) {
 					firsts++
 				}
 			}
@@ -142,7 +143,7 @@ func TestReceiptJoin_WindowQuantiles(t *testing.T) {
 	j.seal()
 	for i, p := range pushes {
 		if p.latency != never {
-			j.receive(receipt{apnsID: [16]byte{byte(i + 1)}, at: start.Add(p.accepted + p.latency).UnixNano()})
+			j.receive(mockapns.Receipt{ApnsID: [16]byte{byte(i + 1)}, At: start.Add(p.accepted + p.latency).UnixNano()})
 		}
 	}
 	for _, tc := range []struct {
@@ -179,7 +180,7 @@ func TestExpectPushes(t *testing.T) {
 		t.Fatalf("expectPushes added %d pushes; want %d", len(j.pushes), len(want))
 	}
 	for k, w := range want {
-		id, _ := parseApnsID(storage.PushID(app, w.seq, token(w.i)))
+		id, _ := mockapns.ParseApnsID(storage.PushID(app, w.seq, token(w.i)))
 		if p := j.pushes[k]; p.apnsID != id || p.accepted != w.accepted {
 			t.Errorf("push %d = %x at %d; want %x (seq %d to %s) at %d", k, p.apnsID, p.accepted, id, w.seq, token(w.i), w.accepted)
 		}
@@ -195,7 +196,9 @@ func TestExpectPushes(t *testing.T) {
 
 func TestReceiptTail(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "receipts.bin")
-	record := func(n byte) []byte { return appendReceipt(nil, receipt{apnsID: [16]byte{n}, at: int64(n)}) }
+	record := func(n byte) []byte {
+		return mockapns.AppendReceipt(nil, mockapns.Receipt{ApnsID: [16]byte{n}, At: int64(n)})
+	}
 	appendFile := func(b []byte) {
 		t.Helper()
 		f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
@@ -210,7 +213,7 @@ func TestReceiptTail(t *testing.T) {
 	read := func(tail *receiptTail) []byte {
 		t.Helper()
 		var got []byte
-		n, err := tail.read(func(r receipt) { got = append(got, r.apnsID[0]) })
+		n, err := tail.read(func(r mockapns.Receipt) { got = append(got, r.ApnsID[0]) })
 		if err != nil || n != len(got) {
 			t.Fatalf("read = %d, %v; want %d, nil", n, err, len(got))
 		}
@@ -234,7 +237,7 @@ func TestReceiptTail(t *testing.T) {
 	if got := read(&tail); !slices.Equal(got, []byte{3, 4}) {
 		t.Errorf("read = %v; want [3 4]", got)
 	}
-	if _, err := (&receiptTail{path: path + ".missing"}).read(func(receipt) {}); err == nil {
+	if _, err := (&receiptTail{path: path + ".missing"}).read(func(mockapns.Receipt) {}); err == nil {
 		t.Error("read of a missing log = nil error; want one")
 	}
 }
@@ -243,7 +246,7 @@ func TestReceiptTail_DrainInto(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "receipts.bin")
 	var log []byte
 	for n := byte(1); n <= 3; n++ {
-		log = appendReceipt(log, receipt{apnsID: [16]byte{n}, at: 1000 + int64(n)})
+		log = mockapns.AppendReceipt(log, mockapns.Receipt{ApnsID: [16]byte{n}, At: 1000 + int64(n)})
 	}
 	if err := os.WriteFile(path, log, 0o644); err != nil {
 		t.Fatal(err)

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldpush/herald/bench"
 	"github.com/heraldpush/herald/credential/credentialtest"
+	"github.com/heraldpush/herald/mockapns"
 )
 
 // requestTimeout bounds every HTTP request to herald: an answer slower
@@ -186,9 +186,9 @@ func parallel(n, workers int, fn func(i int)) {
 
 // startMock starts the mock APNs in the test process, recording every
 // request, and writes its CA for --apns-ca-file.
-func startMock(t *testing.T) (*bench.MockAPNs, string) {
+func startMock(t *testing.T) (*mockapns.Server, string) {
 	t.Helper()
-	mock, err := bench.StartMockAPNs(bench.MockOptions{Record: true})
+	mock, err := mockapns.Start(mockapns.Options{Record: true})
 	if err != nil {
 		t.Fatalf("start mock apns: %v", err)
 	}
@@ -215,7 +215,7 @@ func eventually(timeout time.Duration, cond func() bool) bool {
 
 // startStack starts a mock APNs and herald on it, and sets up an app with
 // users devices: what every test here begins with.
-func startStack(t *testing.T, users int) (*bench.MockAPNs, *heraldProc, *apiClient, *tenant) {
+func startStack(t *testing.T, users int) (*mockapns.Server, *heraldProc, *apiClient, *tenant) {
 	t.Helper()
 	mock, caFile := startMock(t)
 	h := newHeraldProc(t, heraldConfig{addr: freeAddr(t), dataDir: filepath.Join(t.TempDir(), "data"), apnsURL: mock.URL(), caFile: caFile})

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldpush/herald/bench"
+	"github.com/heraldpush/herald/mockapns"
 )
 
 const (
@@ -115,7 +115,7 @@ type groupTally struct {
 
 func newGroupTally() *groupTally { return &groupTally{reached: make(map[string]map[string]bool)} }
 
-func (gt *groupTally) update(m *bench.MockAPNs) {
+func (gt *groupTally) update(m *mockapns.Server) {
 	recs := m.Received()
 	for _, r := range recs[gt.seen:] {
 		if r.Status != 200 {

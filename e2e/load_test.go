@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/heraldpush/herald/bench"
+	"github.com/heraldpush/herald/mockapns"
 )
 
 // errorPause is how long a load worker waits after anything but a 202,
@@ -216,7 +216,7 @@ func newTally() *tally {
 	return &tally{ok: make(map[string]int), apnsID: make(map[string]string), idChanged: make(map[string]bool)}
 }
 
-func (tl *tally) update(m *bench.MockAPNs) {
+func (tl *tally) update(m *mockapns.Server) {
 	recs := m.Received()
 	for _, r := range recs[tl.seen:] {
 		tl.add(r)
@@ -224,7 +224,7 @@ func (tl *tally) update(m *bench.MockAPNs) {
 	tl.seen = len(recs)
 }
 
-func (tl *tally) add(r bench.Received) {
+func (tl *tally) add(r mockapns.Received) {
 	if r.Status != 200 {
 		tl.non200++
 		return
@@ -271,7 +271,7 @@ func (tl *tally) missing(accepted map[string]sent) []string {
 
 // waitDelivered polls the mock until every accepted message was answered
 // 200, or timeout; it returns the texts still missing.
-func waitDelivered(m *bench.MockAPNs, tl *tally, accepted map[string]sent, timeout time.Duration) []string {
+func waitDelivered(m *mockapns.Server, tl *tally, accepted map[string]sent, timeout time.Duration) []string {
 	var miss []string
 	eventually(timeout, func() bool {
 		tl.update(m)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/engine/wire"
 )
 
 // decodeJSON decodes a request body into v. Unknown fields are ignored (old
@@ -24,13 +25,13 @@ func decodeJSON(body []byte, v any) *apiError {
 
 // decodeMessage is decodeJSON for the body of POST .../messages, with
 // herald's own decoder: the ingress decodes every message, and
-// encoding/json's reflection was most of that cost. herald.DecodeMessage
+// encoding/json's reflection was most of that cost. wire.DecodeMessageJSON
 // gives exactly what json.Unmarshal gives, errors included.
 func decodeMessage(body []byte, m *herald.Message) *apiError {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return errEmptyBody()
 	}
-	if err := herald.DecodeMessage(body, m); err != nil {
+	if err := wire.DecodeMessageJSON(body, m); err != nil {
 		return jsonError(err)
 	}
 	return nil
@@ -42,7 +43,7 @@ func decodeMessageBatch(body []byte, msgs *[]herald.Message) *apiError {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return errEmptyBody()
 	}
-	if err := herald.DecodeMessageBatch(body, msgs); err != nil {
+	if err := wire.DecodeMessageBatchJSON(body, msgs); err != nil {
 		return jsonError(err)
 	}
 	return nil

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldpush/herald/bench"
 	"github.com/heraldpush/herald/credential/credentialtest"
+	"github.com/heraldpush/herald/mockapns"
 )
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
@@ -18,9 +18,9 @@ var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4
 func token(b byte, n int) string { return strings.Repeat(string("0123456789abcdef"[b%16])+"a", n) }
 
 // lastTo returns the last request the mock received for token.
-func lastTo(t *testing.T, m *bench.MockAPNs, tok string) bench.Received {
+func lastTo(t *testing.T, m *mockapns.Server, tok string) mockapns.Received {
 	t.Helper()
-	var found *bench.Received
+	var found *mockapns.Received
 	for _, r := range m.Received() {
 		if r.Token == tok {
 			found = &r
@@ -32,7 +32,7 @@ func lastTo(t *testing.T, m *bench.MockAPNs, tok string) bench.Received {
 	return *found
 }
 
-func countTo(m *bench.MockAPNs, tok string) int {
+func countTo(m *mockapns.Server, tok string) int {
 	n := 0
 	for _, r := range m.Received() {
 		if r.Token == tok {
@@ -42,7 +42,7 @@ func countTo(m *bench.MockAPNs, tok string) int {
 	return n
 }
 
-func payloadOf(t *testing.T, r bench.Received) map[string]any {
+func payloadOf(t *testing.T, r mockapns.Received) map[string]any {
 	t.Helper()
 	var p map[string]any
 	if err := json.Unmarshal(r.Payload, &p); err != nil {

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/actors"
-	"github.com/heraldpush/herald/bench"
 	"github.com/heraldpush/herald/credential/credentialtest"
 	"github.com/heraldpush/herald/engine"
+	"github.com/heraldpush/herald/mockapns"
 )
 
 const adminToken = "test-admin-token"
@@ -30,8 +30,8 @@ type harness struct {
 	t       testing.TB
 	dir     string
 	caFile  string
-	prod    *bench.MockAPNs
-	sandbox *bench.MockAPNs
+	prod    *mockapns.Server
+	sandbox *mockapns.Server
 	ca      *credentialtest.Authority
 
 	srv    *engine.Server
@@ -45,8 +45,8 @@ func newHarness(t testing.TB) *harness {
 	t.Helper()
 	h := &harness{t: t, dir: t.TempDir(), client: &http.Client{Timeout: 20 * time.Second}}
 	var err error
-	for _, m := range []**bench.MockAPNs{&h.prod, &h.sandbox} {
-		if *m, err = bench.StartMockAPNs(bench.MockOptions{Record: true}); err != nil {
+	for _, m := range []**mockapns.Server{&h.prod, &h.sandbox} {
+		if *m, err = mockapns.Start(mockapns.Options{Record: true}); err != nil {
 			t.Fatalf("start mock apns: %v", err)
 		}
 		mock := *m

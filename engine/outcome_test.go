@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldpush/herald/bench"
 	"github.com/heraldpush/herald/credential/credentialtest"
+	"github.com/heraldpush/herald/mockapns"
 )
 
 // TestEngine_APNsOutcomes drives each branch of the decision table end to
@@ -39,7 +39,7 @@ func TestEngine_APNsOutcomes(t *testing.T) {
 
 	t.Run("RetrySameApnsID", func(t *testing.T) {
 		bind("retry")
-		h.prod.SetFaults([]bench.Fault{{Status: 503, Reason: "ServiceUnavailable", Rate: 1}})
+		h.prod.SetFaults([]mockapns.Fault{{Status: 503, Reason: "ServiceUnavailable", Rate: 1}})
 		id := msg("retry")
 		eventually(t, 5*time.Second, func() bool { return countTo(h.prod, tok("retry")) >= 2 }, func() string { return "no retry" })
 		h.prod.SetFaults(nil)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/bench"
+	"github.com/heraldpush/herald/mockapns"
 )
 
 // runMockAPNs is `herald mockapns`: a mock APNs HTTP/2 TLS server for tests,
@@ -32,7 +33,7 @@ func mockAPNsMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := flag.NewFlagSet("mockapns", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		opts          bench.MockOptions
+		opts          mockapns.Options
 		maxStreams    uint
 		caOut         string
 		receiptsOut   string
@@ -80,7 +81,7 @@ func mockAPNsMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		defer receipts.Close() // on early returns; the normal path checks Close below
 		opts.Receipts = receipts
 	}
-	m, err := bench.StartMockAPNs(opts)
+	m, err := mockapns.Start(opts)
 	if err != nil {
 		return err
 	}
@@ -142,20 +143,20 @@ func mockAPNsMain(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 // parseFault reads STATUS:REASON:RATE, such as 410:Unregistered:0.01.
-func parseFault(s string) (bench.Fault, error) {
+func parseFault(s string) (mockapns.Fault, error) {
 	parts := strings.Split(s, ":")
 	if len(parts) != 3 && len(parts) != 4 {
-		return bench.Fault{}, fmt.Errorf("fault %q: want STATUS:REASON:RATE or STATUS:REASON:RATE:TOPIC", s)
+		return mockapns.Fault{}, fmt.Errorf("fault %q: want STATUS:REASON:RATE or STATUS:REASON:RATE:TOPIC", s)
 	}
 	status, err := strconv.Atoi(parts[0])
 	if err != nil {
-		return bench.Fault{}, fmt.Errorf("fault %q: status: %w", s, err)
+		return mockapns.Fault{}, fmt.Errorf("fault %q: status: %w", s, err)
 	}
 	rate, err := strconv.ParseFloat(parts[2], 64)
 	if err != nil {
-		return bench.Fault{}, fmt.Errorf("fault %q: rate: %w", s, err)
+		return mockapns.Fault{}, fmt.Errorf("fault %q: rate: %w", s, err)
 	}
-	f := bench.Fault{Status: status, Reason: parts[1], Rate: rate}
+	f := mockapns.Fault{Status: status, Reason: parts[1], Rate: rate}
 	if len(parts) == 4 {
 		f.Topic = parts[3] // only pushes with this apns-topic
 	}
@@ -164,7 +165,7 @@ func parseFault(s string) (bench.Fault, error) {
 }
 
 // formatMockStats renders counts on one line: total, then by status.
-func formatMockStats(s bench.MockStats) string {
+func formatMockStats(s mockapns.Stats) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "requests=%d", s.Total)
 	statuses := make([]int, 0, len(s.ByStatus))

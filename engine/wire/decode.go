@@ -1,11 +1,13 @@
-package herald
+package wire
 
 import (
 	"encoding/json"
 	"unicode/utf8"
+
+	"github.com/heraldpush/herald"
 )
 
-// DecodeMessage sets *m to the message the JSON in data holds. It gives
+// DecodeMessageJSON sets *m to the message the JSON in data holds. It gives
 // exactly what json.Unmarshal(data, m) gives for a zero m: the same
 // accept/reject decision, the same Message, and on error the same error
 // value (*json.SyntaxError, *json.UnmarshalTypeError, ...), at a fraction of
@@ -19,25 +21,25 @@ import (
 // for a string, is handed to encoding/json, which then decides and words the
 // error; errors are the rare path, and the differential fuzz tests hold the
 // fast path to encoding/json's decisions.
-func DecodeMessage(data []byte, m *Message) error {
-	*m = Message{}
+func DecodeMessageJSON(data []byte, m *herald.Message) error {
+	*m = herald.Message{}
 	d := decoder{data: data}
 	if d.topMessage(m) {
 		return nil
 	}
 	// Decoding into a local keeps m itself off the heap on the fast path.
-	var slow Message
+	var slow herald.Message
 	err := json.Unmarshal(data, &slow)
 	*m = slow
 	return err
 }
 
-// DecodeMessageBatch sets *msgs to the messages of a batch body,
-// {"messages": [...]}. Like DecodeMessage it is exact: it gives what
-// json.Unmarshal gives for a zero struct{ Messages []Message
+// DecodeMessageBatchJSON sets *msgs to the messages of a batch body,
+// {"messages": [...]}. Like DecodeMessageJSON it is exact: it gives what
+// json.Unmarshal gives for a zero struct{ Messages []herald.Message
 // `json:"messages"` }, including nil for an absent or null "messages" and
 // an empty non-nil slice for [].
-func DecodeMessageBatch(data []byte, msgs *[]Message) error {
+func DecodeMessageBatchJSON(data []byte, msgs *[]herald.Message) error {
 	*msgs = nil
 	d := decoder{data: data}
 	if d.topBatch(msgs) {
@@ -53,7 +55,7 @@ func DecodeMessageBatch(data []byte, msgs *[]Message) error {
 // unnamed struct type so that the errors of the fallback name the fields
 // exactly as the engine's former json.Unmarshal did.
 type batchEnvelope = struct {
-	Messages []Message `json:"messages"`
+	Messages []herald.Message `json:"messages"`
 }
 
 // maxDepth is encoding/json's nesting limit: a body that opens more arrays
@@ -79,7 +81,7 @@ type decoder struct {
 }
 
 // topMessage decodes all of data, a message, into m.
-func (d *decoder) topMessage(m *Message) bool {
+func (d *decoder) topMessage(m *herald.Message) bool {
 	d.skipSpace()
 	switch d.peek() {
 	case '{':
@@ -100,7 +102,7 @@ func (d *decoder) topMessage(m *Message) bool {
 }
 
 // topBatch decodes all of data, a batch envelope, into *msgs.
-func (d *decoder) topBatch(msgs *[]Message) bool {
+func (d *decoder) topBatch(msgs *[]herald.Message) bool {
 	d.skipSpace()
 	switch d.peek() {
 	case '{':
@@ -140,7 +142,7 @@ func (d *decoder) topBatch(msgs *[]Message) bool {
 
 // messages decodes an array of messages into *p. See elems for how an
 // array is merged into the slice already there.
-func (d *decoder) messages(p *[]Message) bool {
+func (d *decoder) messages(p *[]herald.Message) bool {
 	switch d.peek() {
 	case 'n':
 		*p = nil
@@ -164,7 +166,7 @@ func (d *decoder) messages(p *[]Message) bool {
 			return false
 		}
 		if n > 0 {
-			s = make([]Message, 0, n)
+			s = make([]herald.Message, 0, n)
 		}
 	}
 	return mergeArray(d, p, s, d.message)
@@ -189,7 +191,7 @@ func (d *decoder) countElems() (n int, ok bool) {
 // message decodes an object into *m, field by field: members not named
 // leave their field as it was, which matters for a message that is
 // decoded into twice (see elems).
-func (d *decoder) message(m *Message) bool {
+func (d *decoder) message(m *herald.Message) bool {
 	if !d.enter() {
 		return false
 	}
@@ -234,7 +236,7 @@ func (d *decoder) message(m *Message) bool {
 // fields, and a shorter array truncates the slice but keeps the elements
 // past its length in the backing array, where a later, longer array finds
 // them again. null sets the slice to nil and [] to an empty non-nil slice.
-func (d *decoder) elems(p *[]Elem) bool {
+func (d *decoder) elems(p *[]herald.Elem) bool {
 	switch d.peek() {
 	case 'n':
 		*p = nil
@@ -289,7 +291,7 @@ func mergeArray[T any](d *decoder, p *[]T, s []T, decode func(*T) bool) bool {
 	return true
 }
 
-func (d *decoder) elem(e *Elem) bool {
+func (d *decoder) elem(e *herald.Elem) bool {
 	if !d.enter() {
 		return false
 	}
@@ -324,7 +326,7 @@ func (d *decoder) elem(e *Elem) bool {
 	return true
 }
 
-func (d *decoder) offlinePushInfo(p *OfflinePushInfo) bool {
+func (d *decoder) offlinePushInfo(p *herald.OfflinePushInfo) bool {
 	switch d.peek() {
 	case 'n':
 		return d.literal("null")
@@ -550,22 +552,22 @@ func (d *decoder) str(p *string, intern bool) bool {
 // well-known values.
 func internString(b []byte) string {
 	switch string(b) {
-	case ElemText:
-		return ElemText
-	case ElemCustom:
-		return ElemCustom
-	case ElemImage:
-		return ElemImage
-	case ElemAudio:
-		return ElemAudio
-	case ElemFile:
-		return ElemFile
-	case PriorityDefault:
-		return PriorityDefault
-	case PriorityHigh:
-		return PriorityHigh
-	case PriorityLow:
-		return PriorityLow
+	case herald.ElemText:
+		return herald.ElemText
+	case herald.ElemCustom:
+		return herald.ElemCustom
+	case herald.ElemImage:
+		return herald.ElemImage
+	case herald.ElemAudio:
+		return herald.ElemAudio
+	case herald.ElemFile:
+		return herald.ElemFile
+	case herald.PriorityDefault:
+		return herald.PriorityDefault
+	case herald.PriorityHigh:
+		return herald.PriorityHigh
+	case herald.PriorityLow:
+		return herald.PriorityLow
 	}
 	return string(b)
 }

@@ -1,4 +1,4 @@
-package bench
+package mockapns
 
 import (
 	"bytes"
@@ -38,11 +38,11 @@ const (
 )
 
 // startMock starts a mock for one test and closes it when the test ends.
-func startMock(t testing.TB, opts MockOptions) *MockAPNs {
+func startMock(t testing.TB, opts Options) *Server {
 	t.Helper()
-	m, err := StartMockAPNs(opts)
+	m, err := Start(opts)
 	if err != nil {
-		t.Fatalf("StartMockAPNs: %v", err)
+		t.Fatalf("Start: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := m.Close(); err != nil {
@@ -79,7 +79,7 @@ func newClientCert(t testing.TB, cn, topic string) tls.Certificate {
 }
 
 // newClient returns an HTTP/2 client that trusts m and presents certs.
-func newClient(t testing.TB, m *MockAPNs, certs ...tls.Certificate) *http.Client {
+func newClient(t testing.TB, m *Server, certs ...tls.Certificate) *http.Client {
 	t.Helper()
 	tr := &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: m.CertPool(), Certificates: certs}}
 	t.Cleanup(tr.CloseIdleConnections)
@@ -107,7 +107,7 @@ type pushResult struct {
 	rawBody   string
 }
 
-func push(c *http.Client, m *MockAPNs, p pushRequest) (pushResult, error) {
+func push(c *http.Client, m *Server, p pushRequest) (pushResult, error) {
 	method, path, body := p.method, p.path, testPayload
 	if method == "" {
 		method = http.MethodPost
@@ -164,7 +164,7 @@ func push(c *http.Client, m *MockAPNs, p pushRequest) (pushResult, error) {
 }
 
 // mustPush pushes and fails the test on a transport error.
-func mustPush(t testing.TB, c *http.Client, m *MockAPNs, p pushRequest) pushResult {
+func mustPush(t testing.TB, c *http.Client, m *Server, p pushRequest) pushResult {
 	t.Helper()
 	res, err := push(c, m, p)
 	if err != nil {
@@ -187,9 +187,9 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 
 func ptr[T any](v T) *T { return &v }
 
-func TestMockAPNs_Push(t *testing.T) {
+func TestServer_Push(t *testing.T) {
 	t.Parallel()
-	m := startMock(t, MockOptions{})
+	m := startMock(t, Options{})
 	c := newClient(t, m, newClientCert(t, "Apple Push Services: "+testTopic, testTopic))
 
 	t.Run("EchoesApnsID", func(t *testing.T) {
@@ -209,9 +209,9 @@ func TestMockAPNs_Push(t *testing.T) {
 	}
 }
 
-func TestMockAPNs_Validation(t *testing.T) {
+func TestServer_Validation(t *testing.T) {
 	t.Parallel()
-	m := startMock(t, MockOptions{})
+	m := startMock(t, Options{})
 	c := newClient(t, m)
 
 	tests := []struct {
@@ -263,9 +263,9 @@ func TestMockAPNs_Validation(t *testing.T) {
 	}
 }
 
-func TestMockAPNs_Faults(t *testing.T) {
+func TestServer_Faults(t *testing.T) {
 	t.Parallel()
-	m := startMock(t, MockOptions{Faults: []Fault{{Status: 503, Reason: "ServiceUnavailable", Rate: 1}}})
+	m := startMock(t, Options{Faults: []Fault{{Status: 503, Reason: "ServiceUnavailable", Rate: 1}}})
 	c := newClient(t, m)
 
 	t.Run("Always", func(t *testing.T) {
@@ -320,7 +320,7 @@ func TestMockAPNs_Faults(t *testing.T) {
 	})
 }
 
-func TestMockAPNs_InvalidFaults(t *testing.T) {
+func TestServer_InvalidFaults(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name   string
@@ -332,24 +332,24 @@ func TestMockAPNs_InvalidFaults(t *testing.T) {
 		{"StatusOK", []Fault{{Status: 200, Reason: "Fine", Rate: 0.1}}},
 		{"NoReason", []Fault{{Status: 500, Rate: 0.1}}},
 	}
-	m := startMock(t, MockOptions{})
+	m := startMock(t, Options{})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if err := m.SetFaults(tt.faults); err == nil {
 				t.Errorf("SetFaults(%v) = nil; want an error", tt.faults)
 			}
-			if m2, err := StartMockAPNs(MockOptions{Faults: tt.faults}); err == nil {
+			if m2, err := Start(Options{Faults: tt.faults}); err == nil {
 				m2.Close()
-				t.Errorf("StartMockAPNs(Faults: %v) = nil error; want an error", tt.faults)
+				t.Errorf("Start(Faults: %v) = nil error; want an error", tt.faults)
 			}
 		})
 	}
 }
 
-func TestMockAPNs_RespondToken(t *testing.T) {
+func TestServer_RespondToken(t *testing.T) {
 	t.Parallel()
 	const gone, other = "0a0b0c0d", "01020304"
-	m := startMock(t, MockOptions{})
+	m := startMock(t, Options{})
 	c := newClient(t, m)
 
 	t.Run("Unregistered", func(t *testing.T) {
@@ -399,9 +399,9 @@ func TestMockAPNs_RespondToken(t *testing.T) {
 	})
 }
 
-func TestMockAPNs_Record(t *testing.T) {
+func TestServer_Record(t *testing.T) {
 	t.Parallel()
-	m := startMock(t, MockOptions{Record: true})
+	m := startMock(t, Options{Record: true})
 	cn := "Apple Push Services: " + testTopic
 
 	t.Run("Certificate", func(t *testing.T) {
@@ -450,7 +450,7 @@ func TestMockAPNs_Record(t *testing.T) {
 		}
 	})
 	t.Run("Off", func(t *testing.T) {
-		quiet := startMock(t, MockOptions{})
+		quiet := startMock(t, Options{})
 		mustPush(t, newClient(t, quiet), quiet, pushRequest{})
 		if n := len(quiet.Received()); n != 0 || quiet.Count() != 1 {
 			t.Errorf("Record off: %d received, Count %d; want 0 and 1", n, quiet.Count())
@@ -458,9 +458,9 @@ func TestMockAPNs_Record(t *testing.T) {
 	})
 }
 
-func TestMockAPNs_Stats(t *testing.T) {
+func TestServer_Stats(t *testing.T) {
 	t.Parallel()
-	m := startMock(t, MockOptions{})
+	m := startMock(t, Options{})
 	c := newClient(t, m)
 	mustPush(t, c, m, pushRequest{})
 	mustPush(t, c, m, pushRequest{})
@@ -475,10 +475,10 @@ func TestMockAPNs_Stats(t *testing.T) {
 	}
 }
 
-func TestMockAPNs_Latency(t *testing.T) {
+func TestServer_Latency(t *testing.T) {
 	t.Parallel()
 	const latency = 50 * time.Millisecond
-	m := startMock(t, MockOptions{})
+	m := startMock(t, Options{})
 	c := newClient(t, m)
 	m.SetLatency(latency)
 	start := time.Now()
@@ -489,9 +489,9 @@ func TestMockAPNs_Latency(t *testing.T) {
 	}
 }
 
-func TestMockAPNs_DropConnections(t *testing.T) {
+func TestServer_DropConnections(t *testing.T) {
 	t.Parallel()
-	m := startMock(t, MockOptions{Record: true, Latency: time.Minute})
+	m := startMock(t, Options{Record: true, Latency: time.Minute})
 	c := newClient(t, m)
 
 	errc := make(chan error, 1)
@@ -518,12 +518,12 @@ func TestMockAPNs_DropConnections(t *testing.T) {
 	}
 }
 
-func TestMockAPNs_GoAway(t *testing.T) {
+func TestServer_GoAway(t *testing.T) {
 	t.Parallel()
 
 	t.Run("InFlightFinish", func(t *testing.T) {
 		t.Parallel()
-		m := startMock(t, MockOptions{})
+		m := startMock(t, Options{})
 		c := newClient(t, m)
 		mustPush(t, c, m, pushRequest{}) // open the connection
 
@@ -562,7 +562,7 @@ func TestMockAPNs_GoAway(t *testing.T) {
 
 	t.Run("Frames", func(t *testing.T) {
 		t.Parallel()
-		m := startMock(t, MockOptions{Latency: 300 * time.Millisecond})
+		m := startMock(t, Options{Latency: 300 * time.Millisecond})
 		rc := dialRaw(t, m)
 		rc.push(t, 1, testPayload, true)
 		waitFor(t, "the request to arrive", func() bool { return m.Total() == 1 })
@@ -595,9 +595,9 @@ func TestMockAPNs_GoAway(t *testing.T) {
 	})
 }
 
-func TestMockAPNs_MaxConcurrentStreams(t *testing.T) {
+func TestServer_MaxConcurrentStreams(t *testing.T) {
 	t.Parallel()
-	m := startMock(t, MockOptions{Latency: 200 * time.Millisecond})
+	m := startMock(t, Options{Latency: 200 * time.Millisecond})
 	old := dialRaw(t, m)
 	if old.maxStreams != 1000 {
 		t.Errorf("SETTINGS_MAX_CONCURRENT_STREAMS = %d; want 1000", old.maxStreams)
@@ -636,9 +636,9 @@ func TestMockAPNs_MaxConcurrentStreams(t *testing.T) {
 	}
 }
 
-func TestMockAPNs_FlowControl(t *testing.T) {
+func TestServer_FlowControl(t *testing.T) {
 	t.Parallel()
-	m := startMock(t, MockOptions{})
+	m := startMock(t, Options{})
 	// A client window of 10 bytes holds back the 26-byte error body.
 	rc := dialRaw(t, m, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 10})
 	rc.push(t, 1, "", true)
@@ -654,9 +654,9 @@ func TestMockAPNs_FlowControl(t *testing.T) {
 	}
 }
 
-func TestMockAPNs_ProtocolError(t *testing.T) {
+func TestServer_ProtocolError(t *testing.T) {
 	t.Parallel()
-	m := startMock(t, MockOptions{})
+	m := startMock(t, Options{})
 	rc := dialRaw(t, m)
 	if err := rc.fr.WriteData(7, true, []byte("x")); err != nil { // DATA on an idle stream
 		t.Fatal(err)
@@ -672,7 +672,7 @@ func TestMockAPNs_ProtocolError(t *testing.T) {
 
 // rawConn is an HTTP/2 client connection driven frame by frame.
 type rawConn struct {
-	m          *MockAPNs
+	m          *Server
 	conn       *tls.Conn
 	fr         *http2.Framer
 	maxStreams uint32 // the mock's first SETTINGS_MAX_CONCURRENT_STREAMS
@@ -680,7 +680,7 @@ type rawConn struct {
 
 // dialRaw connects, exchanges SETTINGS (sending settings) and acknowledges
 // the mock's.
-func dialRaw(t *testing.T, m *MockAPNs, settings ...http2.Setting) *rawConn {
+func dialRaw(t *testing.T, m *Server, settings ...http2.Setting) *rawConn {
 	t.Helper()
 	conn, err := tls.Dial("tcp", strings.TrimPrefix(m.URL(), "https://"),
 		&tls.Config{RootCAs: m.CertPool(), NextProtos: []string{http2.NextProtoTLS}})
@@ -747,12 +747,12 @@ func (rc *rawConn) push(t *testing.T, id uint32, body string, end bool) {
 	}
 }
 
-func TestMockAPNs_Concurrent(t *testing.T) {
+func TestServer_Concurrent(t *testing.T) {
 	t.Parallel()
 	for _, latency := range []time.Duration{0, time.Millisecond} {
 		t.Run(latency.String(), func(t *testing.T) {
 			t.Parallel()
-			m := startMock(t, MockOptions{Latency: latency, Faults: []Fault{{Status: 503, Reason: "ServiceUnavailable", Rate: 0.1}}})
+			m := startMock(t, Options{Latency: latency, Faults: []Fault{{Status: 503, Reason: "ServiceUnavailable", Rate: 0.1}}})
 			c := newClient(t, m)
 			const workers, each = 8, 50
 			var wg sync.WaitGroup
@@ -793,11 +793,11 @@ func TestMockAPNs_Concurrent(t *testing.T) {
 	}
 }
 
-// TestMockAPNs_Apns2 checks the mock against the APNs client herald uses.
-func TestMockAPNs_Apns2(t *testing.T) {
+// TestServer_Apns2 checks the mock against the APNs client herald uses.
+func TestServer_Apns2(t *testing.T) {
 	t.Parallel()
 	const gone = "0a0b0c0d0e0f"
-	m := startMock(t, MockOptions{Record: true})
+	m := startMock(t, Options{Record: true})
 	if err := m.RespondToken(gone, 410, apns2.ReasonUnregistered, 1700000000123); err != nil {
 		t.Fatal(err)
 	}
@@ -822,9 +822,9 @@ func TestMockAPNs_Apns2(t *testing.T) {
 	}
 }
 
-func TestMockAPNs_Handshake(t *testing.T) {
+func TestServer_Handshake(t *testing.T) {
 	t.Parallel()
-	m := startMock(t, MockOptions{})
+	m := startMock(t, Options{})
 	addr := strings.TrimPrefix(m.URL(), "https://")
 
 	// crypto/tls lets a client that offers only http/1.1 finish the
@@ -848,9 +848,9 @@ func TestMockAPNs_Handshake(t *testing.T) {
 	}
 }
 
-func TestMockAPNs_CA(t *testing.T) {
+func TestServer_CA(t *testing.T) {
 	t.Parallel()
-	m := startMock(t, MockOptions{})
+	m := startMock(t, Options{})
 	path := filepath.Join(t.TempDir(), "ca.pem")
 	if err := m.WriteCA(path); err != nil {
 		t.Fatal(err)
@@ -875,9 +875,9 @@ func TestMockAPNs_CA(t *testing.T) {
 	}
 }
 
-func TestMockAPNs_Close(t *testing.T) {
+func TestServer_Close(t *testing.T) {
 	t.Parallel()
-	m, err := StartMockAPNs(MockOptions{Latency: time.Minute})
+	m, err := Start(Options{Latency: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -907,13 +907,13 @@ func TestMockAPNs_Close(t *testing.T) {
 	}
 }
 
-func TestMockAPNs_Options(t *testing.T) {
+func TestServer_Options(t *testing.T) {
 	t.Parallel()
-	if _, err := StartMockAPNs(MockOptions{Latency: -time.Second}); err == nil {
-		t.Error("StartMockAPNs(Latency: -1s) = nil error; want an error")
+	if _, err := Start(Options{Latency: -time.Second}); err == nil {
+		t.Error("Start(Latency: -1s) = nil error; want an error")
 	}
-	if _, err := StartMockAPNs(MockOptions{Addr: "256.0.0.1:0"}); err == nil {
-		t.Error("StartMockAPNs(Addr: 256.0.0.1:0) = nil error; want an error")
+	if _, err := Start(Options{Addr: "256.0.0.1:0"}); err == nil {
+		t.Error("Start(Addr: 256.0.0.1:0) = nil error; want an error")
 	}
 }
 
@@ -938,43 +938,12 @@ func TestIsUUID(t *testing.T) {
 	}
 }
 
-func ExampleStartMockAPNs() {
-	m, err := StartMockAPNs(MockOptions{Record: true})
-	if err != nil {
-		panic(err)
-	}
-	defer m.Close()
-	m.RespondToken("0badc0de", http.StatusGone, "Unregistered", 1700000000000)
-
-	client := &http.Client{Transport: &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: m.CertPool()}}}
-	for _, token := range []string{"aabbccdd", "0badc0de"} {
-		req, _ := http.NewRequest(http.MethodPost, m.URL()+"/3/device/"+token, strings.NewReader(`{"aps":{"alert":"hi"}}`))
-		req.Header.Set("apns-topic", "com.example.chat")
-		resp, err := client.Do(req)
-		if err != nil {
-			panic(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		fmt.Println(token, resp.StatusCode, resp.Header.Get("apns-id") != "")
-		if len(body) > 0 {
-			fmt.Println(string(body))
-		}
-	}
-	fmt.Println("answered 200:", m.Count(), "received:", len(m.Received()))
-	// Output:
-	// aabbccdd 200 true
-	// 0badc0de 410 true
-	// {"reason":"Unregistered","timestamp":1700000000000}
-	// answered 200: 1 received: 2
-}
-
-// BenchmarkMockAPNs measures a push round trip through Go's HTTP/2 client
+// BenchmarkServer measures a push round trip through Go's HTTP/2 client
 // and the mock, both in this process: allocations and time are the sum of
 // both sides. Serial is one stream at a time (latency); Parallel keeps
 // GOMAXPROCS×16 streams in flight on one connection (throughput).
-func BenchmarkMockAPNs(b *testing.B) {
-	m := startMock(b, MockOptions{})
+func BenchmarkServer(b *testing.B) {
+	m := startMock(b, Options{})
 	c := newClient(b, m, newClientCert(b, "Apple Push Services: "+testTopic, testTopic))
 	url := m.URL() + devicePath + testToken
 	pushOnce := func(b *testing.B) {
@@ -1012,10 +981,10 @@ func BenchmarkMockAPNs(b *testing.B) {
 	})
 }
 
-// BenchmarkMockAPNs_Decide measures the mock's own work per request
+// BenchmarkServer_Decide measures the mock's own work per request
 // (validation and choice of answer) without HTTP/2 or TLS.
-func BenchmarkMockAPNs_Decide(b *testing.B) {
-	m := startMock(b, MockOptions{})
+func BenchmarkServer_Decide(b *testing.B) {
+	m := startMock(b, Options{})
 	req := request{method: http.MethodPost, path: devicePath + testToken, contentLength: int64(len(testPayload))}
 	req.header[hdrTopic] = testTopic
 	req.header[hdrPushType] = "alert"

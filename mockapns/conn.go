@@ -1,4 +1,4 @@
-package bench
+package mockapns
 
 import (
 	"bufio"
@@ -45,7 +45,7 @@ const (
 	goAwayShutdown = `{"reason":"Shutdown"}`
 )
 
-// mockConn serves one client connection by hand, on x/net's HTTP/2 Framer
+// conn serves one client connection by hand, on x/net's HTTP/2 Framer
 // and hpack, rather than with net/http's server. Under h2load, net/http's
 // server cost the mock about 20 µs of CPU per push (a goroutine per
 // stream, channel hops to its serve loop, a goroutine per frame write),
@@ -62,8 +62,8 @@ const (
 // write. Answers delayed by latency are written by delayLoop, a second
 // goroutine started on first use. All mutable state is under mu, which is
 // held while writing to the network but never while reading from it.
-type mockConn struct {
-	m    *MockAPNs
+type conn struct {
+	m    *Server
 	nc   net.Conn // the TCP connection: closed to drop it
 	tc   *tls.Conn
 	info connInfo
@@ -85,13 +85,13 @@ type mockConn struct {
 
 		// streams holds the open streams: receiving their request, or
 		// waiting for their answer to be written.
-		streams     map[uint32]*mockStream
+		streams     map[uint32]*stream
 		maxClientID uint32 // highest stream id the client opened
 		recvUnacked uint32 // DATA bytes received, not yet returned in WINDOW_UPDATE
 
-		sendWindow    int64         // connection-level window for our DATA
-		initialWindow int64         // the client's SETTINGS_INITIAL_WINDOW_SIZE
-		blocked       []*mockStream // answered; error body waits for window
+		sendWindow    int64     // connection-level window for our DATA
+		initialWindow int64     // the client's SETTINGS_INITIAL_WINDOW_SIZE
+		blocked       []*stream // answered; error body waits for window
 
 		maxStreams uint32   // stream limit the client acknowledged
 		unacked    []uint32 // limits sent in SETTINGS, not yet acknowledged
@@ -104,13 +104,13 @@ type mockConn struct {
 	}
 }
 
-// mockStream is one request and the state of its answer.
-type mockStream struct {
+// stream is one request and the state of its answer.
+type stream struct {
 	id           uint32
 	req          request
 	token        string
 	limit        int     // payload limit for its push type
-	bufp         *[]byte // body, from MockAPNs.bufs; nil before DATA and once decided
+	bufp         *[]byte // body, from Server.bufs; nil before DATA and once decided
 	n            int     // body bytes received
 	remoteClosed bool    // the client ended the stream
 	answer       *answer // nil while the request is incomplete
@@ -124,8 +124,8 @@ type mockStream struct {
 	finished     bool   // counted and recorded
 }
 
-func newMockConn(m *MockAPNs, nc net.Conn, tc *tls.Conn, state tls.ConnectionState) *mockConn {
-	c := &mockConn{
+func newConn(m *Server, nc net.Conn, tc *tls.Conn, state tls.ConnectionState) *conn {
+	c := &conn{
 		m:    m,
 		nc:   nc,
 		tc:   tc,
@@ -142,7 +142,7 @@ func newMockConn(m *MockAPNs, nc net.Conn, tc *tls.Conn, state tls.ConnectionSta
 	c.mu.bw = bufio.NewWriterSize(tc, ioBufferSize)
 	c.mu.wfr = http2.NewFramer(c.mu.bw, nil)
 	c.mu.enc = hpack.NewEncoder(&c.mu.hbuf)
-	c.mu.streams = make(map[uint32]*mockStream)
+	c.mu.streams = make(map[uint32]*stream)
 	c.mu.sendWindow = initialWindow
 	c.mu.initialWindow = initialWindow
 	// RFC 9113: no limit until the client acknowledges our SETTINGS.
@@ -152,7 +152,7 @@ func newMockConn(m *MockAPNs, nc net.Conn, tc *tls.Conn, state tls.ConnectionSta
 
 // serve runs the read loop in the caller's goroutine until the connection
 // closes.
-func (c *mockConn) serve() {
+func (c *conn) serve() {
 	defer c.shutdown()
 	if !c.start() {
 		return
@@ -179,7 +179,7 @@ func (c *mockConn) serve() {
 
 // start sends the server preface and reads the client's; the TLS
 // handshake deadline still bounds it.
-func (c *mockConn) start() bool {
+func (c *conn) start() bool {
 	c.mu.Lock()
 	// Registered under c.mu, so a GoAway or SetMaxConcurrentStreams that
 	// finds the connection writes after the preface.
@@ -207,11 +207,11 @@ func (c *mockConn) start() bool {
 
 // shutdown ends the connection once the read loop is done: requests still
 // waiting for their answer are recorded unanswered (status 0).
-func (c *mockConn) shutdown() {
+func (c *conn) shutdown() {
 	c.mu.Lock()
 	c.mu.closed = true
 	for c.mu.delayed.Len() > 0 {
-		c.respondLocked(heap.Pop(&c.mu.delayed).(*mockStream))
+		c.respondLocked(heap.Pop(&c.mu.delayed).(*stream))
 	}
 	c.mu.Unlock()
 	close(c.done)
@@ -220,7 +220,7 @@ func (c *mockConn) shutdown() {
 
 // processLocked handles one frame from the client. It returns a
 // StreamError or ConnectionError when the client broke the protocol.
-func (c *mockConn) processLocked(f http2.Frame) error {
+func (c *conn) processLocked(f http2.Frame) error {
 	switch f := f.(type) {
 	case *http2.MetaHeadersFrame:
 		return c.onHeadersLocked(f)
@@ -249,7 +249,7 @@ func (c *mockConn) processLocked(f http2.Frame) error {
 	return nil
 }
 
-func (c *mockConn) onHeadersLocked(f *http2.MetaHeadersFrame) error {
+func (c *conn) onHeadersLocked(f *http2.MetaHeadersFrame) error {
 	id := f.StreamID
 	if st := c.mu.streams[id]; st != nil {
 		// Trailers: allowed only as the end of a request still open.
@@ -286,7 +286,7 @@ func (c *mockConn) onHeadersLocked(f *http2.MetaHeadersFrame) error {
 		return nil
 	}
 
-	st := &mockStream{id: id, sendWindow: c.mu.initialWindow, index: -1}
+	st := &stream{id: id, sendWindow: c.mu.initialWindow, index: -1}
 	st.req.contentLength = -1
 	st.req.at = time.Now()
 	var seen uint
@@ -328,7 +328,7 @@ func (c *mockConn) onHeadersLocked(f *http2.MetaHeadersFrame) error {
 	return nil
 }
 
-func (c *mockConn) onDataLocked(f *http2.DataFrame) error {
+func (c *conn) onDataLocked(f *http2.DataFrame) error {
 	// Every DATA byte counts against the connection window, whatever
 	// becomes of its stream.
 	c.mu.recvUnacked += f.Length
@@ -366,7 +366,7 @@ func (c *mockConn) onDataLocked(f *http2.DataFrame) error {
 	return nil
 }
 
-func (c *mockConn) onSettingsLocked(f *http2.SettingsFrame) error {
+func (c *conn) onSettingsLocked(f *http2.SettingsFrame) error {
 	if f.IsAck() {
 		if len(c.mu.unacked) > 0 {
 			c.mu.maxStreams = c.mu.unacked[0]
@@ -399,7 +399,7 @@ func (c *mockConn) onSettingsLocked(f *http2.SettingsFrame) error {
 	return nil
 }
 
-func (c *mockConn) onWindowUpdateLocked(f *http2.WindowUpdateFrame) error {
+func (c *conn) onWindowUpdateLocked(f *http2.WindowUpdateFrame) error {
 	if f.StreamID == 0 {
 		c.mu.sendWindow += int64(f.Increment)
 		if c.mu.sendWindow > math.MaxInt32 {
@@ -417,7 +417,7 @@ func (c *mockConn) onWindowUpdateLocked(f *http2.WindowUpdateFrame) error {
 
 // handleErrorLocked answers a protocol error and reports whether the
 // connection goes on.
-func (c *mockConn) handleErrorLocked(err error) bool {
+func (c *conn) handleErrorLocked(err error) bool {
 	var se http2.StreamError
 	if errors.As(err, &se) {
 		c.m.protocolErrors.Add(1)
@@ -442,7 +442,7 @@ func (c *mockConn) handleErrorLocked(err error) bool {
 
 // endStreamLocked handles the end of a request: decide its answer, unless
 // it was answered early.
-func (c *mockConn) endStreamLocked(st *mockStream) {
+func (c *conn) endStreamLocked(st *stream) {
 	st.remoteClosed = true
 	if st.answer != nil {
 		return
@@ -456,7 +456,7 @@ func (c *mockConn) endStreamLocked(st *mockStream) {
 
 // decideLocked fixes a stream's answer and writes it now or, with latency,
 // queues it for delayLoop.
-func (c *mockConn) decideLocked(st *mockStream, a *answer) {
+func (c *conn) decideLocked(st *stream, a *answer) {
 	c.m.total.Add(1)
 	st.answer = a
 	if id := st.req.header[hdrID]; isUUID(id) {
@@ -496,7 +496,7 @@ func (c *mockConn) decideLocked(st *mockStream, a *answer) {
 
 // respondLocked writes a decided answer: HEADERS with :status and apns-id,
 // and the JSON body of an error.
-func (c *mockConn) respondLocked(st *mockStream) {
+func (c *conn) respondLocked(st *stream) {
 	if st.finished {
 		return
 	}
@@ -539,7 +539,7 @@ func (c *mockConn) respondLocked(st *mockStream) {
 
 // sendBlockedLocked writes the error bodies that the flow-control windows
 // now allow, in order; each goes in one DATA frame or waits.
-func (c *mockConn) sendBlockedLocked() {
+func (c *conn) sendBlockedLocked() {
 	if len(c.mu.blocked) == 0 {
 		return
 	}
@@ -567,7 +567,7 @@ func (c *mockConn) sendBlockedLocked() {
 // closeOurSideLocked forgets a stream whose answer is fully written. If
 // the client is still sending its request, RST_STREAM(NO_ERROR) tells it
 // to stop, as RFC 9113 §8.1 allows after a complete response.
-func (c *mockConn) closeOurSideLocked(st *mockStream) {
+func (c *conn) closeOurSideLocked(st *stream) {
 	if !st.remoteClosed {
 		c.mu.wfr.WriteRSTStream(st.id, http2.ErrCodeNo)
 		c.mu.dirty = true
@@ -578,7 +578,7 @@ func (c *mockConn) closeOurSideLocked(st *mockStream) {
 
 // dropStreamLocked forgets a stream the client reset (or that broke the
 // protocol); an answer waiting for it is never written.
-func (c *mockConn) dropStreamLocked(st *mockStream) {
+func (c *conn) dropStreamLocked(st *stream) {
 	st.reset = true
 	c.releaseBodyLocked(st)
 	if st.answer != nil && st.index < 0 {
@@ -590,7 +590,7 @@ func (c *mockConn) dropStreamLocked(st *mockStream) {
 	c.closeIfDoneLocked()
 }
 
-func (c *mockConn) releaseBodyLocked(st *mockStream) {
+func (c *conn) releaseBodyLocked(st *stream) {
 	if st.bufp != nil {
 		c.m.bufs.Put(st.bufp)
 		st.bufp = nil
@@ -600,7 +600,7 @@ func (c *mockConn) releaseBodyLocked(st *mockStream) {
 // closeIfDoneLocked schedules the close of a connection that was sent
 // GOAWAY and has no stream left: the read loop ends at the deadline, if
 // the client has not closed first.
-func (c *mockConn) closeIfDoneLocked() {
+func (c *conn) closeIfDoneLocked() {
 	if c.mu.goAway && len(c.mu.streams) == 0 {
 		c.nc.SetReadDeadline(time.Now().Add(goAwayCloseDelay))
 	}
@@ -609,7 +609,7 @@ func (c *mockConn) closeIfDoneLocked() {
 // streamLimitLocked is the concurrent stream limit in force: the largest
 // of the acknowledged value and those still unacknowledged, since the
 // client may not have seen a lower one yet.
-func (c *mockConn) streamLimitLocked() uint32 {
+func (c *conn) streamLimitLocked() uint32 {
 	limit := c.mu.maxStreams
 	for _, n := range c.mu.unacked {
 		limit = max(limit, n)
@@ -617,7 +617,7 @@ func (c *mockConn) streamLimitLocked() uint32 {
 	return limit
 }
 
-func (c *mockConn) writeGoAwayLocked(code http2.ErrCode, debug []byte) {
+func (c *conn) writeGoAwayLocked(code http2.ErrCode, debug []byte) {
 	c.mu.goAway = true
 	c.mu.goAwayID = c.mu.maxClientID
 	c.mu.wfr.WriteGoAway(c.mu.maxClientID, code, debug)
@@ -626,7 +626,7 @@ func (c *mockConn) writeGoAwayLocked(code http2.ErrCode, debug []byte) {
 
 // goAway sends GOAWAY: the streams opened so far are still answered, and
 // the connection closes when they are done.
-func (c *mockConn) goAway(code http2.ErrCode, debug string) {
+func (c *conn) goAway(code http2.ErrCode, debug string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.mu.closed || c.mu.goAway {
@@ -638,7 +638,7 @@ func (c *mockConn) goAway(code http2.ErrCode, debug string) {
 }
 
 // setMaxStreams announces a new concurrent stream limit.
-func (c *mockConn) setMaxStreams(n uint32) {
+func (c *conn) setMaxStreams(n uint32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.mu.closed {
@@ -652,7 +652,7 @@ func (c *mockConn) setMaxStreams(n uint32) {
 
 // flushLocked sends the buffered frames. A write error closes the
 // connection, which ends the read loop.
-func (c *mockConn) flushLocked() {
+func (c *conn) flushLocked() {
 	if !c.mu.dirty || c.mu.werr != nil {
 		return
 	}
@@ -667,7 +667,7 @@ func (c *mockConn) flushLocked() {
 // delayLoop runs in its own goroutine, started by decideLocked when the
 // first delayed answer is queued; it writes answers as they fall due and
 // exits when the read loop ends (shutdown drains the queue).
-func (c *mockConn) delayLoop() {
+func (c *conn) delayLoop() {
 	defer c.m.wg.Done()
 	t := time.NewTimer(time.Hour)
 	t.Stop()
@@ -675,7 +675,7 @@ func (c *mockConn) delayLoop() {
 		c.mu.Lock()
 		now := time.Now()
 		for c.mu.delayed.Len() > 0 && !c.mu.delayed[0].due.After(now) {
-			c.respondLocked(heap.Pop(&c.mu.delayed).(*mockStream))
+			c.respondLocked(heap.Pop(&c.mu.delayed).(*stream))
 		}
 		c.flushLocked()
 		wait := time.Duration(-1)
@@ -699,7 +699,7 @@ func (c *mockConn) delayLoop() {
 }
 
 // delayQueue is a min-heap of streams by due time, for container/heap.
-type delayQueue []*mockStream
+type delayQueue []*stream
 
 func (q delayQueue) Len() int           { return len(q) }
 func (q delayQueue) Less(i, j int) bool { return q[i].due.Before(q[j].due) }
@@ -709,7 +709,7 @@ func (q delayQueue) Swap(i, j int) {
 }
 
 func (q *delayQueue) Push(x any) {
-	st := x.(*mockStream)
+	st := x.(*stream)
 	st.index = len(*q)
 	*q = append(*q, st)
 }

@@ -1,4 +1,4 @@
-package bench
+package mockapns
 
 import (
 	"encoding/binary"
@@ -9,59 +9,62 @@ import (
 	"time"
 )
 
-// The receipt log's format and pace.
+// The receipt log's format and pace: see [Options.Receipts].
 const (
-	// receiptSize is the size of one record in the receipt log: the
+	// ReceiptSize is the size of one record in the receipt log: the
 	// 16 bytes of the apns-id, then the receipt time as a little-endian
 	// int64 of Unix nanoseconds. Records are written whole and in no
 	// particular order; there is no header, so a reader can start at any
-	// multiple of receiptSize.
-	receiptSize = 24
-	// receiptFlushInterval is how often the mock writes its buffered
+	// multiple of ReceiptSize.
+	ReceiptSize = 24
+	// ReceiptFlushInterval is how often the mock writes its buffered
 	// receipts. A reader that saw the last push answered waits a few
 	// intervals before it trusts that the log is complete.
-	receiptFlushInterval = 100 * time.Millisecond
+	ReceiptFlushInterval = 100 * time.Millisecond
 	// receiptBufferSize is the initial capacity of each of the two
 	// buffers: 100 ms at about 27k requests/s. They grow to fit a faster
 	// stream once and are reused from then on.
 	receiptBufferSize = 64 << 10
 )
 
-// receipt is when the mock received one push: the moment its HEADERS were
-// decoded, the earliest point at which it "has" the push. The time is
-// wall-clock Unix nanoseconds, so another process on the same host can
-// compare it with its own clock.
-type receipt struct {
-	apnsID [16]byte
-	at     int64
+// Receipt is when the mock received one push: the moment its HEADERS were
+// decoded, the earliest point at which it "has" the push. A reader in
+// another process joins receipts with the pushes it sent by apns-id.
+type Receipt struct {
+	// ApnsID is the push's apns-id, a UUID, as its 16 bytes (see
+	// [ParseApnsID]).
+	ApnsID [16]byte
+	// At is wall-clock Unix nanoseconds, so another process on the same
+	// host can compare it with its own clock.
+	At int64
 }
 
-// appendReceipt appends r's record to b.
-func appendReceipt(b []byte, r receipt) []byte {
-	b = append(b, r.apnsID[:]...)
-	return binary.LittleEndian.AppendUint64(b, uint64(r.at))
+// AppendReceipt appends r's record, ReceiptSize bytes, to b.
+func AppendReceipt(b []byte, r Receipt) []byte {
+	b = append(b, r.ApnsID[:]...)
+	return binary.LittleEndian.AppendUint64(b, uint64(r.At))
 }
 
-// decodeReceipt reads one record; b holds at least receiptSize bytes.
-func decodeReceipt(b []byte) receipt {
-	var r receipt
-	copy(r.apnsID[:], b[:16])
-	r.at = int64(binary.LittleEndian.Uint64(b[16:receiptSize]))
+// decodeReceipt reads one record; b holds at least ReceiptSize bytes.
+func decodeReceipt(b []byte) Receipt {
+	var r Receipt
+	copy(r.ApnsID[:], b[:16])
+	r.At = int64(binary.LittleEndian.Uint64(b[16:ReceiptSize]))
 	return r
 }
 
-// readReceipts calls fn for every whole record in r and returns how many
-// bytes it consumed: a multiple of receiptSize, so a reader tailing a log
+// ReadReceipts calls fn for every whole record in r and returns how many
+// bytes it consumed: a multiple of ReceiptSize, so a reader tailing a log
 // still being written resumes at the first record it did not see.
-func readReceipts(r io.Reader, fn func(receipt)) (int64, error) {
-	buf := make([]byte, 1024*receiptSize)
+func ReadReceipts(r io.Reader, fn func(Receipt)) (int64, error) {
+	buf := make([]byte, 1024*ReceiptSize)
 	var consumed int64
 	have := 0
 	for {
 		n, err := r.Read(buf[have:])
 		have += n
-		whole := have - have%receiptSize
-		for off := 0; off < whole; off += receiptSize {
+		whole := have - have%ReceiptSize
+		for off := 0; off < whole; off += ReceiptSize {
 			fn(decodeReceipt(buf[off:]))
 		}
 		consumed += int64(whole)
@@ -79,10 +82,10 @@ func readReceipts(r io.Reader, fn func(receipt)) (int64, error) {
 // UUID, between its dashes.
 var apnsIDPairs = [16]uint8{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
 
-// parseApnsID reads a canonical UUID (8-4-4-4-12 hex digits, either case)
-// into its 16 bytes. It runs once per request in the mock, so it does not
+// ParseApnsID reads an apns-id, a canonical UUID (8-4-4-4-12 hex digits,
+// either case), into the 16 bytes a [Receipt] carries. It runs once per request in the mock, so it does not
 // allocate and reads each pair at a fixed offset.
-func parseApnsID(s string) ([16]byte, bool) {
+func ParseApnsID(s string) ([16]byte, bool) {
 	var id [16]byte
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return id, false
@@ -109,7 +112,7 @@ func unhex(c byte) byte {
 	return 0xff
 }
 
-// receiptLog is the mock's side of [MockOptions.Receipts]: requests append
+// receiptLog is the mock's side of [Options.Receipts]: requests append
 // records to a buffer under a short lock, and flushLoop swaps it for a
 // spare and writes it out, so a request costs a UUID parse and a
 // 24-byte append (no allocation once the buffers have grown), and the
@@ -140,14 +143,14 @@ func newReceiptLog(w io.Writer) *receiptLog {
 // with one that is not a UUID (answered 400 BadMessageId), a request names
 // nothing a provider could match, and is skipped.
 func (l *receiptLog) add(apnsID string, at time.Time) {
-	id, ok := parseApnsID(apnsID)
+	id, ok := ParseApnsID(apnsID)
 	if !ok {
 		return
 	}
-	r := receipt{apnsID: id, at: at.UnixNano()}
+	r := Receipt{ApnsID: id, At: at.UnixNano()}
 	l.mu.Lock()
 	if !l.mu.dropped {
-		l.mu.buf = appendReceipt(l.mu.buf, r)
+		l.mu.buf = AppendReceipt(l.mu.buf, r)
 	}
 	l.mu.Unlock()
 }
@@ -165,7 +168,7 @@ func (l *receiptLog) flush() error {
 	l.mu.Unlock()
 	if len(full) > 0 && l.err == nil {
 		if _, err := l.w.Write(full); err != nil {
-			l.err = fmt.Errorf("mock apns: write receipts: %w", err)
+			l.err = fmt.Errorf("mockapns: write receipts: %w", err)
 			l.mu.Lock()
 			l.mu.dropped = true
 			l.mu.Unlock()
@@ -175,11 +178,11 @@ func (l *receiptLog) flush() error {
 	return l.err
 }
 
-// flushLoop runs in its own goroutine, started by StartMockAPNs when
-// receipts are on; it flushes every receiptFlushInterval and exits when
+// flushLoop runs in its own goroutine, started by Start when
+// receipts are on; it flushes every ReceiptFlushInterval and exits when
 // done is closed. Close flushes once more after every connection ended.
 func (l *receiptLog) flushLoop(done <-chan struct{}) {
-	t := time.NewTicker(receiptFlushInterval)
+	t := time.NewTicker(ReceiptFlushInterval)
 	defer t.Stop()
 	for {
 		select {

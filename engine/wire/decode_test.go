@@ -1,4 +1,4 @@
-package herald
+package wire
 
 import (
 	"bytes"
@@ -10,20 +10,22 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/heraldpush/herald"
 )
 
-// checkDecodeMessage holds DecodeMessage and its fast path to what
+// checkDecodeMessage holds DecodeMessageJSON and its fast path to what
 // json.Unmarshal makes of data: the same decision, the same Message, the
 // same error. It returns whether data was accepted.
 func checkDecodeMessage(t testing.TB, data []byte) bool {
 	t.Helper()
-	var want Message
+	var want herald.Message
 	wantErr := json.Unmarshal(data, &want)
 
 	// The fast path alone must decide as encoding/json does: a refusal it
 	// hands on for no reason is a performance bug, not a wrong answer.
 	in := bytes.Clone(data)
-	var fast Message
+	var fast herald.Message
 	d := decoder{data: in}
 	ok := d.topMessage(&fast)
 	if ok != (wantErr == nil) {
@@ -35,13 +37,13 @@ func checkDecodeMessage(t testing.TB, data []byte) bool {
 		t.Fatalf("fast path on %q:\n got %#v\nwant %#v", data, fast, want)
 	}
 
-	var got Message
-	err := DecodeMessage(data, &got)
+	var got herald.Message
+	err := DecodeMessageJSON(data, &got)
 	if (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
-		t.Fatalf("DecodeMessage(%q) = %v; want %v", data, err, wantErr)
+		t.Fatalf("DecodeMessageJSON(%q) = %v; want %v", data, err, wantErr)
 	}
 	if err == nil && !reflect.DeepEqual(got, want) {
-		t.Fatalf("DecodeMessage(%q):\n got %#v\nwant %#v", data, got, want)
+		t.Fatalf("DecodeMessageJSON(%q):\n got %#v\nwant %#v", data, got, want)
 	}
 	return err == nil
 }
@@ -53,7 +55,7 @@ func checkDecodeMessageBatch(t testing.TB, data []byte) bool {
 	wantErr := json.Unmarshal(data, &want)
 
 	in := bytes.Clone(data)
-	var fast []Message
+	var fast []herald.Message
 	d := decoder{data: in}
 	ok := d.topBatch(&fast)
 	if ok != (wantErr == nil) {
@@ -64,13 +66,13 @@ func checkDecodeMessageBatch(t testing.TB, data []byte) bool {
 		t.Fatalf("fast path on %q:\n got %#v\nwant %#v", data, fast, want.Messages)
 	}
 
-	var got []Message
-	err := DecodeMessageBatch(data, &got)
+	var got []herald.Message
+	err := DecodeMessageBatchJSON(data, &got)
 	if (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
-		t.Fatalf("DecodeMessageBatch(%q) = %v; want %v", data, err, wantErr)
+		t.Fatalf("DecodeMessageBatchJSON(%q) = %v; want %v", data, err, wantErr)
 	}
 	if err == nil && !reflect.DeepEqual(got, want.Messages) {
-		t.Fatalf("DecodeMessageBatch(%q):\n got %#v\nwant %#v", data, got, want.Messages)
+		t.Fatalf("DecodeMessageBatchJSON(%q):\n got %#v\nwant %#v", data, got, want.Messages)
 	}
 	return err == nil
 }
@@ -84,7 +86,7 @@ var messageCases = []struct {
 	name string
 	in   string
 	ok   bool
-	want *Message
+	want *herald.Message
 }{
 	{name: "Typical", in: `{"from":"sender","to":"u17","elems":[{"type":"text","text":"hello 12345"}]}`, ok: true},
 	{name: "AllFields", ok: true, in: `{"from":"a","group_id":"g","elems":[{"type":"custom","data":"d","desc":"x","ext":"e"},{"type":"image"}],
@@ -98,7 +100,7 @@ var messageCases = []struct {
 	{name: "NUL", in: "{}\x00"},
 
 	// Top-level values other than an object.
-	{name: "TopNull", in: ` null `, ok: true, want: &Message{}},
+	{name: "TopNull", in: ` null `, ok: true, want: &herald.Message{}},
 	{name: "TopArray", in: `[]`},
 	{name: "TopString", in: `"x"`},
 	{name: "TopNumber", in: `1`},
@@ -110,14 +112,14 @@ var messageCases = []struct {
 
 	// Keys: encoding/json folds case, Kelvin sign and long s included.
 	{name: "UpperCaseKeys", in: `{"FROM":"a","To":"b","ELEMS":[{"TYPE":"text","Text":"t"}],"Offline_Push_Info":{"TITLE":"x"}}`, ok: true,
-		want: &Message{From: "a", To: "b", Elems: []Elem{{Type: "text", Text: "t"}}, OfflinePushInfo: OfflinePushInfo{Title: "x"}}},
+		want: &herald.Message{From: "a", To: "b", Elems: []herald.Elem{{Type: "text", Text: "t"}}, OfflinePushInfo: herald.OfflinePushInfo{Title: "x"}}},
 	{name: "LongS", in: `{"offline_push_info":{"ioſ_ſound":"x","deſc":"d","diſable_puſh":true}}`, ok: true,
-		want: &Message{OfflinePushInfo: OfflinePushInfo{IOSSound: "x", Desc: "d", DisablePush: true}}},
+		want: &herald.Message{OfflinePushInfo: herald.OfflinePushInfo{IOSSound: "x", Desc: "d", DisablePush: true}}},
 	{name: "EscapedLongS", in: `{"offline_push_info":{"de\u017fc":"d"}}`, ok: true},
 	{name: "KelvinSign", in: "{\"\u212a\":1,\"e\u212at\":2}", ok: true},
-	{name: "EscapedKeys", in: `{"\u0066rom":"a","t\u006f":"b","\"":1,"\\":2,"\/":3}`, ok: true, want: &Message{From: "a", To: "b"}},
-	{name: "OtherUnicodeKey", in: `{"fröm":"a","ﬁ":1,"ＦＲＯＭ":2,"\u00df":3}`, ok: true, want: &Message{}},
-	{name: "InvalidUTF8Key", in: "{\"fr\xffom\":\"a\",\"\xff\":1}", ok: true, want: &Message{}},
+	{name: "EscapedKeys", in: `{"\u0066rom":"a","t\u006f":"b","\"":1,"\\":2,"\/":3}`, ok: true, want: &herald.Message{From: "a", To: "b"}},
+	{name: "OtherUnicodeKey", in: `{"fröm":"a","ﬁ":1,"ＦＲＯＭ":2,"\u00df":3}`, ok: true, want: &herald.Message{}},
+	{name: "InvalidUTF8Key", in: "{\"fr\xffom\":\"a\",\"\xff\":1}", ok: true, want: &herald.Message{}},
 	{name: "LongKey", in: `{"offline_push_info_and_more":1,"offline_push_infoo":2}`, ok: true},
 	{name: "EmptyKey", in: `{"":"x"}`, ok: true},
 	{name: "KeyNotString", in: `{from:"a"}`},
@@ -125,43 +127,43 @@ var messageCases = []struct {
 	{name: "KeySurrogates", in: `{"\ud800":1,"\ud834\udd1e":2,"fr\ud800om":3}`, ok: true},
 
 	// Duplicate keys: the last wins; arrays and objects merge.
-	{name: "DuplicateString", in: `{"from":"a","from":"b","FROM":"c"}`, ok: true, want: &Message{From: "c"}},
-	{name: "DuplicateStringNull", in: `{"from":"a","from":null}`, ok: true, want: &Message{From: "a"}},
+	{name: "DuplicateString", in: `{"from":"a","from":"b","FROM":"c"}`, ok: true, want: &herald.Message{From: "c"}},
+	{name: "DuplicateStringNull", in: `{"from":"a","from":null}`, ok: true, want: &herald.Message{From: "a"}},
 	{name: "DuplicateElemsMerge", ok: true,
 		in:   `{"elems":[{"type":"a","text":"x"},{"type":"b","text":"y"}],"elems":[{"type":"c"}],"elems":[{"type":"d"},{}]}`,
-		want: &Message{Elems: []Elem{{Type: "d", Text: "x"}, {Type: "b", Text: "y"}}}},
+		want: &herald.Message{Elems: []herald.Elem{{Type: "d", Text: "x"}, {Type: "b", Text: "y"}}}},
 	{name: "DuplicateElemsReset", ok: true,
 		in:   `{"elems":[{"type":"a","text":"x"},{"type":"b","text":"y"}],"elems":[],"elems":[{"type":"d"},{}]}`,
-		want: &Message{Elems: []Elem{{Type: "d"}, {}}}},
+		want: &herald.Message{Elems: []herald.Elem{{Type: "d"}, {}}}},
 	{name: "DuplicateElemsNull", ok: true,
 		in:   `{"elems":[{"type":"a","text":"x"}],"elems":null,"elems":[{"type":"d"}]}`,
-		want: &Message{Elems: []Elem{{Type: "d"}}}},
+		want: &herald.Message{Elems: []herald.Elem{{Type: "d"}}}},
 	{name: "DuplicateElemsGrow", ok: true,
 		in: `{"elems":[{"text":"1"},{"text":"2"},{"text":"3"}],"elems":[{"type":"a"}],"elems":[{},{},{},{},{}]}`},
 	{name: "DuplicateOfflinePushInfo", ok: true,
 		in:   `{"offline_push_info":{"title":"T","ext":"long ext value"},"offline_push_info":{"desc":"D","ext":1}}`,
-		want: &Message{OfflinePushInfo: OfflinePushInfo{Title: "T", Desc: "D", Ext: json.RawMessage("1")}}},
-	{name: "DuplicateBool", in: `{"online_user_only":true,"online_user_only":false}`, ok: true, want: &Message{}},
+		want: &herald.Message{OfflinePushInfo: herald.OfflinePushInfo{Title: "T", Desc: "D", Ext: json.RawMessage("1")}}},
+	{name: "DuplicateBool", in: `{"online_user_only":true,"online_user_only":false}`, ok: true, want: &herald.Message{}},
 
 	// null for every kind of field.
 	{name: "NullEverywhere", ok: true,
 		in:   `{"from":null,"elems":null,"offline_push_info":null,"online_user_only":null,"priority":null}`,
-		want: &Message{}},
+		want: &herald.Message{}},
 	{name: "NullInsideOfflinePushInfo", ok: true,
 		in:   `{"offline_push_info":{"title":null,"ext":null,"disable_push":null,"expiration":null}}`,
-		want: &Message{OfflinePushInfo: OfflinePushInfo{Ext: json.RawMessage("null")}}},
-	{name: "NullElem", in: `{"elems":[null,{"type":null}]}`, ok: true, want: &Message{Elems: []Elem{{}, {}}}},
-	{name: "EmptyElems", in: `{"elems":[]}`, ok: true, want: &Message{Elems: []Elem{}}},
+		want: &herald.Message{OfflinePushInfo: herald.OfflinePushInfo{Ext: json.RawMessage("null")}}},
+	{name: "NullElem", in: `{"elems":[null,{"type":null}]}`, ok: true, want: &herald.Message{Elems: []herald.Elem{{}, {}}}},
+	{name: "EmptyElems", in: `{"elems":[]}`, ok: true, want: &herald.Message{Elems: []herald.Elem{}}},
 
 	// Strings.
-	{name: "Escapes", in: `{"from":"\"\\\/\b\f\n\r\t\u0000\u00e9\u20AC"}`, ok: true, want: &Message{From: "\"\\/\b\f\n\r\t\x00é€"}},
-	{name: "SurrogatePair", in: `{"from":"\ud834\udd1e"}`, ok: true, want: &Message{From: "𝄞"}},
+	{name: "Escapes", in: `{"from":"\"\\\/\b\f\n\r\t\u0000\u00e9\u20AC"}`, ok: true, want: &herald.Message{From: "\"\\/\b\f\n\r\t\x00é€"}},
+	{name: "SurrogatePair", in: `{"from":"\ud834\udd1e"}`, ok: true, want: &herald.Message{From: "𝄞"}},
 	{name: "LoneSurrogates", in: `{"from":"\ud800","to":"\udc00x","group_id":"\ud800\u0041\udc00\udc00"}`, ok: true,
-		want: &Message{From: "\ufffd", To: "\ufffdx", GroupID: "\ufffdA\ufffd\ufffd"}},
-	{name: "HighHigh", in: `{"from":"\ud800\ud800\udc00"}`, ok: true, want: &Message{From: "\ufffd𐀀"}},
+		want: &herald.Message{From: "\ufffd", To: "\ufffdx", GroupID: "\ufffdA\ufffd\ufffd"}},
+	{name: "HighHigh", in: `{"from":"\ud800\ud800\udc00"}`, ok: true, want: &herald.Message{From: "\ufffd𐀀"}},
 	{name: "InvalidUTF8", in: "{\"from\":\"a\xffb\xc3\",\"to\":\"\xed\xa0\x80\",\"priority\":\"\xc3\xa9\"}", ok: true,
-		want: &Message{From: "a\ufffdb\ufffd", To: "\ufffd\ufffd\ufffd", Priority: "é"}},
-	{name: "InvalidUTF8WithEscape", in: "{\"from\":\"\xff\\n\xfe\"}", ok: true, want: &Message{From: "\ufffd\n\ufffd"}},
+		want: &herald.Message{From: "a\ufffdb\ufffd", To: "\ufffd\ufffd\ufffd", Priority: "é"}},
+	{name: "InvalidUTF8WithEscape", in: "{\"from\":\"\xff\\n\xfe\"}", ok: true, want: &herald.Message{From: "\ufffd\n\ufffd"}},
 	{name: "ValidUTF8", in: `{"from":"日本語","elems":[{"type":"text","text":"👍🏽 ok"}]}`, ok: true},
 	{name: "ControlInString", in: "{\"from\":\"a\x01\"}"},
 	{name: "DELInString", in: "{\"from\":\"a\x7f\"}", ok: true},
@@ -173,9 +175,9 @@ var messageCases = []struct {
 	{name: "InternedValues", in: `{"priority":"high","elems":[{"type":"custom"},{"type":"file"},{"type":"audio"},{"type":"image"},{"type":"TEXT"}]}`, ok: true},
 
 	// Numbers into expiration, an int64: ParseInt of the literal.
-	{name: "Expiration", in: `{"offline_push_info":{"expiration":60}}`, ok: true, want: &Message{OfflinePushInfo: OfflinePushInfo{Expiration: 60}}},
-	{name: "ExpirationNegativeZero", in: `{"offline_push_info":{"expiration":-0}}`, ok: true, want: &Message{}},
-	{name: "ExpirationNegative", in: `{"offline_push_info":{"expiration":-5}}`, ok: true, want: &Message{OfflinePushInfo: OfflinePushInfo{Expiration: -5}}},
+	{name: "Expiration", in: `{"offline_push_info":{"expiration":60}}`, ok: true, want: &herald.Message{OfflinePushInfo: herald.OfflinePushInfo{Expiration: 60}}},
+	{name: "ExpirationNegativeZero", in: `{"offline_push_info":{"expiration":-0}}`, ok: true, want: &herald.Message{}},
+	{name: "ExpirationNegative", in: `{"offline_push_info":{"expiration":-5}}`, ok: true, want: &herald.Message{OfflinePushInfo: herald.OfflinePushInfo{Expiration: -5}}},
 	{name: "ExpirationMax", in: `{"offline_push_info":{"expiration":9223372036854775807}}`, ok: true},
 	{name: "ExpirationMin", in: `{"offline_push_info":{"expiration":-9223372036854775808}}`, ok: true},
 	{name: "ExpirationOverflow", in: `{"offline_push_info":{"expiration":9223372036854775808}}`},
@@ -200,13 +202,13 @@ var messageCases = []struct {
 
 	// ext is a json.RawMessage: the value's bytes, verbatim.
 	{name: "ExtString", in: `{"offline_push_info":{"ext":"a\u0041\n"}}`, ok: true,
-		want: &Message{OfflinePushInfo: OfflinePushInfo{Ext: json.RawMessage(`"a\u0041\n"`)}}},
+		want: &herald.Message{OfflinePushInfo: herald.OfflinePushInfo{Ext: json.RawMessage(`"a\u0041\n"`)}}},
 	{name: "ExtObject", in: `{"offline_push_info":{"ext": { "a" : [ 1 , { } ] , "b":null } }}`, ok: true,
-		want: &Message{OfflinePushInfo: OfflinePushInfo{Ext: json.RawMessage(`{ "a" : [ 1 , { } ] , "b":null }`)}}},
+		want: &herald.Message{OfflinePushInfo: herald.OfflinePushInfo{Ext: json.RawMessage(`{ "a" : [ 1 , { } ] , "b":null }`)}}},
 	{name: "ExtNumber", in: `{"offline_push_info":{"ext":-1.5e+10 }}`, ok: true,
-		want: &Message{OfflinePushInfo: OfflinePushInfo{Ext: json.RawMessage(`-1.5e+10`)}}},
+		want: &herald.Message{OfflinePushInfo: herald.OfflinePushInfo{Ext: json.RawMessage(`-1.5e+10`)}}},
 	{name: "ExtNull", in: `{"offline_push_info":{"ext":null}}`, ok: true,
-		want: &Message{OfflinePushInfo: OfflinePushInfo{Ext: json.RawMessage(`null`)}}},
+		want: &herald.Message{OfflinePushInfo: herald.OfflinePushInfo{Ext: json.RawMessage(`null`)}}},
 	{name: "ExtBools", in: `{"offline_push_info":{"ext":[true,false,null]}}`, ok: true},
 	{name: "ExtInvalid", in: `{"offline_push_info":{"ext":[1,]}}`},
 	{name: "ExtInvalidUTF8", in: "{\"offline_push_info\":{\"ext\":\"\xff\"}}", ok: true},
@@ -261,18 +263,18 @@ var messageCases = []struct {
 	{name: "TooDeepTop", in: nested(10001)},
 }
 
-func TestDecodeMessage(t *testing.T) {
+func TestDecodeMessageJSON(t *testing.T) {
 	for _, tc := range messageCases {
 		t.Run(tc.name, func(t *testing.T) {
 			ok := checkDecodeMessage(t, []byte(tc.in))
 			if ok != tc.ok {
-				t.Fatalf("DecodeMessage(%q) accepted %v; want %v", tc.in, ok, tc.ok)
+				t.Fatalf("DecodeMessageJSON(%q) accepted %v; want %v", tc.in, ok, tc.ok)
 			}
 			if tc.want != nil {
-				var got Message
-				DecodeMessage([]byte(tc.in), &got)
+				var got herald.Message
+				DecodeMessageJSON([]byte(tc.in), &got)
 				if !reflect.DeepEqual(&got, tc.want) {
-					t.Fatalf("DecodeMessage(%q):\n got %#v\nwant %#v", tc.in, got, *tc.want)
+					t.Fatalf("DecodeMessageJSON(%q):\n got %#v\nwant %#v", tc.in, got, *tc.want)
 				}
 			}
 		})
@@ -285,20 +287,20 @@ var batchCases = []struct {
 	name string
 	in   string
 	ok   bool
-	want []Message
+	want []herald.Message
 }{
 	{name: "Typical", in: `{"messages":[{"from":"a","to":"b","elems":[{"type":"text","text":"x"}]},{"from":"c","group_id":"g","elems":[]}]}`, ok: true},
 	{name: "TopNull", in: `null`, ok: true},
 	{name: "Empty", in: `{}`, ok: true},
 	{name: "MessagesNull", in: `{"messages":null}`, ok: true},
-	{name: "MessagesEmpty", in: `{"messages":[]}`, ok: true, want: []Message{}},
-	{name: "NullMessage", in: `{"messages":[null]}`, ok: true, want: []Message{{}}},
-	{name: "UpperCase", in: `{"MESSAGES":[{"FROM":"a"}]}`, ok: true, want: []Message{{From: "a"}}},
-	{name: "LongS", in: `{"meſſageſ":[{"from":"a"}]}`, ok: true, want: []Message{{From: "a"}}},
+	{name: "MessagesEmpty", in: `{"messages":[]}`, ok: true, want: []herald.Message{}},
+	{name: "NullMessage", in: `{"messages":[null]}`, ok: true, want: []herald.Message{{}}},
+	{name: "UpperCase", in: `{"MESSAGES":[{"FROM":"a"}]}`, ok: true, want: []herald.Message{{From: "a"}}},
+	{name: "LongS", in: `{"meſſageſ":[{"from":"a"}]}`, ok: true, want: []herald.Message{{From: "a"}}},
 	{name: "Unknown", in: `{"x":[{"y":1}],"messages":[{}],"z":null}`, ok: true},
 	{name: "DuplicateMerge", ok: true,
 		in:   `{"messages":[{"from":"a","elems":[{"type":"t","text":"x"}]},{"from":"b"}],"messages":[{"to":"c","elems":[{}]}],"messages":[{},{"to":"d"}]}`,
-		want: []Message{{From: "a", To: "c", Elems: []Elem{{Type: "t", Text: "x"}}}, {From: "b", To: "d"}}},
+		want: []herald.Message{{From: "a", To: "c", Elems: []herald.Elem{{Type: "t", Text: "x"}}}, {From: "b", To: "d"}}},
 	{name: "Grow", in: `{"messages":[` + strings.Repeat(`{"from":"a"},`, 99) + `{"from":"z"}]}`, ok: true},
 	{name: "MessagesObject", in: `{"messages":{}}`},
 	{name: "MessagesString", in: `{"messages":"x"}`},
@@ -311,39 +313,39 @@ var batchCases = []struct {
 	{name: "TooDeepInMessage", in: `{"messages":[{"x":` + nested(9998) + `}]}`},
 }
 
-func TestDecodeMessageBatch(t *testing.T) {
+func TestDecodeMessageBatchJSON(t *testing.T) {
 	for _, tc := range batchCases {
 		t.Run(tc.name, func(t *testing.T) {
 			ok := checkDecodeMessageBatch(t, []byte(tc.in))
 			if ok != tc.ok {
-				t.Fatalf("DecodeMessageBatch(%q) accepted %v; want %v", tc.in, ok, tc.ok)
+				t.Fatalf("DecodeMessageBatchJSON(%q) accepted %v; want %v", tc.in, ok, tc.ok)
 			}
 			if tc.want != nil {
-				var got []Message
-				DecodeMessageBatch([]byte(tc.in), &got)
+				var got []herald.Message
+				DecodeMessageBatchJSON([]byte(tc.in), &got)
 				if !reflect.DeepEqual(got, tc.want) {
-					t.Fatalf("DecodeMessageBatch(%q):\n got %#v\nwant %#v", tc.in, got, tc.want)
+					t.Fatalf("DecodeMessageBatchJSON(%q):\n got %#v\nwant %#v", tc.in, got, tc.want)
 				}
 			}
 		})
 	}
 }
 
-// TestDecodeMessage_Errors checks that a refused body gets encoding/json's
+// TestDecodeMessageJSON_Errors checks that a refused body gets encoding/json's
 // own error, typed as the engine expects.
-func TestDecodeMessage_Errors(t *testing.T) {
-	var m Message
-	err := DecodeMessage([]byte(`{"elems":[{"type":5}]}`), &m)
+func TestDecodeMessageJSON_Errors(t *testing.T) {
+	var m herald.Message
+	err := DecodeMessageJSON([]byte(`{"elems":[{"type":5}]}`), &m)
 	var typeErr *json.UnmarshalTypeError
 	// GOEXPERIMENT=jsonv2's encoding/json names the field elems.0.type.
 	if !errors.As(err, &typeErr) || !strings.HasPrefix(typeErr.Field, "elems.") || !strings.HasSuffix(typeErr.Field, ".type") {
-		t.Fatalf("DecodeMessage(type 5) = %v; want an UnmarshalTypeError for elems.type", err)
+		t.Fatalf("DecodeMessageJSON(type 5) = %v; want an UnmarshalTypeError for elems.type", err)
 	}
-	var msgs []Message
-	err = DecodeMessageBatch([]byte(`{"messages":[{"from":"a"}]} x`), &msgs)
+	var msgs []herald.Message
+	err = DecodeMessageBatchJSON([]byte(`{"messages":[{"from":"a"}]} x`), &msgs)
 	var syntaxErr *json.SyntaxError
 	if !errors.As(err, &syntaxErr) || syntaxErr.Offset < 28 {
-		t.Fatalf("DecodeMessageBatch(trailing x) = %v; want a SyntaxError at the x", err)
+		t.Fatalf("DecodeMessageBatchJSON(trailing x) = %v; want a SyntaxError at the x", err)
 	}
 }
 
@@ -368,19 +370,19 @@ func TestFoldKey_OnlyKelvinAndLongS(t *testing.T) {
 	}
 }
 
-// FuzzDecodeMessageVsJSON holds DecodeMessage to json.Unmarshal on
+// FuzzDecodeMessageJSON holds DecodeMessageJSON to json.Unmarshal on
 // arbitrary bodies. Its seeds in testdata/fuzz are messageCases but the
 // deep ones (too big to mutate usefully).
-func FuzzDecodeMessageVsJSON(f *testing.F) {
+func FuzzDecodeMessageJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkDecodeMessage(t, data)
 	})
 }
 
-// FuzzDecodeMessageBatchVsJSON holds DecodeMessageBatch to json.Unmarshal.
+// FuzzDecodeMessageBatchJSON holds DecodeMessageBatchJSON to json.Unmarshal.
 // Its seeds in testdata/fuzz are batchCases and, as Message<name>, every
 // message case inside an envelope (the deep ones left out).
-func FuzzDecodeMessageBatchVsJSON(f *testing.F) {
+func FuzzDecodeMessageBatchJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkDecodeMessageBatch(t, data)
 	})
@@ -392,13 +394,13 @@ func benchBatch() []byte {
 	return []byte(`{"messages":[` + strings.Repeat(benchMessage+",", 99) + benchMessage + `]}`)
 }
 
-func BenchmarkDecodeMessage(b *testing.B) {
+func BenchmarkDecodeMessageJSON(b *testing.B) {
 	data := []byte(benchMessage)
 	b.Run("encoding_json", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(data)))
 		for b.Loop() {
-			var m Message
+			var m herald.Message
 			if err := json.Unmarshal(data, &m); err != nil {
 				b.Fatal(err)
 			}
@@ -408,15 +410,15 @@ func BenchmarkDecodeMessage(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(data)))
 		for b.Loop() {
-			var m Message
-			if err := DecodeMessage(data, &m); err != nil {
+			var m herald.Message
+			if err := DecodeMessageJSON(data, &m); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 }
 
-func BenchmarkDecodeMessageBatch(b *testing.B) {
+func BenchmarkDecodeMessageBatchJSON(b *testing.B) {
 	data := benchBatch()
 	b.Run("encoding_json", func(b *testing.B) {
 		b.ReportAllocs()
@@ -432,19 +434,19 @@ func BenchmarkDecodeMessageBatch(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(data)))
 		for b.Loop() {
-			var msgs []Message
-			if err := DecodeMessageBatch(data, &msgs); err != nil || len(msgs) != 100 {
+			var msgs []herald.Message
+			if err := DecodeMessageBatchJSON(data, &msgs); err != nil || len(msgs) != 100 {
 				b.Fatal(err)
 			}
 		}
 	})
 }
 
-// TestDecodeMessage_Generated holds the decoders to encoding/json on
+// TestDecodeMessageJSON_Generated holds the decoders to encoding/json on
 // bodies built from the shapes' own vocabulary, where the byte-level fuzzer
 // rarely goes: repeated keys of every kind, case and long-s variants of
 // field names, escaped keys, nulls and wrong types in every position.
-func TestDecodeMessage_Generated(t *testing.T) {
+func TestDecodeMessageJSON_Generated(t *testing.T) {
 	n := 20000
 	if testing.Short() {
 		n = 2000

@@ -1,4 +1,4 @@
-package bench
+package mockapns
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -13,15 +14,33 @@ import (
 	"github.com/google/uuid"
 )
 
-// receiptsIn decodes the receipts the mock wrote to out (proc.go's
-// syncBuffer, safe to read while the mock's flush loop writes).
-func receiptsIn(t *testing.T, out *syncBuffer) []receipt {
+// lockedBuffer is a bytes.Buffer that a test may read while the mock's
+// flush loop writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// receiptsIn decodes the receipts the mock wrote to out.
+func receiptsIn(t *testing.T, out *lockedBuffer) []Receipt {
 	t.Helper()
 	b := out.String()
-	var got []receipt
-	n, err := readReceipts(strings.NewReader(b), func(r receipt) { got = append(got, r) })
+	var got []Receipt
+	n, err := ReadReceipts(strings.NewReader(b), func(r Receipt) { got = append(got, r) })
 	if err != nil || n != int64(len(b)) {
-		t.Fatalf("readReceipts = %d, %v; want %d, nil (whole records only)", n, err, len(b))
+		t.Fatalf("ReadReceipts = %d, %v; want %d, nil (whole records only)", n, err, len(b))
 	}
 	return got
 }
@@ -43,33 +62,33 @@ func TestParseApnsID(t *testing.T) {
 		{"123e4567-e89b-12d3-a456-42661417400g", false},  // not hex
 		{"{23e4567-e89b-12d3-a456-426614174000", false},
 	} {
-		got, ok := parseApnsID(tc.in)
+		got, ok := ParseApnsID(tc.in)
 		if ok != tc.ok {
-			t.Errorf("parseApnsID(%q) ok = %v; want %v", tc.in, ok, tc.ok)
+			t.Errorf("ParseApnsID(%q) ok = %v; want %v", tc.in, ok, tc.ok)
 			continue
 		}
 		if ok {
 			if want := uuid.MustParse(tc.in); got != [16]byte(want) {
-				t.Errorf("parseApnsID(%q) = %x; want %x", tc.in, got, want)
+				t.Errorf("ParseApnsID(%q) = %x; want %x", tc.in, got, want)
 			}
 		}
 	}
 }
 
 func TestReceipt_RoundTrip(t *testing.T) {
-	id, _ := parseApnsID(testApnsID)
-	want := []receipt{
-		{apnsID: id, at: time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC).UnixNano()},
-		{apnsID: [16]byte{0xff, 1, 2}, at: 0},
-		{apnsID: [16]byte{}, at: -1}, // before 1970: the sign survives
-		{apnsID: [16]byte{15: 9}, at: 1<<63 - 1},
+	id, _ := ParseApnsID(testApnsID)
+	want := []Receipt{
+		{ApnsID: id, At: time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC).UnixNano()},
+		{ApnsID: [16]byte{0xff, 1, 2}, At: 0},
+		{ApnsID: [16]byte{}, At: -1}, // before 1970: the sign survives
+		{ApnsID: [16]byte{15: 9}, At: 1<<63 - 1},
 	}
 	var log []byte
 	for _, r := range want {
-		log = appendReceipt(log, r)
+		log = AppendReceipt(log, r)
 	}
-	if len(log) != len(want)*receiptSize {
-		t.Fatalf("%d records take %d bytes; want %d", len(want), len(log), len(want)*receiptSize)
+	if len(log) != len(want)*ReceiptSize {
+		t.Fatalf("%d records take %d bytes; want %d", len(want), len(log), len(want)*ReceiptSize)
 	}
 	// A partial record at the end is a write still in progress: left for
 	// the next read.
@@ -86,10 +105,10 @@ func TestReceipt_RoundTrip(t *testing.T) {
 				src := map[string]io.Reader{
 					"Full": r, "OneByte": iotest.OneByteReader(r), "Half": iotest.HalfReader(r),
 				}[chunking]
-				var got []receipt
-				n, err := readReceipts(src, func(r receipt) { got = append(got, r) })
+				var got []Receipt
+				n, err := ReadReceipts(src, func(r Receipt) { got = append(got, r) })
 				if err != nil || n != wantN {
-					t.Fatalf("readReceipts = %d, %v; want %d, nil", n, err, wantN)
+					t.Fatalf("ReadReceipts = %d, %v; want %d, nil", n, err, wantN)
 				}
 				if len(got) != len(want) {
 					t.Fatalf("read %d receipts; want %d", len(got), len(want))
@@ -104,17 +123,17 @@ func TestReceipt_RoundTrip(t *testing.T) {
 	}
 	t.Run("ReadError", func(t *testing.T) {
 		boom := errors.New("boom")
-		_, err := readReceipts(iotest.ErrReader(boom), func(receipt) {})
+		_, err := ReadReceipts(iotest.ErrReader(boom), func(Receipt) {})
 		if !errors.Is(err, boom) {
-			t.Errorf("readReceipts(failing reader) = %v; want it to wrap %v", err, boom)
+			t.Errorf("ReadReceipts(failing reader) = %v; want it to wrap %v", err, boom)
 		}
 	})
 }
 
-func TestMockAPNs_Receipts(t *testing.T) {
+func TestServer_Receipts(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
-	m := startMock(t, MockOptions{Receipts: &out})
+	var out lockedBuffer
+	m := startMock(t, Options{Receipts: &out})
 	c := newClient(t, m)
 
 	before := time.Now()
@@ -142,16 +161,16 @@ func TestMockAPNs_Receipts(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("after Close: %d receipts; want 2", len(got))
 	}
-	want, _ := parseApnsID(testApnsID)
-	if got[0].apnsID != want {
-		t.Errorf("receipt 0 apns-id = %x; want %x (%s)", got[0].apnsID, want, testApnsID)
+	want, _ := ParseApnsID(testApnsID)
+	if got[0].ApnsID != want {
+		t.Errorf("receipt 0 apns-id = %x; want %x (%s)", got[0].ApnsID, want, testApnsID)
 	}
 	// Wall clock, between sending the request and reading its answer.
-	if at := time.Unix(0, got[0].at); at.Before(before) || at.After(after) {
+	if at := time.Unix(0, got[0].At); at.Before(before) || at.After(after) {
 		t.Errorf("receipt 0 at %v; want within the push, %v to %v", at, before, after)
 	}
-	if want := [16]byte{15: 1}; got[1].apnsID != want {
-		t.Errorf("receipt 1 apns-id = %x; want %x", got[1].apnsID, want)
+	if want := [16]byte{15: 1}; got[1].ApnsID != want {
+		t.Errorf("receipt 1 apns-id = %x; want %x", got[1].ApnsID, want)
 	}
 }
 
@@ -160,10 +179,10 @@ type failingWriter struct{ err error }
 
 func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
 
-func TestMockAPNs_ReceiptsWriteError(t *testing.T) {
+func TestServer_ReceiptsWriteError(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("disk full")
-	m, err := StartMockAPNs(MockOptions{Receipts: failingWriter{boom}})
+	m, err := Start(Options{Receipts: failingWriter{boom}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package herald
+package wire
 
 import (
 	"unicode/utf16"

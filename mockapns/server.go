@@ -1,4 +1,4 @@
-package bench
+package mockapns
 
 import (
 	"bytes"
@@ -30,8 +30,8 @@ import (
 
 // The mock's defaults.
 const (
-	// defaultMockAddr lets the kernel pick a free loopback port.
-	defaultMockAddr = "127.0.0.1:0"
+	// defaultAddr lets the kernel pick a free loopback port.
+	defaultAddr = "127.0.0.1:0"
 	// defaultMaxConcurrentStreams is what Apple advertises on a fresh
 	// connection.
 	defaultMaxConcurrentStreams = 1000
@@ -45,9 +45,9 @@ const (
 // which Apple's push certificates carry their topic, the app's bundle id.
 var oidUID = asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 1}
 
-// MockOptions configure [StartMockAPNs]. The zero value is a quiet mock on
+// Options configure [Start]. The zero value is a quiet mock on
 // a free loopback port that records nothing.
-type MockOptions struct {
+type Options struct {
 	// Addr is the TCP address to listen on; "127.0.0.1:0" when empty.
 	// Keep it on loopback: the mock's CA key lives in memory and it
 	// authenticates nobody.
@@ -57,11 +57,11 @@ type MockOptions struct {
 	// MaxConcurrentStreams is advertised in SETTINGS on each connection;
 	// 1000 (Apple's value) when zero.
 	MaxConcurrentStreams uint32
-	// Record keeps every request in memory for [MockAPNs.Received]. Tests
+	// Record keeps every request in memory for [Server.Received]. Tests
 	// set it; benchmarks leave it off, or memory grows with every push.
 	Record bool
 	// Faults answer a share of the valid requests with an error; see
-	// [MockAPNs.SetFaults].
+	// [Server.SetFaults].
 	Faults []Fault
 	// Receipts, when set, gets one 24-byte record per request whose
 	// apns-id is a UUID: the id's 16 bytes, then the wall-clock time its
@@ -75,9 +75,9 @@ type MockOptions struct {
 }
 
 // EnsureDefaults fills in the documented defaults of zero fields.
-func (o *MockOptions) EnsureDefaults() {
+func (o *Options) EnsureDefaults() {
 	if o.Addr == "" {
-		o.Addr = defaultMockAddr
+		o.Addr = defaultAddr
 	}
 	if o.MaxConcurrentStreams == 0 {
 		o.MaxConcurrentStreams = defaultMaxConcurrentStreams
@@ -85,12 +85,12 @@ func (o *MockOptions) EnsureDefaults() {
 }
 
 // Validate reports options the mock cannot honour.
-func (o *MockOptions) Validate() error {
+func (o *Options) Validate() error {
 	if o.Latency < 0 {
-		return fmt.Errorf("mock apns: negative latency %v", o.Latency)
+		return fmt.Errorf("mockapns: negative latency %v", o.Latency)
 	}
 	if o.MaxConcurrentStreams > math.MaxInt32 {
-		return fmt.Errorf("mock apns: max concurrent streams %d above 2^31-1", o.MaxConcurrentStreams)
+		return fmt.Errorf("mockapns: max concurrent streams %d above 2^31-1", o.MaxConcurrentStreams)
 	}
 	_, err := newFaultSet(o.Faults)
 	return err
@@ -121,7 +121,7 @@ type Fault struct {
 }
 
 // Received is one request as the mock saw it, kept when
-// [MockOptions.Record] is set.
+// [Options.Record] is set.
 type Received struct {
 	// Token is the device token from the path.
 	Token string
@@ -145,8 +145,8 @@ type Received struct {
 	At time.Time
 }
 
-// MockStats is a snapshot of the mock's counters, for reports.
-type MockStats struct {
+// Stats is a snapshot of the mock's counters, for reports.
+type Stats struct {
 	// Total counts requests received whole (or answered early, such as
 	// a payload over the limit), answered or not.
 	Total int64
@@ -170,16 +170,16 @@ type MockStats struct {
 	RefusedStreams int64
 }
 
-// MockAPNs is a mock of Apple's HTTP/2 provider API on loopback. All its
+// Server is a mock of Apple's HTTP/2 provider API on loopback. All its
 // methods are safe for concurrent use.
 //
 // Goroutines: one accept loop, one per connection (TLS handshake, then the
-// HTTP/2 read loop of [mockConn]), while latency is set one per
+// HTTP/2 read loop of [conn]), while latency is set one per
 // connection that writes the delayed answers, and with Receipts one that
 // flushes them. All are counted in wg, and Close waits for them. Lock
-// order: a connection's mu, then MockAPNs.mu, rec or the receipt log's
-// mu; MockAPNs never calls into a connection while holding mu.
-type MockAPNs struct {
+// order: a connection's mu, then Server.mu, rec or the receipt log's
+// mu; Server never calls into a connection while holding mu.
+type Server struct {
 	ln        net.Listener
 	url       string
 	caPEM     []byte
@@ -216,8 +216,8 @@ type MockAPNs struct {
 		closed bool
 		// conns holds every open TCP connection; the value is nil until
 		// the TLS handshake is done and HTTP/2 begins.
-		conns map[net.Conn]*mockConn
-		// tokens is the source of the copy-on-write map in MockAPNs.tokens.
+		conns map[net.Conn]*conn
+		// tokens is the source of the copy-on-write map in Server.tokens.
 		tokens map[string]*answer
 	}
 
@@ -227,25 +227,25 @@ type MockAPNs struct {
 	}
 }
 
-// StartMockAPNs generates a throwaway CA and a server certificate for
+// Start generates a throwaway CA and a server certificate for
 // 127.0.0.1, ::1 and localhost, listens on opts.Addr and serves HTTP/2 over
 // TLS until Close. It asks each client for a certificate without
 // verifying it, to record its subject.
-func StartMockAPNs(opts MockOptions) (*MockAPNs, error) {
+func Start(opts Options) (*Server, error) {
 	opts.Faults = slices.Clone(opts.Faults)
 	opts.EnsureDefaults()
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	caPEM, cert, err := newMockCertificates()
+	caPEM, cert, err := newCertificates()
 	if err != nil {
-		return nil, fmt.Errorf("mock apns: generate certificates: %w", err)
+		return nil, fmt.Errorf("mockapns: generate certificates: %w", err)
 	}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("mock apns: listen: %w", err)
+		return nil, fmt.Errorf("mockapns: listen: %w", err)
 	}
-	m := &MockAPNs{
+	m := &Server{
 		ln:    ln,
 		url:   "https://" + ln.Addr().String(),
 		caPEM: caPEM,
@@ -266,7 +266,7 @@ func StartMockAPNs(opts MockOptions) (*MockAPNs, error) {
 	m.latency.Store(int64(opts.Latency))
 	m.maxStreams.Store(opts.MaxConcurrentStreams)
 	m.setFaults(opts.Faults)
-	m.mu.conns = make(map[net.Conn]*mockConn)
+	m.mu.conns = make(map[net.Conn]*conn)
 	if opts.Receipts != nil {
 		m.receipts = newReceiptLog(opts.Receipts)
 		m.wg.Go(func() { m.receipts.flushLoop(m.ctx.Done()) })
@@ -278,23 +278,23 @@ func StartMockAPNs(opts MockOptions) (*MockAPNs, error) {
 }
 
 // URL is the base URL to push to, such as https://127.0.0.1:40123.
-func (m *MockAPNs) URL() string { return m.url }
+func (m *Server) URL() string { return m.url }
 
 // CAPEM is the PEM-encoded root certificate clients must trust.
-func (m *MockAPNs) CAPEM() []byte { return slices.Clone(m.caPEM) }
+func (m *Server) CAPEM() []byte { return slices.Clone(m.caPEM) }
 
 // CertPool returns a new pool holding the mock's root, for a client's
 // tls.Config.RootCAs.
-func (m *MockAPNs) CertPool() *x509.CertPool {
+func (m *Server) CertPool() *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(m.caPEM)
 	return pool
 }
 
 // WriteCA writes the PEM root to path, for `herald serve --apns-ca-file`.
-func (m *MockAPNs) WriteCA(path string) error {
+func (m *Server) WriteCA(path string) error {
 	if err := os.WriteFile(path, m.caPEM, 0o644); err != nil {
-		return fmt.Errorf("mock apns: write ca: %w", err)
+		return fmt.Errorf("mockapns: write ca: %w", err)
 	}
 	return nil
 }
@@ -303,7 +303,7 @@ func (m *MockAPNs) WriteCA(path string) error {
 // answers (requests still waiting out the latency are recorded with
 // status 0), waits for all the mock's goroutines and writes the last
 // receipts. It is idempotent.
-func (m *MockAPNs) Close() error {
+func (m *Server) Close() error {
 	m.closeOnce.Do(func() {
 		m.mu.Lock()
 		m.mu.closed = true
@@ -312,7 +312,7 @@ func (m *MockAPNs) Close() error {
 
 		m.cancel()
 		if err := m.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-			m.closeErr = fmt.Errorf("mock apns: close listener: %w", err)
+			m.closeErr = fmt.Errorf("mockapns: close listener: %w", err)
 		}
 		for _, c := range conns {
 			c.Close()
@@ -328,11 +328,11 @@ func (m *MockAPNs) Close() error {
 
 // SetLatency changes the delay added before each answer, for requests
 // that complete from now on.
-func (m *MockAPNs) SetLatency(d time.Duration) { m.latency.Store(int64(max(d, 0))) }
+func (m *Server) SetLatency(d time.Duration) { m.latency.Store(int64(max(d, 0))) }
 
 // SetFaults replaces the faults; nil removes them. Faults apply only to
 // requests that pass validation and have no per-token answer.
-func (m *MockAPNs) SetFaults(faults []Fault) error {
+func (m *Server) SetFaults(faults []Fault) error {
 	if _, err := newFaultSet(faults); err != nil {
 		return err
 	}
@@ -340,7 +340,7 @@ func (m *MockAPNs) SetFaults(faults []Fault) error {
 	return nil
 }
 
-func (m *MockAPNs) setFaults(faults []Fault) {
+func (m *Server) setFaults(faults []Fault) {
 	fs, _ := newFaultSet(faults) // validated by the caller
 	m.faults.Store(fs)
 }
@@ -349,9 +349,9 @@ func (m *MockAPNs) setFaults(faults []Fault) {
 // exactly, case included): for example 410 Unregistered with the time the
 // app was uninstalled, or 400 BadDeviceToken. Status 200 forces success
 // even while faults are set. A per-token answer wins over faults.
-func (m *MockAPNs) RespondToken(token string, status int, reason string, timestampMs int64) error {
+func (m *Server) RespondToken(token string, status int, reason string, timestampMs int64) error {
 	if status != http.StatusOK && (status < 400 || status > 599 || reason == "") {
-		return fmt.Errorf("mock apns: token answer %d %q: want 200, or 400–599 with a reason", status, reason)
+		return fmt.Errorf("mockapns: token answer %d %q: want 200, or 400–599 with a reason", status, reason)
 	}
 	a := answerOK
 	if status != http.StatusOK {
@@ -370,7 +370,7 @@ func (m *MockAPNs) RespondToken(token string, status int, reason string, timesta
 }
 
 // ClearTokens removes every per-token answer.
-func (m *MockAPNs) ClearTokens() {
+func (m *Server) ClearTokens() {
 	m.mu.Lock()
 	m.mu.tokens = nil
 	m.tokens.Store(nil)
@@ -380,7 +380,7 @@ func (m *MockAPNs) ClearTokens() {
 // DropConnections closes every open connection abruptly (TCP RST, no
 // GOAWAY), like a network failure: requests in flight fail on the client,
 // which must reconnect. The listener stays open.
-func (m *MockAPNs) DropConnections() {
+func (m *Server) DropConnections() {
 	for _, c := range m.rawConns() {
 		if tc, ok := c.(*net.TCPConn); ok {
 			tc.SetLinger(0) // RST rather than FIN: abrupt, as the name says
@@ -396,7 +396,7 @@ func (m *MockAPNs) DropConnections() {
 // client must retry them on a new connection. Each old connection closes
 // once its streams are answered and the client closes it, or a second
 // after that.
-func (m *MockAPNs) GoAway() {
+func (m *Server) GoAway() {
 	for _, mc := range m.http2Conns() {
 		mc.goAway(http2.ErrCodeNo, goAwayShutdown)
 	}
@@ -408,7 +408,7 @@ func (m *MockAPNs) GoAway() {
 // Until a client acknowledges the new value the mock enforces the larger
 // of the old and new, as RFC 9113 allows; after that, streams beyond the
 // limit are refused with RST_STREAM(REFUSED_STREAM).
-func (m *MockAPNs) SetMaxConcurrentStreams(n uint32) {
+func (m *Server) SetMaxConcurrentStreams(n uint32) {
 	if n == 0 {
 		n = defaultMaxConcurrentStreams
 	}
@@ -420,7 +420,7 @@ func (m *MockAPNs) SetMaxConcurrentStreams(n uint32) {
 }
 
 // rawConns lists the open TCP connections.
-func (m *MockAPNs) rawConns() []net.Conn {
+func (m *Server) rawConns() []net.Conn {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return slices.Collect(maps.Keys(m.mu.conns))
@@ -428,10 +428,10 @@ func (m *MockAPNs) rawConns() []net.Conn {
 
 // http2Conns lists the connections that began HTTP/2. The caller calls
 // into them after mu is released (lock order: a connection's mu first).
-func (m *MockAPNs) http2Conns() []*mockConn {
+func (m *Server) http2Conns() []*conn {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	conns := make([]*mockConn, 0, len(m.mu.conns))
+	conns := make([]*conn, 0, len(m.mu.conns))
 	for _, mc := range m.mu.conns {
 		if mc != nil {
 			conns = append(conns, mc)
@@ -442,23 +442,23 @@ func (m *MockAPNs) http2Conns() []*mockConn {
 
 // Received returns a copy of the recorded requests, oldest first. The
 // Header maps and Payloads are shared: do not modify them.
-func (m *MockAPNs) Received() []Received {
+func (m *Server) Received() []Received {
 	m.rec.Lock()
 	defer m.rec.Unlock()
 	return slices.Clone(m.rec.received)
 }
 
 // Count is the number of requests answered 200.
-func (m *MockAPNs) Count() int64 { return m.byStatus[http.StatusOK].Load() }
+func (m *Server) Count() int64 { return m.byStatus[http.StatusOK].Load() }
 
 // Total is the number of requests received, whatever the answer; a
 // stream the client resets before its request is complete is not one.
-func (m *MockAPNs) Total() int64 { return m.total.Load() }
+func (m *Server) Total() int64 { return m.total.Load() }
 
 // WaitCount polls until at least n requests were answered 200 or timeout
 // passes, and reports whether n was reached. Tests use it instead of
 // sleeping.
-func (m *MockAPNs) WaitCount(n int64, timeout time.Duration) bool {
+func (m *Server) WaitCount(n int64, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for pause := time.Millisecond; ; pause = min(2*pause, 20*time.Millisecond) {
 		if m.Count() >= n {
@@ -472,8 +472,8 @@ func (m *MockAPNs) WaitCount(n int64, timeout time.Duration) bool {
 }
 
 // Stats returns a snapshot of the counters.
-func (m *MockAPNs) Stats() MockStats {
-	s := MockStats{
+func (m *Server) Stats() Stats {
+	s := Stats{
 		Total:           m.total.Load(),
 		ByStatus:        make(map[int]int64),
 		Connections:     m.accepted.Load(),
@@ -495,7 +495,7 @@ func (m *MockAPNs) Stats() MockStats {
 // Reset forgets the recorded requests and zeroes the request counters
 // (not the connection counters). Faults, latency and per-token answers
 // stay.
-func (m *MockAPNs) Reset() {
+func (m *Server) Reset() {
 	m.rec.Lock()
 	m.rec.received = nil
 	m.rec.Unlock()
@@ -505,9 +505,9 @@ func (m *MockAPNs) Reset() {
 	}
 }
 
-// acceptLoop runs in its own goroutine, started by StartMockAPNs; it exits
+// acceptLoop runs in its own goroutine, started by Start; it exits
 // when Close closes the listener.
-func (m *MockAPNs) acceptLoop() {
+func (m *Server) acceptLoop() {
 	defer m.wg.Done()
 	var pause time.Duration
 	for {
@@ -537,7 +537,7 @@ func (m *MockAPNs) acceptLoop() {
 
 // track registers a new connection and counts its goroutine in wg; it
 // fails once Close has begun.
-func (m *MockAPNs) track(c net.Conn) bool {
+func (m *Server) track(c net.Conn) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.mu.closed {
@@ -550,7 +550,7 @@ func (m *MockAPNs) track(c net.Conn) bool {
 
 // serveConn runs in its own goroutine, one per connection, started by
 // acceptLoop; it exits when the connection closes.
-func (m *MockAPNs) serveConn(c net.Conn) {
+func (m *Server) serveConn(c net.Conn) {
 	defer m.wg.Done()
 	defer func() {
 		c.Close()
@@ -572,12 +572,12 @@ func (m *MockAPNs) serveConn(c net.Conn) {
 		m.handshakeErrors.Add(1)
 		return
 	}
-	newMockConn(m, c, tc, state).serve()
+	newConn(m, c, tc, state).serve()
 }
 
 // register publishes an HTTP/2 connection to GoAway and
 // SetMaxConcurrentStreams. Called by the connection with its own mu held.
-func (m *MockAPNs) register(mc *mockConn) {
+func (m *Server) register(mc *conn) {
 	m.mu.Lock()
 	if _, ok := m.mu.conns[mc.nc]; ok {
 		m.mu.conns[mc.nc] = mc
@@ -607,7 +607,7 @@ func newReceived(req *request, token string, payload []byte, info connInfo, apns
 
 // finishRequest counts an answered request (status 0: not answered) and
 // records it when recording.
-func (m *MockAPNs) finishRequest(rec *Received, status int, reason string) {
+func (m *Server) finishRequest(rec *Received, status int, reason string) {
 	if status != 0 {
 		m.byStatus[status].Add(1)
 	}
@@ -645,9 +645,9 @@ func newConnInfo(state tls.ConnectionState) connInfo {
 	return info
 }
 
-// newMockCertificates makes a self-signed CA and a server certificate it
+// newCertificates makes a self-signed CA and a server certificate it
 // signs, both ECDSA P-256: cheap to generate and to handshake with.
-func newMockCertificates() (caPEM []byte, cert tls.Certificate, err error) {
+func newCertificates() (caPEM []byte, cert tls.Certificate, err error) {
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

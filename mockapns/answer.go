@@ -1,4 +1,4 @@
-package bench
+package mockapns
 
 import (
 	"encoding/binary"
@@ -166,7 +166,7 @@ func checkHeaders(req *request) (token string, limit int, a *answer) {
 
 // decide picks the answer to a valid request: its token's forced answer,
 // else a fault by rate (its topic's faults, if it has any), else 200.
-func (m *MockAPNs) decide(token, topic string) *answer {
+func (m *Server) decide(token, topic string) *answer {
 	if tokens := m.tokens.Load(); tokens != nil {
 		if a := (*tokens)[token]; a != nil {
 			return a
@@ -264,11 +264,11 @@ func newRateSet(faults []Fault) (*faultSet, error) {
 	for i, f := range faults {
 		switch {
 		case f.Status < 400 || f.Status > 599:
-			return nil, fmt.Errorf("mock apns: fault %d: status %d outside 400–599", i, f.Status)
+			return nil, fmt.Errorf("mockapns: fault %d: status %d outside 400–599", i, f.Status)
 		case f.Reason == "":
-			return nil, fmt.Errorf("mock apns: fault %d: empty reason", i)
+			return nil, fmt.Errorf("mockapns: fault %d: empty reason", i)
 		case math.IsNaN(f.Rate) || f.Rate < 0 || f.Rate > 1:
-			return nil, fmt.Errorf("mock apns: fault %d: rate %v outside [0, 1]", i, f.Rate)
+			return nil, fmt.Errorf("mockapns: fault %d: rate %v outside [0, 1]", i, f.Rate)
 		}
 		sum += f.Rate
 		ts := int64(0)
@@ -279,7 +279,7 @@ func newRateSet(faults []Fault) (*faultSet, error) {
 		fs.answers = append(fs.answers, newAnswer(f.Status, f.Reason, ts))
 	}
 	if sum > 1+1e-9 {
-		return nil, fmt.Errorf("mock apns: fault rates add up to %v, more than 1", sum)
+		return nil, fmt.Errorf("mockapns: fault rates add up to %v, more than 1", sum)
 	}
 	return fs, nil
 }
