@@ -39,11 +39,19 @@ type harness struct {
 	cancel context.CancelFunc
 	done   chan error
 	client *http.Client
+	// tune, when set, adjusts the engine's options at every start.
+	tune func(*engine.Options)
 }
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: t.TempDir(), client: &http.Client{Timeout: 20 * time.Second}}
+	return newTunedHarness(t, nil)
+}
+
+// newTunedHarness is newHarness with tune applied to the engine's options.
+func newTunedHarness(t testing.TB, tune func(*engine.Options)) *harness {
+	t.Helper()
+	h := &harness{t: t, dir: t.TempDir(), client: &http.Client{Timeout: 20 * time.Second}, tune: tune}
 	var err error
 	for _, m := range []**mockapns.Server{&h.prod, &h.sandbox} {
 		if *m, err = mockapns.Start(mockapns.Options{Record: true}); err != nil {
@@ -67,7 +75,7 @@ func newHarness(t testing.TB) *harness {
 // start runs an engine on h.dir (a restart keeps the data).
 func (h *harness) start() {
 	h.t.Helper()
-	srv, err := engine.New(engine.Options{
+	opts := engine.Options{
 		Listen:            "127.0.0.1:0",
 		DataDir:           filepath.Join(h.dir, "data"),
 		AdminToken:        adminToken,
@@ -76,7 +84,11 @@ func (h *harness) start() {
 		APNsCAFile:        h.caFile,
 		Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Actors:            actors.Options{RetryBase: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond, ProbeInterval: 100 * time.Millisecond},
-	})
+	}
+	if h.tune != nil {
+		h.tune(&opts)
+	}
+	srv, err := engine.New(opts)
 	if err != nil {
 		h.t.Fatalf("engine.New: %v", err)
 	}
