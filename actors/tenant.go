@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"time"
 
@@ -259,11 +260,26 @@ func (t *tenantActor) pump(ctx actor.Context) {
 		}
 		t.inflight++
 		t.sys.metrics.inflight.Inc()
-		t.send(ctx.Self(), job)
+		t.sendOrFail(ctx, job)
 	}
 	if len(t.queue) == 0 {
 		t.queue = nil // let a drained burst's backing array go
 	}
+}
+
+// sendOrFail sends job; if building or handing it over panics (a bug, or
+// a client that panics), the job fails with ReasonInternal and the pump
+// goes on with the next: the panic is counted, not fatal to the queue.
+func (t *tenantActor) sendOrFail(ctx actor.Context, job *PushJob) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.sys.panicked("tenant", r)
+			t.inflight--
+			t.sys.metrics.inflight.Dec()
+			t.reply(ctx, job, &PushOutcome{Status: storage.PushFailed, ApnsID: job.ApnsID, Reason: ReasonInternal})
+		}
+	}()
+	t.send(ctx.Self(), job)
 }
 
 // send hands one job to the pool; its answer comes back as a sendResult.
@@ -414,13 +430,14 @@ func (t *tenantActor) recovered(ctx actor.Context, r any) {
 	var job *PushJob
 	switch m := ctx.Message().(type) {
 	case *PushJob:
-		job = m
-		if n := len(t.queue); n > 0 && t.queue[n-1] == m {
-			t.queue = t.queue[:n-1]
+		// Still queued: take it out and fail it (sent ones answer anyway).
+		if i := slices.Index(t.queue, m); i >= 0 {
+			t.queue = slices.Delete(t.queue, i, i+1)
 			t.sys.metrics.queued.Dec()
+			job = m
 		}
 	case *sendResult:
-		job = m.job
+		job = m.job // inflight was counted down before handle
 	}
 	if job != nil {
 		t.reply(ctx, job, &PushOutcome{Status: storage.PushFailed, ApnsID: job.ApnsID, Reason: ReasonInternal})
