@@ -322,11 +322,15 @@ func (u *userActor) claim(ctx actor.Context, c *tokenClaim) {
 	next := u.withDevices()
 	now := time.Now().UnixMilli()
 	var evicted []string
+	device := storage.Device{Token: c.token, BusinessID: c.businessID, State: StateOffline, RegisteredAt: now}
 	if i := deviceIndex(next, c.token); i >= 0 {
-		next.Devices[i].BusinessID = c.businessID
-		next.Devices[i].RegisteredAt = now
+		// Registered again: it keeps its presence and becomes the newest,
+		// so the list stays in registration order.
+		device.State = next.Devices[i].State
+		next.Devices = slices.Delete(next.Devices, i, i+1)
 	} else {
 		for len(next.Devices) >= u.sys.opts.MaxDevicesPerUser {
+			// The oldest registration; on a tie, the earlier in the list.
 			oldest := 0
 			for i, d := range next.Devices {
 				if d.RegisteredAt < next.Devices[oldest].RegisteredAt {
@@ -336,10 +340,8 @@ func (u *userActor) claim(ctx actor.Context, c *tokenClaim) {
 			evicted = append(evicted, next.Devices[oldest].Token)
 			next.Devices = slices.Delete(next.Devices, oldest, oldest+1)
 		}
-		next.Devices = append(next.Devices, storage.Device{
-			Token: c.token, BusinessID: c.businessID, State: StateOffline, RegisteredAt: now,
-		})
 	}
+	next.Devices = append(next.Devices, device)
 	err := u.changeOwners(next, []string{c.token}, evicted)
 	var conflict *storage.OwnerConflict
 	if errors.As(err, &conflict) && c.attempts < maxClaimAttempts {
