@@ -1,44 +1,27 @@
-// Package storage is herald's durable state: one Pebble database holding the
-// apps, their certificates, users, devices, groups, the durable message log
-// (the outbox) and the outcome of every push.
+// Package storage is herald's durable state behind two interfaces, and the
+// records and encodings every backend shares.
 //
 // # Basics
 //
-// [Open] returns a [Store]. Reads are plain methods ([Store.App],
-// [Store.User], ...). Writes go through a [Batch]: actors build one and hand
-// it to [Store.Commit] (wait until synced) or [Store.CommitAsync] (fire and
-// forget). Both go through one writer goroutine, so writes from one actor
-// land in the order it made them, and concurrent batches share one fsync.
+// [Store] is what the engine and the actors use, and all they see of a
+// backend: the durable message [Log] (Append answers only once entries
+// are durable; Replay yields what is not settled; a [Batch] settles) and
+// the [State] (apps, credentials, users and devices, token owners, groups
+// and members, fan-out cursors, push outcomes). storage/pebble is the
+// single-node backend; storage/storagetest is the conformance suite every
+// backend passes, crash cases included.
 //
-// The message log is separate: [Store.AppendMessages] is called by ingress
-// goroutines directly and commits with Sync, so many concurrent requests
-// share Pebble's own group commit; a message is acknowledged (202) only after
-// that returns. [Store.Replay] yields every message not yet marked done.
+// Promises a backend keeps, so its callers keep no bookkeeping of their own:
+//   - Commit returns once the batch is durable; CommitAsync batches of one
+//     caller land in order and are durable soon after.
+//   - Read-your-writes: a read sees every batch committed before it, by
+//     Commit or CommitAsync.
+//   - Token owners change only through [State.ChangeOwners], a
+//     compare-and-set atomic with the changing user's record, so no record
+//     lists a token another user owns, also after a crash.
 //
-// # Key layout
-//
-// Every key of one app's data starts with 'A' + app_id + 0x00, then a kind
-// byte, so one app's data is one key range; the app's own record sits in a
-// registry of apps, so listing apps at start reads nothing else:
-//
-//	P<app>                     app record (api key hashes, business id counter)
-//	A<app>\0 c <bid:8>         certificate (metadata + sealed credential)
-//	A<app>\0 u <user>          user (nickname, badge, devices)
-//	A<app>\0 t <token>         which user owns a device token
-//	A<app>\0 g <group>         group (name)
-//	A<app>\0 m <group>\0<user> group member (name card), in member order
-//	A<app>\0 d <seq:8>         message done marker
-//	A<app>\0 p <seq:8><user>   outcomes of one message's pushes to one user
-//	A<app>\0 f <seq:8>         group fan-out progress: every member up to
-//	                           this user id is settled
-//	L <seq:8>                  durable log entry of a message not yet done
-//	M <name>                   process-wide metadata (seq reservation, head)
-//
-// Ids never contain 0x00 (the engine rejects them), so 0x00 separates ids.
-//
-// # Caveats
-//
-// Only Sync commits survive kill -9. The log keeps a persisted head cursor
-// and iterates from it, so the tombstones of done entries below the head are
-// never walked; they are trimmed with DeleteRange as the head advances.
+// Records ([App], [Certificate], [User], [Group], [Member], [PushResult],
+// [Entry]) have versioned binary encodings here (Encode, Decode...), so
+// every backend stores the same bytes and a later herald reads what an
+// earlier one wrote. Messages use [AppendMessageBinary].
 package storage
