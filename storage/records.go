@@ -125,16 +125,63 @@ type Device struct {
 	// RegisteredAt is when setAPNS last bound the token (unix ms); a 410's
 	// timestamp only unbinds a token registered before it.
 	RegisteredAt int64
+	// Kind is DeviceVoIP for a PushKit token, "" for an ordinary (alert)
+	// one: VoIP pushes go only to the former, all others only to the latter.
+	Kind string
+	// Environment is the APNs environment that accepted this token when
+	// its credential's environment is "auto" ("production" or "sandbox";
+	// "" until one has).
+	Environment string
 }
+
+// DeviceVoIP is Device.Kind of a PushKit (VoIP) token.
+const DeviceVoIP = "voip"
 
 // userV2 stores tokens as bytes and presence as one byte: a user record
 // is rewritten on every push (the badge), so its size is write volume.
-const userV2 = 2
+// userV3 adds a flags byte per device (kind and remembered environment).
+const (
+	userV2 = 2
+	userV3 = 3
+)
+
+// Device flags of a v3 user record.
+const (
+	deviceVoIP       byte = 1 << 0
+	deviceProduction byte = 1 << 1
+	deviceSandbox    byte = 1 << 2
+)
+
+func (dv *Device) flags() byte {
+	var f byte
+	if dv.Kind == DeviceVoIP {
+		f |= deviceVoIP
+	}
+	switch dv.Environment {
+	case "production":
+		f |= deviceProduction
+	case "sandbox":
+		f |= deviceSandbox
+	}
+	return f
+}
+
+func (dv *Device) setFlags(f byte) {
+	if f&deviceVoIP != 0 {
+		dv.Kind = DeviceVoIP
+	}
+	switch {
+	case f&deviceProduction != 0:
+		dv.Environment = "production"
+	case f&deviceSandbox != 0:
+		dv.Environment = "sandbox"
+	}
+}
 
 // Encode returns the record's versioned binary encoding (see DecodeUser).
 func (u *User) Encode() []byte {
 	b := make([]byte, 0, 8+len(u.Nickname)+len(u.Devices)*48)
-	b = append(b, userV2)
+	b = append(b, userV3)
 	b = appendString(b, u.Nickname)
 	b = binary.AppendUvarint(b, uint64(u.Badge))
 	b = binary.AppendUvarint(b, uint64(len(u.Devices)))
@@ -143,6 +190,7 @@ func (u *User) Encode() []byte {
 		b = binary.AppendUvarint(b, dv.BusinessID)
 		b = appendShort(b, dv.State)
 		b = binary.AppendVarint(b, dv.RegisteredAt)
+		b = append(b, dv.flags())
 	}
 	return b
 }
@@ -151,7 +199,7 @@ func (u *User) Encode() []byte {
 func DecodeUser(p []byte) (User, error) {
 	d := decoder{b: p}
 	v := d.byte()
-	if v != recordV1 && v != userV2 && d.err == nil {
+	if v != recordV1 && v != userV2 && v != userV3 && d.err == nil {
 		return User{}, fmt.Errorf("%w: user record version %d", ErrCorrupt, v)
 	}
 	u := User{Nickname: d.string(), Badge: uint32(d.uvarint())}
@@ -161,9 +209,13 @@ func DecodeUser(p []byte) (User, error) {
 	}
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		var dv Device
-		if v == userV2 {
+		switch v {
+		case userV3:
 			dv.Token, dv.BusinessID, dv.State, dv.RegisteredAt = d.token(), d.uvarint(), d.short(), d.varint()
-		} else {
+			dv.setFlags(d.byte())
+		case userV2:
+			dv.Token, dv.BusinessID, dv.State, dv.RegisteredAt = d.token(), d.uvarint(), d.short(), d.varint()
+		default:
 			dv.Token, dv.BusinessID, dv.State, dv.RegisteredAt = d.string(), d.uvarint(), d.string(), d.varint()
 		}
 		u.Devices = append(u.Devices, dv)

@@ -20,6 +20,11 @@ func TestUserRecord_RoundTrip(t *testing.T) {
 			{Token: "aabb", BusinessID: 1, State: "online"},
 			{Token: "ccdd", BusinessID: 2, State: "offline", RegisteredAt: -1},
 		}}},
+		{"voip and remembered environments", User{Devices: []Device{
+			{Token: "aabb", BusinessID: 1, State: "offline", Kind: DeviceVoIP},
+			{Token: "ccdd", BusinessID: 2, State: "offline", Environment: "sandbox"},
+			{Token: "eeff", BusinessID: 2, State: "background", Kind: DeviceVoIP, Environment: "production"},
+		}}},
 		{"odd or upper-case token kept as it is", User{Devices: []Device{
 			{Token: "ABC", State: "background"}, {Token: "AABB", State: "dozing"}, {Token: "", State: ""},
 		}}},
@@ -57,12 +62,29 @@ func TestUserRecord_ReadsV1(t *testing.T) {
 	}
 }
 
+// A record written before userV3 (no flags byte) still reads, as alert
+// devices with no remembered environment.
+func TestUserRecord_ReadsV2(t *testing.T) {
+	want := User{Nickname: "Ann", Badge: 9, Devices: []Device{{Token: testToken, BusinessID: 3, State: "background", RegisteredAt: 42}}}
+	b := appendString([]byte{userV2}, want.Nickname)
+	b = binary.AppendUvarint(b, uint64(want.Badge))
+	b = binary.AppendUvarint(b, 1)
+	b = appendToken(b, testToken)
+	b = binary.AppendUvarint(b, 3)
+	b = appendShort(b, "background")
+	b = binary.AppendVarint(b, 42)
+	got, err := DecodeUser(b)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("decode v2 = %+v, %v; want %+v", got, err, want)
+	}
+}
+
 func TestUserRecord_SmallerThanV1(t *testing.T) {
 	u := User{Nickname: "Ann", Badge: 9, Devices: []Device{{Token: testToken, BusinessID: 3, State: "background", RegisteredAt: 1_790_000_000_123}}}
 	v1 := binary.AppendUvarint(binary.AppendUvarint(appendString([]byte{recordV1}, u.Nickname), 9), 1)
 	v1 = appendV1Device(v1, u.Devices[0])
 	if v2 := u.Encode(); len(v2) >= len(v1)-30 {
-		t.Errorf("v2 user record is %d bytes, v1 %d: want about 40 fewer", len(v2), len(v1))
+		t.Errorf("current user record is %d bytes, v1 %d: want about 40 fewer", len(v2), len(v1))
 	}
 }
 
