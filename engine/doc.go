@@ -2,7 +2,7 @@
 //
 // # Basics
 //
-// [New] opens the store under Options.DataDir, loads or creates the master
+// [New] opens the store (storage/pebble) under Options.DataDir, loads or creates the master
 // key and the admin token, starts the actor system and replays every stored
 // message not yet settled. [Server.Run] serves the fasthttp ingress until
 // its context ends; [Server.Shutdown] stops in order: ingress, then the
@@ -17,7 +17,8 @@
 // # Caveats
 //
 // Handlers run on fasthttp's worker goroutines and may block (on a synced
-// write or an actor's answer, each bounded by a timeout); actors never do.
+// write or an actor's answer, each bounded by a timeout); actors block only
+// where package actors says (a user's own synced write).
 // When the log holds more unsettled messages than Options.HighWater the
 // ingress answers 429 with Retry-After instead of queueing more.
 package engine
