@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -229,9 +230,12 @@ type System struct {
 	// senders lets one-to-one messages skip their sender's actor once its
 	// nickname is known.
 	senders *senderNicknames
-	// loops are the reclaim and sweep goroutines; stopLoops ends them.
+	// loops are the reclaim and sweep goroutines and the dispatcher's
+	// workers; stopLoops ends the first two.
 	loops     sync.WaitGroup
 	stopLoops chan struct{}
+	// timers carries the tenant actors' delayed sends; Shutdown stops it.
+	timers *timers
 }
 
 // reclaimEvery is how many passivations since the last check make the
@@ -303,6 +307,7 @@ func New(opts Options) (*System, error) {
 	}))
 	shrinkRegistry(s.actors)
 	s.root = s.actors.Root
+	s.timers = newTimers(s.root)
 	var err error
 	s.users, err = s.root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newUsersDirectory(s) }, s.withPool), "users")
 	if err != nil {
@@ -368,24 +373,49 @@ func (s *System) CertificateRemoved(app string, businessID uint64) {
 // Shutdown stops the actors; each tenant closes its APNs pool. Call it
 // after draining (the engine waits for unsettled messages first): what is
 // still unsettled stays in the log for the next start.
+//
+// It stops what sends on its own first (the timers, the reclaim and sweep
+// loops), so nothing is sent into actors being stopped, then the actors,
+// then the dispatcher's workers, and returns when all of them are gone.
+// ctx's deadline bounds the wait for each group of actors (10 s at most);
+// a ctx cancelled without a deadline is seen between groups.
 func (s *System) Shutdown(ctx context.Context) error {
+	s.timers.stop()
+	close(s.stopLoops)
 	var errs []error
 	for _, pid := range []*actor.PID{s.fanouts, s.users, s.tenants} {
-		// PoisonFuture's own timeout (10 s) bounds each wait.
-		done := make(chan error, 1)
-		go func() { done <- s.root.PoisonFuture(pid).Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				errs = append(errs, fmt.Errorf("stop %s: %w", pid.Id, err))
-			}
-		case <-ctx.Done():
-			errs = append(errs, fmt.Errorf("stop %s: %w", pid.Id, ctx.Err()))
+		if err := s.stopActor(ctx, pid); err != nil {
+			errs = append(errs, fmt.Errorf("stop %s: %w", pid.Id, err))
 		}
 	}
 	s.actors.Shutdown()
-	close(s.stopLoops)
 	s.pool.stop()
 	s.loops.Wait()
 	return errors.Join(errs...)
+}
+
+// stopTimeout bounds the wait for one directory and its children to stop
+// when ctx has no earlier deadline (protoactor's PoisonFuture uses 10 s).
+const stopTimeout = 10 * time.Second
+
+// stopActor poisons pid and waits until it has stopped, until ctx's
+// deadline, or stopTimeout. It is PoisonFuture with ctx's deadline as the
+// future's timeout, waited for on the caller's goroutine: no goroutine is
+// left behind when ctx ends first.
+func (s *System) stopActor(ctx context.Context, pid *actor.PID) error {
+	timeout := stopTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(d))
+	}
+	if ctx.Err() != nil || timeout <= 0 {
+		s.root.Poison(pid)
+		return cmp.Or(ctx.Err(), context.DeadlineExceeded)
+	}
+	f := actor.NewFuture(s.actors, timeout)
+	// An actor already gone resolves to the dead-letter process, which
+	// answers the watch with Terminated at once.
+	p, _ := s.actors.ProcessRegistry.Get(pid)
+	p.SendSystemMessage(pid, &actor.Watch{Watcher: f.PID()})
+	s.root.Poison(pid)
+	return f.Wait()
 }
