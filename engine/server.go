@@ -199,6 +199,12 @@ type Server struct {
 	groupLocks groupLocks
 	limiter    *rateLimiter
 	stopOnce   sync.Once
+	// serving is Run's fasthttp Serve goroutine; Shutdown waits for it.
+	// Run adds to it under runMu unless Shutdown has set stopped, so the
+	// Add happens before the Wait or not at all.
+	runMu   sync.Mutex
+	stopped bool
+	serving sync.WaitGroup
 }
 
 // New opens the store, starts the actors and replays unsettled messages.
@@ -302,7 +308,17 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // nil after a clean stop.
 func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
-	go func() { errc <- s.http.Serve(s.ln) }()
+	s.runMu.Lock()
+	if s.stopped {
+		s.runMu.Unlock()
+		return nil
+	}
+	s.serving.Add(1)
+	go func() {
+		defer s.serving.Done()
+		errc <- s.http.Serve(s.ln)
+	}()
+	s.runMu.Unlock()
 	s.logger.Info("herald serving", "listen", s.Addr(), "data_dir", s.opts.DataDir)
 	select {
 	case err := <-errc:
@@ -335,7 +351,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if ctx.Err() == nil {
 			rest = ctx
 		}
-		err = errors.Join(s.http.ShutdownWithContext(rest), s.system.Shutdown(rest), s.store.Close())
+		s.runMu.Lock()
+		s.stopped = true
+		s.runMu.Unlock()
+		httpErr := s.http.ShutdownWithContext(rest)
+		// Closing the listener ourselves also ends a Serve that had not
+		// yet taken it when fasthttp's shutdown ran.
+		_ = s.ln.Close()
+		s.serving.Wait()
+		err = errors.Join(httpErr, s.system.Shutdown(rest), s.store.Close())
 	})
 	return err
 }
