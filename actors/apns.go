@@ -3,7 +3,6 @@ package actors
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -46,13 +45,13 @@ func newAPNsClient(cert tls.Certificate, host string, roots *x509.CertPool, time
 // master key); actors never see the sealed key material in clear.
 type CredentialOpener func(app string, c *storage.Certificate) (tls.Certificate, error)
 
-func (s *System) defaultPusher(app string, c *storage.Certificate, host string) (pusher, error) {
-	if s.opts.OpenCredential == nil {
-		return nil, errors.New("no credential opener configured")
-	}
-	cert, err := s.opts.OpenCredential(app, c)
+// newPusher is Options.NewPusher's default: it opens the sealed
+// credential with open and builds a pool for host.
+func newPusher(open CredentialOpener, roots *x509.CertPool, timeout time.Duration, logger *slog.Logger,
+	app string, c *storage.Certificate, host string) (pusher, error) {
+	cert, err := open(app, c)
 	if err != nil {
 		return nil, fmt.Errorf("open credential %d: %w", c.BusinessID, err)
 	}
-	return newAPNsClient(cert, host, s.opts.RootCAs, s.opts.PushTimeout, s.logger)
+	return newAPNsClient(cert, host, roots, timeout, logger)
 }

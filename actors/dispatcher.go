@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"sync"
+
 	"github.com/asynkron/protoactor-go/actor"
 )
 
@@ -12,11 +14,13 @@ import (
 // at 6-15% of herald's CPU. Workers keep their grown stacks. When every
 // worker is busy and the hand-off buffer is full, Schedule falls back to a
 // new goroutine, so a mailbox never waits on another and actors sending to
-// each other cannot deadlock on the pool.
+// each other cannot deadlock on the pool; spill counts those, and stop
+// waits for them.
 type pooledDispatcher struct {
 	work       chan func()
 	workers    int
 	throughput int
+	spill      sync.WaitGroup
 }
 
 var _ actor.Dispatcher = (*pooledDispatcher)(nil)
@@ -42,18 +46,25 @@ func (d *pooledDispatcher) worker(s *System) {
 	}
 }
 
-// stop queues a nil for each worker, after whatever is scheduled already.
+// stop queues a nil for each worker, after whatever is scheduled already,
+// and waits for the mailbox runs that spilled onto goroutines of their own.
+// System.Shutdown waits for the workers (System.loops).
 func (d *pooledDispatcher) stop() {
 	for range d.workers {
 		d.work <- nil
 	}
+	d.spill.Wait()
 }
 
 func (d *pooledDispatcher) Schedule(fn func()) {
 	select {
 	case d.work <- fn:
 	default:
-		go fn()
+		d.spill.Add(1)
+		go func() {
+			defer d.spill.Done()
+			fn()
+		}()
 	}
 }
 

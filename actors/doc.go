@@ -67,6 +67,18 @@
 // dispatcher's workers fall back to fresh goroutines when all are busy, so
 // other actors go on. HTTP handlers (not actors) use RequestFuture.
 //
+// # Options and goroutines
+//
+// [Options] has its defaults beside it, as the Default constants that
+// [Options.EnsureDefaults] applies; [Options.Validate] names a bad field.
+// Every goroutine and timer has an owner that [System.Shutdown] waits for:
+// the System owns the reclaim and sweep loops, the dispatcher's workers
+// (and the mailbox runs that spill onto goroutines of their own), and the
+// timers through which tenant actors send themselves refills, probes and
+// retries (timers.go); Shutdown cancels those first, so none fires into a
+// stopped system. A tenant actor owns its apns.Pool and closes it when it
+// stops.
+//
 // # Failures
 //
 // Mailboxes are not storage: a message reaches an actor only after it is in

@@ -19,26 +19,35 @@ import (
 // a NewPusher, pushes fail (no APNs client), which most tests do not need.
 func newTestSystem(t testing.TB, opts Options) *System {
 	t.Helper()
-	st, err := pebble.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := newTestStore(t)
 	opts.Store = st
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if opts.NewPusher == nil {
-		opts.NewPusher = func(string, *storage.Certificate, string) (pusher, error) {
-			return nil, errors.New("no apns in this test")
-		}
+		opts.NewPusher = noPusher
 	}
 	sys, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		sys.Shutdown(context.Background())
-		st.Close()
-	})
+	// Cleanups run last in, first out: the system stops before its store.
+	t.Cleanup(func() { sys.Shutdown(context.Background()) })
 	return sys
+}
+
+// newTestStore opens a store in a temporary directory, closed by Cleanup.
+func newTestStore(t testing.TB) storage.Store {
+	t.Helper()
+	st, err := pebble.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// noPusher is a NewPusher for tests without APNs: every push fails.
+func noPusher(string, *storage.Certificate, string) (pusher, error) {
+	return nil, errors.New("no apns in this test")
 }
 
 // addTestApp creates app "a" with one production certificate on sys's

@@ -1,11 +1,13 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -13,11 +15,37 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/heraldpush/herald/apns"
 	"github.com/heraldpush/herald/storage"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sideshow/apns2"
 )
 
-// Options configure a System. Zero values mean the documented defaults.
+// Defaults for the zero values of Options. They live here and nowhere
+// else: EnsureDefaults applies them, and a command that shows a default in
+// its flag help refers to these constants.
+const (
+	DefaultProductionURL     = apns2.HostProduction
+	DefaultSandboxURL        = apns2.HostDevelopment
+	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultMaxDevicesPerUser = 20
+	DefaultTenantConcurrency = 512
+	DefaultPushTimeout       = 15 * time.Second
+	DefaultRetryBase         = time.Second
+	DefaultRetryMax          = 60 * time.Second
+	DefaultProbeInterval     = 5 * time.Second
+	DefaultRetryWindow       = time.Hour
+	DefaultFanoutChunk       = 256
+	DefaultFanoutWindow      = 1024
+	DefaultStoreTimeout      = 10 * time.Second
+)
+
+// Options configure a System. Zero values mean the documented defaults:
+// the Default constants above, applied by EnsureDefaults. New works on its
+// copy: it checks the two fields the engine must wire in (Store, and
+// OpenCredential unless NewPusher is set), then calls EnsureDefaults and
+// Validate, which names a bad field. Validate leaves that wiring out, so
+// an engine can check its actor tuning before it has opened a store.
 type Options struct {
 	Store  storage.Store
 	Logger *slog.Logger
@@ -61,9 +89,10 @@ type Options struct {
 	RetryWindow time.Duration
 	// FanoutChunk is how many roster entries a group fan-out reads at once
 	// (default 256); FanoutWindow bounds members in flight per group
-	// message (default 1024). A member in flight is a record and its pushes
-	// held by the fan-out (or an active user actor, about 5 KB, for a
-	// member that had one), and the GC lets the heap grow by what is live:
+	// message (default 1024, or FanoutChunk if larger; never below it). A
+	// member in flight is a record and its pushes held by the fan-out (or
+	// an active user actor, about 5 KB, for a member that had one), and the
+	// GC lets the heap grow by what is live:
 	// 1024 keeps APNs busy (a push is settled in a few ms) at a quarter of
 	// the memory 4096 took, measured in the bench's group scenario.
 	FanoutChunk, FanoutWindow int
@@ -71,59 +100,110 @@ type Options struct {
 	StoreTimeout time.Duration
 }
 
-func (o *Options) ensureDefaults(s *System) {
+// EnsureDefaults replaces zero values with their defaults and returns o.
+// The default NewPusher and OnCertificateFault use the other fields as
+// they are now (OpenCredential, RootCAs, PushTimeout, Store, Logger).
+func (o *Options) EnsureDefaults() *Options {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	if o.ProductionURL == "" {
-		o.ProductionURL = "https://api.push.apple.com"
+		o.ProductionURL = DefaultProductionURL
 	}
 	if o.SandboxURL == "" {
-		o.SandboxURL = "https://api.sandbox.push.apple.com"
+		o.SandboxURL = DefaultSandboxURL
 	}
 	if o.IdleTimeout == 0 {
-		o.IdleTimeout = 2 * time.Minute
+		o.IdleTimeout = DefaultIdleTimeout
 	}
 	if o.MaxDevicesPerUser == 0 {
-		o.MaxDevicesPerUser = 20
+		o.MaxDevicesPerUser = DefaultMaxDevicesPerUser
 	}
 	if o.TenantConcurrency == 0 {
-		o.TenantConcurrency = 512
+		o.TenantConcurrency = DefaultTenantConcurrency
 	}
 	if o.PushTimeout == 0 {
-		o.PushTimeout = 15 * time.Second
+		o.PushTimeout = DefaultPushTimeout
 	}
 	if o.RetryBase == 0 {
-		o.RetryBase = time.Second
+		o.RetryBase = DefaultRetryBase
 	}
 	if o.RetryMax == 0 {
-		o.RetryMax = 60 * time.Second
+		o.RetryMax = DefaultRetryMax
 	}
 	if o.ProbeInterval == 0 {
-		o.ProbeInterval = 5 * time.Second
+		o.ProbeInterval = DefaultProbeInterval
 	}
 	if o.RetryWindow == 0 {
-		o.RetryWindow = time.Hour
+		o.RetryWindow = DefaultRetryWindow
 	}
 	if o.FanoutChunk == 0 {
-		o.FanoutChunk = 256
+		o.FanoutChunk = DefaultFanoutChunk
 	}
-	if o.FanoutWindow < o.FanoutChunk {
-		o.FanoutWindow = max(1024, o.FanoutChunk)
+	if o.FanoutWindow == 0 {
+		o.FanoutWindow = max(DefaultFanoutWindow, o.FanoutChunk)
 	}
 	if o.StoreTimeout == 0 {
-		o.StoreTimeout = 10 * time.Second
+		o.StoreTimeout = DefaultStoreTimeout
 	}
-	if o.NewPusher == nil {
-		o.NewPusher = s.defaultPusher
+	if o.NewPusher == nil && o.OpenCredential != nil {
+		open, roots, timeout, logger := o.OpenCredential, o.RootCAs, o.PushTimeout, o.Logger
+		o.NewPusher = func(app string, c *storage.Certificate, host string) (pusher, error) {
+			return newPusher(open, roots, timeout, logger, app, c, host)
+		}
 	}
 	if o.OnCertificateFault == nil {
+		st, logger := o.Store, o.Logger
 		o.OnCertificateFault = func(app string, businessID uint64, reason string) {
-			if err := o.Store.SetCertificateError(app, businessID, reason); err != nil {
-				o.Logger.Warn("record certificate fault", "app", app, "business_id", businessID, "err", err)
+			if err := st.SetCertificateError(app, businessID, reason); err != nil {
+				logger.Warn("record certificate fault", "app", app, "business_id", businessID, "err", err)
 			}
 		}
 	}
+	return o
+}
+
+// Validate reports the first invalid field of o by its name, as
+// "actors: Options.RetryMax must be >= RetryBase (1s), got 10ms". Call it
+// after EnsureDefaults: a zero field is valid only as its default.
+func (o *Options) Validate() error {
+	for _, u := range []struct{ name, url string }{{"ProductionURL", o.ProductionURL}, {"SandboxURL", o.SandboxURL}} {
+		if err := (&apns.Options{Host: u.url}).EnsureDefaults().Validate(); err != nil {
+			return fmt.Errorf("actors: Options.%s: %w", u.name, err)
+		}
+	}
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"IdleTimeout", o.IdleTimeout}, {"PushTimeout", o.PushTimeout}, {"RetryBase", o.RetryBase},
+		{"RetryMax", o.RetryMax}, {"ProbeInterval", o.ProbeInterval}, {"RetryWindow", o.RetryWindow},
+		{"StoreTimeout", o.StoreTimeout},
+	} {
+		if d.d <= 0 {
+			return fmt.Errorf("actors: Options.%s must be > 0, got %v", d.name, d.d)
+		}
+	}
+	for _, n := range []struct {
+		name string
+		n    int
+	}{
+		{"MaxDevicesPerUser", o.MaxDevicesPerUser}, {"TenantConcurrency", o.TenantConcurrency},
+		{"FanoutChunk", o.FanoutChunk},
+	} {
+		if n.n < 1 {
+			return fmt.Errorf("actors: Options.%s must be >= 1, got %d", n.name, n.n)
+		}
+	}
+	switch {
+	case o.RetryMax < o.RetryBase:
+		return fmt.Errorf("actors: Options.RetryMax must be >= RetryBase (%v), got %v", o.RetryBase, o.RetryMax)
+	case o.FanoutWindow < o.FanoutChunk:
+		return fmt.Errorf("actors: Options.FanoutWindow must be >= FanoutChunk (%d), got %d", o.FanoutChunk, o.FanoutWindow)
+	case !(o.TenantRateLimit >= 0) || math.IsInf(o.TenantRateLimit, 0):
+		return fmt.Errorf("actors: Options.TenantRateLimit must be a finite number >= 0, got %v", o.TenantRateLimit)
+	}
+	return nil
 }
 
 // System is the running actor system: the two directories and their
@@ -150,9 +230,12 @@ type System struct {
 	// senders lets one-to-one messages skip their sender's actor once its
 	// nickname is known.
 	senders *senderNicknames
-	// loops are the reclaim and sweep goroutines; stopLoops ends them.
+	// loops are the reclaim and sweep goroutines and the dispatcher's
+	// workers; stopLoops ends the first two.
 	loops     sync.WaitGroup
 	stopLoops chan struct{}
+	// timers carries the tenant actors' delayed sends; Shutdown stops it.
+	timers *timers
 }
 
 // reclaimEvery is how many passivations since the last check make the
@@ -205,11 +288,13 @@ func New(opts Options) (*System, error) {
 	if opts.Store == nil {
 		return nil, errors.New("actors: Options.Store is required")
 	}
-	s := &System{senders: newSenderNicknames()}
-	opts.ensureDefaults(s)
 	if opts.OpenCredential == nil && opts.NewPusher == nil {
 		return nil, errors.New("actors: Options.OpenCredential is required")
 	}
+	if err := opts.EnsureDefaults().Validate(); err != nil {
+		return nil, err
+	}
+	s := &System{senders: newSenderNicknames()}
 	s.opts, s.store, s.logger = opts, opts.Store, opts.Logger
 	s.stopLoops = make(chan struct{})
 	// Workers: enough that a few actors blocked on a synced write do not
@@ -222,6 +307,7 @@ func New(opts Options) (*System, error) {
 	}))
 	shrinkRegistry(s.actors)
 	s.root = s.actors.Root
+	s.timers = newTimers(s.root)
 	var err error
 	s.users, err = s.root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newUsersDirectory(s) }, s.withPool), "users")
 	if err != nil {
@@ -287,24 +373,49 @@ func (s *System) CertificateRemoved(app string, businessID uint64) {
 // Shutdown stops the actors; each tenant closes its APNs pool. Call it
 // after draining (the engine waits for unsettled messages first): what is
 // still unsettled stays in the log for the next start.
+//
+// It stops what sends on its own first (the timers, the reclaim and sweep
+// loops), so nothing is sent into actors being stopped, then the actors,
+// then the dispatcher's workers, and returns when all of them are gone.
+// ctx's deadline bounds the wait for each group of actors (10 s at most);
+// a ctx cancelled without a deadline is seen between groups.
 func (s *System) Shutdown(ctx context.Context) error {
+	s.timers.stop()
+	close(s.stopLoops)
 	var errs []error
 	for _, pid := range []*actor.PID{s.fanouts, s.users, s.tenants} {
-		// PoisonFuture's own timeout (10 s) bounds each wait.
-		done := make(chan error, 1)
-		go func() { done <- s.root.PoisonFuture(pid).Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				errs = append(errs, fmt.Errorf("stop %s: %w", pid.Id, err))
-			}
-		case <-ctx.Done():
-			errs = append(errs, fmt.Errorf("stop %s: %w", pid.Id, ctx.Err()))
+		if err := s.stopActor(ctx, pid); err != nil {
+			errs = append(errs, fmt.Errorf("stop %s: %w", pid.Id, err))
 		}
 	}
 	s.actors.Shutdown()
-	close(s.stopLoops)
 	s.pool.stop()
 	s.loops.Wait()
 	return errors.Join(errs...)
+}
+
+// stopTimeout bounds the wait for one directory and its children to stop
+// when ctx has no earlier deadline (protoactor's PoisonFuture uses 10 s).
+const stopTimeout = 10 * time.Second
+
+// stopActor poisons pid and waits until it has stopped, until ctx's
+// deadline, or stopTimeout. It is PoisonFuture with ctx's deadline as the
+// future's timeout, waited for on the caller's goroutine: no goroutine is
+// left behind when ctx ends first.
+func (s *System) stopActor(ctx context.Context, pid *actor.PID) error {
+	timeout := stopTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(d))
+	}
+	if ctx.Err() != nil || timeout <= 0 {
+		s.root.Poison(pid)
+		return cmp.Or(ctx.Err(), context.DeadlineExceeded)
+	}
+	f := actor.NewFuture(s.actors, timeout)
+	// An actor already gone resolves to the dead-letter process, which
+	// answers the watch with Terminated at once.
+	p, _ := s.actors.ProcessRegistry.Get(pid)
+	p.SendSystemMessage(pid, &actor.Watch{Watcher: f.PID()})
+	s.root.Poison(pid)
+	return f.Wait()
 }

@@ -151,8 +151,7 @@ func (t *tenantActor) takeToken(ctx actor.Context) bool {
 	}
 	if !t.refillArmed {
 		t.refillArmed = true
-		self, root := ctx.Self(), t.sys.root
-		time.AfterFunc(max(wait, time.Millisecond), func() { root.Send(self, &refill{}) })
+		t.sys.timers.sendAfter(max(wait, time.Millisecond), ctx.Self(), &refill{})
 	}
 	return false
 }
@@ -171,8 +170,7 @@ func (t *tenantActor) armProbe(ctx actor.Context) {
 		return
 	}
 	t.probeArmed = true
-	self, root := ctx.Self(), t.sys.root
-	time.AfterFunc(t.probeDelay, func() { root.Send(self, &probe{}) })
+	t.sys.timers.sendAfter(t.probeDelay, ctx.Self(), &probe{})
 	t.probeDelay = min(2*t.probeDelay, t.sys.opts.RetryMax)
 }
 
@@ -358,8 +356,7 @@ func (t *tenantActor) handle(ctx actor.Context, r *sendResult) {
 			t.reply(ctx, job, &PushOutcome{Status: storage.PushFailed, ApnsID: apnsID, Reason: ReasonExpired})
 			return
 		}
-		self, root := ctx.Self(), t.sys.root
-		time.AfterFunc(delay, func() { root.Send(self, job) })
+		t.sys.timers.sendAfter(delay, ctx.Self(), job)
 	case ActionUnbind:
 		t.reply(ctx, job, &PushOutcome{Status: storage.PushFailed, ApnsID: apnsID, Reason: reason,
 			Unbind: true, UnregisteredAt: r.unregAt})

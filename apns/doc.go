@@ -14,7 +14,9 @@
 //
 // # Basics
 //
-// NewPool takes Options (zero values are defaults) and returns a Pool of
+// NewPool takes Options (zero values are defaults: the Default constants,
+// applied by Options.EnsureDefaults, checked by Options.Validate, which
+// names a bad field) and returns a Pool of
 // Options.Conns connections to one host with one credential: a client
 // certificate in Options.TLSConfig, or Options.Token for token auth.
 // Connections are dialled at the first request and kept open.

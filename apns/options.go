@@ -13,7 +13,9 @@ import (
 	"github.com/sideshow/apns2/token"
 )
 
-// Defaults for the zero values of Options.
+// Defaults for the zero values of Options. They live here and nowhere
+// else: EnsureDefaults applies them, and callers that show a default (a
+// command's flag help) refer to these constants.
 const (
 	// DefaultConns is two connections: one can be dialled or drained after
 	// a GOAWAY while the other carries the traffic.
@@ -98,7 +100,8 @@ type Options struct {
 	maxStreamID            uint32
 }
 
-// EnsureDefaults replaces zero values with defaults and returns o.
+// EnsureDefaults replaces zero values with their defaults (the Default
+// constants) and returns o. NewPool calls it on its copy of Options.
 func (o *Options) EnsureDefaults() *Options {
 	if o.Host == "" {
 		o.Host = apns2.HostProduction
@@ -133,26 +136,27 @@ func (o *Options) EnsureDefaults() *Options {
 	return o
 }
 
-// Validate reports the first invalid field of o, which must have had its
-// defaults applied.
+// Validate reports the first invalid field of o by its name, as
+// "apns: Options.Conns must be in 1..64, got 65". Call it after
+// EnsureDefaults: a zero field is valid only as its default.
 func (o *Options) Validate() error {
 	if _, err := parseHost(o.Host, o.TLSConfig); err != nil {
 		return err
 	}
 	switch {
 	case o.Conns < 1 || o.Conns > 64:
-		return fmt.Errorf("apns: options: conns %d outside 1..64", o.Conns)
+		return fmt.Errorf("apns: Options.Conns must be in 1..64, got %d", o.Conns)
 	case o.DialTimeout < 0:
-		return fmt.Errorf("apns: options: negative dial timeout %v", o.DialTimeout)
+		return fmt.Errorf("apns: Options.DialTimeout must be > 0, got %v", o.DialTimeout)
 	case o.RequestTimeout < 0:
-		return fmt.Errorf("apns: options: negative request timeout %v", o.RequestTimeout)
+		return fmt.Errorf("apns: Options.RequestTimeout must be > 0, got %v", o.RequestTimeout)
 	case o.PingInterval < 0:
-		return fmt.Errorf("apns: options: negative ping interval %v", o.PingInterval)
+		return fmt.Errorf("apns: Options.PingInterval must be > 0, got %v", o.PingInterval)
 	case o.MaxQueued < 0:
-		return fmt.Errorf("apns: options: negative max queued %d", o.MaxQueued)
+		return fmt.Errorf("apns: Options.MaxQueued must be >= 1, got %d", o.MaxQueued)
 	case o.Token != nil && o.Token.AuthKey == nil:
 		// apns2 would sign nothing and send "bearer " forever.
-		return errors.New("apns: options: token has no auth key")
+		return errors.New("apns: Options.Token has no AuthKey")
 	}
 	return nil
 }
@@ -169,11 +173,11 @@ type endpoint struct {
 func parseHost(host string, cfg *tls.Config) (endpoint, error) {
 	u, err := url.Parse(host)
 	if err != nil {
-		return endpoint{}, fmt.Errorf("apns: options: host: %w", err)
+		return endpoint{}, fmt.Errorf("apns: Options.Host: %w", err)
 	}
 	if u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") ||
 		u.RawQuery != "" || u.User != nil {
-		return endpoint{}, fmt.Errorf("apns: options: host %q is not an https://host[:port] URL", host)
+		return endpoint{}, fmt.Errorf("apns: Options.Host must be an https://host[:port] URL, got %q", host)
 	}
 	addr := u.Host
 	if u.Port() == "" {

@@ -14,27 +14,38 @@ func TestOptions_Validate(t *testing.T) {
 	tests := []struct {
 		name string
 		opts Options
-		ok   bool
+		want string // "" for valid, else the error
 	}{
-		{"Defaults", Options{}, true},
-		{"Mock", Options{Host: "https://127.0.0.1:2197"}, true},
-		{"HTTP", Options{Host: "http://api.push.apple.com"}, false},
-		{"Path", Options{Host: "https://api.push.apple.com/3/device"}, false},
-		{"NoHost", Options{Host: "https://"}, false},
-		{"TooManyConns", Options{Conns: 65}, false},
-		{"NegativeTimeout", Options{RequestTimeout: -time.Second}, false},
-		{"TokenWithoutKey", Options{Token: &token.Token{}}, false},
+		{"Defaults", Options{}, ""},
+		{"Mock", Options{Host: "https://127.0.0.1:2197"}, ""},
+		{"HTTP", Options{Host: "http://api.push.apple.com"}, `apns: Options.Host must be an https://host[:port] URL, got "http://api.push.apple.com"`},
+		{"Path", Options{Host: "https://api.push.apple.com/3/device"}, `apns: Options.Host must be an https://host[:port] URL, got "https://api.push.apple.com/3/device"`},
+		{"NoHost", Options{Host: "https://"}, `apns: Options.Host must be an https://host[:port] URL, got "https://"`},
+		{"TooManyConns", Options{Conns: 65}, "apns: Options.Conns must be in 1..64, got 65"},
+		{"NegativeConns", Options{Conns: -1}, "apns: Options.Conns must be in 1..64, got -1"},
+		{"NegativeDialTimeout", Options{DialTimeout: -time.Second}, "apns: Options.DialTimeout must be > 0, got -1s"},
+		{"NegativeTimeout", Options{RequestTimeout: -time.Second}, "apns: Options.RequestTimeout must be > 0, got -1s"},
+		{"NegativePing", Options{PingInterval: -time.Second}, "apns: Options.PingInterval must be > 0, got -1s"},
+		{"NegativeMaxQueued", Options{MaxQueued: -1}, "apns: Options.MaxQueued must be >= 1, got -1"},
+		{"TokenWithoutKey", Options{Token: &token.Token{}}, "apns: Options.Token has no AuthKey"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.opts.EnsureDefaults().Validate()
-			if (err == nil) != tt.ok {
-				t.Errorf("Validate() = %v; want ok %v", err, tt.ok)
+			got := ""
+			if err != nil {
+				got = err.Error()
 			}
-			if err != nil && !strings.HasPrefix(err.Error(), "apns: ") {
-				t.Errorf("Validate() = %q; want the apns: prefix", err)
+			if got != tt.want {
+				t.Errorf("Validate() = %q; want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestNewPool_Validates(t *testing.T) {
+	if _, err := NewPool(Options{Conns: -1}); err == nil || !strings.Contains(err.Error(), "Options.Conns") {
+		t.Errorf("NewPool(Conns: -1) = %v; want the Options.Conns error", err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/actors"
+	"github.com/heraldpush/herald/apns"
 	"github.com/heraldpush/herald/credential"
 	"github.com/heraldpush/herald/storage"
 	"github.com/heraldpush/herald/storage/pebble"
@@ -24,7 +26,23 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Options configure a Server. Zero values mean the documented defaults.
+// Defaults for the zero values of Options. They live here and nowhere
+// else: EnsureDefaults applies them, and herald serve's flags show them.
+// The store's and the actors' defaults live beside their own Options
+// (pebble.Default..., actors.Default...).
+const (
+	DefaultListen          = "127.0.0.1:8080"
+	DefaultDataDir         = "./data"
+	DefaultMaxBodySize     = 8 << 20
+	DefaultMaxBatch        = 1000
+	DefaultHighWater       = 100_000
+	DefaultMaxGroupMembers = 500_000
+)
+
+// Options configure a Server. Zero values mean the documented defaults:
+// the Default constants above, applied by EnsureDefaults. New works on its
+// copy: it calls EnsureDefaults, then Validate, which names a bad field,
+// before it touches the disk.
 type Options struct {
 	// Listen is the ingress address (default 127.0.0.1:8080).
 	Listen string
@@ -39,7 +57,8 @@ type Options struct {
 	// MasterKeyFile holds the 32-byte key sealing credentials at rest
 	// (default DataDir/master.key, created 0600 on first start).
 	MasterKeyFile string
-	// APNsProductionURL and APNsSandboxURL default to Apple's hosts.
+	// APNsProductionURL and APNsSandboxURL default to Apple's hosts
+	// (actors.DefaultProductionURL and actors.DefaultSandboxURL).
 	APNsProductionURL, APNsSandboxURL string
 	// APNsCAFile holds extra PEM roots trusted for APNs TLS (for mocks).
 	APNsCAFile string
@@ -76,12 +95,15 @@ type Options struct {
 	Actors actors.Options
 }
 
-func (o *Options) ensureDefaults() {
+// EnsureDefaults replaces zero values with their defaults and returns o.
+// StoreOptions and Actors keep their zero values: their packages fill
+// them in.
+func (o *Options) EnsureDefaults() *Options {
 	if o.Listen == "" {
-		o.Listen = "127.0.0.1:8080"
+		o.Listen = DefaultListen
 	}
 	if o.DataDir == "" {
-		o.DataDir = "./data"
+		o.DataDir = DefaultDataDir
 	}
 	if o.AdminTokenOut == nil {
 		o.AdminTokenOut = os.Stdout
@@ -90,16 +112,16 @@ func (o *Options) ensureDefaults() {
 		o.MasterKeyFile = filepath.Join(o.DataDir, "master.key")
 	}
 	if o.MaxBodySize == 0 {
-		o.MaxBodySize = 8 << 20
+		o.MaxBodySize = DefaultMaxBodySize
 	}
 	if o.MaxBatch == 0 {
-		o.MaxBatch = 1000
+		o.MaxBatch = DefaultMaxBatch
 	}
 	if o.HighWater == 0 {
-		o.HighWater = 100_000
+		o.HighWater = DefaultHighWater
 	}
 	if o.MaxGroupMembers == 0 {
-		o.MaxGroupMembers = 500_000
+		o.MaxGroupMembers = DefaultMaxGroupMembers
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -109,6 +131,56 @@ func (o *Options) ensureDefaults() {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		o.Registerer, o.Gatherer = reg, reg
 	}
+	return o
+}
+
+// Validate reports the first invalid field of o by its name, as
+// "engine: Options.HighWater must be >= 1, got -5"; a bad store or actor
+// setting comes back under its path ("engine: Options.Actors: actors:
+// Options.RetryWindow must be > 0, got -1s"). Call it after
+// EnsureDefaults: a zero field is valid only as its default.
+func (o *Options) Validate() error {
+	if _, _, err := net.SplitHostPort(o.Listen); err != nil {
+		return fmt.Errorf("engine: Options.Listen must be host:port, got %q", o.Listen)
+	}
+	for _, n := range []struct {
+		name string
+		n    int
+	}{
+		{"MaxBodySize", o.MaxBodySize}, {"MaxBatch", o.MaxBatch}, {"HighWater", o.HighWater},
+		{"MaxGroupMembers", o.MaxGroupMembers},
+	} {
+		if n.n < 1 {
+			return fmt.Errorf("engine: Options.%s must be >= 1, got %d", n.name, n.n)
+		}
+	}
+	if !(o.AppRateLimit >= 0) || math.IsInf(o.AppRateLimit, 0) {
+		return fmt.Errorf("engine: Options.AppRateLimit must be a finite number >= 0, got %v", o.AppRateLimit)
+	}
+	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
+		return errors.New("engine: Options.TLSCertFile and TLSKeyFile must be set together")
+	}
+	for _, u := range []struct{ name, url string }{{"APNsProductionURL", o.APNsProductionURL}, {"APNsSandboxURL", o.APNsSandboxURL}} {
+		// Empty means the actors' default. Checked here rather than by a
+		// tenant actor at its first push.
+		if u.url == "" {
+			continue
+		}
+		if err := (&apns.Options{Host: u.url}).EnsureDefaults().Validate(); err != nil {
+			return fmt.Errorf("engine: Options.%s: %w", u.name, err)
+		}
+	}
+	if o.StoreOptions != nil {
+		so := *o.StoreOptions
+		if err := so.EnsureDefaults().Validate(); err != nil {
+			return fmt.Errorf("engine: Options.StoreOptions: %w", err)
+		}
+	}
+	ao := o.Actors
+	if err := ao.EnsureDefaults().Validate(); err != nil {
+		return fmt.Errorf("engine: Options.Actors: %w", err)
+	}
+	return nil
 }
 
 // Server is a running herald engine.
@@ -127,12 +199,20 @@ type Server struct {
 	groupLocks groupLocks
 	limiter    *rateLimiter
 	stopOnce   sync.Once
+	// serving is Run's fasthttp Serve goroutine; Shutdown waits for it.
+	// Run adds to it under runMu unless Shutdown has set stopped, so the
+	// Add happens before the Wait or not at all.
+	runMu   sync.Mutex
+	stopped bool
+	serving sync.WaitGroup
 }
 
 // New opens the store, starts the actors and replays unsettled messages.
 // The listener is bound here, so Addr is valid before Run.
 func New(opts Options) (*Server, error) {
-	opts.ensureDefaults()
+	if err := opts.EnsureDefaults().Validate(); err != nil {
+		return nil, err
+	}
 	s := &Server{opts: opts, logger: opts.Logger, limiter: newRateLimiter(opts.AppRateLimit)}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
@@ -191,9 +271,6 @@ func New(opts Options) (*Server, error) {
 	if s.ln, err = net.Listen("tcp", opts.Listen); err != nil {
 		return fail(fmt.Errorf("listen on %s: %w", opts.Listen, err))
 	}
-	if (opts.TLSCertFile == "") != (opts.TLSKeyFile == "") {
-		return fail(errors.New("tls: give both the certificate and the key file"))
-	}
 	if opts.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(opts.TLSCertFile, opts.TLSKeyFile)
 		if err != nil {
@@ -231,7 +308,17 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // nil after a clean stop.
 func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
-	go func() { errc <- s.http.Serve(s.ln) }()
+	s.runMu.Lock()
+	if s.stopped {
+		s.runMu.Unlock()
+		return nil
+	}
+	s.serving.Add(1)
+	go func() {
+		defer s.serving.Done()
+		errc <- s.http.Serve(s.ln)
+	}()
+	s.runMu.Unlock()
 	s.logger.Info("herald serving", "listen", s.Addr(), "data_dir", s.opts.DataDir)
 	select {
 	case err := <-errc:
@@ -264,7 +351,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if ctx.Err() == nil {
 			rest = ctx
 		}
-		err = errors.Join(s.http.ShutdownWithContext(rest), s.system.Shutdown(rest), s.store.Close())
+		s.runMu.Lock()
+		s.stopped = true
+		s.runMu.Unlock()
+		httpErr := s.http.ShutdownWithContext(rest)
+		// Closing the listener ourselves also ends a Serve that had not
+		// yet taken it when fasthttp's shutdown ran.
+		_ = s.ln.Close()
+		s.serving.Wait()
+		err = errors.Join(httpErr, s.system.Shutdown(rest), s.store.Close())
 	})
 	return err
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -10,53 +11,60 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/heraldpush/herald/actors"
 	"github.com/heraldpush/herald/engine"
 	"github.com/heraldpush/herald/storage/pebble"
 )
 
+// runServe maps serve's flags onto engine.Options and runs the engine.
+// The defaults shown are the packages' own constants; the packages'
+// Validate judge the values, and a value they refuse is a usageError.
 func runServe(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var o engine.Options
-	fs.StringVar(&o.Listen, "listen", envOr("HERALD_LISTEN", "127.0.0.1:8080"), "ingress address [HERALD_LISTEN]")
-	fs.StringVar(&o.DataDir, "data-dir", envOr("HERALD_DATA_DIR", "./data"), "data directory [HERALD_DATA_DIR]")
-	fs.StringVar(&o.AdminToken, "admin-token", envOr("HERALD_ADMIN_TOKEN", ""), "admin bearer token; generated and printed once when unset [HERALD_ADMIN_TOKEN]")
-	fs.StringVar(&o.MasterKeyFile, "master-key-file", envOr("HERALD_MASTER_KEY_FILE", ""), "32-byte key sealing credentials at rest; default DATA_DIR/master.key [HERALD_MASTER_KEY_FILE]")
-	fs.StringVar(&o.APNsProductionURL, "apns-production-url", envOr("HERALD_APNS_PRODUCTION_URL", "https://api.push.apple.com"), "APNs production host [HERALD_APNS_PRODUCTION_URL]")
-	fs.StringVar(&o.APNsSandboxURL, "apns-sandbox-url", envOr("HERALD_APNS_SANDBOX_URL", "https://api.sandbox.push.apple.com"), "APNs sandbox host [HERALD_APNS_SANDBOX_URL]")
-	fs.StringVar(&o.APNsCAFile, "apns-ca-file", envOr("HERALD_APNS_CA_FILE", ""), "extra PEM roots trusted for APNs TLS, for mocks [HERALD_APNS_CA_FILE]")
-	logLevel := fs.String("log-level", envOr("HERALD_LOG_LEVEL", "info"), "debug, info, warn or error [HERALD_LOG_LEVEL]")
-	fs.DurationVar(&o.Actors.IdleTimeout, "user-idle-timeout", 2*time.Minute, "passivate a user actor idle this long")
-	fs.IntVar(&o.HighWater, "high-water", envInt("HERALD_HIGH_WATER", 100_000), "unsettled messages past which new messages get 429 [HERALD_HIGH_WATER]")
-	fs.StringVar(&o.TLSCertFile, "tls-cert", envOr("HERALD_TLS_CERT", ""), "PEM certificate: serve the ingress over TLS (with --tls-key) [HERALD_TLS_CERT]")
-	fs.StringVar(&o.TLSKeyFile, "tls-key", envOr("HERALD_TLS_KEY", ""), "PEM private key for --tls-cert [HERALD_TLS_KEY]")
-	fs.Float64Var(&o.AppRateLimit, "app-rate-limit", float64(envInt("HERALD_APP_RATE_LIMIT", 0)), "messages/s each app may post, 0 for no limit [HERALD_APP_RATE_LIMIT]")
-	fs.IntVar(&o.MaxBodySize, "max-body-size", envInt("HERALD_MAX_BODY_SIZE", 8<<20), "request body limit in bytes [HERALD_MAX_BODY_SIZE]")
-	fs.IntVar(&o.MaxBatch, "max-batch", envInt("HERALD_MAX_BATCH", 1000), "messages per messages:batch [HERALD_MAX_BATCH]")
-	fs.IntVar(&o.MaxGroupMembers, "max-group-members", envInt("HERALD_MAX_GROUP_MEMBERS", 500_000), "members per group [HERALD_MAX_GROUP_MEMBERS]")
-	fs.IntVar(&o.Actors.MaxDevicesPerUser, "max-devices-per-user", envInt("HERALD_MAX_DEVICES_PER_USER", 20), "devices per user; binding one more evicts the oldest [HERALD_MAX_DEVICES_PER_USER]")
-	fs.Float64Var(&o.Actors.TenantRateLimit, "tenant-rate-limit", float64(envInt("HERALD_TENANT_RATE_LIMIT", 0)), "pushes/s each certificate (business_id) may send, 0 for no limit [HERALD_TENANT_RATE_LIMIT]")
-	fs.DurationVar(&o.Actors.RetryWindow, "retry-window", time.Hour, "how long a push without its own expiration is retried before it fails \"expired\"")
-	memtable := fs.Int("store-memtable-mib", envInt("HERALD_STORE_MEMTABLE_MIB", 64), "Pebble memtable size in MiB: larger flushes less often but in longer CPU bursts [HERALD_STORE_MEMTABLE_MIB]")
-	procs := fs.Int("gomaxprocs", envInt("HERALD_GOMAXPROCS", 0), "Go scheduler slots; 0: one more than the cores (or the GOMAXPROCS variable when set), so a slot held by a blocking fsync or a Pebble flush does not stall requests [HERALD_GOMAXPROCS]")
-	pprofAddr := fs.String("pprof-listen", envOr("HERALD_PPROF_LISTEN", ""), "serve net/http/pprof on this address (keep it on loopback) [HERALD_PPROF_LISTEN]")
-	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long SIGTERM waits for in-flight pushes")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+	fs.StringVar(&o.Listen, "listen", engine.DefaultListen, "ingress address [HERALD_LISTEN]")
+	fs.StringVar(&o.DataDir, "data-dir", engine.DefaultDataDir, "data directory [HERALD_DATA_DIR]")
+	fs.StringVar(&o.AdminToken, "admin-token", "", "admin bearer token; generated and printed once when unset [HERALD_ADMIN_TOKEN]")
+	fs.StringVar(&o.MasterKeyFile, "master-key-file", "", "32-byte key sealing credentials at rest; default DATA_DIR/master.key [HERALD_MASTER_KEY_FILE]")
+	fs.StringVar(&o.APNsProductionURL, "apns-production-url", actors.DefaultProductionURL, "APNs production host [HERALD_APNS_PRODUCTION_URL]")
+	fs.StringVar(&o.APNsSandboxURL, "apns-sandbox-url", actors.DefaultSandboxURL, "APNs sandbox host [HERALD_APNS_SANDBOX_URL]")
+	fs.StringVar(&o.APNsCAFile, "apns-ca-file", "", "extra PEM roots trusted for APNs TLS, for mocks [HERALD_APNS_CA_FILE]")
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+	fs.TextVar(&level, "log-level", slog.LevelInfo, "debug, info, warn or error [HERALD_LOG_LEVEL]")
+	fs.DurationVar(&o.Actors.IdleTimeout, "user-idle-timeout", actors.DefaultIdleTimeout, "passivate a user actor idle this long")
+	fs.IntVar(&o.HighWater, "high-water", engine.DefaultHighWater, "unsettled messages past which new messages get 429 [HERALD_HIGH_WATER]")
+	fs.StringVar(&o.TLSCertFile, "tls-cert", "", "PEM certificate: serve the ingress over TLS (with --tls-key) [HERALD_TLS_CERT]")
+	fs.StringVar(&o.TLSKeyFile, "tls-key", "", "PEM private key for --tls-cert [HERALD_TLS_KEY]")
+	fs.Float64Var(&o.AppRateLimit, "app-rate-limit", 0, "messages/s each app may post, 0 for no limit [HERALD_APP_RATE_LIMIT]")
+	fs.IntVar(&o.MaxBodySize, "max-body-size", engine.DefaultMaxBodySize, "request body limit in bytes [HERALD_MAX_BODY_SIZE]")
+	fs.IntVar(&o.MaxBatch, "max-batch", engine.DefaultMaxBatch, "messages per messages:batch [HERALD_MAX_BATCH]")
+	fs.IntVar(&o.MaxGroupMembers, "max-group-members", engine.DefaultMaxGroupMembers, "members per group [HERALD_MAX_GROUP_MEMBERS]")
+	fs.IntVar(&o.Actors.MaxDevicesPerUser, "max-devices-per-user", actors.DefaultMaxDevicesPerUser, "devices per user; binding one more evicts the oldest [HERALD_MAX_DEVICES_PER_USER]")
+	fs.Float64Var(&o.Actors.TenantRateLimit, "tenant-rate-limit", 0, "pushes/s each certificate (business_id) may send, 0 for no limit [HERALD_TENANT_RATE_LIMIT]")
+	fs.DurationVar(&o.Actors.RetryWindow, "retry-window", actors.DefaultRetryWindow, "how long a push without its own expiration is retried before it fails \"expired\"")
+	so := pebble.Options{MemTableSize: pebble.DefaultMemTableSize}
+	fs.Var(mebibytes{&so.MemTableSize}, "store-memtable-mib", "Pebble memtable size in MiB: larger flushes less often but in longer CPU bursts [HERALD_STORE_MEMTABLE_MIB]")
+	procs := fs.Int("gomaxprocs", 0, "Go scheduler slots; 0: one more than the cores (or the GOMAXPROCS variable when set), so a slot held by a blocking fsync or a Pebble flush does not stall requests [HERALD_GOMAXPROCS]")
+	pprofAddr := fs.String("pprof-listen", "", "serve net/http/pprof on this address (keep it on loopback) [HERALD_PPROF_LISTEN]")
+	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long SIGTERM waits for in-flight pushes")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if *memtable < 1 || *memtable > 1024 {
-		return fmt.Errorf("--store-memtable-mib must be 1-1024, got %d", *memtable)
+	o.StoreOptions = &so
+	if err := o.EnsureDefaults().Validate(); err != nil {
+		return usageError{err}
 	}
-	o.StoreOptions = &pebble.Options{MemTableSize: uint64(*memtable) << 20}
+	// The last two are serve's own: the process, not the engine.
 	if *procs < 0 || *procs > 1024 {
-		return fmt.Errorf("--gomaxprocs must be 0-1024, got %d", *procs)
+		return usageError{fmt.Errorf("--gomaxprocs must be 0-1024, got %d", *procs)}
+	}
+	if *grace < 0 {
+		return usageError{fmt.Errorf("--shutdown-grace must be >= 0, got %v", *grace)}
 	}
 	runtime.GOMAXPROCS(gomaxprocs(*procs, os.Getenv("GOMAXPROCS")))
 	srv, err := engine.New(o)
@@ -84,6 +92,30 @@ func runServe(args []string) error {
 		o.Logger.Warn("shutdown", "err", err)
 	}
 	return runErr
+}
+
+// mebibytes is a size flag given in MiB and stored in bytes. It refuses 0,
+// which the Options would read as "the default" rather than as no memory;
+// the upper bound is the package's to judge.
+type mebibytes struct{ bytes *uint64 }
+
+func (m mebibytes) String() string {
+	if m.bytes == nil {
+		return "0"
+	}
+	return strconv.FormatUint(*m.bytes>>20, 10)
+}
+
+func (m mebibytes) Set(s string) error {
+	n, err := strconv.ParseInt(s, 10, 32)
+	if err != nil {
+		return errors.New("not a whole number of MiB")
+	}
+	if n < 1 {
+		return fmt.Errorf("must be >= 1, got %d", n)
+	}
+	*m.bytes = uint64(n) << 20
+	return nil
 }
 
 // gomaxprocs is the GOMAXPROCS serve runs with: the flag; else Go's own

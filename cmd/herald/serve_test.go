@@ -1,7 +1,11 @@
 package main
 
 import (
+	"errors"
+	"flag"
+	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -20,6 +24,88 @@ func TestGomaxprocs(t *testing.T) {
 	for _, tt := range tests {
 		if got := gomaxprocs(tt.flag, tt.env); got != tt.want {
 			t.Errorf("%s: gomaxprocs(%d, %q) = %d; want %d", tt.name, tt.flag, tt.env, got, tt.want)
+		}
+	}
+}
+
+// A bad flag or setting stops serve before it starts anything, with exit
+// status 2 and the message of the field at fault.
+func TestServe_BadFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"NegativeHighWater", []string{"--high-water=-5"}, nil,
+			"engine: Options.HighWater must be >= 1, got -5"},
+		{"MemTableZero", []string{"--store-memtable-mib=0"}, nil,
+			`invalid value "0" for flag -store-memtable-mib: must be >= 1, got 0`},
+		{"MemTableHuge", []string{"--store-memtable-mib=2048"}, nil,
+			"engine: Options.StoreOptions: pebble: Options.MemTableSize must be in 1..1024 MiB, got 2147483648 bytes"},
+		{"BadDuration", []string{"--retry-window=soon"}, nil,
+			`invalid value "soon" for flag -retry-window: parse error`},
+		{"NegativeDuration", []string{"--retry-window=-1s"}, nil,
+			"engine: Options.Actors: actors: Options.RetryWindow must be > 0, got -1s"},
+		{"NegativeIdle", []string{"--user-idle-timeout=-1m"}, nil,
+			"engine: Options.Actors: actors: Options.IdleTimeout must be > 0, got -1m0s"},
+		{"UnknownLogLevel", []string{"--log-level=loud"}, nil,
+			`invalid value "loud" for flag -log-level: slog: level string "loud": unknown name`},
+		{"HTTPAPNs", []string{"--apns-sandbox-url=http://127.0.0.1:2197"}, nil,
+			`engine: Options.APNsSandboxURL: apns: Options.Host must be an https://host[:port] URL, got "http://127.0.0.1:2197"`},
+		{"TLSCertAlone", []string{"--tls-cert=c.pem"}, nil,
+			"engine: Options.TLSCertFile and TLSKeyFile must be set together"},
+		{"NegativeGomaxprocs", []string{"--gomaxprocs=-1"}, nil, "--gomaxprocs must be 0-1024, got -1"},
+		{"NegativeGrace", []string{"--shutdown-grace=-1s"}, nil, "--shutdown-grace must be >= 0, got -1s"},
+		{"BadEnv", nil, map[string]string{"HERALD_HIGH_WATER": "lots"},
+			`HERALD_HIGH_WATER: invalid value "lots" for flag -high-water: parse error`},
+		{"NegativeEnv", nil, map[string]string{"HERALD_HIGH_WATER": "-5"},
+			"engine: Options.HighWater must be >= 1, got -5"},
+		{"FlagOverEnv", []string{"--high-water=-7"}, map[string]string{"HERALD_HIGH_WATER": "-5"},
+			"engine: Options.HighWater must be >= 1, got -7"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			// Never a real data directory, should a case pass validation.
+			args := append([]string{"--data-dir=" + t.TempDir(), "--listen=127.0.0.1:0"}, tt.args...)
+			err := runServe(args)
+			if code := exitCode(err); code != 2 {
+				t.Errorf("runServe(%q): exit %d (%v); want 2", tt.args, code, err)
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("runServe(%q) = %v; want %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRun_UsageErrorOnStderr(t *testing.T) {
+	var stderr strings.Builder
+	if code := run([]string{"serve", "--high-water=-5"}, &stderr); code != 2 {
+		t.Errorf("herald serve --high-water=-5: exit %d; want 2", code)
+	}
+	if got, want := stderr.String(), "herald serve: engine: Options.HighWater must be >= 1, got -5\n"; got != want {
+		t.Errorf("stderr = %q; want %q", got, want)
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	tests := []struct {
+		err  error
+		want int
+	}{
+		{nil, 0},
+		{flag.ErrHelp, 0},
+		{usageError{errors.New("bad flag")}, 2},
+		{fmt.Errorf("serve: %w", usageError{errors.New("bad flag")}), 2},
+		{errors.New("listen: address in use"), 1},
+	}
+	for _, tt := range tests {
+		if got := exitCode(tt.err); got != tt.want {
+			t.Errorf("exitCode(%v) = %d; want %d", tt.err, got, tt.want)
 		}
 	}
 }

@@ -18,49 +18,88 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-// Options configure a Store. The zero value (or nil) means the defaults.
+// Defaults for the zero values of Options. They live here and nowhere
+// else: EnsureDefaults applies them, and a command that shows a default in
+// its flag help refers to these constants.
+const (
+	DefaultCacheSize    = 32 << 20
+	DefaultWriteQueue   = 4096
+	DefaultMinFreeBytes = 256 << 20
+	DefaultMemTableSize = 64 << 20
+
+	// MinMemTableSize and MaxMemTableSize bound Options.MemTableSize:
+	// below a MiB the store flushes all the time; above a GiB a flush is
+	// a CPU burst of seconds and the memory is rarely there.
+	MinMemTableSize = 1 << 20
+	MaxMemTableSize = 1 << 30
+)
+
+// Options configure a Store. The zero value (or nil) means the defaults:
+// the Default constants above, applied by EnsureDefaults. Open works on a
+// copy: it calls EnsureDefaults, then Validate, which names a bad field.
 type Options struct {
 	// Logger receives the store's few operational messages (slog.Default if nil).
 	Logger *slog.Logger
-	// CacheSize is Pebble's block cache in bytes (default 32 MiB): herald
-	// reads little (users on activation, rosters), most of it recent.
+	// CacheSize is Pebble's block cache in bytes (default DefaultCacheSize,
+	// 32 MiB): herald reads little (users on activation, rosters), most of
+	// it recent.
 	CacheSize int64
 	// WriteQueue bounds the batches waiting for the writer goroutine
-	// (default 4096). A full queue makes CommitAsync wait: backpressure, not loss.
+	// (default DefaultWriteQueue, 4096). A full queue makes CommitAsync
+	// wait: backpressure, not loss.
 	WriteQueue int
 	// FS is the filesystem Pebble uses (default vfs.Default); tests inject
 	// faults with errorfs.
 	FS vfs.FS
 	// MinFreeBytes is the free disk space below which Healthy fails with
 	// storage.ErrDiskFull, so the ingress answers 503 before Pebble meets a full
-	// disk (default 256 MiB; negative: no check).
+	// disk (default DefaultMinFreeBytes, 256 MiB; negative: no check).
 	MinFreeBytes int64
-	// MemTableSize is Pebble's memtable in bytes (default 64 MiB). Larger
-	// lets more log entries be written and settled before a flush, at the
-	// cost of memory and of longer flushes, each a burst of CPU that shows
-	// in the delivery latency's tail.
+	// MemTableSize is Pebble's memtable in bytes (default
+	// DefaultMemTableSize, 64 MiB; MinMemTableSize..MaxMemTableSize).
+	// Larger lets more log entries be written and settled before a flush,
+	// at the cost of memory and of longer flushes, each a burst of CPU that
+	// shows in the delivery latency's tail.
 	MemTableSize uint64
 }
 
-func (o *Options) ensureDefaults() {
+// EnsureDefaults replaces zero values with their defaults and returns o.
+func (o *Options) EnsureDefaults() *Options {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	if o.CacheSize == 0 {
-		o.CacheSize = 32 << 20
+		o.CacheSize = DefaultCacheSize
 	}
 	if o.MinFreeBytes == 0 {
-		o.MinFreeBytes = 256 << 20
+		o.MinFreeBytes = DefaultMinFreeBytes
 	}
 	if o.FS == nil {
 		o.FS = vfs.Default
 	}
 	if o.WriteQueue == 0 {
-		o.WriteQueue = 4096
+		o.WriteQueue = DefaultWriteQueue
 	}
 	if o.MemTableSize == 0 {
-		o.MemTableSize = 64 << 20
+		o.MemTableSize = DefaultMemTableSize
 	}
+	return o
+}
+
+// Validate reports the first invalid field of o by its name, as
+// "pebble: Options.WriteQueue must be >= 1, got -1". Call it after
+// EnsureDefaults: a zero field is valid only as its default.
+func (o *Options) Validate() error {
+	switch {
+	case o.CacheSize < 1:
+		return fmt.Errorf("pebble: Options.CacheSize must be >= 1, got %d", o.CacheSize)
+	case o.WriteQueue < 1:
+		return fmt.Errorf("pebble: Options.WriteQueue must be >= 1, got %d", o.WriteQueue)
+	case o.MemTableSize < MinMemTableSize || o.MemTableSize > MaxMemTableSize:
+		return fmt.Errorf("pebble: Options.MemTableSize must be in %d..%d MiB, got %d bytes",
+			MinMemTableSize>>20, MaxMemTableSize>>20, o.MemTableSize)
+	}
+	return nil
 }
 
 // Store is herald's Pebble database, the single-node storage.Store. It is
@@ -120,7 +159,9 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if opts != nil {
 		o = *opts
 	}
-	o.ensureDefaults()
+	if err := o.EnsureDefaults().Validate(); err != nil {
+		return nil, err
+	}
 	s := &Store{opts: o, writes: make(chan *Batch, o.WriteQueue), commitWake: make(chan struct{})}
 	s.owners.seed = maphash.MakeSeed()
 	s.owners.seed = maphash.MakeSeed()
