@@ -411,6 +411,7 @@ func TestInterop_Node(t *testing.T) {
 			if tt.after != nil {
 				tt.after(t, p, poolLog.String())
 			}
+			st := p.Stats()
 			p.Close()
 			// Let the server see the connection close before reading its log.
 			time.Sleep(100 * time.Millisecond)
@@ -420,7 +421,7 @@ func TestInterop_Node(t *testing.T) {
 			if t.Failed() {
 				t.Logf("pool log:\n%s", poolLog.String())
 			}
-			t.Logf("%d pushes in %v", tt.n, took)
+			t.Logf("%d pushes in %v, %d retried, %d GOAWAY", tt.n, took, st.Retried, st.GoAways)
 		})
 	}
 }
