@@ -135,24 +135,14 @@ func freePort(t *testing.T) int {
 func interopPool(t *testing.T, url string, log *syncBuffer, mod func(*Options)) *Pool {
 	t.Helper()
 	_, roots := fakeCertificate(t)
-	opts := Options{
-		Host:           url,
-		TLSConfig:      &tls.Config{RootCAs: roots},
-		Conns:          1,
-		RequestTimeout: 10 * time.Second,
-		Logger:         slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		minBackoff:     10 * time.Millisecond,
-		maxBackoff:     50 * time.Millisecond,
-	}
-	if mod != nil {
-		mod(&opts)
-	}
-	p, err := NewPool(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p
+	return openPool(t, url, &tls.Config{RootCAs: roots}, func(o *Options) {
+		o.Conns = 1
+		o.RequestTimeout = 10 * time.Second
+		o.Logger = slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		if mod != nil {
+			mod(o)
+		}
+	})
 }
 
 // interopNotification is a push to token with a payload of about size

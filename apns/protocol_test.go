@@ -58,23 +58,14 @@ func startScript(t *testing.T, mod func(*Options), script func(c *scriptConn)) *
 		ln.Close()
 		<-done
 	})
-	opts := Options{
-		Host:           "https://" + ln.Addr().String(),
-		TLSConfig:      &tls.Config{RootCAs: roots},
-		Conns:          1,
-		RequestTimeout: 2 * time.Second,
-		minBackoff:     time.Second, // one connection per test
-		maxBackoff:     time.Second,
-	}
-	if mod != nil {
-		mod(&opts)
-	}
-	p, err := NewPool(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p
+	return openPool(t, "https://"+ln.Addr().String(), &tls.Config{RootCAs: roots}, func(o *Options) {
+		o.Conns = 1
+		o.RequestTimeout = 2 * time.Second
+		o.minBackoff, o.maxBackoff = time.Second, time.Second // one connection per test
+		if mod != nil {
+			mod(o)
+		}
+	})
 }
 
 // next reads frames until one of type T arrives (acknowledging the
