@@ -109,12 +109,26 @@ server.on('stream', (stream, headers) => {
   });
 });
 
-// setMaxStreams changes MAX_CONCURRENT_STREAMS when it differs from the
-// last value sent (nghttp2 allows few unacknowledged SETTINGS).
-function setMaxStreams(session, n) {
-  if (session.maxStreams === n) return;
-  session.maxStreams = n;
-  session.settings({ maxConcurrentStreams: n });
+// changeSettings sends SETTINGS, one frame awaiting acknowledgement at a
+// time (nghttp2 allows few): changes asked for meanwhile are merged and
+// sent when the ACK arrives, the latest value winning; a value already in
+// force is not sent again.
+function changeSettings(session, settings) {
+  session.wanted = Object.assign(session.wanted || {}, settings);
+  if (session.inFlight) return;
+  const sent = session.sent || (session.sent = {});
+  const change = {};
+  for (const [k, v] of Object.entries(session.wanted)) {
+    if (sent[k] !== v) change[k] = v;
+  }
+  session.wanted = {};
+  if (Object.keys(change).length === 0 || session.destroyed || session.closed) return;
+  Object.assign(sent, change);
+  session.inFlight = true;
+  session.settings(change, () => {
+    session.inFlight = false;
+    changeSettings(session, {});
+  });
 }
 
 function handle(stream, headers) {
@@ -127,13 +141,13 @@ function handle(stream, headers) {
       } else {
         answer(stream, headers, 200);
       }
-      setMaxStreams(stream.session, bad ? 1 : 100);
+      changeSettings(stream.session, { maxConcurrentStreams: bad ? 1 : 100 });
       return;
     }
     case 'window': {
       if (requests % 5 === 0) {
         const sizes = [100, 65535, 7, 1 << 20, 1000];
-        stream.session.settings({ initialWindowSize: sizes[(requests / 5) % sizes.length] });
+        changeSettings(stream.session, { initialWindowSize: sizes[(requests / 5) % sizes.length] });
       }
       answer(stream, headers, 200);
       return;
