@@ -27,7 +27,8 @@ var (
 
 	// ErrTimeout is returned for a request that got no answer within
 	// Options.RequestTimeout, either because no connection could take it
-	// (the wrapped error then says why the last dial failed) or because the
+	// (the wrapped error then says why the last dial failed, a *GoAwayError
+	// if the server refused the connection with a reason) or because the
 	// server did not answer its stream. In the second case the outcome is
 	// unknown, as for ErrConnectionLost.
 	ErrTimeout = errors.New("apns: request timed out")

@@ -259,7 +259,10 @@ func TestInterop_Nghttpd(t *testing.T) {
 			if t.Failed() {
 				t.Logf("pool log:\n%s", poolLog.String())
 			}
-			t.Logf("%d pushes in %v", tt.n, took)
+			sl := srvLog.String()
+			t.Logf("%d pushes in %v; nghttpd sent %d WINDOW_UPDATE and %d padded frames, received %d RST_STREAM and %d WINDOW_UPDATE",
+				tt.n, took, strings.Count(sl, "send WINDOW_UPDATE"), strings.Count(sl, "PADDED"),
+				strings.Count(sl, "recv RST_STREAM"), strings.Count(sl, "recv WINDOW_UPDATE"))
 		})
 	}
 }
