@@ -311,10 +311,16 @@ func (t *tenantActor) handle(ctx actor.Context, r *sendResult) {
 		t.sys.metrics.apnsLatency.Observe(r.took.Seconds())
 	}
 	status, reason := r.status, r.reason
+	var refusal *apns.GoAwayError
 	switch {
 	case errors.Is(r.err, apns.ErrInvalidNotification):
 		// Our bug, not APNs trouble: retrying would fail the same way.
 		status, reason = 400, ReasonInvalidNotification
+	case errors.As(r.err, &refusal) && refusal.Status != 0:
+		// APNs refused the connection with a reason (GOAWAY): judged
+		// like a response with that reason (a bad certificate opens the
+		// circuit).
+		status, reason = refusal.Status, refusal.Reason
 	case r.err != nil:
 		status, reason = 0, "connection_error"
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -38,9 +39,16 @@ const (
 	// MAX_CONCURRENT_STREAMS unlimited; it is Apple's usual value.
 	defaultMaxStreams = 1000
 	// maxRefusals is how often a request may be refused (REFUSED_STREAM)
-	// and retried before it fails: a server refusing everything must not
-	// make the pool spin until the deadline.
-	maxRefusals = 3
+	// and retried before it fails with ErrRefused: a server refusing
+	// everything must not make the pool spin until the deadline. Each
+	// retry waits refusalBackoff doubled per refusal, jittered (Apple
+	// lowers MAX_CONCURRENT_STREAMS to 1 after a rejected push; its new
+	// SETTINGS usually arrive within that wait).
+	maxRefusals        = 5
+	refusalBackoff     = 10 * time.Millisecond
+	refusalBackoffMax  = 250 * time.Millisecond
+	maxWindow          = 1<<31 - 1
+	goAwayWriteTimeout = time.Second
 )
 
 // conn is one HTTP/2 connection of a pool.
@@ -106,6 +114,17 @@ type conn struct {
 		pingOut      bool
 		pingSent     int64
 		pingData     [8]byte
+		// settingsAcked turns true when the server acknowledges our
+		// SETTINGS; the sweep gives up on the connection if it does not
+		// within DialTimeout of settingsSent.
+		settingsAcked bool
+		settingsSent  int64
+		// fatal is a connection error of ours: the writer sends GOAWAY
+		// with its code, then closes the connection.
+		fatal *connError
+		// refusal is set by a GOAWAY that refused the connection with a
+		// reason: streams the writer had gathered fail with it.
+		refusal *GoAwayError
 	}
 }
 
@@ -137,6 +156,7 @@ func newConn(p *Pool, raw net.Conn, tc *tls.Conn) *conn {
 	c.mu.initWin = initialWindow
 	c.mu.maxFrame = defaultFrameSize
 	c.mu.idleSince = p.now()
+	c.mu.settingsSent = c.mu.idleSince
 	return c
 }
 
@@ -213,7 +233,31 @@ func (c *conn) flush() error {
 // and then closes the connection (a no-op if someone else did).
 func (c *conn) readLoop() {
 	defer c.p.wg.Done()
-	c.close(c.readFrames())
+	err := c.readFrames()
+	var ce connError
+	if errors.As(err, &ce) {
+		c.goAway(ce)
+		return
+	}
+	c.close(err)
+}
+
+// goAway ends the connection after a connection error we detected (RFC
+// 9113 §5.4.1): the writer sends GOAWAY with the error code, flushes and
+// closes. A write deadline bounds the wait for a server that stopped
+// reading. Not with mu held.
+func (c *conn) goAway(ce connError) {
+	c.mu.Lock()
+	if c.mu.closed || c.mu.fatal != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.mu.fatal = &ce
+	c.mu.goingAway = true
+	c.updateFreeLocked()
+	c.mu.Unlock()
+	c.raw.SetWriteDeadline(time.Now().Add(goAwayWriteTimeout))
+	c.wake()
 }
 
 func (c *conn) readFrames() error {
@@ -226,6 +270,13 @@ func (c *conn) readFrames() error {
 				// WINDOW_UPDATE): reset that stream, keep the connection.
 				c.resetStream(se.StreamID, se.Code)
 				continue
+			}
+			var ce http2.ConnectionError
+			switch {
+			case errors.As(err, &ce):
+				return connError{http2.ErrCode(ce), "read frame: " + err.Error()}
+			case errors.Is(err, http2.ErrFrameTooLarge):
+				return connError{http2.ErrCodeFrameSize, "read frame: " + err.Error()}
 			}
 			return fmt.Errorf("read frame: %w", err)
 		}
@@ -251,7 +302,7 @@ func (c *conn) readFrames() error {
 			err = c.onGoAway(f)
 		case *http2.PushPromiseFrame:
 			// We sent SETTINGS_ENABLE_PUSH=0 (RFC 9113 §8.4).
-			err = errors.New("server sent PUSH_PROMISE")
+			err = connError{http2.ErrCodeProtocol, "server sent PUSH_PROMISE"}
 		}
 		if err != nil {
 			return err
@@ -262,7 +313,7 @@ func (c *conn) readFrames() error {
 func (c *conn) onHeaders(f *http2.HeadersFrame) error {
 	c.head = responseHead{stream: f.StreamID, endStream: f.StreamEnded()}
 	if _, err := c.dec.Write(f.HeaderBlockFragment()); err != nil {
-		return fmt.Errorf("decode headers: %w", err)
+		return connError{http2.ErrCodeCompression, "decode headers: " + err.Error()}
 	}
 	if f.HeadersEnded() {
 		return c.endHeaders()
@@ -274,7 +325,7 @@ func (c *conn) onHeaders(f *http2.HeadersFrame) error {
 // it follows HEADERS of the same stream.
 func (c *conn) onContinuation(f *http2.ContinuationFrame) error {
 	if _, err := c.dec.Write(f.HeaderBlockFragment()); err != nil {
-		return fmt.Errorf("decode headers: %w", err)
+		return connError{http2.ErrCodeCompression, "decode headers: " + err.Error()}
 	}
 	if f.HeadersEnded() {
 		return c.endHeaders()
@@ -287,11 +338,16 @@ func (c *conn) onContinuation(f *http2.ContinuationFrame) error {
 // given up on, to keep the HPACK table in sync.
 func (c *conn) endHeaders() error {
 	if err := c.dec.Close(); err != nil {
-		return fmt.Errorf("decode headers: %w", err)
+		return connError{http2.ErrCodeCompression, "decode headers: " + err.Error()}
 	}
 	h := c.head
 	c.head = responseHead{}
 	if h.status >= 100 && h.status < 200 {
+		if h.endStream {
+			// An interim response cannot end the stream (RFC 9113 §8.1):
+			// a stream error, not a final answer.
+			c.resetStream(h.stream, http2.ErrCodeProtocol)
+		}
 		return nil // interim response; the final one follows
 	}
 	c.mu.Lock()
@@ -322,6 +378,9 @@ func (c *conn) onData(f *http2.DataFrame) error {
 	// Flow control counts the whole frame, padding included, even on
 	// streams we no longer know.
 	c.recvUnacked += f.Length
+	if c.recvUnacked > connRecvWindow {
+		return connError{http2.ErrCodeFlowControl, "server overran the connection window"}
+	}
 	c.mu.Lock()
 	if c.recvUnacked >= windowUpdateThreshold {
 		c.queueCtrlLocked(ctrlFrame{kind: ctrlWindowUpdate, incr: c.recvUnacked})
@@ -332,15 +391,27 @@ func (c *conn) onData(f *http2.DataFrame) error {
 		c.mu.Unlock()
 		return nil
 	}
-	if !r.gotHead {
+	r.recvUnacked += f.Length
+	if !r.gotHead || r.recvUnacked > streamRecvWindow {
+		code := http2.ErrCodeProtocol
+		if r.gotHead {
+			code = http2.ErrCodeFlowControl
+		}
 		c.mu.Unlock()
-		c.resetStream(f.StreamID, http2.ErrCodeProtocol)
+		c.resetStream(f.StreamID, code)
 		return nil
 	}
 	if data := f.Data(); len(data) > 0 && len(r.respBody) < maxErrorBody {
 		r.respBody = append(r.respBody, data[:min(len(data), maxErrorBody-len(r.respBody))]...)
 	}
 	if !f.StreamEnded() {
+		// Only the first maxErrorBody bytes are kept, but the stream must
+		// end for its answer to count: give the window back as it is
+		// used, or a long body stalls at our stream window.
+		if r.recvUnacked >= streamRecvWindow/2 {
+			c.queueCtrlLocked(ctrlFrame{kind: ctrlWindowUpdate, stream: r.id, incr: r.recvUnacked})
+			r.recvUnacked = 0
+		}
 		c.mu.Unlock()
 		return nil
 	}
@@ -393,34 +464,43 @@ func (c *conn) resetStream(id uint32, code http2.ErrCode) {
 	retire := c.endStreamLocked(r)
 	c.queueCtrlLocked(ctrlFrame{kind: ctrlRST, stream: id, code: code})
 	c.mu.Unlock()
-	c.p.finish(r, nil, fmt.Errorf("%w: malformed response: %v", ErrStreamReset, code))
+	c.p.finish(r, nil, fmt.Errorf("%w: protocol violation, reset with %v", ErrStreamReset, code))
 	if retire {
 		c.close(errRetired)
 	}
 }
 
+// onWindowUpdate grows a send window. Past 2^31-1 it is a flow-control
+// error (RFC 9113 §6.9.1): of the connection, or of the stream alone.
 func (c *conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if f.StreamID == 0 {
 		c.mu.connWin += int64(f.Increment)
-		if c.mu.connWin > 1<<31-1 {
-			return errors.New("connection window above 2^31-1")
+		if c.mu.connWin > maxWindow {
+			c.mu.Unlock()
+			return connError{http2.ErrCodeFlowControl, "connection window above 2^31-1"}
 		}
 	} else if r := c.mu.streams[f.StreamID]; r != nil {
 		r.sendWin += int64(f.Increment)
+		if r.sendWin > maxWindow {
+			c.mu.Unlock()
+			c.resetStream(f.StreamID, http2.ErrCodeFlowControl)
+			return nil
+		}
 	}
 	c.updateFreeLocked()
 	c.wakeIfWorkLocked()
+	c.mu.Unlock()
 	return nil
 }
 
 func (c *conn) onSettings(f *http2.SettingsFrame) error {
-	if f.IsAck() {
-		return nil
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if f.IsAck() {
+		c.mu.settingsAcked = true
+		return nil
+	}
 	return c.applySettingsLocked(f)
 }
 
@@ -435,19 +515,22 @@ func (c *conn) applySettingsLocked(f *http2.SettingsFrame) error {
 		case http2.SettingMaxConcurrentStreams:
 			c.mu.maxStreams = s.Val
 		case http2.SettingInitialWindowSize:
-			if s.Val > 1<<31-1 {
-				return errors.New("initial window size above 2^31-1")
+			if s.Val > maxWindow {
+				return connError{http2.ErrCodeFlowControl, "initial window size above 2^31-1"}
 			}
 			// RFC 9113 §6.9.2: the change applies to every open stream's
-			// window, which may go negative.
+			// window, which may go negative, and must not pass 2^31-1.
 			delta := int64(s.Val) - c.mu.initWin
 			for _, r := range c.mu.streams {
 				r.sendWin += delta
+				if r.sendWin > maxWindow {
+					return connError{http2.ErrCodeFlowControl, "stream window above 2^31-1"}
+				}
 			}
 			c.mu.initWin = int64(s.Val)
 		case http2.SettingMaxFrameSize:
 			if s.Val < defaultFrameSize || s.Val > 1<<24-1 {
-				return fmt.Errorf("max frame size %d out of range", s.Val)
+				return connError{http2.ErrCodeProtocol, fmt.Sprintf("max frame size %d out of range", s.Val)}
 			}
 			c.mu.maxFrame = s.Val
 		case http2.SettingHeaderTableSize:
@@ -456,7 +539,7 @@ func (c *conn) applySettingsLocked(f *http2.SettingsFrame) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("server settings: %w", err)
+		return err
 	}
 	c.queueCtrlLocked(ctrlFrame{kind: ctrlSettingsAck})
 	c.updateFreeLocked()
@@ -478,7 +561,8 @@ func (c *conn) onPing(f *http2.PingFrame) {
 
 // onRSTStream fails or retries a stream the server reset. REFUSED_STREAM
 // promises the request was not processed (RFC 9113 §8.7), so it is
-// retried on any connection; other codes leave the outcome unknown.
+// retried on any connection after a short backoff, and fails with
+// ErrRefused after maxRefusals; other codes leave the outcome unknown.
 func (c *conn) onRSTStream(f *http2.RSTStreamFrame) {
 	c.mu.Lock()
 	r := c.mu.streams[f.StreamID]
@@ -494,10 +578,8 @@ func (c *conn) onRSTStream(f *http2.RSTStreamFrame) {
 	retire := c.mu.goingAway && c.mu.active == 0
 	c.mu.Unlock()
 
-	if f.ErrCode == http2.ErrCodeRefusedStream && r.refused < maxRefusals {
-		r.refused++
-		c.p.stats.retried.Add(1)
-		c.p.requeue([]*request{r})
+	if f.ErrCode == http2.ErrCodeRefusedStream {
+		c.p.refused(r)
 	} else {
 		c.p.finish(r, nil, fmt.Errorf("%w: %v", ErrStreamReset, f.ErrCode))
 	}
@@ -510,8 +592,22 @@ func (c *conn) onRSTStream(f *http2.RSTStreamFrame) {
 // stream id were not processed (RFC 9113 §6.8) and go back to the pool's
 // queue, transparently; the rest finish here, and the connection closes
 // after the last. The pool dials a replacement at once.
+//
+// A GOAWAY with a reason in its debug data on a connection that has
+// answered nothing is Apple refusing the connection (a certificate for
+// the wrong environment, say): retrying cannot help, so the unprocessed
+// streams fail with a *GoAwayError carrying the reason, and so does the
+// queue if no other connection is ready (Pool.refuse).
 func (c *conn) onGoAway(f *http2.GoAwayFrame) error {
+	debug := string(f.DebugData())
+	var refusal *GoAwayError
+	if reason := parseGoAwayReason(f.DebugData()); refusalReason(reason) && !c.answered.Load() {
+		refusal = &GoAwayError{Code: f.ErrCode, LastStreamID: f.LastStreamID, Reason: reason, Status: goAwayStatus(reason)}
+	}
 	c.mu.Lock()
+	if refusal != nil {
+		c.mu.refusal = refusal
+	}
 	first := !c.mu.goingAway
 	if first || f.LastStreamID < c.mu.lastStreamID {
 		c.mu.lastStreamID = f.LastStreamID
@@ -535,14 +631,23 @@ func (c *conn) onGoAway(f *http2.GoAwayFrame) error {
 		c.p.stats.goAways.Add(1)
 		c.p.retire(c)
 	}
-	c.p.stats.retried.Add(uint64(len(retry)))
 	level := c.p.log.Info
-	if f.ErrCode != http2.ErrCodeNo {
+	if f.ErrCode != http2.ErrCodeNo || refusal != nil {
 		level = c.p.log.Warn
 	}
-	level("apns: goaway", logKeyConn, c.id, logKeyCode, f.ErrCode, logKeyLastStream, f.LastStreamID,
-		logKeyInFlight, remaining, logKeyRetried, len(retry), logKeyDebug, string(f.DebugData()))
-	c.p.requeue(retry)
+	if refusal != nil {
+		level("apns: connection refused by goaway", logKeyConn, c.id, logKeyCode, f.ErrCode,
+			logKeyLastStream, f.LastStreamID, logKeyInFlight, remaining, logKeyFailed, len(retry), logKeyDebug, debug)
+		for _, r := range retry {
+			c.p.finish(r, nil, refusal)
+		}
+		c.p.refuse(refusal)
+	} else {
+		c.p.stats.retried.Add(uint64(len(retry)))
+		level("apns: goaway", logKeyConn, c.id, logKeyCode, f.ErrCode, logKeyLastStream, f.LastStreamID,
+			logKeyInFlight, remaining, logKeyRetried, len(retry), logKeyDebug, debug)
+		c.p.requeue(retry)
+	}
 	if remaining == 0 {
 		return errRetired
 	}
@@ -581,12 +686,15 @@ func (c *conn) sweep(now int64, expired []*request) []*request {
 		c.mu.pingOut, c.mu.pingSent = true, now
 		c.queueCtrlLocked(ctrlFrame{kind: ctrlPing, data: c.mu.pingData})
 	}
+	settingsLate := !c.mu.settingsAcked && now-c.mu.settingsSent >= int64(c.p.opts.DialTimeout)
 	c.updateFreeLocked()
 	c.wakeIfWorkLocked()
 	retire := len(expired) > n && c.mu.goingAway && c.mu.active == 0
 	c.mu.Unlock()
 
 	switch {
+	case settingsLate:
+		c.goAway(errSettingsTimeout)
 	case dead:
 		c.close(errPingTimeout)
 	case retire:
@@ -595,15 +703,19 @@ func (c *conn) sweep(now int64, expired []*request) []*request {
 	return expired
 }
 
-// close shuts the connection without GOAWAY and fails its in-flight
-// requests with ErrConnectionLost wrapping cause: they were written, so
-// their outcome is unknown, and the pool leaves retrying to the caller.
-// Safe to call from any goroutine, more than once; not with mu held.
+// close shuts the connection (after the GOAWAY of a connection error,
+// see goAway; otherwise without one) and fails its in-flight requests
+// with ErrConnectionLost wrapping cause: they were written, so their
+// outcome is unknown, and the pool leaves retrying to the caller. Safe to
+// call from any goroutine, more than once; not with mu held.
 func (c *conn) close(cause error) {
 	c.mu.Lock()
 	if c.mu.closed {
 		c.mu.Unlock()
 		return
+	}
+	if c.mu.fatal != nil {
+		cause = *c.mu.fatal // not the write error it may have caused
 	}
 	c.mu.closed = true
 	lost := make([]*request, 0, len(c.mu.streams))

@@ -36,11 +36,15 @@
 //
 // Errors passed to done: ErrConnectionLost (written, then the connection
 // died: outcome unknown, retry with the same apns-id), ErrTimeout (no
-// answer within Options.RequestTimeout), ErrStreamReset, ErrQueueFull,
+// answer within Options.RequestTimeout), ErrStreamReset, ErrRefused (the
+// server kept refusing the stream: not processed, retry later),
+// *GoAwayError (Apple refused the connection with a reason: classify
+// Status and Reason like a response), ErrQueueFull,
 // ErrInvalidNotification, ErrClosed. Requests the server provably did not
-// process (above a GOAWAY's last stream id, or REFUSED_STREAM) are retried
-// on another connection without the caller noticing. Pool.Stats reports
-// gauges and counters for metrics.
+// process are retried without the caller noticing: those above a
+// GOAWAY's last stream id at once on another connection, REFUSED_STREAM
+// after a short backoff (10 ms doubling, jittered, at most 250 ms; after
+// five, ErrRefused). Pool.Stats reports gauges and counters for metrics.
 //
 // # Protocol
 //
@@ -48,17 +52,33 @@
 // SETTINGS before any request, so that its SETTINGS_MAX_CONCURRENT_STREAMS
 // is known. That limit is honoured live, down to 0 or 1; requests beyond
 // it wait in the pool's queue (any connection with room takes them). Our
-// receive windows are set once, generously; the server's send windows are
-// respected per connection and per stream, holding body bytes back until
-// WINDOW_UPDATE. Each connection has its own HPACK tables; headers that
+// receive windows are generous (1 MiB per stream, 1 GiB for the
+// connection) and given back as data is read: a stream WINDOW_UPDATE once
+// half its window is used, a connection one every 16 MiB, so an APNs
+// answer costs none and a long body never stalls. The server's send
+// windows are respected per connection and per stream, holding body bytes
+// back until WINDOW_UPDATE; a window pushed past 2^31-1 is a
+// FLOW_CONTROL_ERROR (RST_STREAM for a stream, GOAWAY for the
+// connection). Each connection has its own HPACK tables; headers that
 // repeat (:authority, apns-topic, authorization...) shrink to a byte or
 // two, and per-request values are sent "never indexed" so they do not
 // evict them. PINGs are answered; an idle connection is pinged every
-// Options.PingInterval and dropped when the PING goes unanswered. On
-// GOAWAY, streams up to the last stream id finish, the rest are requeued,
-// a replacement is dialled, and the connection closes after its last
-// stream. Failed dials back off from about one second to a minute,
-// jittered.
+// Options.PingInterval and dropped when the PING goes unanswered, and
+// one whose SETTINGS go unacknowledged for Options.DialTimeout is closed
+// with SETTINGS_TIMEOUT. On GOAWAY, streams up to the last stream id
+// finish, the rest are requeued, a replacement is dialled, and the
+// connection closes after its last stream. A GOAWAY whose debug data
+// carries a reason, on a connection that has answered nothing, is Apple
+// refusing the connection ({"reason":"BadCertificateEnvironment"} with
+// last stream 0): unless the reason is Shutdown, IdleTimeout or a server
+// error, the unprocessed requests fail with a *GoAwayError, and so does
+// the queue while no connection is ready, logged at warn, so that a bad
+// certificate reads as one and not as a timeout. A connection error we
+// detect (malformed frames, HPACK, flow control, PUSH_PROMISE, bad
+// SETTINGS) sends GOAWAY with its code before the TCP connection closes;
+// a stream error (a 1xx response with END_STREAM, a stream window
+// overflow) resets that stream only. Failed dials back off from about one
+// second to a minute, jittered.
 //
 // # Goroutines and locks
 //
@@ -76,12 +96,26 @@
 //   - A Notification and its payload must not change until done runs.
 //   - ErrConnectionLost and an ErrTimeout of a written request mean the
 //     push may have been delivered: the pool never retries them itself.
+//     A request whose status arrived but whose body did not end by its
+//     deadline is answered with that status, not ErrTimeout.
 //   - Timeouts are enforced by a periodic sweep, so they fire up to a
 //     quarter of RequestTimeout (at most one second) late.
 //   - Push's ctx bounds the wait; if it is cancelled (not timed out), the
 //     request still completes in the background.
 //   - Close sends no GOAWAY: in-flight requests fail with an error wrapping
 //     both ErrClosed and ErrConnectionLost.
-//   - Server push, trailers, and response bodies above 1 KiB are ignored:
-//     APNs uses none of them.
+//   - Server push and trailers are ignored, and of a response body only
+//     the first KiB is kept (the rest is read and discarded): APNs uses
+//     none of them.
+//
+// # Interoperability
+//
+// Besides the fake server written beside it, the pool is tested against
+// net/http's HTTP/2 server, nghttpd and Node's http2 module
+// (interop_test.go): one stream, tiny windows, padding, a zero header
+// table, early responses, bodies above our stream window, stream limits
+// lowered and raised (REFUSED_STREAM), window sizes changed mid-flight,
+// GOAWAY below open streams and at connect with a reason. Each test fails
+// on any error the server logs; without nghttpd or node they skip unless
+// CI is set.
 package apns

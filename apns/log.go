@@ -13,4 +13,5 @@ const (
 	logKeyBackoff    = "backoff"
 	logKeyFailures   = "failures"
 	logKeyRetried    = "retried"
+	logKeyFailed     = "failed"
 )

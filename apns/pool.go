@@ -59,6 +59,9 @@ type Pool struct {
 		closed bool
 		queue  requestQueue
 		failed []*request // rejected by Send; completed by the sweep loop
+		// delayed are refused requests waiting for their notBefore; the
+		// sweep loop requeues them (releaseDelayed).
+		delayed []*request
 		// ready are the connections that accept new streams; all adds
 		// those draining after a GOAWAY. Both are small (Options.Conns).
 		ready []*conn
@@ -251,15 +254,97 @@ func (p *Pool) requeue(rs []*request) {
 	}
 	for i := len(rs) - 1; i >= 0; i-- {
 		r := rs[i]
-		r.id, r.sendWin, r.pending = 0, 0, nil
-		r.gotHead, r.status, r.apnsID, r.uniqueID = false, 0, "", ""
-		r.respBody = r.respBody[:0]
+		clearStream(r)
 		p.mu.queue.pushFront(r)
 	}
 	p.queueLen.Store(int64(p.mu.queue.len()))
 	p.wakeWriterLocked(nil)
 	wake(p.dialWake)
 	p.mu.Unlock()
+}
+
+// clearStream forgets what a stream that was not processed left in r.
+func clearStream(r *request) {
+	r.id, r.sendWin, r.pending, r.recvUnacked = 0, 0, nil, 0
+	r.gotHead, r.status, r.apnsID, r.uniqueID = false, 0, "", ""
+	r.respBody = r.respBody[:0]
+}
+
+// refused handles a request the server refused (REFUSED_STREAM, so not
+// processed): after a short jittered backoff it goes back to the queue,
+// through the sweep loop; after maxRefusals it fails with ErrRefused.
+func (p *Pool) refused(r *request) {
+	if r.refused >= maxRefusals {
+		p.finish(r, nil, errRefusedTries)
+		return
+	}
+	r.refused++
+	p.stats.retried.Add(1)
+	clearStream(r)
+	r.notBefore = p.now() + int64(backoff(int(r.refused), refusalBackoff, refusalBackoffMax))
+	p.mu.Lock()
+	if p.mu.closed {
+		p.mu.Unlock()
+		p.finish(r, nil, ErrClosed)
+		return
+	}
+	p.mu.delayed = append(p.mu.delayed, r)
+	p.mu.Unlock()
+	wake(p.sweepWake)
+}
+
+// releaseDelayed requeues the refused requests whose backoff is over,
+// fails those past their deadline, and returns how long until the next
+// one is due (0: none waits). Called by the sweep loop.
+func (p *Pool) releaseDelayed() time.Duration {
+	now := p.now()
+	var due, expired []*request
+	next := int64(0)
+	p.mu.Lock()
+	kept := p.mu.delayed[:0]
+	for _, r := range p.mu.delayed {
+		switch {
+		case r.deadline <= now:
+			expired = append(expired, r)
+		case r.notBefore <= now:
+			due = append(due, r)
+		default:
+			kept = append(kept, r)
+			if next == 0 || r.notBefore < next {
+				next = r.notBefore
+			}
+		}
+	}
+	clear(p.mu.delayed[len(kept):])
+	p.mu.delayed = kept
+	p.mu.Unlock()
+	p.requeue(due)
+	for _, r := range expired {
+		p.finish(r, nil, errRefusedDeadline)
+	}
+	if next == 0 {
+		return 0
+	}
+	return time.Duration(max(next-now, int64(time.Millisecond)))
+}
+
+// refuse records that a connection was refused by a GOAWAY with a reason
+// (see conn.onGoAway). While no connection is ready, the queued requests
+// fail with it at once rather than time out as if the network were down;
+// requests queued later fail with it when their deadline passes, unless
+// a connection is accepted meanwhile.
+func (p *Pool) refuse(err *GoAwayError) {
+	p.mu.Lock()
+	p.mu.lastDialErr = err
+	var queued []*request
+	if len(p.mu.ready) == 0 {
+		queued = p.mu.queue.drain(nil)
+		p.queueLen.Store(0)
+	}
+	p.mu.Unlock()
+	for _, r := range queued {
+		p.finish(r, nil, err)
+	}
 }
 
 // finish recycles r and then reports to its owner. Nothing may hold r
@@ -292,6 +377,8 @@ func (p *Pool) Close() error {
 	p.queueLen.Store(0)
 	failed := p.mu.failed
 	p.mu.failed = nil
+	delayed := p.mu.delayed
+	p.mu.delayed = nil
 	conns := slices.Clone(p.mu.all)
 	p.mu.Unlock()
 
@@ -304,6 +391,9 @@ func (p *Pool) Close() error {
 	}
 	for _, r := range failed {
 		p.finish(r, nil, r.err)
+	}
+	for _, r := range delayed {
+		p.finish(r, nil, ErrClosed)
 	}
 	p.wg.Wait()
 	return nil

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -39,9 +40,16 @@ const testToken = "4a9f5c3e2b1d0e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5
 // newTestPool returns a pool on s with fast backoff; t.Cleanup closes it.
 func newTestPool(t *testing.T, s *fakeServer, mod func(*Options)) *Pool {
 	t.Helper()
+	return openPool(t, s.url, s.tls, mod)
+}
+
+// openPool returns a pool on url with fast backoff, changed by mod;
+// t.Cleanup closes it.
+func openPool(t *testing.T, url string, cfg *tls.Config, mod func(*Options)) *Pool {
+	t.Helper()
 	opts := Options{
-		Host:       s.url,
-		TLSConfig:  s.tls,
+		Host:       url,
+		TLSConfig:  cfg,
 		minBackoff: 10 * time.Millisecond,
 		maxBackoff: 50 * time.Millisecond,
 	}

@@ -26,15 +26,20 @@ type request struct {
 	err error
 
 	// Stream state, guarded by the owning conn's mu once registered.
-	id       uint32
-	sendWin  int64  // the server's window for this stream
-	pending  []byte // body not yet sent (flow control); a private copy
-	gotHead  bool   // the final (non-1xx) HEADERS arrived
-	refused  uint8  // REFUSED_STREAM retries so far
-	status   int
-	apnsID   string
-	uniqueID string
-	respBody []byte // capacity is reused across recycles
+	id      uint32
+	sendWin int64  // the server's window for this stream
+	pending []byte // body not yet sent (flow control); a private copy
+	gotHead bool   // the final (non-1xx) HEADERS arrived
+	refused uint8  // REFUSED_STREAM retries so far
+	// recvUnacked is response body bytes received on the stream since our
+	// last stream WINDOW_UPDATE for it.
+	recvUnacked uint32
+	// notBefore (Pool.now units) is when a refused request may be retried.
+	notBefore int64
+	status    int
+	apnsID    string
+	uniqueID  string
+	respBody  []byte // capacity is reused across recycles
 }
 
 // result carries an answer to Push.

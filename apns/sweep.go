@@ -14,6 +14,15 @@ func (p *Pool) sweepLoop() {
 	defer p.wg.Done()
 	t := time.NewTicker(p.opts.tick())
 	defer t.Stop()
+	// retry fires when the next refused request may go back to the queue.
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	armRetry := func() {
+		if d := p.releaseDelayed(); d > 0 {
+			retry.Reset(d)
+		}
+	}
 	var expired []*request
 	for {
 		select {
@@ -21,8 +30,12 @@ func (p *Pool) sweepLoop() {
 			return
 		case <-p.sweepWake:
 			p.completeFailed()
+			armRetry()
+		case <-retry.C:
+			armRetry()
 		case <-t.C:
 			p.completeFailed()
+			armRetry()
 			expired = p.sweep(expired[:0])
 			clear(expired) // let recycled requests go
 		}
@@ -61,9 +74,14 @@ func (p *Pool) sweep(buf []*request) []*request {
 	}
 	p.stats.timeouts.Add(uint64(len(buf)))
 	for i, r := range buf {
-		if i < nQueued {
+		switch {
+		case i < nQueued:
 			p.finish(r, nil, queuedErr)
-		} else {
+		case r.gotHead:
+			// The status arrived, the rest of the body did not: the
+			// answer is known, if incomplete.
+			p.finish(r, newResponse(r), nil)
+		default:
 			p.finish(r, nil, errTimeoutSent)
 		}
 	}

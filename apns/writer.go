@@ -27,6 +27,8 @@ type writerState struct {
 	setTable  bool
 	// retire: the stream ids ran out and nothing is in flight.
 	retire bool
+	// fatal: a connection error of ours; send GOAWAY and close.
+	fatal *connError
 }
 
 // dataJob is body bytes of an open stream that flow control held back.
@@ -68,6 +70,13 @@ func (c *conn) writeLoop() {
 			c.close(errRetired)
 			return
 		}
+		if w.fatal != nil {
+			// We never accept server-initiated streams: last stream 0.
+			c.enc.fr.WriteGoAway(0, w.fatal.code, []byte(w.fatal.msg))
+			c.flush() // best effort, bounded by goAway's write deadline
+			c.close(*w.fatal)
+			return
+		}
 		if w.empty() {
 			if len(c.enc.out.b) > 0 {
 				if err := c.flush(); err != nil {
@@ -102,6 +111,9 @@ func (c *conn) gather(w *writerState) bool {
 	defer c.mu.Unlock()
 	if c.mu.closed {
 		return false
+	}
+	if w.fatal = c.mu.fatal; w.fatal != nil {
+		return true
 	}
 	// Swap the control queues: ours is empty, theirs keeps its capacity.
 	w.ctrl, c.mu.ctrl = c.mu.ctrl, w.ctrl
@@ -239,13 +251,21 @@ func (c *conn) register(w *writerState) {
 		c.mu.streams[s.id] = r
 	}
 	retire := !c.mu.closed && c.mu.goingAway && c.mu.active == 0
+	refusal := c.mu.refusal
 	c.updateFreeLocked()
 	c.mu.Unlock()
 
 	clear(w.streams)
 	w.streams = w.streams[:0]
 	if len(w.requeue) > 0 {
-		c.p.requeue(w.requeue)
+		if refusal != nil {
+			// The server refused the connection with a reason: see onGoAway.
+			for _, r := range w.requeue {
+				c.p.finish(r, nil, refusal)
+			}
+		} else {
+			c.p.requeue(w.requeue)
+		}
 		clear(w.requeue)
 		w.requeue = w.requeue[:0]
 	}
