@@ -1,0 +1,117 @@
+package pebble
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/storage"
+)
+
+// testClock is a settable clock for the dedup window.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// countKeys counts the keys in [lower, upper).
+func countKeys(t *testing.T, s *Store, lower, upper []byte) int {
+	t.Helper()
+	n := 0
+	if err := s.scan(lower, upper, func(_, _ []byte) bool { n++; return true }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestStore_DedupSweep: the sweep deletes expired keys and their expiry
+// entries, at most dedupSweepLimit per sweep, keeps the keys still inside
+// the window, and keeps a key that was appended anew after it expired.
+func TestStore_DedupSweep(t *testing.T) {
+	const window = time.Hour
+	c := &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	s, err := Open(t.TempDir(), &Options{DedupWindow: window, Now: c.now, Logger: quietSlog(), MinFreeBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	appendKey := func(key string) *storage.Entry {
+		t.Helper()
+		e := &storage.Entry{App: "a", ReceivedAt: c.now(), Msg: textMessage("u", key), DedupKey: key}
+		if err := s.Append([]*storage.Entry{e}); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	dedupRange := appKey("a", kindDedup, 0)
+	counts := func() (keys, expiry int) {
+		return countKeys(t, s, dedupRange, prefixEnd(dedupRange)), countKeys(t, s, []byte{prefixDedupExpiry}, []byte{prefixDedupExpiry + 1})
+	}
+
+	const old = 2*dedupSweepLimit + 10
+	entries := make([]*storage.Entry, old)
+	for i := range entries {
+		entries[i] = &storage.Entry{App: "a", ReceivedAt: c.now(), Msg: textMessage("u", "m"), DedupKey: fmt.Sprint("k", i)}
+	}
+	if err := s.Append(entries); err != nil {
+		t.Fatal(err)
+	}
+	c.advance(window / 2)
+	late := appendKey("late")
+	if k, e := counts(); k != old+1 || e != old+1 {
+		t.Fatalf("after %d appends: %d dedup keys, %d expiry entries; want %d each", old+1, k, e, old+1)
+	}
+	if n, err := s.sweepDedup(); n != 0 || err != nil {
+		t.Errorf("sweep inside the window = %d, %v; want 0", n, err)
+	}
+
+	c.advance(window / 2)
+	again := appendKey("k0") // expired, not swept yet: stored anew
+	if again.Duplicate || again.Seq == entries[0].Seq {
+		t.Fatalf("k0 past the window: Duplicate %v, Seq %d; want stored anew", again.Duplicate, again.Seq)
+	}
+	for i, want := range []int{dedupSweepLimit, dedupSweepLimit, 10, 0} {
+		if n, err := s.sweepDedup(); n != want || err != nil {
+			t.Errorf("sweep %d = %d, %v; want %d", i+1, n, err, want)
+		}
+	}
+	if k, e := counts(); k != 2 || e != 2 {
+		t.Errorf("after the sweeps: %d dedup keys, %d expiry entries; want 2 each (late and k0 again)", k, e)
+	}
+	if e := appendKey("k0"); !e.Duplicate || e.Seq != again.Seq {
+		t.Errorf("k0 after the sweeps: Duplicate %v, Seq %d; want a duplicate of %d", e.Duplicate, e.Seq, again.Seq)
+	}
+	if e := appendKey("late"); !e.Duplicate || e.Seq != late.Seq {
+		t.Errorf("late after the sweeps: Duplicate %v, Seq %d; want a duplicate of %d", e.Duplicate, e.Seq, late.Seq)
+	}
+	if e := appendKey("k1"); e.Duplicate {
+		t.Errorf("k1 after it was swept: a duplicate of %d; want stored anew", e.Seq)
+	}
+}
+
+// TestDedupRecord: the record round-trips, and anything else is corrupt.
+func TestDedupRecord(t *testing.T) {
+	v := encodeDedupRecord(1<<40+3, 1767323045000)
+	if seq, at, err := decodeDedupRecord(v); seq != 1<<40+3 || at != 1767323045000 || err != nil {
+		t.Errorf("decode(encode(2^40+3, 1767323045000)) = %d, %d, %v", seq, at, err)
+	}
+	for _, bad := range [][]byte{nil, {2, 1, 2}, {dedupRecordV1}, {dedupRecordV1, 1}, append(binary.AppendUvarint([]byte{dedupRecordV1}, 7), 2, 0)} {
+		if _, _, err := decodeDedupRecord(bad); err == nil {
+			t.Errorf("decode(%x) = nil error; want corrupt", bad)
+		}
+	}
+}
