@@ -56,9 +56,22 @@ func (s *Store) Conversations(app string, ids []string, fn func(i int, c storage
 		}
 	}()
 	key := slices.Clone(prefix)
+	// sought is the key last sought: the iterator is at the first key at
+	// or after it, or exhausted (at). An id whose key sorts at or after
+	// sought and before the iterator's key has no record, and needs no
+	// seek: with ids in key order and few users with settings, a chunk
+	// costs about one seek, not one per member.
+	var sought []byte
+	at := false
 	for i, id := range ids {
 		key = append(key[:len(prefix)], id...)
-		if !it.SeekGE(key) || !bytes.Equal(it.Key(), key) {
+		if sought != nil && bytes.Compare(key, sought) >= 0 && (!at || bytes.Compare(key, it.Key()) < 0) {
+			fn(i, nil)
+			continue
+		}
+		sought = append(sought[:0], key...)
+		at = it.SeekGE(key)
+		if !at || !bytes.Equal(it.Key(), key) {
 			if err := it.Error(); err != nil {
 				return fmt.Errorf("read conversations of %s/%s: %w", app, id, err)
 			}

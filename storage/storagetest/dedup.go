@@ -265,4 +265,31 @@ func testConversations(t *testing.T, b Backend) {
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("Conversations(%q) = %v, %v; want %v", ids, got, err, want)
 	}
+
+	// A roster chunk: many ids in key order, few with settings.
+	with := map[int]bool{0: true, 10: true, 50: true, 51: true, 99: true}
+	commit(t, s, func(b storage.Batch) {
+		for i := range with {
+			b.PutConversations("r", fmt.Sprintf("u%02d", i), storage.Conversations{fmt.Sprint("group_", i): storage.ReceiveNotNotify})
+		}
+	})
+	ids = nil
+	for i := range 100 {
+		ids = append(ids, fmt.Sprintf("u%02d", i))
+	}
+	ids = append(ids, "u10", "u0", "u990")
+	err = s.Conversations("r", ids, func(i int, c storage.Conversations) {
+		n := 0
+		fmt.Sscanf(ids[i], "u%d", &n)
+		var want storage.Conversations
+		if with[n] && len(ids[i]) == 3 {
+			want = storage.Conversations{fmt.Sprint("group_", n): storage.ReceiveNotNotify}
+		}
+		if !reflect.DeepEqual(c, want) {
+			t.Errorf("Conversations of %s (#%d) = %v; want %v", ids[i], i, c, want)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
