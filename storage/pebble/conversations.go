@@ -60,7 +60,9 @@ func (s *Store) Conversations(app string, ids []string, fn func(i int, c storage
 	// or after it, or exhausted (at). An id whose key sorts at or after
 	// sought and before the iterator's key has no record, and needs no
 	// seek: with ids in key order and few users with settings, a chunk
-	// costs about one seek, not one per member.
+	// costs about one seek, not one per member. BenchmarkConversationsChunk
+	// (256 members, data in the memtable, a loaded 2-core machine): 11-17
+	// ns per member without settings, 28-61 with a seek each.
 	var sought []byte
 	at := false
 	for i, id := range ids {
