@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -157,4 +159,56 @@ func BenchmarkConversationsChunk(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*chunk), "ns/member")
 		})
 	}
+}
+
+// BenchmarkAppendDedup measures single-message appends from 16 goroutines
+// with a new dedup key each ("new": a synced write with the entry and its
+// two index records) and with a key already stored ("duplicate": a claim
+// and an index read, no write).
+func BenchmarkAppendDedup(b *testing.B) {
+	s := mustOpen(b, b.TempDir())
+	msg := textMessage("vinson", "hello there")
+	const stored = 10_000
+	seed := make([]*storage.Entry, stored)
+	for i := range seed {
+		seed[i] = &storage.Entry{App: "a", ReceivedAt: time.Now(), Msg: msg, DedupKey: fmt.Sprint("stored-", i)}
+	}
+	if err := s.Append(seed); err != nil {
+		b.Fatal(err)
+	}
+	runs := 0 // b.Run calls the function again for each b.N: new keys each time
+	for _, mode := range []string{"new", "duplicate"} {
+		b.Run(mode, func(b *testing.B) {
+			runs++
+			prefix := fmt.Sprint("new-", runs, "-")
+			var next atomic.Int64
+			b.ReportAllocs()
+			b.SetParallelism(8) // 16 goroutines on 2 cores
+			cpu0 := processCPU()
+			defer func() {
+				b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/1e3/float64(b.N), "cpu-µs/op")
+			}()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := next.Add(1)
+					key := fmt.Sprint("stored-", i%stored)
+					if mode == "new" {
+						key = prefix + fmt.Sprint(i)
+					}
+					e := &storage.Entry{App: "a", ReceivedAt: time.Now(), Msg: msg, DedupKey: key}
+					if err := s.Append([]*storage.Entry{e}); err != nil || e.Duplicate != (mode == "duplicate") {
+						b.Errorf("append %s: %v, duplicate %v", key, err, e.Duplicate)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// processCPU is the CPU time this process has used, user and kernel.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
