@@ -9,6 +9,11 @@ const (
 	ElemFile   = "file"
 	ElemImage  = "image"
 	ElemCustom = "custom"
+	// Face, location and video elems show as [Face], [Location] and
+	// [Video] (SPEC §6.3).
+	ElemFace     = "face"
+	ElemLocation = "location"
+	ElemVideo    = "video"
 )
 
 // Message priorities. Anything but PriorityLow is sent with apns-priority 10.
@@ -28,6 +33,11 @@ type Message struct {
 	OfflinePushInfo OfflinePushInfo `json:"offline_push_info"`
 	OnlineUserOnly  bool            `json:"online_user_only,omitempty"`
 	Priority        string          `json:"priority,omitempty"`
+	// ClientMsgID is the sender's idempotency key (SPEC §6.2): the same
+	// key in the same app within the dedup window gets the first
+	// message's id and is not stored again. The ingress moves it to the
+	// log entry's DedupKey; it is not part of the stored message.
+	ClientMsgID string `json:"client_msg_id,omitempty"`
 }
 
 // Elem is one element of a message. Only Type and, for text, Text matter to

@@ -40,7 +40,8 @@ type Alert struct {
 //     its group_id as Group Name.
 //
 // content concatenates the elems in order: text verbatim, "[audio]",
-// "[file]", "[image]", and desc for custom elems (empty here, since a desc
+// "[file]", "[image]", "[Face]", "[Location]", "[Video]", and desc for
+// custom elems (empty here, since a desc
 // replaces the body). Unknown elem types, which the ingress rejects, add
 // nothing.
 //
@@ -85,6 +86,12 @@ func elemText(e *Elem, desc string) string {
 		return "[file]"
 	case ElemImage:
 		return "[image]"
+	case ElemFace:
+		return "[Face]"
+	case ElemLocation:
+		return "[Location]"
+	case ElemVideo:
+		return "[Video]"
 	case ElemCustom:
 		return desc
 	}

@@ -15,6 +15,9 @@ var (
 	audio  = herald.Elem{Type: herald.ElemAudio}
 	file   = herald.Elem{Type: herald.ElemFile}
 	image  = herald.Elem{Type: herald.ElemImage}
+	face   = herald.Elem{Type: herald.ElemFace, Data: "1"}
+	place  = herald.Elem{Type: herald.ElemLocation, Desc: "Shenzhen"}
+	video  = herald.Elem{Type: herald.ElemVideo}
 	custom = herald.Elem{Type: herald.ElemCustom, Data: "{\"k\":1}", Desc: "elem desc", Ext: "elem ext"}
 )
 
@@ -66,13 +69,19 @@ func TestRender(t *testing.T) {
 		{"Audio", c2c(audio), denny, alert("Denny:[audio]"), true},
 		{"File", c2c(file), denny, alert("Denny:[file]"), true},
 		{"Image", c2c(image), denny, alert("Denny:[image]"), true},
+		{"Face", c2c(face), denny, alert("Denny:[Face]"), true},
+		{"Location", c2c(place), denny, alert("Denny:[Location]"), true},
+		{"Video", c2c(video), denny, alert("Denny:[Video]"), true},
 		{"CustomWithTextNoDesc", c2c(custom, text("hi")), denny, alert("Denny:hi"), true},
 
 		// Elems concatenate in order, with nothing between them.
 		{"Mixed", c2c(text("look "), image, text(" and "), audio, file), denny,
 			alert("Denny:look [image] and [audio][file]"), true},
 		{"MixedImagesOnly", c2c(image, image), denny, alert("Denny:[image][image]"), true},
-		{"UnknownElemAddsNothing", c2c(herald.Elem{Type: "location"}, text("here")), denny,
+		{"MixedNewElems", c2c(text("at "), place, face, video, text("!")), denny,
+			alert("Denny:at [Location][Face][Video]!"), true},
+		{"GroupVideo", group(video), denny, alert("Denny (@TGS#1):[Video]"), true},
+		{"UnknownElemAddsNothing", c2c(herald.Elem{Type: "sticker"}, text("here")), denny,
 			alert("Denny:here"), true},
 
 		// One-to-one.

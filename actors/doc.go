@@ -9,8 +9,9 @@
 //     with pushes or a token claim in flight refuses). Every user-addressed
 //     message goes through it, so messages to one user keep their order.
 //   - user actor (one per active user): owns the user's devices, presence,
-//     nickname and badge (userState), loaded from storage on first use and
-//     written back on every change. It renders a message's push once,
+//     nickname and badge, and its conversation settings (mute, a record of
+//     its own) (userState), loaded from storage on first use and written
+//     back on every change. It renders a message's push once,
 //     sends a [PushJob] per eligible device, collects the [PushOutcome]s,
 //     records them and settles the message.
 //   - tenants directory (one): maps (app, business_id) to a tenant actor.
@@ -48,7 +49,7 @@
 // actor has published its nickname and holds no message of its own,
 // ingress → users directory → recipient's user actor: [Deliver] with the
 // nickname stamped (see senderNicknames). Ingress → users directory:
-// [SetAPNS], [SetPresence], [SetProfile], [GetUser]. Fan-out → member user
+// [SetAPNS], [SetPresence], [SetProfile], [SetConversation], [GetUser]. Fan-out → member user
 // actors: [Deliver], answered by [UserSettled]. User actor → tenants
 // directory → tenant actor: [PushJob]. Tenant actor → user actor or fan-out:
 // [PushOutcome]. User actor → user actor (through the directory):

@@ -278,8 +278,12 @@ func (f *fanoutActor) deliverClaimed(ctx actor.Context, m *membersClaimed) (err 
 	}()
 	var jobs []*PushJob
 	var idle []string // members settled without a push
+	convs, err := f.claimedConversations(m.claimed)
+	if err != nil {
+		return err
+	}
 	err = f.sys.store.Users(e.App, m.claimed, func(i int, rec storage.User, _ bool) {
-		member := userState{app: e.App, user: m.claimed[i], rec: rec}
+		member := userState{app: e.App, user: m.claimed[i], rec: rec, convs: convs[i]}
 		fm := f.members[member.user]
 		mine, skipped, raised := member.plan(f.sys, f.deliver, ctx.Self())
 		fm.chunk.results = append(fm.chunk.results, skipped...)
@@ -303,6 +307,15 @@ func (f *fanoutActor) deliverClaimed(ctx actor.Context, m *membersClaimed) (err 
 		f.settled(id, f.members[id])
 	}
 	return nil
+}
+
+// claimedConversations reads the conversation settings of claimed
+// members, in their order: a member who muted the group gets no push
+// (userState.plan), as from its own actor.
+func (f *fanoutActor) claimedConversations(ids []string) ([]storage.Conversations, error) {
+	convs := make([]storage.Conversations, len(ids))
+	err := f.sys.store.Conversations(f.entry.App, ids, func(i int, c storage.Conversations) { convs[i] = c })
+	return convs, err
 }
 
 // settled counts a member's pushes as all answered.

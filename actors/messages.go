@@ -104,6 +104,8 @@ type UserView struct {
 	Nickname string
 	Badge    uint32
 	Devices  []storage.Device
+	// Conversations are the user's receive options other than "receive".
+	Conversations storage.Conversations
 }
 
 // ReleaseToken asks the user actor that owns Token to give it up, because

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -38,6 +39,7 @@ const (
 type userState struct {
 	app, user string
 	rec       storage.User
+	convs     storage.Conversations // receive options other than "receive"
 }
 
 // save adds the user's whole record, badge included, to b.
@@ -45,6 +47,9 @@ func (s *userState) save(b storage.Batch) { b.PutUser(s.app, s.user, &s.rec) }
 
 // plan decides what the user's devices get from m (see planPushes).
 func (s *userState) plan(sys *System, m *Deliver, replyTo *actor.PID) (jobs []*PushJob, skipped []storage.PushResult, raised bool) {
+	if muted(s.convs, m.Msg) {
+		return nil, skipMuted(&s.rec, s.user, m), false
+	}
 	return sys.planPushes(&s.rec, s.app, s.user, m, replyTo)
 }
 
@@ -160,6 +165,8 @@ func (u *userActor) receiveUserMessage(ctx actor.Context, msg UserMessage) {
 		u.setAPNS(ctx, m)
 	case *SetPresence:
 		u.respond(ctx, u.setPresence(m))
+	case *SetConversation:
+		u.respond(ctx, u.setConversation(m))
 	case *SetProfile:
 		err := u.update(func() error { u.rec.Nickname = m.Nickname; return nil })
 		if err == nil {
@@ -174,7 +181,7 @@ func (u *userActor) receiveUserMessage(ctx actor.Context, msg UserMessage) {
 			return
 		}
 		ctx.Respond(&UserView{UserID: u.user, Nickname: u.rec.Nickname, Badge: u.rec.Badge,
-			Devices: slices.Clone(u.rec.Devices)})
+			Devices: slices.Clone(u.rec.Devices), Conversations: maps.Clone(u.convs)})
 	case *ReleaseToken:
 		ctx.Send(m.ReplyTo, &tokenReleased{token: m.Token, err: u.releaseToken(m.Token)})
 	case *UnbindDevice:
@@ -214,7 +221,11 @@ func (u *userActor) load() error {
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("load user %s/%s: %w", u.app, u.user, err)
 	}
-	u.rec, u.loaded = rec, true
+	convs, err := u.sys.loadConversations(u.app, u.user)
+	if err != nil {
+		return fmt.Errorf("load conversations of %s/%s: %w", u.app, u.user, err)
+	}
+	u.rec, u.convs, u.loaded = rec, convs, true
 	return nil
 }
 

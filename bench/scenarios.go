@@ -21,6 +21,14 @@ func appendMessage(b []byte, from, to string, i int) []byte {
 	return append(b, `"}]}`...)
 }
 
+// appendKeyedMessage is appendMessage with a client_msg_id.
+func appendKeyedMessage(b []byte, from, to string, i int, key string) []byte {
+	b = appendMessage(b, from, to, i)
+	b = append(b[:len(b)-1], `,"client_msg_id":"`...) // over the closing brace
+	b = append(b, key...)
+	return append(b, `"}`...)
+}
+
 // appendBatch appends a messages:batch body of messages first..last-1
 // from "sender", message i to to(i).
 func appendBatch(b []byte, first, last int, to func(i int) string) []byte {
@@ -52,6 +60,12 @@ func (e *env) drive(ctx context.Context, label string, total, batch int, to func
 // driveAt is drive against the server at addr (herald, or the no-op
 // ceiling server).
 func (e *env) driveAt(ctx context.Context, addr, label string, total, batch int, to func(i int) string) (driveResult, error) {
+	return e.driveKeyed(ctx, addr, label, total, batch, to, nil)
+}
+
+// driveKeyed is driveAt with single messages that carry client_msg_id
+// key(i) (nil: none; batches never carry one).
+func (e *env) driveKeyed(ctx context.Context, addr, label string, total, batch int, to, key func(i int) string) (driveResult, error) {
 	if batch < 1 {
 		batch = 1
 	}
@@ -70,6 +84,8 @@ func (e *env) driveAt(ctx context.Context, addr, label string, total, batch int,
 		first, last := messages(r)
 		if batch > 1 {
 			body = appendBatch(body[:0], first, last, to)
+		} else if key != nil {
+			body = appendKeyedMessage(body[:0], "sender", to(first), first, key(first))
 		} else {
 			body = appendMessage(body[:0], "sender", to(first), first)
 		}
@@ -262,6 +278,10 @@ func (e *env) scenarioC2C(ctx context.Context) error {
 	r.Add("c2c", "herald CPU per single message (ingest and settling)", float64((usage1.CPU-usage0.CPU).Microseconds())/float64(res.accepted), "µs",
 		fmt.Sprintf("during it: %.0f ms of store flushes + compactions (%s)", backgroundMillis(before, after), backgroundWork(before, after)))
 
+	if err := e.dedupIngest(ctx, single, toIdle); err != nil {
+		return err
+	}
+
 	// End to end: every message is one push to one device.
 	cores = e.probeCores("c2c delivery")
 	profiled := e.profileAsync("", 8*time.Second)
@@ -289,6 +309,42 @@ func (e *env) scenarioC2C(ctx context.Context) error {
 		return e.latencyAtRate(ctx, e.opts.LatencyRate, 10*time.Second, users)
 	}
 	return e.latencyAtRate(ctx, rate/2, 10*time.Second, users)
+}
+
+// dedupIngest measures idempotent ingest (SPEC §6.2): n single messages
+// with a new client_msg_id each (stored with the key, settled like the
+// single-message run), then the same n again, which herald answers from
+// its dedup index with the first message_id, without a write or a
+// delivery. The figures are herald's CPU per message for each.
+func (e *env) dedupIngest(ctx context.Context, n int, to func(i int) string) error {
+	key := func(i int) string { return "bench-" + strconv.Itoa(i) }
+	measure := func(label string) (rate, cpuMicros float64, err error) {
+		usage0 := e.heraldUsage()
+		res, err := e.driveKeyed(ctx, e.client.addr, label, n, 1, to, key)
+		if err != nil {
+			return 0, 0, err
+		}
+		if err := e.waitDrained(ctx, 2*time.Minute); err != nil {
+			return 0, 0, err
+		}
+		usage1 := e.heraldUsage()
+		return float64(res.accepted) / res.elapsed.Seconds(), float64((usage1.CPU - usage0.CPU).Microseconds()) / float64(res.accepted), nil
+	}
+	sleepCtx(ctx, 5*time.Second) // the previous run's flushes and compactions are its own cost
+	newRate, newCPU, err := measure("ingest: new client_msg_id")
+	if err != nil {
+		return err
+	}
+	dupRate, dupCPU, err := measure("ingest: duplicate client_msg_id")
+	if err != nil {
+		return err
+	}
+	r := e.report
+	r.Add("c2c", "new ingest, single messages with a client_msg_id", newRate, "msgs/s", "")
+	r.Add("c2c", "herald CPU per new message with a client_msg_id (ingest and settling)", newCPU, "µs", "")
+	r.Add("c2c", "duplicate ingest, the same client_msg_ids again", dupRate, "msgs/s", "answered from the dedup index")
+	r.Add("c2c", "herald CPU per duplicate message", dupCPU, "µs", fmt.Sprintf("%.2f× a new message; goal < 1×", dupCPU/newCPU))
+	return nil
 }
 
 // deliveryRun is what deliverAll measured.

@@ -50,7 +50,7 @@ func TestAPI_Errors(t *testing.T) {
 		{"NoRecipient", "POST", "/v1/apps/app1/messages", key, map[string]any{"from": "a", "elems": []any{map[string]any{"type": "text"}}}, 400, "invalid_message"},
 		{"NoFrom", "POST", "/v1/apps/app1/messages", key, map[string]any{"to": "b", "elems": []any{map[string]any{"type": "text"}}}, 400, "invalid_message"},
 		{"NoElems", "POST", "/v1/apps/app1/messages", key, map[string]any{"from": "a", "to": "b"}, 400, "invalid_elem"},
-		{"BadElem", "POST", "/v1/apps/app1/messages", key, map[string]any{"from": "a", "to": "b", "elems": []any{map[string]any{"type": "video"}}}, 400, "invalid_elem"},
+		{"BadElem", "POST", "/v1/apps/app1/messages", key, map[string]any{"from": "a", "to": "b", "elems": []any{map[string]any{"type": "sticker"}}}, 400, "invalid_elem"},
 		{"BadPriority", "POST", "/v1/apps/app1/messages", key, map[string]any{"from": "a", "to": "b", "priority": "urgent", "elems": []any{map[string]any{"type": "text"}}}, 400, "invalid_message"},
 		{"EmptyBatch", "POST", "/v1/apps/app1/messages:batch", key, map[string]any{"messages": []any{}}, 400, "invalid_message"},
 		{"UnknownMessage", "GET", "/v1/apps/app1/messages/999999999", key, nil, 404, "message_not_found"},

@@ -11,7 +11,10 @@
 // The ingress decodes and validates, authenticates (admin token or the
 // app's api_key, both compared as SHA-256 hashes in constant time), and
 // answers 202 for a message only after it is in the durable log with a
-// synced write. Every error is {"error": {"code", "message"}} with a stable
+// synced write. Every message enters the log through one method, ingest,
+// which herald's own API and the drop-in APIs share: with an idempotency
+// key (client_msg_id, Idempotency-Key) a repeat within the store's dedup
+// window is answered with the first message's id and stored nothing. Every error is {"error": {"code", "message"}} with a stable
 // snake_case code; the codes are constants in errors.go.
 //
 // # Caveats

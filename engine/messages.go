@@ -22,8 +22,13 @@ const (
 
 var elemTypes = map[string]bool{
 	herald.ElemText: true, herald.ElemAudio: true, herald.ElemFile: true,
-	herald.ElemImage: true, herald.ElemCustom: true,
+	herald.ElemImage: true, herald.ElemCustom: true, herald.ElemFace: true,
+	herald.ElemLocation: true, herald.ElemVideo: true,
 }
+
+// idempotencyHeader is the request header that may carry a single
+// message's idempotency key instead of its client_msg_id.
+const idempotencyHeader = "Idempotency-Key"
 
 // validateMessage checks one decoded message; what names it in errors
 // ("message" or "messages[3]").
@@ -49,7 +54,7 @@ func validateMessage(m *herald.Message, what string) *apiError {
 	}
 	for i, e := range m.Elems {
 		if !elemTypes[e.Type] {
-			return errorf(400, codeInvalidElem, "%s: elems[%d]: type %q is not text, audio, file, image or custom", what, i, e.Type)
+			return errorf(400, codeInvalidElem, "%s: elems[%d]: type %q is not text, audio, file, image, face, location, video or custom", what, i, e.Type)
 		}
 		if len(e.Text) > maxTextBytes || !utf8.ValidString(e.Text) {
 			return errorf(400, codeInvalidElem, "%s: elems[%d]: text must be valid UTF-8 of at most %d bytes", what, i, maxTextBytes)
@@ -75,7 +80,29 @@ func validateMessage(m *herald.Message, what string) *apiError {
 	default:
 		return errorf(400, codeInvalidMessage, "%s: priority must be default, high or low", what)
 	}
+	// An empty client_msg_id is no key, as an absent or null one is.
+	if len(m.ClientMsgID) > storage.MaxDedupKeyLen {
+		return errorf(400, codeInvalidClientMsgID, "%s: client_msg_id must be 1-%d bytes, got %d", what, storage.MaxDedupKeyLen, len(m.ClientMsgID))
+	}
 	return nil
+}
+
+// messageKey returns the idempotency key of a single message: its
+// client_msg_id or the Idempotency-Key header. When both are given they
+// must be the same key: a client that sends two different ones has a bug,
+// and either choice would hide it.
+func messageKey(r *request, m *herald.Message) (string, *apiError) {
+	header := r.ctx.Request.Header.Peek(idempotencyHeader)
+	if len(header) == 0 {
+		return m.ClientMsgID, nil
+	}
+	if len(header) > storage.MaxDedupKeyLen {
+		return "", errorf(400, codeInvalidClientMsgID, "the %s header must be 1-%d bytes, got %d", idempotencyHeader, storage.MaxDedupKeyLen, len(header))
+	}
+	if m.ClientMsgID != "" && m.ClientMsgID != string(header) {
+		return "", errorf(400, codeInvalidClientMsgID, "client_msg_id %q and the %s header %q differ; send one key", m.ClientMsgID, idempotencyHeader, header)
+	}
+	return string(header), nil
 }
 
 // admit refuses new messages while the engine is saturated or the store is
@@ -92,10 +119,18 @@ func (s *Server) admit(n int) *apiError {
 	return nil
 }
 
-// accept durably logs the messages (one synced commit, all or none) and
-// only then hands them to the actors. The caller has admitted room for
-// admitted messages; more are admitted here.
-func (s *Server) accept(app string, msgs []herald.Message, admitted int) ([]*storage.Entry, *apiError) {
+// ingest durably logs msgs (one synced commit, all or none) and only then
+// hands them to the actors. It is the one way into the log: herald's own
+// API and the drop-in APIs (Tencent, gorush, Matrix) all call it.
+//
+// keys, when not nil, holds each message's idempotency key ("" for none;
+// the caller has checked its length against storage.MaxDedupKeyLen). A
+// message whose key its app used within the dedup window is not stored
+// again, nor delivered: its entry comes back with Duplicate set and the
+// first message's Seq, answered from the store's index once the first one
+// is durable, without a write. The caller has admitted room for admitted
+// messages; more are admitted here.
+func (s *Server) ingest(app string, msgs []herald.Message, keys []string, admitted int) ([]*storage.Entry, *apiError) {
 	if len(msgs) > admitted {
 		if err := s.admit(len(msgs)); err != nil {
 			return nil, err
@@ -109,6 +144,9 @@ func (s *Server) accept(app string, msgs []herald.Message, admitted int) ([]*sto
 	entries := make([]*storage.Entry, len(msgs))
 	for i := range msgs {
 		entries[i] = &storage.Entry{App: app, ReceivedAt: now, Msg: &msgs[i]}
+		if keys != nil {
+			entries[i].DedupKey = keys[i]
+		}
 	}
 	if err := s.store.Append(entries); err != nil {
 		if errors.Is(err, storage.ErrClosed) {
@@ -117,6 +155,10 @@ func (s *Server) accept(app string, msgs []herald.Message, admitted int) ([]*sto
 		return nil, s.storeError("append to message log", err)
 	}
 	for _, e := range entries {
+		if e.Duplicate {
+			s.metrics.duplicates.Inc()
+			continue
+		}
 		s.dispatch(e)
 	}
 	return entries, nil
@@ -135,9 +177,21 @@ func (s *Server) postMessage(r *request) *apiError {
 	if err := validateMessage(&m, "message"); err != nil {
 		return err
 	}
-	entries, err := s.accept(r.app, []herald.Message{m}, 1)
+	key, err := messageKey(r, &m)
 	if err != nil {
 		return err
+	}
+	m.ClientMsgID = "" // the key travels as the entry's DedupKey
+	var keys []string
+	if key != "" {
+		keys = []string{key}
+	}
+	entries, err := s.ingest(r.app, []herald.Message{m}, keys, 1)
+	if err != nil {
+		return err
+	}
+	if entries[0].Duplicate {
+		r.ctx.Response.Header.Set("Idempotent-Replayed", "true")
 	}
 	writeAccepted(r.ctx, `{"message_id":`, entries, "}\n")
 	return nil
@@ -146,6 +200,9 @@ func (s *Server) postMessage(r *request) *apiError {
 func (s *Server) postMessageBatch(r *request) *apiError {
 	if err := s.admit(1); err != nil {
 		return err
+	}
+	if len(r.ctx.Request.Header.Peek(idempotencyHeader)) > 0 {
+		return errorf(400, codeInvalidClientMsgID, "messages:batch takes each message's client_msg_id; the %s header is for a single message", idempotencyHeader)
 	}
 	var req struct {
 		Messages []herald.Message `json:"messages"`
@@ -159,12 +216,20 @@ func (s *Server) postMessageBatch(r *request) *apiError {
 	if len(req.Messages) > s.opts.MaxBatch {
 		return errorf(400, codeTooManyMessages, "a batch holds at most %d messages, got %d", s.opts.MaxBatch, len(req.Messages))
 	}
+	var keys []string
 	for i := range req.Messages {
-		if err := validateMessage(&req.Messages[i], "messages["+strconv.Itoa(i)+"]"); err != nil {
+		m := &req.Messages[i]
+		if err := validateMessage(m, "messages["+strconv.Itoa(i)+"]"); err != nil {
 			return err
 		}
+		if m.ClientMsgID != "" {
+			if keys == nil {
+				keys = make([]string, len(req.Messages))
+			}
+			keys[i], m.ClientMsgID = m.ClientMsgID, ""
+		}
 	}
-	entries, err := s.accept(r.app, req.Messages, 1)
+	entries, err := s.ingest(r.app, req.Messages, keys, 1)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,8 @@ type httpMetrics struct {
 	requests *prometheus.CounterVec // by route and status code
 	latency  *prometheus.HistogramVec
 	handler  fasthttp.RequestHandler
+	// duplicates counts messages answered from the dedup index.
+	duplicates prometheus.Counter
 
 	// series caches the children of requests and latency by route and
 	// status, copied on write: the label lookups (hashing, a lock) cost
@@ -46,6 +48,9 @@ func newHTTPMetrics(reg prometheus.Registerer, g prometheus.Gatherer, store stor
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}, []string{"route"}),
 		handler: fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(g, promhttp.HandlerOpts{})),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_messages_deduplicated_total", Help: "Messages answered with the id of an earlier message with the same idempotency key, and not stored again.",
+		}),
 	}
 	unsettled := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "herald_log_unsettled_messages", Help: "Messages in the durable log not yet settled (the ingress backlog).",
@@ -85,7 +90,7 @@ func newHTTPMetrics(reg prometheus.Registerer, g prometheus.Gatherer, store stor
 	blockCache := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "herald_store_block_cache_bytes", Help: "Bytes of sstable blocks in Pebble's cache, held outside the Go heap.",
 	}, func() float64 { return float64(store.Stats().BlockCacheBytes) })
-	reg.MustRegister(m.requests, m.latency, unsettled, stalls, stallTime, compactions, compactionTime, flushes, flushTime, writeFailed, bgErrors, memtables, blockCache)
+	reg.MustRegister(m.requests, m.latency, m.duplicates, unsettled, stalls, stallTime, compactions, compactionTime, flushes, flushTime, writeFailed, bgErrors, memtables, blockCache)
 	return m
 }
 

@@ -18,6 +18,7 @@ const (
 	routeAPNS         = "user_apns"
 	routePresence     = "user_presence"
 	routeProfile      = "user_profile"
+	routeConversation = "user_conversation"
 	routeUser         = "user"
 	routeGroup        = "group"
 	routeMember       = "group_member"
@@ -35,7 +36,7 @@ type request struct {
 	app   string
 	user  string
 	group string
-	id    string // business_id or message id
+	id    string // business_id, message id or conversation id
 }
 
 // maxIDLen bounds app, user and group ids.
@@ -115,7 +116,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) (string, *apiError) {
 	if err := s.auth.requireApp(ctx, r.app); err != nil {
 		return route, err
 	}
-	if r.user != "" || route == routeAPNS || route == routePresence || route == routeProfile || route == routeUser || route == routeMember {
+	if r.user != "" || route == routeAPNS || route == routePresence || route == routeProfile || route == routeUser || route == routeMember || route == routeConversation {
 		if !validID(r.user) {
 			return route, errorf(400, codeInvalidUserID, "user_id must be 1-%d bytes of printable UTF-8", maxIDLen)
 		}
@@ -202,6 +203,7 @@ var (
 	epAPNS         = &endpoint{routeAPNS, []methodHandler{{"PUT", (*Server).setAPNS}}}
 	epPresence     = &endpoint{routePresence, []methodHandler{{"PUT", (*Server).setPresence}}}
 	epProfile      = &endpoint{routeProfile, []methodHandler{{"PUT", (*Server).setProfile}}}
+	epConversation = &endpoint{routeConversation, []methodHandler{{"PUT", (*Server).setConversation}}}
 	epGroup        = &endpoint{routeGroup, []methodHandler{{"PUT", (*Server).putGroup}}}
 	epMember       = &endpoint{routeMember, []methodHandler{{"PUT", (*Server).putMember}, {"DELETE", (*Server).deleteMember}}}
 	epMessages     = &endpoint{routeMessages, []methodHandler{{"POST", (*Server).postMessage}}}
@@ -233,6 +235,9 @@ func match(r *request, seg []string) *endpoint {
 		case "profile":
 			return epProfile
 		}
+	case len(seg) == 5 && seg[1] == "users" && seg[3] == "conversations":
+		r.user, r.id = seg[2], seg[4]
+		return epConversation
 	case len(seg) == 3 && seg[1] == "groups":
 		r.group = seg[2]
 		return epGroup

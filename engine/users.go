@@ -42,6 +42,8 @@ func (s *Server) ask(msg actors.UserMessage) (any, *apiError) {
 		switch {
 		case errors.Is(err, actors.ErrUnknownDevice):
 			return nil, errorf(404, codeDeviceNotFound, "that token is not bound to this user")
+		case errors.Is(err, actors.ErrTooManyConversations):
+			return nil, errorf(409, codeTooManyConvs, "a user has at most %d conversation settings other than receive", actors.MaxConversations)
 		case errors.Is(err, actors.ErrTokenContended):
 			return nil, &apiError{status: 503, code: codeTokenContended, retryAfter: 1,
 				message: "other users are binding this token at the same moment; retry"}
@@ -146,8 +148,13 @@ func (s *Server) getUser(r *request) *apiError {
 	for _, d := range u.Devices {
 		devices = append(devices, deviceView{BusinessID: d.BusinessID, Token: d.Token, State: d.State})
 	}
+	convs := u.Conversations
+	if convs == nil {
+		convs = storage.Conversations{} // {} rather than null: the key is always there
+	}
 	writeJSON(r.ctx, 200, map[string]any{
 		"user_id": u.UserID, "nickname": u.Nickname, "badge": u.Badge, "devices": devices,
+		"conversations": convs,
 	})
 	return nil
 }

@@ -5,9 +5,11 @@
 //
 // [Store] is what the engine and the actors use, and all they see of a
 // backend: the durable message [Log] (Append answers only once entries
-// are durable; Replay yields what is not settled; a [Batch] settles) and
-// the [State] (apps, credentials, users and devices, token owners, groups
-// and members, fan-out cursors, push outcomes). storage/pebble is the
+// are durable, and is idempotent for entries with a DedupKey; Replay
+// yields what is not settled; a [Batch] settles) and
+// the [State] (apps, credentials, users and devices, conversation
+// settings, token owners, groups and members, fan-out cursors, push
+// outcomes). storage/pebble is the
 // single-node backend; storage/storagetest is the conformance suite every
 // backend passes, crash cases included.
 //

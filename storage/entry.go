@@ -15,7 +15,23 @@ type Entry struct {
 	App        string
 	ReceivedAt time.Time
 	Msg        *herald.Message
+	// DedupKey, when not empty, is the sender's idempotency key for the
+	// message (1–MaxDedupKeyLen bytes, any bytes, scoped to App): see
+	// Log.Append. It is kept in the backend's dedup index, not in the
+	// entry's encoding, so a replayed entry has none.
+	DedupKey string
+	// Duplicate is set by Append when an entry of App with the same
+	// DedupKey was appended within the dedup window: this one was not
+	// stored, and Seq is the first one's.
+	Duplicate bool
 }
+
+// MaxDedupKeyLen bounds Entry.DedupKey (SPEC §6.2: 1–128 bytes).
+const MaxDedupKeyLen = 128
+
+// DefaultDedupWindow is how long a DedupKey deduplicates unless a backend
+// is configured otherwise (SPEC §6.2: 24 hours).
+const DefaultDedupWindow = 24 * time.Hour
 
 // MessageID is the public id of the message logged at seq.
 func MessageID(seq uint64) string { return strconv.FormatUint(seq, 10) }

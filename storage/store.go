@@ -43,6 +43,18 @@ type Log interface {
 	// Append stores entries, all or none, and fills in their Seq. When it
 	// returns nil they survive a crash (and, with replicas, the loss of a
 	// minority): only then may the caller acknowledge them.
+	//
+	// Idempotent for entries with a DedupKey: one whose (App, DedupKey)
+	// was appended within the dedup window (DefaultDedupWindow unless the
+	// backend is configured otherwise) is not stored; Append sets its
+	// Duplicate and the first entry's Seq. So is one repeating the key of
+	// an earlier entry of the same call. The key is indexed in the same
+	// durable write as its entry, so duplicates are recognised after a
+	// restart or a crash too. A duplicate of an append still in progress
+	// waits for it, and is answered once that one is durable (or stored
+	// itself if that one failed). A call whose entries are all duplicates
+	// writes nothing, so costs no sync. A key over MaxDedupKeyLen is an
+	// error, and nothing is stored.
 	Append(entries []*Entry) error
 	// Replay calls fn for every entry not yet settled, in seq order. Call it
 	// once at start, before new entries arrive.
@@ -111,6 +123,10 @@ type State interface {
 	// order of ids, with found false (and a zero record) for one never
 	// written.
 	Users(app string, ids []string, fn func(i int, u User, found bool)) error
+	// Conversations reads several users' conversation settings and calls
+	// fn for each in the order of ids (nil for a user with none). A user's
+	// owner reads its own with one id; a group fan-out a chunk's members.
+	Conversations(app string, ids []string, fn func(i int, c Conversations)) error
 	// TokenOwner returns the user of app that owns token (ErrNotFound if none).
 	TokenOwner(app, token string) (string, error)
 	// ChangeOwners applies ch atomically and durably (see OwnerChange).
@@ -137,6 +153,9 @@ type Batch interface {
 	Empty() bool
 	// PutUser writes a user record.
 	PutUser(app, user string, u *User)
+	// PutConversations writes a user's conversation settings (empty:
+	// deletes them). Only the user's owner writes them, as its record.
+	PutConversations(app, user string, c Conversations)
 	// PutGroup writes a group record.
 	PutGroup(app, group string, g *Group)
 	// PutMember adds user to group's roster with a name card ("" for none).

@@ -17,6 +17,7 @@ import (
 
 	"github.com/heraldpush/herald/actors"
 	"github.com/heraldpush/herald/engine"
+	"github.com/heraldpush/herald/storage"
 	"github.com/heraldpush/herald/storage/pebble"
 )
 
@@ -48,6 +49,7 @@ func runServe(args []string) error {
 	fs.DurationVar(&o.Actors.RetryWindow, "retry-window", actors.DefaultRetryWindow, "how long a push without its own expiration is retried before it fails \"expired\"")
 	so := pebble.Options{MemTableSize: pebble.DefaultMemTableSize}
 	fs.Var(mebibytes{&so.MemTableSize}, "store-memtable-mib", "Pebble memtable size in MiB: larger flushes less often but in longer CPU bursts [HERALD_STORE_MEMTABLE_MIB]")
+	fs.DurationVar(&so.DedupWindow, "dedup-window", storage.DefaultDedupWindow, "how long a message's client_msg_id (or Idempotency-Key) makes a repeat a duplicate [HERALD_DEDUP_WINDOW]")
 	procs := fs.Int("gomaxprocs", 0, "Go scheduler slots; 0: one more than the cores (or the GOMAXPROCS variable when set), so a slot held by a blocking fsync or a Pebble flush does not stall requests [HERALD_GOMAXPROCS]")
 	pprofAddr := fs.String("pprof-listen", "", "serve net/http/pprof on this address (keep it on loopback) [HERALD_PPROF_LISTEN]")
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long SIGTERM waits for in-flight pushes")

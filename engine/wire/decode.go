@@ -216,6 +216,8 @@ func (d *decoder) message(m *herald.Message) bool {
 			ok = d.bool(&m.OnlineUserOnly)
 		case "priority":
 			ok = d.str(&m.Priority, true)
+		case "client_msg_id":
+			ok = d.str(&m.ClientMsgID, false)
 		default:
 			ok = d.skipValue()
 		}
@@ -562,6 +564,12 @@ func internString(b []byte) string {
 		return herald.ElemAudio
 	case herald.ElemFile:
 		return herald.ElemFile
+	case herald.ElemFace:
+		return herald.ElemFace
+	case herald.ElemLocation:
+		return herald.ElemLocation
+	case herald.ElemVideo:
+		return herald.ElemVideo
 	case herald.PriorityDefault:
 		return herald.PriorityDefault
 	case herald.PriorityHigh:

@@ -173,6 +173,13 @@ var messageCases = []struct {
 	{name: "BadHexEscape", in: `{"from":"\u12g4"}`},
 	{name: "UnterminatedString", in: `{"from":"abc`},
 	{name: "InternedValues", in: `{"priority":"high","elems":[{"type":"custom"},{"type":"file"},{"type":"audio"},{"type":"image"},{"type":"TEXT"}]}`, ok: true},
+	{name: "NewElemTypes", in: `{"elems":[{"type":"face","data":"1"},{"type":"location","desc":"here"},{"type":"video"}]}`, ok: true,
+		want: &herald.Message{Elems: []herald.Elem{{Type: herald.ElemFace, Data: "1"}, {Type: herald.ElemLocation, Desc: "here"}, {Type: herald.ElemVideo}}}},
+
+	// client_msg_id, the idempotency key.
+	{name: "ClientMsgID", in: `{"from":"a","client_msg_id":"c-1\u00e9","CLIENT_MSG_ID":"c-2"}`, ok: true, want: &herald.Message{From: "a", ClientMsgID: "c-2"}},
+	{name: "ClientMsgIDNull", in: `{"client_msg_id":"c-1","client_msg_id":null}`, ok: true, want: &herald.Message{ClientMsgID: "c-1"}},
+	{name: "ClientMsgIDNumber", in: `{"client_msg_id":12345}`},
 
 	// Numbers into expiration, an int64: ParseInt of the literal.
 	{name: "Expiration", in: `{"offline_push_info":{"expiration":60}}`, ok: true, want: &herald.Message{OfflinePushInfo: herald.OfflinePushInfo{Expiration: 60}}},
@@ -630,7 +637,7 @@ func (g *bodyGen) message() {
 		g.any(0)
 		return
 	}
-	g.object([]string{"from", "to", "group_id", "elems", "elems", "offline_push_info", "online_user_only", "priority", "other"}, func(name string) {
+	g.object([]string{"from", "to", "group_id", "elems", "elems", "offline_push_info", "online_user_only", "priority", "client_msg_id", "other"}, func(name string) {
 		switch name {
 		case "elems":
 			g.typed("array", g.elem)

@@ -37,10 +37,27 @@
 //	A<app>\0 p <seq:8><user>   outcomes of one message's pushes to one user
 //	A<app>\0 f <seq:8>         group fan-out progress: every member up to
 //	                           this user id is settled
+//	A<app>\0 k <key>           dedup index: seq and append time (unix ms) of
+//	                           the first entry appended with this DedupKey
+//	A<app>\0 o <user>          the user's conversation settings (receive
+//	                           options other than "receive"); absent: none
+//	E <at ms:8><app>\0<key>    dedup expiry order, by append time: the
+//	                           sweep deletes the keys of the window's past
 //	L <seq:8>                  durable log entry of a message not yet done
 //	M <name>                   process-wide metadata (seq reservation, head)
 //
 // Ids never contain 0x00 (the engine rejects them), so 0x00 separates ids.
+// A dedup key may hold any bytes: it is always the last part of its keys.
+//
+// # Dedup
+//
+// An entry with a DedupKey is appended with its two dedup records in the
+// same synced batch, so a key acknowledged is a key remembered after a
+// crash. Appends claim their keys in memory until durable, so two appends
+// of one key never both store it, and a duplicate is answered from the
+// index without a write (no sync). A goroutine the store owns (stopped by
+// Close) sweeps expired keys every minute, at most 4096 per batch; see
+// dedup.go.
 //
 // # Caveats
 //

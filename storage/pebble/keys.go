@@ -12,8 +12,11 @@ const (
 	kindDone        = 'd'
 	kindPush        = 'p'
 	kindFanout      = 'f'
+	kindDedup       = 'k'
+	kindConvs       = 'o'
 
 	prefixApp         = 'A'
+	prefixDedupExpiry = 'E'
 	prefixLog         = 'L'
 	prefixMeta        = 'M'
 	prefixAppRegistry = 'P'
@@ -72,6 +75,25 @@ func pushKey(app string, seq uint64, user string) []byte {
 
 func fanoutKey(app string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(appKey(app, kindFanout, 8), seq)
+}
+
+func convsKey(app, user string) []byte {
+	return append(appKey(app, kindConvs, len(user)), user...)
+}
+
+func dedupKey(app, key string) []byte {
+	return append(appKey(app, kindDedup, len(key)), key...)
+}
+
+// dedupExpiryKey orders dedup keys by when they were appended (unix ms),
+// so the sweep reads the expired ones first and only those.
+func dedupExpiryKey(atMillis int64, app, key string) []byte {
+	k := make([]byte, 0, 1+8+len(app)+1+len(key))
+	k = append(k, prefixDedupExpiry)
+	k = binary.BigEndian.AppendUint64(k, uint64(atMillis))
+	k = append(k, app...)
+	k = append(k, 0)
+	return append(k, key...)
 }
 
 func logKey(seq uint64) []byte {

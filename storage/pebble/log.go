@@ -165,7 +165,8 @@ func (l *messageLog) persistHead(s *Store) error {
 
 // Append writes entries to the log in one synced commit, all or
 // none, and fills in their Seq. When it returns nil the entries survive a
-// crash; only then may the caller acknowledge them.
+// crash; only then may the caller acknowledge them. Entries with a
+// DedupKey go through the dedup index (dedup.go).
 func (s *Store) Append(entries []*storage.Entry) error {
 	if len(entries) == 0 {
 		return nil
@@ -178,6 +179,18 @@ func (s *Store) Append(entries []*storage.Entry) error {
 	if err := s.writeErr(); err != nil {
 		return err
 	}
+	for _, e := range entries {
+		if e.DedupKey != "" {
+			return s.appendDeduped(entries)
+		}
+	}
+	return s.appendLocked(entries, nil)
+}
+
+// appendLocked issues seqs for entries and writes them, and whatever
+// extra adds for each, in one synced batch. Called with closeMu held
+// shared.
+func (s *Store) appendLocked(entries []*storage.Entry, extra func(b *cpebble.Batch, e *storage.Entry) error) error {
 	first := s.log.issue(len(entries))
 	last := first + uint64(len(entries)) - 1
 	fail := func(err error) error {
@@ -199,6 +212,11 @@ func (s *Store) Append(entries []*storage.Entry) error {
 		buf = storage.AppendEntry(buf[:0], e)
 		if err := b.Set(logKey(e.Seq), buf, nil); err != nil {
 			return fail(fmt.Errorf("log append: %w", err))
+		}
+		if extra != nil {
+			if err := extra(b, e); err != nil {
+				return fail(fmt.Errorf("log append: %w", err))
+			}
 		}
 	}
 	if err := s.apply(b, cpebble.Sync); err != nil {

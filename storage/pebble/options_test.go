@@ -2,6 +2,7 @@ package pebble
 
 import (
 	"testing"
+	"time"
 )
 
 func TestOptions_Validate(t *testing.T) {
@@ -18,6 +19,9 @@ func TestOptions_Validate(t *testing.T) {
 		{"NegativeWriteQueue", Options{WriteQueue: -1}, "pebble: Options.WriteQueue must be >= 1, got -1"},
 		{"TinyMemTable", Options{MemTableSize: 1 << 10}, "pebble: Options.MemTableSize must be in 1..1024 MiB, got 1024 bytes"},
 		{"HugeMemTable", Options{MemTableSize: 2 << 30}, "pebble: Options.MemTableSize must be in 1..1024 MiB, got 2147483648 bytes"},
+		{"SecondDedupWindow", Options{DedupWindow: time.Second}, ""},
+		{"NegativeDedupWindow", Options{DedupWindow: -time.Hour}, "pebble: Options.DedupWindow must be >= 1s, got -1h0m0s"},
+		{"TinyDedupWindow", Options{DedupWindow: time.Millisecond}, "pebble: Options.DedupWindow must be >= 1s, got 1ms"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

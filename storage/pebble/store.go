@@ -55,6 +55,13 @@ type Options struct {
 	// storage.ErrDiskFull, so the ingress answers 503 before Pebble meets a full
 	// disk (default DefaultMinFreeBytes, 256 MiB; negative: no check).
 	MinFreeBytes int64
+	// DedupWindow is how long an appended entry's DedupKey makes later
+	// entries with that key duplicates (default storage.DefaultDedupWindow,
+	// 24 hours; at least a second). Keys older than it are swept.
+	DedupWindow time.Duration
+	// Now is the clock of the dedup window (default time.Now); tests
+	// move it to expire keys.
+	Now func() time.Time
 	// MemTableSize is Pebble's memtable in bytes (default
 	// DefaultMemTableSize, 64 MiB; MinMemTableSize..MaxMemTableSize).
 	// Larger lets more log entries be written and settled before a flush,
@@ -83,6 +90,12 @@ func (o *Options) EnsureDefaults() *Options {
 	if o.MemTableSize == 0 {
 		o.MemTableSize = DefaultMemTableSize
 	}
+	if o.DedupWindow == 0 {
+		o.DedupWindow = storage.DefaultDedupWindow
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	return o
 }
 
@@ -98,6 +111,8 @@ func (o *Options) Validate() error {
 	case o.MemTableSize < MinMemTableSize || o.MemTableSize > MaxMemTableSize:
 		return fmt.Errorf("pebble: Options.MemTableSize must be in %d..%d MiB, got %d bytes",
 			MinMemTableSize>>20, MaxMemTableSize>>20, o.MemTableSize)
+	case o.DedupWindow < time.Second:
+		return fmt.Errorf("pebble: Options.DedupWindow must be >= 1s, got %v", o.DedupWindow)
 	}
 	return nil
 }
@@ -111,14 +126,15 @@ type Store struct {
 	opts Options
 
 	writes chan *Batch
-	wg     sync.WaitGroup // the writer goroutine
-	cancel context.CancelFunc
+	wg     sync.WaitGroup     // the writer and the dedup sweep
+	cancel context.CancelFunc // stops the dedup sweep
 
 	// closeMu orders writes against Close: writers hold it shared.
 	closeMu sync.RWMutex
 	closed  bool
 
-	log messageLog
+	log   messageLog
+	dedup dedupIndex
 	// queueMu orders batch numbering with queueing; queuedSeq and
 	// committedSeq are the last batch numbers queued and committed, and
 	// commitWake is closed (and replaced) at the next commit once a waiter
@@ -164,7 +180,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	}
 	s := &Store{opts: o, writes: make(chan *Batch, o.WriteQueue), commitWake: make(chan struct{})}
 	s.owners.seed = maphash.MakeSeed()
-	s.owners.seed = maphash.MakeSeed()
+	s.dedup = dedupIndex{window: o.DedupWindow, now: o.Now, inflight: make(map[string]*dedupClaim)}
 
 	cache := cpebble.NewCache(o.CacheSize)
 	defer cache.Unref()
@@ -206,8 +222,9 @@ func Open(dir string, opts *Options) (*Store, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.writeLoop(ctx)
+	go s.sweepLoop(ctx)
 	return s, nil
 }
 
@@ -221,8 +238,8 @@ func (s *Store) Close() error {
 	s.closed = true
 	close(s.writes)
 	s.closeMu.Unlock()
+	s.cancel() // the sweep; the writer drains the closed queue
 	s.wg.Wait()
-	s.cancel()
 	if err := s.writeErr(); err != nil {
 		// After a fatal commit error Pebble may hold its commit mutex
 		// forever, so closing it would hang: leave it to the process exit.

@@ -3,12 +3,13 @@
 // calls [Run] with a [Backend] that opens fresh stores; the suite checks the
 // promises the actors and the engine rely on (read-your-writes, atomic
 // batches, token owners changed only by compare-and-set, the log's
-// append/replay/settle) and, where the backend can simulate one, that
+// append/replay/settle and its idempotent appends) and, where the backend can simulate one, that
 // what was acknowledged survives a crash.
 package storagetest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/heraldpush/herald/storage"
 )
@@ -24,6 +25,10 @@ type Backend struct {
 	// abandons s (nil: the crash cases are skipped). s must not be used
 	// afterwards; the backend closes it.
 	Crash func(t *testing.T, s storage.Store) storage.Store
+	// OpenDedup returns a new, empty store whose dedup window is window
+	// and whose clock for it is now; Reopen and Crash of it keep both
+	// (nil: the dedup expiry cases are skipped).
+	OpenDedup func(t *testing.T, window time.Duration, now func() time.Time) storage.Store
 }
 
 // Run runs the whole suite against b.
@@ -37,6 +42,9 @@ func Run(t *testing.T, b Backend) {
 	t.Run("Groups", func(t *testing.T) { testGroups(t, b) })
 	t.Run("Log", func(t *testing.T) { testLog(t, b) })
 	t.Run("GroupSettle", func(t *testing.T) { testGroupSettle(t, b) })
+	t.Run("Conversations", func(t *testing.T) { testConversations(t, b) })
+	t.Run("Dedup", func(t *testing.T) { testDedup(t, b) })
+	t.Run("DedupConcurrent", func(t *testing.T) { testDedupConcurrent(t, b) })
 	t.Run("Restart", func(t *testing.T) {
 		if b.Reopen == nil {
 			t.Skip("backend cannot reopen")
@@ -48,6 +56,24 @@ func Run(t *testing.T, b Backend) {
 			t.Skip("backend cannot simulate a crash")
 		}
 		testCrash(t, b)
+	})
+	t.Run("DedupRestart", func(t *testing.T) {
+		if b.Reopen == nil {
+			t.Skip("backend cannot reopen")
+		}
+		testDedupSurvives(t, b, (*handle).reopen)
+	})
+	t.Run("DedupCrash", func(t *testing.T) {
+		if b.Crash == nil {
+			t.Skip("backend cannot simulate a crash")
+		}
+		testDedupSurvives(t, b, (*handle).crash)
+	})
+	t.Run("DedupExpiry", func(t *testing.T) {
+		if b.OpenDedup == nil || b.Reopen == nil || b.Crash == nil {
+			t.Skip("backend cannot set the dedup clock, reopen or crash")
+		}
+		testDedupExpiry(t, b)
 	})
 }
 
