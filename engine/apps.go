@@ -7,13 +7,11 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/storage"
-	"github.com/valyala/fasthttp"
 )
 
-func (s *Server) createApp(ctx *fasthttp.RequestCtx) *apiError {
-	if err := s.auth.requireAdmin(ctx); err != nil {
-		return err
-	}
+// createApp is POST /v1/apps; the router has checked the admin token.
+func (s *Server) createApp(r *request) *apiError {
+	ctx := r.ctx
 	var req struct {
 		AppID string `json:"app_id"`
 	}
@@ -35,7 +33,29 @@ func (s *Server) createApp(ctx *fasthttp.RequestCtx) *apiError {
 		return s.storeError("create app", err)
 	}
 	s.auth.add(app)
+	s.logger.Info("app created", logKeyApp, app.ID)
 	writeJSON(ctx, 201, map[string]string{"app_id": app.ID, "api_key": key})
+	return nil
+}
+
+// appView is an app as GET /v1/apps lists it: never a key or its hash.
+type appView struct {
+	AppID     string `json:"app_id"`
+	CreatedAt string `json:"created_at,omitempty"`
+}
+
+// listApps is GET /v1/apps (admin): every app, by id.
+func (s *Server) listApps(r *request) *apiError {
+	apps := s.auth.apps()
+	views := make([]appView, 0, len(apps))
+	for _, a := range apps {
+		v := appView{AppID: a.ID}
+		if !a.CreatedAt.IsZero() {
+			v.CreatedAt = a.CreatedAt.UTC().Format(time.RFC3339)
+		}
+		views = append(views, v)
+	}
+	writeJSON(r.ctx, 200, map[string]any{"apps": views})
 	return nil
 }
 
@@ -78,7 +98,8 @@ func (s *Server) rotateKey(r *request) *apiError {
 	return nil
 }
 
-func (s *Server) healthz(ctx *fasthttp.RequestCtx) *apiError {
+func (s *Server) healthz(r *request) *apiError {
+	ctx := r.ctx
 	if s.draining.Load() {
 		return &apiError{status: 503, code: codeShuttingDown, message: "herald is shutting down", retryAfter: 5}
 	}
@@ -89,14 +110,14 @@ func (s *Server) healthz(ctx *fasthttp.RequestCtx) *apiError {
 	return nil
 }
 
-func (s *Server) serveMetrics(ctx *fasthttp.RequestCtx) *apiError {
-	s.metrics.handler(ctx)
+func (s *Server) serveMetrics(r *request) *apiError {
+	s.metrics.handler(r.ctx)
 	return nil
 }
 
 // storeError turns a storage failure into 503 (retry later) and logs it
 // once here, where it is answered.
 func (s *Server) storeError(what string, err error) *apiError {
-	s.logger.Error("store error", "op", what, "err", err)
+	s.logger.Error("store error", "op", what, logKeyErr, err)
 	return &apiError{status: 503, code: codeStoreUnavailable, message: what + ": the store is unavailable", retryAfter: 1}
 }

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -101,6 +103,18 @@ func (a *authenticator) appExists(id string) bool {
 	defer a.mu.RUnlock()
 	_, ok := a.mu.apps[id]
 	return ok
+}
+
+// apps returns every app, sorted by id.
+func (a *authenticator) apps() []storage.App {
+	a.mu.RLock()
+	out := make([]storage.App, 0, len(a.mu.apps))
+	for _, app := range a.mu.apps {
+		out = append(out, app)
+	}
+	a.mu.RUnlock()
+	slices.SortFunc(out, func(x, y storage.App) int { return strings.Compare(x.ID, y.ID) })
+	return out
 }
 
 func bearer(ctx *fasthttp.RequestCtx) ([]byte, bool) {

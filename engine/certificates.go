@@ -75,7 +75,7 @@ func (s *Server) uploadCertificate(r *request) *apiError {
 	}
 	sealed, err := cert.Seal(s.sealer, []byte(r.app))
 	if err != nil {
-		s.logger.Error("seal certificate", "app", r.app, "err", err)
+		s.logger.Error("seal certificate", logKeyApp, r.app, logKeyErr, err)
 		return errorf(500, codeInternal, "could not seal the certificate")
 	}
 	rec := &storage.Certificate{
@@ -87,6 +87,7 @@ func (s *Server) uploadCertificate(r *request) *apiError {
 	if _, err := s.store.AddCertificate(c, r.app, rec); err != nil {
 		return s.storeError("store certificate", err)
 	}
+	s.logger.Info("certificate added", logKeyApp, r.app, logKeyBusinessID, rec.BusinessID, "topic", rec.Topic, "environment", rec.Environment)
 	v := viewOf(rec)
 	writeJSON(ctx, 201, v)
 	return nil
@@ -118,6 +119,7 @@ func (s *Server) deleteCertificate(r *request) *apiError {
 	case err != nil:
 		return s.storeError("delete certificate", err)
 	}
+	s.logger.Info("certificate deleted", logKeyApp, r.app, logKeyBusinessID, bid)
 	s.system.CertificateRemoved(r.app, bid)
 	r.ctx.SetStatusCode(204)
 	return nil

@@ -17,6 +17,14 @@
 // window is answered with the first message's id and stored nothing. Every error is {"error": {"code", "message"}} with a stable
 // snake_case code; the codes are constants in errors.go.
 //
+// The router is one table (routes in router.go): a path template, a scope
+// (app, admin or open) and handlers by method. GET /v1/openapi.json serves
+// an OpenAPI 3.1 document built from a second table (operations in
+// openapi.go); a test fails until the two list the same routes, and the
+// end-to-end tests check every answer against the document. /console/
+// serves the web console's embedded files (package console), and
+// /v1/stats and /v1/apps/{app}/stats give it the /metrics counters as JSON.
+//
 // # Caveats
 //
 // Handlers run on fasthttp's worker goroutines and may block (on a synced

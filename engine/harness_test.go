@@ -51,7 +51,9 @@ func newHarness(t testing.TB) *harness {
 // newTunedHarness is newHarness with tune applied to the engine's options.
 func newTunedHarness(t testing.TB, tune func(*engine.Options)) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: t.TempDir(), client: &http.Client{Timeout: 20 * time.Second}, tune: tune}
+	// Every answer is checked against the OpenAPI document (openapi_e2e_test.go).
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &openAPITransport{t: t, validated: map[string]bool{}}}
+	h := &harness{t: t, dir: t.TempDir(), client: client, tune: tune}
 	var err error
 	for _, m := range []**mockapns.Server{&h.prod, &h.sandbox} {
 		if *m, err = mockapns.Start(mockapns.Options{Record: true}); err != nil {

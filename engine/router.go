@@ -27,6 +27,10 @@ const (
 	routeMessage      = "message"
 	routeHealth       = "healthz"
 	routeMetrics      = "metrics"
+	routeOpenAPI      = "openapi"
+	routeConsole      = "console"
+	routeStats        = "stats"
+	routeAppStats     = "app_stats"
 	routeUnknown      = "unknown"
 )
 
@@ -36,7 +40,7 @@ type request struct {
 	app   string
 	user  string
 	group string
-	id    string // business_id, message id or conversation id
+	id    string // business_id, message id, conversation id or console file
 }
 
 // maxIDLen bounds app, user and group ids.
@@ -72,78 +76,63 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) (string, *apiError) {
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
 	}
-	method := string(ctx.Method())
-	switch path {
-	case "/healthz":
-		return routeHealth, s.only(method, "GET", func() *apiError { return s.healthz(ctx) })
-	case "/metrics":
-		return routeMetrics, s.only(method, "GET", func() *apiError { return s.serveMetrics(ctx) })
+	var buf [maxSegments]string
+	seg, ok := splitPath(strings.TrimPrefix(path, "/"), buf[:0])
+	r := &request{ctx: ctx}
+	var ep *endpoint
+	if ok {
+		// Ids are unescaped after the split, so an escaped '/' stays
+		// inside its id.
+		for i, v := range seg {
+			if strings.IndexByte(v, '%') < 0 {
+				continue
+			}
+			u, err := url.PathUnescape(v)
+			if err != nil {
+				return routeUnknown, errorf(400, codeNotFound, "bad escape in path")
+			}
+			seg[i] = u
+		}
+		ep = match(r, seg)
 	}
-	if s.draining.Load() {
+	// Open routes (health, metrics, the document, the console) keep
+	// answering while herald drains; the API answers 503.
+	if (ep == nil || ep.scope != scopeOpen) && s.draining.Load() {
 		return routeUnknown, &apiError{status: 503, code: codeShuttingDown, message: "herald is shutting down", retryAfter: 5}
 	}
-	if path == "/v1/apps" {
-		return routeApps, s.only(method, "POST", func() *apiError { return s.createApp(ctx) })
-	}
-	const prefix = "/v1/apps/"
-	if !strings.HasPrefix(path, prefix) {
-		return routeUnknown, errorf(404, codeNotFound, "no such endpoint")
-	}
-	var buf [maxSegments]string
-	seg, ok := splitPath(path[len(prefix):], buf[:0])
-	if !ok {
-		return routeUnknown, errorf(404, codeNotFound, "no such endpoint")
-	}
-	for i, v := range seg {
-		if strings.IndexByte(v, '%') < 0 {
-			continue
-		}
-		u, err := url.PathUnescape(v)
-		if err != nil {
-			return routeUnknown, errorf(400, codeNotFound, "bad escape in path")
-		}
-		seg[i] = u
-	}
-	r := &request{ctx: ctx, app: seg[0]}
-	ep := match(r, seg)
 	if ep == nil {
 		return routeUnknown, errorf(404, codeNotFound, "no such endpoint")
 	}
 	route := ep.route
-	if !validID(r.app) {
-		return route, errorf(400, codeInvalidAppID, "app_id must be 1-%d bytes of printable UTF-8", maxIDLen)
-	}
-	if err := s.auth.requireApp(ctx, r.app); err != nil {
-		return route, err
-	}
-	if r.user != "" || route == routeAPNS || route == routePresence || route == routeProfile || route == routeUser || route == routeMember || route == routeConversation {
-		if !validID(r.user) {
+	switch ep.scope {
+	case scopeAdmin:
+		if err := s.auth.requireAdmin(ctx); err != nil {
+			return route, err
+		}
+	case scopeApp:
+		if !validID(r.app) {
+			return route, errorf(400, codeInvalidAppID, "app_id must be 1-%d bytes of printable UTF-8", maxIDLen)
+		}
+		if err := s.auth.requireApp(ctx, r.app); err != nil {
+			return route, err
+		}
+		if ep.hasUser && !validID(r.user) {
 			return route, errorf(400, codeInvalidUserID, "user_id must be 1-%d bytes of printable UTF-8", maxIDLen)
 		}
-	}
-	if route == routeGroup || route == routeMember {
-		if !validID(r.group) {
+		if ep.hasGroup && !validID(r.group) {
 			return route, errorf(400, codeInvalidGroupID, "group_id must be 1-%d bytes of printable UTF-8", maxIDLen)
 		}
 	}
-	handler := ep.handler(method)
+	handler := ep.handler(string(ctx.Method()))
 	if handler == nil {
 		return route, errorf(405, codeMethodNotAllowed, "use %s", ep.allowed())
 	}
 	return route, handler(s, r)
 }
 
-// only runs h for the one allowed method, else answers 405.
-func (s *Server) only(method, allowed string, h func() *apiError) *apiError {
-	if method != allowed {
-		return errorf(405, codeMethodNotAllowed, "use %s", allowed)
-	}
-	return h()
-}
-
-// maxSegments bounds the path segments after /v1/apps/ (the longest
-// path, a group member, has five).
-const maxSegments = 5
+// maxSegments bounds a path's segments (the longest route, a group
+// member, has seven); longer paths are 404 without a table walk.
+const maxSegments = 8
 
 // splitPath splits p on '/' into dst, ignoring one trailing slash; false if
 // there are more than maxSegments segments.
@@ -164,10 +153,30 @@ func splitPath(p string, dst []string) ([]string, bool) {
 
 type handlerFunc func(*Server, *request) *apiError
 
-// endpoint is one path shape: its route name and its handlers by method.
+// scope is what a route needs before its handler runs.
+type scope int
+
+const (
+	// scopeApp routes have {app} in their path: the app id is checked,
+	// then the app's api_key or the admin token, then the path's other ids.
+	scopeApp scope = iota
+	// scopeAdmin routes need the admin token.
+	scopeAdmin
+	// scopeOpen routes need no token and answer while herald drains.
+	scopeOpen
+)
+
+// endpoint is one path shape: its route name, its path template (as the
+// OpenAPI document writes it) and its handlers by method.
 type endpoint struct {
 	route    string
+	path     string
+	scope    scope
 	handlers []methodHandler
+
+	// Derived from path by init.
+	seg               []string // "{...}" marks a parameter
+	hasUser, hasGroup bool
 }
 
 type methodHandler struct {
@@ -193,64 +202,74 @@ func (e *endpoint) allowed() string {
 	return strings.Join(methods, " or ")
 }
 
-// The endpoints under /v1/apps/{app}/, built once: a table instead of maps
-// built per request.
-var (
-	epRotate       = &endpoint{routeRotate, []methodHandler{{"POST", (*Server).rotateKey}}}
-	epCerts        = &endpoint{routeCerts, []methodHandler{{"POST", (*Server).uploadCertificate}, {"GET", (*Server).listCertificates}}}
-	epCert         = &endpoint{routeCert, []methodHandler{{"DELETE", (*Server).deleteCertificate}}}
-	epUser         = &endpoint{routeUser, []methodHandler{{"GET", (*Server).getUser}}}
-	epAPNS         = &endpoint{routeAPNS, []methodHandler{{"PUT", (*Server).setAPNS}}}
-	epPresence     = &endpoint{routePresence, []methodHandler{{"PUT", (*Server).setPresence}}}
-	epProfile      = &endpoint{routeProfile, []methodHandler{{"PUT", (*Server).setProfile}}}
-	epConversation = &endpoint{routeConversation, []methodHandler{{"PUT", (*Server).setConversation}}}
-	epGroup        = &endpoint{routeGroup, []methodHandler{{"PUT", (*Server).putGroup}}}
-	epMember       = &endpoint{routeMember, []methodHandler{{"PUT", (*Server).putMember}, {"DELETE", (*Server).deleteMember}}}
-	epMessages     = &endpoint{routeMessages, []methodHandler{{"POST", (*Server).postMessage}}}
-	epMessageBatch = &endpoint{routeMessageBatch, []methodHandler{{"POST", (*Server).postMessageBatch}}}
-	epMessage      = &endpoint{routeMessage, []methodHandler{{"GET", (*Server).getMessage}}}
-)
+// routes is the router's table: every path herald serves. match tries
+// them in order, so the hottest come first; no two may match one path.
+// To add a route, add a line here and its operation in openapi.go
+// (TestOpenAPI_CoversRoutes fails until both agree).
+var routes = []*endpoint{
+	{route: routeMessages, path: "/v1/apps/{app}/messages", handlers: []methodHandler{{"POST", (*Server).postMessage}}},
+	{route: routeMessageBatch, path: "/v1/apps/{app}/messages:batch", handlers: []methodHandler{{"POST", (*Server).postMessageBatch}}},
+	{route: routeAPNS, path: "/v1/apps/{app}/users/{user}/apns", handlers: []methodHandler{{"PUT", (*Server).setAPNS}}},
+	{route: routePresence, path: "/v1/apps/{app}/users/{user}/presence", handlers: []methodHandler{{"PUT", (*Server).setPresence}}},
+	{route: routeProfile, path: "/v1/apps/{app}/users/{user}/profile", handlers: []methodHandler{{"PUT", (*Server).setProfile}}},
+	{route: routeConversation, path: "/v1/apps/{app}/users/{user}/conversations/{conversation}", handlers: []methodHandler{{"PUT", (*Server).setConversation}}},
+	{route: routeUser, path: "/v1/apps/{app}/users/{user}", handlers: []methodHandler{{"GET", (*Server).getUser}}},
+	{route: routeMessage, path: "/v1/apps/{app}/messages/{message_id}", handlers: []methodHandler{{"GET", (*Server).getMessage}}},
+	{route: routeGroup, path: "/v1/apps/{app}/groups/{group}", handlers: []methodHandler{{"PUT", (*Server).putGroup}}},
+	{route: routeMember, path: "/v1/apps/{app}/groups/{group}/members/{user}", handlers: []methodHandler{{"PUT", (*Server).putMember}, {"DELETE", (*Server).deleteMember}}},
+	{route: routeCerts, path: "/v1/apps/{app}/certificates", handlers: []methodHandler{{"POST", (*Server).uploadCertificate}, {"GET", (*Server).listCertificates}}},
+	{route: routeCert, path: "/v1/apps/{app}/certificates/{business_id}", handlers: []methodHandler{{"DELETE", (*Server).deleteCertificate}}},
+	{route: routeRotate, path: "/v1/apps/{app}/keys:rotate", handlers: []methodHandler{{"POST", (*Server).rotateKey}}},
+	{route: routeAppStats, path: "/v1/apps/{app}/stats", handlers: []methodHandler{{"GET", (*Server).appStats}}},
+	{route: routeApps, path: "/v1/apps", scope: scopeAdmin, handlers: []methodHandler{{"POST", (*Server).createApp}, {"GET", (*Server).listApps}}},
+	{route: routeStats, path: "/v1/stats", scope: scopeAdmin, handlers: []methodHandler{{"GET", (*Server).stats}}},
+	{route: routeHealth, path: "/healthz", scope: scopeOpen, handlers: []methodHandler{{"GET", (*Server).healthz}}},
+	{route: routeMetrics, path: "/metrics", scope: scopeOpen, handlers: []methodHandler{{"GET", (*Server).serveMetrics}}},
+	{route: routeOpenAPI, path: "/v1/openapi.json", scope: scopeOpen, handlers: []methodHandler{{"GET", (*Server).serveOpenAPI}}},
+	{route: routeConsole, path: "/console/", scope: scopeOpen, handlers: []methodHandler{{"GET", (*Server).serveConsole}}},
+	{route: routeConsole, path: "/console/{file}", scope: scopeOpen, handlers: []methodHandler{{"GET", (*Server).serveConsole}}},
+}
 
-// match picks the endpoint for /v1/apps/{app}/... segments and fills in
-// the path's ids; nil if there is none.
-func match(r *request, seg []string) *endpoint {
-	switch {
-	case len(seg) == 2 && seg[1] == "keys:rotate":
-		return epRotate
-	case len(seg) == 2 && seg[1] == "certificates":
-		return epCerts
-	case len(seg) == 3 && seg[1] == "certificates":
-		r.id = seg[2]
-		return epCert
-	case len(seg) == 3 && seg[1] == "users":
-		r.user = seg[2]
-		return epUser
-	case len(seg) == 4 && seg[1] == "users":
-		r.user = seg[2]
-		switch seg[3] {
-		case "apns":
-			return epAPNS
-		case "presence":
-			return epPresence
-		case "profile":
-			return epProfile
+func init() {
+	for _, ep := range routes {
+		ep.seg, _ = splitPath(strings.TrimPrefix(ep.path, "/"), nil)
+		for _, s := range ep.seg {
+			ep.hasUser = ep.hasUser || s == "{user}"
+			ep.hasGroup = ep.hasGroup || s == "{group}"
 		}
-	case len(seg) == 5 && seg[1] == "users" && seg[3] == "conversations":
-		r.user, r.id = seg[2], seg[4]
-		return epConversation
-	case len(seg) == 3 && seg[1] == "groups":
-		r.group = seg[2]
-		return epGroup
-	case len(seg) == 5 && seg[1] == "groups" && seg[3] == "members":
-		r.group, r.user = seg[2], seg[4]
-		return epMember
-	case len(seg) == 2 && seg[1] == "messages":
-		return epMessages
-	case len(seg) == 2 && seg[1] == "messages:batch":
-		return epMessageBatch
-	case len(seg) == 3 && seg[1] == "messages":
-		r.id = seg[2]
-		return epMessage
+	}
+}
+
+// match picks the endpoint for a path's segments and fills in the path's
+// ids; nil if there is none. A template segment "{x}"
+// matches any one segment, an empty one included (the id checks refuse
+// it later, with their own codes).
+func match(r *request, seg []string) *endpoint {
+next:
+	for _, ep := range routes {
+		if len(ep.seg) != len(seg) {
+			continue
+		}
+		for i, t := range ep.seg {
+			if t[0] != '{' && t != seg[i] {
+				continue next
+			}
+		}
+		for i, t := range ep.seg {
+			switch t {
+			case "{app}":
+				r.app = seg[i]
+			case "{user}":
+				r.user = seg[i]
+			case "{group}":
+				r.group = seg[i]
+			default:
+				if t[0] == '{' {
+					r.id = seg[i]
+				}
+			}
+		}
+		return ep
 	}
 	return nil
 }

@@ -31,6 +31,8 @@ func runCert(args []string) error {
 	switch args[0] {
 	case "inspect":
 		return runCertInspect(args[1:])
+	case "testgen":
+		return runCertTestgen(args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Print(certUsage)
 		return flag.ErrHelp

@@ -19,6 +19,7 @@ Usage:
   herald mockapns   [flags]   run a mock APNs HTTP/2 server for tests and benchmarks
   herald bench      [flags]   run the benchmark harness
   herald cert inspect FILE    show what a certificate upload would see
+  herald cert testgen --out DIR  write a test CA, .p12 and .p8 to try the API with mockapns
   herald demo                 a five-minute tour: mock APNs + engine + a few messages
 `
 

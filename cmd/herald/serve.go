@@ -36,6 +36,8 @@ func runServe(args []string) error {
 	fs.StringVar(&o.APNsCAFile, "apns-ca-file", "", "extra PEM roots trusted for APNs TLS, for mocks [HERALD_APNS_CA_FILE]")
 	var level slog.Level
 	fs.TextVar(&level, "log-level", slog.LevelInfo, "debug, info, warn or error [HERALD_LOG_LEVEL]")
+	format := logText
+	fs.Var(&format, "log-format", "log lines as text or json [HERALD_LOG_FORMAT]")
 	fs.DurationVar(&o.Actors.IdleTimeout, "user-idle-timeout", actors.DefaultIdleTimeout, "passivate a user actor idle this long")
 	fs.IntVar(&o.HighWater, "high-water", engine.DefaultHighWater, "unsettled messages past which new messages get 429 [HERALD_HIGH_WATER]")
 	fs.StringVar(&o.TLSCertFile, "tls-cert", "", "PEM certificate: serve the ingress over TLS (with --tls-key) [HERALD_TLS_CERT]")
@@ -56,7 +58,7 @@ func runServe(args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	o.Logger = newLogger(os.Stderr, format, level)
 	o.StoreOptions = &so
 	if err := o.EnsureDefaults().Validate(); err != nil {
 		return usageError{err}
