@@ -400,14 +400,24 @@ func apnsRoots(caFile string) (*x509.CertPool, error) {
 	return roots, nil
 }
 
-// openCredential unseals a stored certificate for its tenant actor.
-func (s *Server) openCredential(app string, c *storage.Certificate) (tls.Certificate, error) {
+// openCredential unseals a stored certificate or token key for its
+// tenant actor.
+func (s *Server) openCredential(app string, c *storage.Certificate) (actors.Credential, error) {
+	if c.Kind == storage.CertificateP8 {
+		key, err := credential.OpenSealedKey(c.Sealed, s.sealer, []byte(app))
+		if err != nil {
+			return actors.Credential{}, err
+		}
+		return actors.Credential{Key: key.Key}, nil
+	}
 	cert, err := credential.OpenSealed(c.Sealed, s.sealer, []byte(app))
 	if err != nil {
-		return tls.Certificate{}, err
+		return actors.Credential{}, err
 	}
-	return cert.TLS(), nil
+	tc := cert.TLS()
+	return actors.Credential{Certificate: &tc}, nil
 }
+
 
 // dispatch hands a durable message to the actors.
 func (s *Server) dispatch(e *storage.Entry) {
