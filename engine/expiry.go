@@ -182,9 +182,14 @@ func (e *certExpiry) Describe(ch chan<- *prometheus.Desc) { ch <- e.desc }
 func (e *certExpiry) Collect(ch chan<- prometheus.Metric) {
 	now := e.now()
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	metrics := make([]prometheus.Metric, 0, len(e.mu.certs))
 	for k, notAfter := range e.mu.certs {
-		ch <- prometheus.MustNewConstMetric(e.desc, prometheus.GaugeValue, notAfter.Sub(now).Seconds(),
-			k.app, strconv.FormatUint(k.businessID, 10))
+		metrics = append(metrics, prometheus.MustNewConstMetric(e.desc, prometheus.GaugeValue,
+			notAfter.Sub(now).Seconds(), k.app, strconv.FormatUint(k.businessID, 10)))
+	}
+	e.mu.Unlock()
+	// Sent without the lock: the registry reads ch at its own pace.
+	for _, m := range metrics {
+		ch <- m
 	}
 }
