@@ -33,7 +33,7 @@ func runCert(args []string) error {
 	}
 	switch args[0] {
 	case "inspect":
-		return runCertInspect(args[1:])
+		return runCertInspect(args[1:], os.Stdout)
 	case "-h", "-help", "--help", "help":
 		fmt.Print(certUsage)
 		return flag.ErrHelp
@@ -41,7 +41,8 @@ func runCert(args []string) error {
 	return fmt.Errorf("unknown subcommand %q: want inspect", args[0])
 }
 
-func runCertInspect(args []string) error {
+// runCertInspect prints the inspection of one file to stdout.
+func runCertInspect(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("cert inspect", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), certUsage, "\nFlags:\n")
@@ -63,7 +64,7 @@ func runCertInspect(args []string) error {
 	}
 	if credential.IsPEM(data) {
 		// A .p8 token key (or a PEM certificate, which InspectP8 names).
-		if err := credential.InspectP8(os.Stdout, data, files[0]); err != nil {
+		if err := credential.InspectP8(stdout, data, files[0]); err != nil {
 			return fmt.Errorf("inspect %s: %w", files[0], err)
 		}
 		return nil
@@ -72,7 +73,7 @@ func runCertInspect(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := credential.Inspect(os.Stdout, data, pw, time.Now()); err != nil {
+	if err := credential.Inspect(stdout, data, pw, time.Now()); err != nil {
 		return fmt.Errorf("inspect %s: %w", files[0], err)
 	}
 	return nil
