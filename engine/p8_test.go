@@ -441,3 +441,34 @@ func TestEngine_EnvironmentAuto(t *testing.T) {
 	send("prody")
 	check("production token after restart", "prody", 3, 0)
 }
+
+// TestEngine_P8TooManyProviderTokenUpdates has APNs answer 429
+// TooManyProviderTokenUpdates to a token 25 simulated minutes old (old
+// enough that a refresh would be allowed): herald backs off and retries
+// with the same token, never a new one, until APNs takes the push.
+func TestEngine_P8TooManyProviderTokenUpdates(t *testing.T) {
+	key := newP8Key(t)
+	clock := newTestClock()
+	h := newP8Harness(t, clock.Now, clock.Now, key)
+	const app = "1400000028"
+	apiKey := h.createApp(app)
+	bid := h.addP8(app, apiKey, key, "production")
+	h.must(204, "PUT", "/v1/apps/"+app+"/users/bob/apns", apiKey, map[string]any{"business_id": bid, "token": devToken("bob")})
+	h.waitDone(app, apiKey, h.post(app, apiKey, textMsg("ann", "bob")))
+	clock.Add(25 * time.Minute)
+	h.prod.RespondToken(devToken("bob"), 429, "TooManyProviderTokenUpdates", 0)
+	id := h.post(app, apiKey, textMsg("ann", "bob"))
+	eventually(t, 5*time.Second, func() bool { return countTo(h.prod, devToken("bob")) >= 4 },
+		func() string { return "no retries after 429 TooManyProviderTokenUpdates" })
+	h.prod.ClearTokens()
+	if p := h.waitDone(app, apiKey, id)["pushes"].([]any)[0].(map[string]any); p["status"] != "sent" {
+		t.Fatalf("push = %v; want sent", p)
+	}
+	auths := map[string]bool{}
+	for _, r := range h.prod.Received() {
+		auths[r.Header["authorization"]] = true
+	}
+	if len(auths) != 1 || h.prod.ProviderTokens(credentialtest.KeyID) != 1 {
+		t.Errorf("%d requests carried %d distinct tokens; want one token throughout", len(h.prod.Received()), len(auths))
+	}
+}
