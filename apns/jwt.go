@@ -34,6 +34,11 @@ const (
 // ([Tokens] hands them out), so APNs sees one token per key and refreshes
 // stay rare. It is safe for concurrent use, and Bearer costs an atomic load
 // and a clock read except when the token is due.
+//
+// Why not apns2's token.Token: it re-signs at 50 minutes by the wall clock
+// (no clock to inject, so an hour of refreshes cannot be tested in
+// milliseconds), and has no way to refresh after ExpiredProviderToken that
+// keeps many answers of one expiry from re-signing many times.
 type ProviderToken struct {
 	teamID, keyID string
 	key           *ecdsa.PrivateKey
