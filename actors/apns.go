@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -40,18 +41,55 @@ func newAPNsClient(cert tls.Certificate, host string, roots *x509.CertPool, time
 	})
 }
 
-// CredentialOpener turns a stored certificate of app into the TLS client
-// certificate APNs authenticates. The engine provides it (it holds the
-// master key); actors never see the sealed key material in clear.
-type CredentialOpener func(app string, c *storage.Certificate) (tls.Certificate, error)
+// Credential is an opened credential, as a tenant actor's client needs
+// it: exactly one of Certificate (a .p12) and Key (a .p8) is set.
+type Credential struct {
+	// Certificate is the TLS client certificate APNs authenticates.
+	Certificate *tls.Certificate
+	// Key signs the provider tokens (JWT) of token auth; the stored
+	// record names it (TeamID, KeyID).
+	Key *ecdsa.PrivateKey
+}
+
+// CredentialOpener turns a stored certificate or token key of app into
+// what APNs authenticates. The engine provides it (it holds the master
+// key); actors never see the sealed key material in clear.
+type CredentialOpener func(app string, c *storage.Certificate) (Credential, error)
 
 // newPusher is Options.NewPusher's default: it opens the sealed
-// credential with open and builds a pool for host.
-func newPusher(open CredentialOpener, roots *x509.CertPool, timeout time.Duration, logger *slog.Logger,
+// credential with open and builds a pool for host. A token key gets no
+// client certificate and the shared provider token of its key from
+// tokens, so every connection of every app using the key sends one JWT.
+func newPusher(open CredentialOpener, tokens *apns.Tokens, roots *x509.CertPool, timeout time.Duration, logger *slog.Logger,
 	app string, c *storage.Certificate, host string) (pusher, error) {
-	cert, err := open(app, c)
+	cred, err := open(app, c)
 	if err != nil {
 		return nil, fmt.Errorf("open credential %d: %w", c.BusinessID, err)
 	}
-	return newAPNsClient(cert, host, roots, timeout, logger)
+	if cred.Key != nil {
+		tok, err := tokens.Token(c.TeamID, c.KeyID, cred.Key)
+		if err != nil {
+			return nil, fmt.Errorf("open credential %d: %w", c.BusinessID, err)
+		}
+		return apns.NewPool(apns.Options{
+			Host:           host,
+			TLSConfig:      &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+			Token:          tok,
+			RequestTimeout: timeout,
+			Logger:         logger,
+		})
+	}
+	if cred.Certificate == nil {
+		return nil, fmt.Errorf("open credential %d: neither a certificate nor a key", c.BusinessID)
+	}
+	return newAPNsClient(*cred.Certificate, host, roots, timeout, logger)
 }
+
+// tokenRefresher is what a token-auth client offers the tenant actor:
+// its provider token, to refresh after ExpiredProviderToken. *apns.Pool
+// has it (nil with a certificate).
+type tokenRefresher interface {
+	Token() *apns.ProviderToken
+}
+
+var _ tokenRefresher = (*apns.Pool)(nil)

@@ -20,7 +20,15 @@
 //     classifies each answer with one decision table ([Classify]) and
 //     retries, fails or asks the user actor to unbind a token
 //     ([PushOutcome].Unbind). A credential APNs refuses, or APNs down for
-//     it, opens the tenant's circuit: jobs wait and one probe goes out.
+//     it, opens the tenant's circuit: jobs wait and one probe goes out;
+//     a job whose deadline passes meanwhile fails with APNs' reason. A
+//     token key (.p8) authenticates with a provider token (JWT) shared by
+//     every pool of every app using that key (the apns.Tokens of the
+//     default NewPusher, on Options.Clock); 403 ExpiredProviderToken
+//     refreshes it and sends the push again at once. A credential whose
+//     environment is "auto" has a client per environment and teaches a
+//     device's record the one that accepted its token (environment.go,
+//     [DeviceEnvironment]).
 //   - fan-out actor (one per group message being delivered): renders the
 //     push once, streams the roster from storage in chunks with a bounded
 //     window, and persists a cursor so a restart resumes instead of starting

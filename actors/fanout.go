@@ -151,6 +151,11 @@ func (f *fanoutActor) Receive(ctx actor.Context) {
 		if m.Unbind {
 			ctx.Send(f.sys.users, &UnbindDevice{App: f.entry.App, User: m.User, Token: m.Token, UnregisteredAt: m.UnregisteredAt})
 		}
+		if m.Environment != "" {
+			// A member's device learnt its environment (credential "auto"):
+			// its record is the member's, so its actor remembers it.
+			ctx.Send(f.sys.users, &DeviceEnvironment{App: f.entry.App, User: m.User, Token: m.Token, Environment: m.Environment})
+		}
 		if fm.pushes--; fm.pushes == 0 {
 			f.settled(m.User, fm)
 			f.fill(ctx)

@@ -157,8 +157,17 @@ type PushJob struct {
 	// Accepted is when the ingress accepted the message: the start of the
 	// delivery latency herald reports.
 	Accepted time.Time
-	ReplyTo  *actor.PID
-	attempts int
+	// Environment is the APNs environment the device is remembered in
+	// ("production", "sandbox"; "" for none yet), used when the
+	// credential's environment is "auto" (see environment.go).
+	Environment string
+	ReplyTo     *actor.PID
+	attempts    int
+	// sentTo is the environment of an auto credential the job went to
+	// last; refreshed is set once a push was retried after
+	// ExpiredProviderToken.
+	sentTo    string
+	refreshed bool
 }
 
 // PushOutcome is the settled result of one PushJob, sent to its ReplyTo.
@@ -174,7 +183,23 @@ type PushOutcome struct {
 	// before it is unbound.
 	Unbind         bool
 	UnregisteredAt int64
+	// Environment is set when a push through an "auto" credential was
+	// accepted in an environment other than the device's remembered one:
+	// the device's owner remembers it (see DeviceEnvironment).
+	Environment string
 }
+
+// DeviceEnvironment asks a user actor to remember the APNs environment
+// that accepted a device's token (credential environment "auto"). A group
+// fan-out sends it for members it delivered to itself; a user actor does
+// the same for its own pushes without a message.
+type DeviceEnvironment struct {
+	App, User   string
+	Token       string
+	Environment string
+}
+
+func (m *DeviceEnvironment) Target() (string, string) { return m.App, m.User }
 
 // CertificateRemoved stops the tenant actor of a deleted certificate.
 type CertificateRemoved struct {

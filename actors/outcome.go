@@ -22,6 +22,9 @@ const (
 	ActionCredentialFault
 	// ActionFail: a permanent refusal of this push; never retried.
 	ActionFail
+	// ActionRefreshToken: APNs found the provider token (JWT) expired;
+	// sign a new one and send the push again at once (token auth only).
+	ActionRefreshToken
 )
 
 func (a Action) String() string {
@@ -34,6 +37,8 @@ func (a Action) String() string {
 		return "unbind"
 	case ActionCredentialFault:
 		return "credential_fault"
+	case ActionRefreshToken:
+		return "refresh_token"
 	default:
 		return "fail"
 	}
@@ -48,16 +53,24 @@ func Classify(status int, reason string) Action {
 		return ActionSent
 	case 0, http.StatusTooManyRequests, http.StatusInternalServerError,
 		http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
+		// 429 TooManyProviderTokenUpdates included: refreshing again would
+		// draw another; back off and retry with the current token.
 		return ActionRetry
 	case http.StatusGone:
 		// Unregistered and ExpiredToken: the token is no longer valid.
 		return ActionUnbind
 	case http.StatusForbidden:
 		switch reason {
-		case apns2.ReasonExpiredProviderToken, apns2.ReasonTooManyProviderTokenUpdates:
+		case apns2.ReasonExpiredProviderToken:
 			// A token-auth JWT to refresh, not a broken credential.
+			return ActionRefreshToken
+		case apns2.ReasonTooManyProviderTokenUpdates:
+			// Documented as 429, seen as 403 too: never refresh on it.
 			return ActionRetry
 		}
+		// BadCertificate, BadCertificateEnvironment, Forbidden, and for
+		// token auth InvalidProviderToken (a revoked key, or ids that do
+		// not match it) and MissingProviderToken.
 		return ActionCredentialFault
 	case http.StatusBadRequest:
 		switch reason {

@@ -65,6 +65,10 @@ type Options struct {
 	// OnCertificateFault is told when APNs refuses a credential (reason) and
 	// when it accepts it again (reason ""). Default: record it in storage.
 	OnCertificateFault func(app string, businessID uint64, reason string)
+	// Clock issues and ages the provider tokens (JWT) of token keys
+	// (default time.Now). Tests pass a simulated clock to run hours of
+	// token refreshes in milliseconds; nothing else reads it.
+	Clock func() time.Time
 
 	// IdleTimeout passivates a user actor idle this long (default 2m).
 	IdleTimeout time.Duration
@@ -102,7 +106,9 @@ type Options struct {
 
 // EnsureDefaults replaces zero values with their defaults and returns o.
 // The default NewPusher and OnCertificateFault use the other fields as
-// they are now (OpenCredential, RootCAs, PushTimeout, Store, Logger).
+// they are now (OpenCredential, RootCAs, PushTimeout, Clock, Store,
+// Logger); the default NewPusher holds the provider tokens its pools
+// share, so call EnsureDefaults once per System.
 func (o *Options) EnsureDefaults() *Options {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -146,10 +152,17 @@ func (o *Options) EnsureDefaults() *Options {
 	if o.StoreTimeout == 0 {
 		o.StoreTimeout = DefaultStoreTimeout
 	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
 	if o.NewPusher == nil && o.OpenCredential != nil {
 		open, roots, timeout, logger := o.OpenCredential, o.RootCAs, o.PushTimeout, o.Logger
+		// The provider tokens of this system's token keys: one per key,
+		// shared by every tenant's pools, owned by the pusher factory
+		// (and so by the System whose Options it is).
+		tokens := apns.NewTokens(o.Clock)
 		o.NewPusher = func(app string, c *storage.Certificate, host string) (pusher, error) {
-			return newPusher(open, roots, timeout, logger, app, c, host)
+			return newPusher(open, tokens, roots, timeout, logger, app, c, host)
 		}
 	}
 	if o.OnCertificateFault == nil {

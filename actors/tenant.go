@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -36,6 +37,19 @@ type tenantActor struct {
 	client  pusher
 	topic   string
 	loadErr string // reason to fail every job when the credential is unusable
+
+	// auto is set for a credential whose environment is "auto": client
+	// pushes to production, sandbox (built at its first use) to sandbox,
+	// and cert is the record to build it from (see environment.go).
+	auto    bool
+	sandbox pusher
+	cert    storage.Certificate
+
+	// faultReason is APNs' reason while the circuit is open for a
+	// credential fault (InvalidProviderToken, BadCertificate...): a job
+	// whose deadline passes meanwhile fails with it, which says more than
+	// "expired".
+	faultReason string
 
 	// faulted is set while APNs refuses the credential or is unavailable
 	// for it (the circuit is open), so the fault and the recovery are
@@ -115,10 +129,12 @@ func (t *tenantActor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		t.start()
 	case *actor.Stopping:
-		if t.client != nil {
-			// Requests in flight end with ErrClosed: unknown outcome, their
-			// messages stay unsettled in the log and are replayed.
-			_ = t.client.Close()
+		// Requests in flight end with ErrClosed: unknown outcome, their
+		// messages stay unsettled in the log and are replayed.
+		for _, c := range []pusher{t.client, t.sandbox} {
+			if c != nil {
+				_ = c.Close()
+			}
 		}
 	case *PushJob:
 		t.queue = append(t.queue, m)
@@ -161,6 +177,10 @@ func (t *tenantActor) takeToken(ctx actor.Context) bool {
 // its own; above it the tenant backs off as a whole.
 const unavailableAfter = 32
 
+// unavailablePrefix starts the last_error of a circuit opened because APNs
+// was unavailable, not because it refused the credential.
+const unavailablePrefix = "unavailable: "
+
 // probe is the circuit breaker's timer tick.
 type probe struct{}
 
@@ -185,7 +205,7 @@ func (t *tenantActor) probe(ctx actor.Context) {
 	for _, job := range t.queue {
 		if now.After(job.Deadline) {
 			t.sys.metrics.queued.Dec()
-			t.reply(ctx, job, &PushOutcome{Status: storage.PushFailed, ApnsID: job.ApnsID, Reason: ReasonExpired})
+			t.reply(ctx, job, &PushOutcome{Status: storage.PushFailed, ApnsID: job.ApnsID, Reason: t.expiredReason()})
 			continue
 		}
 		kept = append(kept, job)
@@ -229,10 +249,14 @@ func (t *tenantActor) start() {
 		return
 	}
 	t.client, t.topic = client, cert.Topic
+	t.auto, t.cert = cert.Environment == environmentAuto, cert
 	t.probeDelay = t.sys.opts.ProbeInterval
 	if cert.LastError != "" {
 		// Open since a previous run: probe before sending everything.
 		t.faulted = true
+		if !strings.HasPrefix(cert.LastError, unavailablePrefix) {
+			t.faultReason = cert.LastError
+		}
 	}
 }
 
@@ -292,7 +316,12 @@ func (t *tenantActor) send(self *actor.PID, job *PushJob) {
 		Payload:     job.Payload,
 	}
 	root, start := t.sys.root, time.Now()
-	t.client.Send(n, func(res *apns2.Response, err error) {
+	client, err := t.clientFor(job)
+	if err != nil {
+		root.Send(self, &sendResult{job: job, err: err})
+		return
+	}
+	client.Send(n, func(res *apns2.Response, err error) {
 		r := &sendResult{job: job, err: err, took: time.Since(start)}
 		if err == nil && res != nil {
 			r.status, r.reason, r.apnsID = res.StatusCode, res.Reason, res.ApnsID
@@ -313,6 +342,12 @@ func (t *tenantActor) handle(ctx actor.Context, r *sendResult) {
 	status, reason := r.status, r.reason
 	var refusal *apns.GoAwayError
 	switch {
+	case errors.Is(r.err, errOpenSandbox):
+		// The credential opened for production but not for sandbox:
+		// nothing APNs said, and nothing a retry changes.
+		t.probing = false
+		t.reply(ctx, job, &PushOutcome{Status: storage.PushFailed, ApnsID: job.ApnsID, Reason: ReasonCredential})
+		return
 	case errors.Is(r.err, apns.ErrInvalidNotification):
 		// Our bug, not APNs trouble: retrying would fail the same way.
 		status, reason = 400, ReasonInvalidNotification
@@ -325,9 +360,15 @@ func (t *tenantActor) handle(ctx actor.Context, r *sendResult) {
 		status, reason = 0, "connection_error"
 	}
 	apnsID := job.ApnsID
+	action := Classify(status, reason)
+	if action == ActionRefreshToken {
+		if t.refreshToken(ctx, job) {
+			return // sent again; a probe stays the probe
+		}
+		action = ActionRetry
+	}
 	wasProbe := t.probing
 	t.probing = false
-	action := Classify(status, reason)
 	if wasProbe && action != ActionCredentialFault && action != ActionRetry {
 		// APNs judged the push on its merits: the credential works again.
 		t.closeCircuit()
@@ -335,15 +376,18 @@ func (t *tenantActor) handle(ctx actor.Context, r *sendResult) {
 	if action != ActionRetry {
 		t.failing = 0
 	}
+	if action == ActionUnbind && t.retryOnSandbox(ctx, job, reason) {
+		return
+	}
 	switch action {
 	case ActionSent:
 		t.sys.metrics.deliveryLatency.Observe(time.Since(job.Accepted).Seconds())
-		t.reply(ctx, job, &PushOutcome{Status: storage.PushSent, ApnsID: apnsID})
+		t.reply(ctx, job, &PushOutcome{Status: storage.PushSent, ApnsID: apnsID, Environment: t.learned(job)})
 	case ActionRetry:
 		job.attempts++
 		t.failing++
 		if t.removed || time.Now().After(job.Deadline) {
-			t.reply(ctx, job, &PushOutcome{Status: storage.PushFailed, ApnsID: apnsID, Reason: ReasonExpired})
+			t.reply(ctx, job, &PushOutcome{Status: storage.PushFailed, ApnsID: apnsID, Reason: t.expiredReason()})
 			return
 		}
 		t.sys.metrics.retries.Inc()
@@ -351,7 +395,7 @@ func (t *tenantActor) handle(ctx actor.Context, r *sendResult) {
 			// APNs is down for this credential: stop retrying push by push
 			// (a retry storm that would take CPU from healthy tenants) and
 			// let one probe at a time find out when it is back.
-			t.openCircuit(ctx, fmt.Sprintf("unavailable: %d %s", status, reason))
+			t.openCircuit(ctx, fmt.Sprintf("%s%d %s", unavailablePrefix, status, reason))
 			t.queue = append(t.queue, job)
 			t.sys.metrics.queued.Inc()
 			t.armProbe(ctx)
@@ -367,6 +411,7 @@ func (t *tenantActor) handle(ctx actor.Context, r *sendResult) {
 		t.reply(ctx, job, &PushOutcome{Status: storage.PushFailed, ApnsID: apnsID, Reason: reason,
 			Unbind: true, UnregisteredAt: r.unregAt})
 	case ActionCredentialFault:
+		t.faultReason = reason
 		t.openCircuit(ctx, reason)
 		// Keep the job: it is sent once the credential works again.
 		t.queue = append(t.queue, job)
@@ -395,9 +440,47 @@ func (t *tenantActor) closeCircuit() {
 		return
 	}
 	t.faulted = false
+	t.faultReason = ""
 	t.probeDelay = t.sys.opts.ProbeInterval
 	t.sys.metrics.circuitOpen.WithLabelValues(t.key.app, t.label).Set(0)
 	t.sys.opts.OnCertificateFault(t.key.app, t.key.businessID, "")
+}
+
+// expiredReason is why a job whose deadline passed unsent fails: APNs'
+// refusal of the credential while the circuit is open for one, else
+// ReasonExpired.
+func (t *tenantActor) expiredReason() string {
+	if t.faulted && t.faultReason != "" {
+		return t.faultReason
+	}
+	return ReasonExpired
+}
+
+// refreshToken signs a new provider token after APNs answered 403
+// ExpiredProviderToken, and sends job again at once. Once per job: a
+// second expiry (clocks that disagree by more than the token's life) is
+// retried with backoff instead, and the token is not refreshed again
+// before MinTokenRefresh, which would only draw 429
+// TooManyProviderTokenUpdates. It reports whether job went out again.
+func (t *tenantActor) refreshToken(ctx actor.Context, job *PushJob) bool {
+	// Both clients of an auto credential share the key's one token.
+	if r, ok := t.client.(tokenRefresher); ok && r.Token() != nil {
+		r.Token().Refresh()
+	}
+	if job.refreshed {
+		return false
+	}
+	job.refreshed = true
+	t.resend(ctx, job)
+	return true
+}
+
+// resend sends a job that just came back (its sendResult was counted
+// out of inflight) again at once.
+func (t *tenantActor) resend(ctx actor.Context, job *PushJob) {
+	t.inflight++
+	t.sys.metrics.inflight.Inc()
+	t.sendOrFail(ctx, job)
 }
 
 // backoff is exponential with full jitter between RetryBase and RetryMax.

@@ -135,7 +135,7 @@ func fromGroup(m UserMessage) bool {
 	switch m := m.(type) {
 	case *Deliver:
 		return m.ReplyTo != nil
-	case *UnbindDevice:
+	case *UnbindDevice, *DeviceEnvironment:
 		return true
 	}
 	return false
@@ -188,6 +188,12 @@ func (u *userActor) receiveUserMessage(ctx actor.Context, msg UserMessage) {
 		if err := u.unbind(m.Token, m.UnregisteredAt); err != nil {
 			// The device's next push is answered 410 again and retries this.
 			u.sys.logger.Error("unbind device", "app", u.app, "user", u.user, "err", err)
+		}
+		u.doneIfGroupOnly(ctx)
+	case *DeviceEnvironment:
+		if err := u.deviceEnvironment(m); err != nil {
+			// The device's next push goes to production first again.
+			u.sys.logger.Error("remember device environment", "app", u.app, "user", u.user, "err", err)
 		}
 		u.doneIfGroupOnly(ctx)
 	}
@@ -528,7 +534,7 @@ func (s *System) planPushes(rec *storage.User, app, user string, m *Deliver, rep
 		}
 		jobs = append(jobs, &PushJob{
 			Seq: m.Seq, App: app, BusinessID: d.BusinessID, User: user, Token: d.Token,
-			ApnsID: storage.PushID(app, m.Seq, d.Token), ReplyTo: replyTo,
+			ApnsID: storage.PushID(app, m.Seq, d.Token), ReplyTo: replyTo, Environment: d.Environment,
 		})
 	}
 	if len(jobs) == 0 {
@@ -566,6 +572,7 @@ func (u *userActor) outcome(ctx actor.Context, o *PushOutcome) {
 	p.results = append(p.results, storage.PushResult{
 		UserID: u.user, Token: o.Token, Status: o.Status, ApnsID: o.ApnsID, Reason: o.Reason,
 	})
+	u.rememberEnvironment(o)
 	if o.Unbind {
 		if err := u.unbind(o.Token, o.UnregisteredAt); err != nil {
 			// The device's next push is answered 410 again and retries this.

@@ -1,6 +1,7 @@
 // Package apns is a lean pooled HTTP/2 client for Apple's APNs provider
-// API. It keeps sideshow/apns2's types (Notification, Response, token.Token)
-// and replaces the HTTP/2 client underneath.
+// API. It keeps sideshow/apns2's types (Notification, Response) and
+// replaces the HTTP/2 client underneath, and signs its own provider tokens
+// (ProviderToken, shared per key by Tokens).
 //
 // Why: a bare apns2.Client spends 25–63 µs of client CPU per push on a
 // 2-core machine, most of it in golang.org/x/net/http2's Transport
@@ -18,7 +19,12 @@
 // applied by Options.EnsureDefaults, checked by Options.Validate, which
 // names a bad field) and returns a Pool of
 // Options.Conns connections to one host with one credential: a client
-// certificate in Options.TLSConfig, or Options.Token for token auth.
+// certificate in Options.TLSConfig, or Options.Token for token auth: a
+// [ProviderToken], one per signing key shared by every pool ([Tokens]),
+// signed with an injectable clock and replaced once it is
+// DefaultTokenRefresh (40 minutes) old, between Apple's 20-minute minimum
+// and its one-hour limit; [ProviderToken.Refresh] replaces it after
+// ExpiredProviderToken, never sooner than MinTokenRefresh.
 // Connections are dialled at the first request and kept open.
 //
 // Pool.Send is the core API: it queues a push and returns at once, and the
@@ -60,9 +66,9 @@
 // back until WINDOW_UPDATE; a window pushed past 2^31-1 is a
 // FLOW_CONTROL_ERROR (RST_STREAM for a stream, GOAWAY for the
 // connection). Each connection has its own HPACK tables; headers that
-// repeat (:authority, apns-topic, authorization...) shrink to a byte or
-// two, and per-request values are sent "never indexed" so they do not
-// evict them. PINGs are answered; an idle connection is pinged every
+// repeat (:authority, apns-topic...) shrink to a byte or two, and
+// per-request values are sent "never indexed" so they do not evict them;
+// so is authorization, a credential, as Apple asks. PINGs are answered; an idle connection is pinged every
 // Options.PingInterval and dropped when the PING goes unanswered, and
 // one whose SETTINGS go unacknowledged for Options.DialTimeout is closed
 // with SETTINGS_TIMEOUT. On GOAWAY, streams up to the last stream id

@@ -7,7 +7,6 @@ import (
 	"unsafe"
 
 	"github.com/sideshow/apns2"
-	"github.com/sideshow/apns2/token"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -31,8 +30,10 @@ func (o *outBuf) Write(p []byte) (int, error) {
 // the header block and :path are built in reused buffers, and header
 // values that change per request are passed to HPACK as "never indexed"
 // so that the dynamic table keeps only the values that repeat
-// (:authority, apns-topic, apns-push-type, apns-priority, content-type,
-// authorization), which then cost one or two bytes each.
+// (:authority, apns-topic, apns-push-type, apns-priority, content-type),
+// which then cost one or two bytes each. authorization repeats too but is
+// a credential: it goes as a literal never indexed, as Apple asks, so no
+// intermediary may keep it in a table (about 150 bytes per request).
 type encoder struct {
 	out     outBuf
 	fr      *http2.Framer
@@ -41,12 +42,10 @@ type encoder struct {
 	scratch []byte // :path, content-length, apns-expiration
 
 	authority string
-	token     *token.Token
-	jwt       string // the JWT bearer was built from
-	bearer    string // "bearer " + jwt, rebuilt only when the JWT changes
+	token     *ProviderToken // nil: certificate auth
 }
 
-func newEncoder(authority string, tok *token.Token) *encoder {
+func newEncoder(authority string, tok *ProviderToken) *encoder {
 	e := &encoder{authority: authority, token: tok}
 	e.fr = http2.NewFramer(&e.out, nil)
 	e.henc = hpack.NewEncoder(&e.hbuf)
@@ -145,20 +144,10 @@ func (e *encoder) headerBlock(n *apns2.Notification, bodyLen int) {
 		h.WriteField(field("apns-push-type", string(apns2.PushTypeAlert)))
 	}
 	if e.token != nil {
-		h.WriteField(field("authorization", e.bearerValue()))
+		// Re-signed when due (every DefaultTokenRefresh; the signature
+		// then costs tens of microseconds in this writer goroutine).
+		h.WriteField(unique("authorization", e.token.Bearer()))
 	}
-}
-
-// bearerValue returns "bearer <jwt>", re-signing through apns2's token
-// when it is about to expire (every 50 minutes; the signature costs tens
-// of microseconds then, in this writer goroutine).
-func (e *encoder) bearerValue() string {
-	jwt := e.token.GenerateIfExpired()
-	if jwt != e.jwt {
-		e.jwt = jwt
-		e.bearer = "bearer " + jwt
-	}
-	return e.bearer
 }
 
 // writeRequest appends HEADERS (and CONTINUATION frames if the block

@@ -3,8 +3,6 @@ package apns
 import (
 	"testing"
 	"time"
-
-	"github.com/sideshow/apns2/token"
 )
 
 // TestEncoder_Allocs checks that encoding a request allocates nothing once
@@ -12,7 +10,7 @@ import (
 func TestEncoder_Allocs(t *testing.T) {
 	tok := testAuthToken(t)
 	for _, withToken := range []bool{false, true} {
-		var tk *token.Token
+		var tk *ProviderToken
 		if withToken {
 			tk = tok
 		}

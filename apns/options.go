@@ -2,7 +2,6 @@ package apns
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/sideshow/apns2"
-	"github.com/sideshow/apns2/token"
 )
 
 // Defaults for the zero values of Options. They live here and nowhere
@@ -59,9 +57,11 @@ type Options struct {
 	TLSConfig *tls.Config
 
 	// Token, when set, selects token auth: every request carries
-	// "authorization: bearer <jwt>", re-signed by apns2's token package
-	// before it expires. Its AuthKey must be set.
-	Token *token.Token
+	// "authorization: bearer <jwt>" from it, re-signed when due (see
+	// ProviderToken). Share one per key between pools ([Tokens]): APNs
+	// wants one token per key, not one per connection. TLSConfig then
+	// carries no client certificate.
+	Token *ProviderToken
 
 	// Conns is the number of connections the pool keeps open once it has
 	// been used. Default DefaultConns. Apple allows many streams per
@@ -154,9 +154,6 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("apns: Options.PingInterval must be > 0, got %v", o.PingInterval)
 	case o.MaxQueued < 0:
 		return fmt.Errorf("apns: Options.MaxQueued must be >= 1, got %d", o.MaxQueued)
-	case o.Token != nil && o.Token.AuthKey == nil:
-		// apns2 would sign nothing and send "bearer " forever.
-		return errors.New("apns: Options.Token has no AuthKey")
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/sideshow/apns2"
-	"github.com/sideshow/apns2/token"
 )
 
 func TestOptions_Validate(t *testing.T) {
@@ -27,7 +26,6 @@ func TestOptions_Validate(t *testing.T) {
 		{"NegativeTimeout", Options{RequestTimeout: -time.Second}, "apns: Options.RequestTimeout must be > 0, got -1s"},
 		{"NegativePing", Options{PingInterval: -time.Second}, "apns: Options.PingInterval must be > 0, got -1s"},
 		{"NegativeMaxQueued", Options{MaxQueued: -1}, "apns: Options.MaxQueued must be >= 1, got -1"},
-		{"TokenWithoutKey", Options{Token: &token.Token{}}, "apns: Options.Token has no AuthKey"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -360,6 +360,11 @@ func (p *Pool) finish(r *request, resp *apns2.Response, err error) {
 	ch <- result{resp: resp, err: err} // buffered: never blocks
 }
 
+// Token is the provider token the pool authenticates with (Options.Token),
+// nil with a client certificate. A caller refreshes it after APNs answers
+// ExpiredProviderToken.
+func (p *Pool) Token() *ProviderToken { return p.opts.Token }
+
 // Close stops the pool without GOAWAY: it stops accepting requests,
 // fails the queued ones with ErrClosed and the in-flight ones with an
 // error wrapping both ErrConnectionLost and ErrClosed (their outcome is

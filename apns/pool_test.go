@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/sideshow/apns2"
-	"github.com/sideshow/apns2/token"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -137,13 +136,17 @@ func apnsID(i int) string {
 	return fmt.Sprintf("00000000-0000-0000-0000-%012d", i)
 }
 
-func testAuthToken(t *testing.T) *token.Token {
+func testAuthToken(t testing.TB) *ProviderToken {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &token.Token{AuthKey: key, KeyID: "KEY1234567", TeamID: "TEAM123456"}
+	tok, err := NewProviderToken("TEAM123456", "KEY1234567", key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 func TestPool_Headers(t *testing.T) {
@@ -211,7 +214,7 @@ func TestPool_Headers(t *testing.T) {
 				reqs <- r
 				return &fakeAnswer{status: 200}
 			}})
-			var tok *token.Token
+			var tok *ProviderToken
 			if tt.token {
 				tok = testAuthToken(t)
 			}
@@ -226,7 +229,7 @@ func TestPool_Headers(t *testing.T) {
 				r := <-reqs
 				want := tt.want
 				if tt.token {
-					want = maps(want, "authorization", "bearer "+tok.Bearer)
+					want = maps(want, "authorization", tok.Bearer())
 				}
 				checkHeaders(t, r.Headers, s.url[len("https://"):], "/3/device/"+tt.n.DeviceToken, want)
 				if string(r.Body) != tt.body {

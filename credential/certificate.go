@@ -95,9 +95,12 @@ func (c *Certificate) Environments() []Environment {
 	return envs
 }
 
-// Supports reports whether the certificate can push to env.
+// Supports reports whether the certificate can push to env; Auto needs
+// both environments.
 func (c *Certificate) Supports(env Environment) bool {
 	switch env {
+	case Auto:
+		return c.Sandbox && c.Production
 	case Sandbox:
 		return c.Sandbox
 	case Production:

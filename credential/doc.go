@@ -1,6 +1,6 @@
-// Package credential turns an uploaded APNs .p12 into a push credential:
-// it decodes the file, runs the upload checks of SPEC.md §3, and keeps the
-// private key encrypted at rest.
+// Package credential turns an uploaded APNs .p12 certificate or .p8 token
+// key into a push credential: it decodes the file, runs the upload checks
+// of SPEC.md §3 and §6.1, and keeps the private key encrypted at rest.
 //
 // # Basics
 //
@@ -12,6 +12,15 @@
 // and the environments it can push to. [ParseP12] is the decoding and push
 // half of those checks; [Inspect] prints what an upload would see, for
 // `herald cert inspect`.
+//
+// [CheckTokenUpload] does the same for a .p8 ([TokenUpload]: name,
+// environment, team id, key id, topic, PEM): it returns a [TokenKey], the
+// EC P-256 key that signs provider tokens, or an *Error with
+// CodeInvalidKey, CodeInvalidTeamID, CodeInvalidKeyID, CodeTopicRequired
+// or CodeInvalidTopic. [TokenKey.Seal] and [OpenSealedKey] keep it at rest
+// like a certificate's key; [InspectP8] prints a .p8 for `herald cert
+// inspect`. Environment [Auto] is valid for a .p8 and for a universal
+// certificate only.
 //
 // A [Sealer] encrypts with AES-256-GCM under a master key that
 // [LoadOrCreateMasterKey] keeps in a file. [Certificate.Seal] produces the

@@ -9,7 +9,7 @@ const (
 	// CodeFileRequired is returned when the upload carries no file bytes.
 	CodeFileRequired = "file_required"
 	// CodeInvalidEnvironment is returned when the declared environment is
-	// neither "sandbox" nor "production".
+	// not "sandbox", "production" or "auto".
 	CodeInvalidEnvironment = "invalid_environment"
 	// CodeInvalidName is returned when the name is empty, longer than 64
 	// characters, or holds anything but ASCII letters, digits, space, '.',
@@ -32,7 +32,8 @@ const (
 	// or before its NotBefore.
 	CodeCertificateExpired = "certificate_expired"
 	// CodeEnvironmentMismatch is returned when a development-only certificate
-	// is declared production or a production-only one sandbox.
+	// is declared production or a production-only one sandbox, or either
+	// is declared auto.
 	CodeEnvironmentMismatch = "environment_mismatch"
 )
 

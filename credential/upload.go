@@ -15,8 +15,8 @@ type Upload struct {
 	Name string
 	// Password decodes File; it is required.
 	Password string
-	// Environment is the declared APNs environment, "sandbox" or
-	// "production".
+	// Environment is the declared APNs environment, "sandbox",
+	// "production" or "auto" (a universal certificate only).
 	Environment string
 	// File is the .p12 bytes.
 	File []byte
@@ -90,6 +90,9 @@ func checkValidity(c *Certificate, now time.Time) error {
 }
 
 func environmentMismatch(c *Certificate, declared Environment) *Error {
+	if declared == Auto {
+		return newError(CodeEnvironmentMismatch, "environment auto needs a certificate valid in both environments (\"Apple Push Services:\"); this one is not", nil)
+	}
 	only := "development (sandbox)"
 	if c.Production {
 		only = "production"

@@ -47,6 +47,9 @@ func TestCheckUpload(t *testing.T) {
 		{name: "DevelopmentAsSandbox", edit: func(u *credential.Upload) { u.File, u.Environment = development, "sandbox" }},
 		{name: "ProductionAsSandbox", edit: func(u *credential.Upload) { u.File, u.Environment = production, "sandbox" }, code: credential.CodeEnvironmentMismatch},
 		{name: "ProductionAsProduction", edit: func(u *credential.Upload) { u.File = production }},
+		{name: "UniversalAsAuto", edit: func(u *credential.Upload) { u.Environment = "auto" }},
+		{name: "DevelopmentAsAuto", edit: func(u *credential.Upload) { u.File, u.Environment = development, "auto" }, code: credential.CodeEnvironmentMismatch},
+		{name: "ProductionAsAuto", edit: func(u *credential.Upload) { u.File, u.Environment = production, "auto" }, code: credential.CodeEnvironmentMismatch},
 
 		// Order: each check wins over every later one.
 		{name: "FileBeforeEnvironment", edit: func(u *credential.Upload) { u.File, u.Environment = nil, "x" }, code: credential.CodeFileRequired},
@@ -132,6 +135,7 @@ func TestParseEnvironment(t *testing.T) {
 	}{
 		{"sandbox", credential.Sandbox, ""},
 		{"production", credential.Production, ""},
+		{"auto", credential.Auto, ""},
 		{"development", "", credential.CodeInvalidEnvironment},
 		{"Production", "", credential.CodeInvalidEnvironment},
 		{"", "", credential.CodeInvalidEnvironment},

@@ -42,6 +42,7 @@ const (
 	codeCertNotFound       = "certificate_not_found"
 	codeInvalidMultipart   = "invalid_multipart"
 	codeCertTooLarge       = "certificate_too_large"
+	codeInvalidCertType    = "invalid_type"
 	codeOverloaded         = "overloaded"
 	codeStoreUnavailable   = "store_unavailable"
 	codeShuttingDown       = "shutting_down"

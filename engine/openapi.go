@@ -33,8 +33,10 @@ type operation struct {
 	scope scope
 	// body is the request body's schema, nil for none. multipart sends it
 	// as multipart/form-data instead of JSON.
-	body         any
-	multipart    bool
+	body      any
+	multipart bool
+	// jsonBody is a second, JSON, body of a multipart route (a .p8 upload).
+	jsonBody     any
 	bodyOptional bool
 	// status and answer are the success answer; answer nil means no body.
 	// answerType defaults to application/json.
@@ -85,9 +87,9 @@ var operations = []operation{
 	{method: "DELETE", path: "/v1/apps/{app}/groups/{group}/members/{user}", id: "deleteMember", summary: "Remove a member (204 also when it was not one)",
 		status: 204,
 		errors: []string{codeStoreUnavailable}},
-	{method: "POST", path: "/v1/apps/{app}/certificates", id: "uploadCertificate", summary: "Upload a .p12 push certificate; 400 names the check that failed",
-		body: ref("CertificateUpload"), multipart: true, status: 201, answer: ref("Certificate"),
-		errors: append([]string{codeInvalidMultipart, codeCertTooLarge, codeInternal, codeStoreUnavailable}, credentialCodes...)},
+	{method: "POST", path: "/v1/apps/{app}/certificates", id: "uploadCertificate", summary: "Upload a .p12 push certificate (multipart) or a .p8 token key (JSON); 400 names the check that failed",
+		body: ref("CertificateUpload"), multipart: true, jsonBody: ref("TokenKeyUpload"), status: 201, answer: ref("Certificate"),
+		errors: append([]string{codeInvalidMultipart, codeCertTooLarge, codeInvalidCertType, codeInternal, codeStoreUnavailable}, credentialCodes...)},
 	{method: "GET", path: "/v1/apps/{app}/certificates", id: "listCertificates", summary: "The app's certificates, with expiry and last APNs error (never a key)",
 		status: 200, answer: ref("CertificateList"),
 		errors: []string{codeStoreUnavailable}},
@@ -127,6 +129,8 @@ var credentialCodes = []string{
 	credential.CodeFileRequired, credential.CodeInvalidEnvironment, credential.CodeInvalidName,
 	credential.CodePasswordRequired, credential.CodeBadPassword, credential.CodeInvalidP12,
 	credential.CodeNotAPushCertificate, credential.CodeCertificateExpired, credential.CodeEnvironmentMismatch,
+	credential.CodeInvalidKey, credential.CodeInvalidTeamID, credential.CodeInvalidKeyID,
+	credential.CodeTopicRequired, credential.CodeInvalidTopic,
 }
 
 // errorStatus is the HTTP status of each error code: a code always comes
@@ -141,7 +145,7 @@ var errorStatus = withCodes(400, credentialCodes, map[string]int{
 	codeInvalidReceiveOpt: 400, codeTooManyConvs: 409, codeInvalidElem: 400, codeTooManyMessages: 400,
 	codeMessageNotFound: 404, codeCertNotFound: 404, codeInvalidMultipart: 400, codeCertTooLarge: 413,
 	codeOverloaded: 429, codeStoreUnavailable: 503, codeShuttingDown: 503, codeInternal: 500,
-	codeUnsupportedContent: 415,
+	codeUnsupportedContent: 415, codeInvalidCertType: 400,
 })
 
 // withCodes adds codes with status to m and returns m.
@@ -214,19 +218,31 @@ func openAPISchemas() js {
 		"CertificateUpload": object(js{
 			"file":        js{"type": "string", "contentMediaType": "application/x-pkcs12", "description": "the .p12 file (at most " + fmt.Sprint(credential.MaxFileSize) + " bytes)"},
 			"password":    str("the .p12 password (required: a push certificate without one is refused)"),
-			"environment": enum("the APNs environment pushes use", "sandbox", "production"),
+			"environment": enum("the APNs environment pushes use; auto (a certificate valid in both) tries production, then sandbox once per device", "sandbox", "production", "auto"),
 			"name":        js{"type": "string", "pattern": "^[A-Za-z0-9 ._-]{1,64}$", "description": "a label: ASCII letters, digits, space, '.', '-', '_'"},
 		}, "file", "password", "environment", "name"),
+		"TokenKeyUpload": object(js{
+			"type":        enum("", "p8"),
+			"name":        js{"type": "string", "pattern": "^[A-Za-z0-9 ._-]{1,64}$", "description": "a label: ASCII letters, digits, space, '.', '-', '_'"},
+			"environment": enum("auto tries production, then sandbox once per device, and remembers what worked", "sandbox", "production", "auto"),
+			"team_id":     js{"type": "string", "pattern": "^[A-Z0-9]{10}$"},
+			"key_id":      js{"type": "string", "pattern": "^[A-Z0-9]{10}$"},
+			"topic":       str("the app's bundle id"),
+			"key":         str("the .p8 file: PEM of a PKCS#8 EC P-256 private key"),
+		}, "type", "name", "environment", "team_id", "key_id", "topic", "key"),
 		"Certificate": object(js{
-			"business_id": integer("the certificate's id in this app: devices bind to it"),
-			"name":        str(""),
-			"environment": enum("", "sandbox", "production"),
-			"topic":       str("the bundle id (the leaf's UID)"),
-			"not_after":   str(ts),
-			"created_at":  str(ts),
-			"type":        enum("credential kind", "p12"),
-			"last_error":  str("APNs' last refusal of this credential; absent when none"),
-		}, "business_id", "name", "environment", "topic", "not_after", "type"),
+			"business_id":     integer("the certificate's id in this app: devices bind to it"),
+			"name":            str(""),
+			"environment":     enum("", "sandbox", "production", "auto"),
+			"topic":           str("the bundle id (a .p12 leaf's UID; a .p8's as uploaded)"),
+			"not_after":       str(ts + "; a .p12 only"),
+			"expires_in_days": integer("whole days until not_after (negative once expired); a .p12 only"),
+			"team_id":         str("a .p8 only"),
+			"key_id":          str("a .p8 only"),
+			"created_at":      str(ts),
+			"type":            enum("credential kind", "p12", "p8"),
+			"last_error":      str("APNs' last refusal of this credential; absent when none"),
+		}, "business_id", "name", "environment", "topic", "type"),
 		"CertificateList": object(js{"certificates": array(ref("Certificate"))}, "certificates"),
 		"SetAPNS": object(js{
 			"business_id": js{"oneOf": []any{js{"type": "integer", "minimum": 0}, digits}, "description": "the certificate to push with (a number or a numeric string)"},
@@ -330,7 +346,7 @@ func (op *operation) codesFor() []string {
 	}
 	if op.body != nil {
 		codes = append(codes, codeBodyTooLarge)
-		if !op.multipart {
+		if !op.multipart || op.jsonBody != nil {
 			codes = append(codes, codeInvalidJSON)
 		}
 	}
@@ -369,7 +385,11 @@ func (op *operation) build() js {
 		if op.multipart {
 			ct = "multipart/form-data"
 		}
-		o["requestBody"] = js{"required": !op.bodyOptional, "content": js{ct: js{"schema": op.body}}}
+		content := js{ct: js{"schema": op.body}}
+		if op.jsonBody != nil {
+			content["application/json"] = js{"schema": op.jsonBody}
+		}
+		o["requestBody"] = js{"required": !op.bodyOptional, "content": content}
 	}
 	ok := js{"description": "success"}
 	if op.answer != nil {

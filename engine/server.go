@@ -192,6 +192,7 @@ type Server struct {
 	system  *actors.System
 	auth    *authenticator
 	metrics *httpMetrics
+	expiry  *certExpiry
 	http    *fasthttp.Server
 
 	ln         net.Listener
@@ -237,6 +238,9 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	fail := func(err error) (*Server, error) {
+		if s.expiry != nil {
+			s.expiry.stop()
+		}
 		if s.system != nil {
 			_ = s.system.Shutdown(context.Background())
 		}
@@ -256,6 +260,9 @@ func New(opts Options) (*Server, error) {
 		return fail(err)
 	}
 	s.metrics = newHTTPMetrics(opts.Registerer, opts.Gatherer, s.store)
+	if s.expiry, err = newCertExpiry(s.store, opts.Registerer, opts.Logger); err != nil {
+		return fail(err)
+	}
 	replayed := 0
 	err = s.store.Replay(func(e *storage.Entry) error {
 		s.dispatch(e)
@@ -359,6 +366,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// yet taken it when fasthttp's shutdown ran.
 		_ = s.ln.Close()
 		s.serving.Wait()
+		s.expiry.stop()
 		err = errors.Join(httpErr, s.system.Shutdown(rest), s.store.Close())
 	})
 	return err
@@ -400,13 +408,22 @@ func apnsRoots(caFile string) (*x509.CertPool, error) {
 	return roots, nil
 }
 
-// openCredential unseals a stored certificate for its tenant actor.
-func (s *Server) openCredential(app string, c *storage.Certificate) (tls.Certificate, error) {
+// openCredential unseals a stored certificate or token key for its
+// tenant actor.
+func (s *Server) openCredential(app string, c *storage.Certificate) (actors.Credential, error) {
+	if c.Kind == storage.CertificateP8 {
+		key, err := credential.OpenSealedKey(c.Sealed, s.sealer, []byte(app))
+		if err != nil {
+			return actors.Credential{}, err
+		}
+		return actors.Credential{Key: key.Key}, nil
+	}
 	cert, err := credential.OpenSealed(c.Sealed, s.sealer, []byte(app))
 	if err != nil {
-		return tls.Certificate{}, err
+		return actors.Credential{}, err
 	}
-	return cert.TLS(), nil
+	tc := cert.TLS()
+	return actors.Credential{Certificate: &tc}, nil
 }
 
 // dispatch hands a durable message to the actors.

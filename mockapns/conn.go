@@ -101,6 +101,12 @@ type conn struct {
 
 		delayed  delayQueue // decided answers waiting out the latency
 		delaying bool       // delayLoop is running
+
+		// bearer is the provider token this connection uses (token auth),
+		// issued at bearerIAT (Unix seconds): Apple limits how often it
+		// may change (jwt.go).
+		bearer    string
+		bearerIAT int64
 	}
 }
 
@@ -317,6 +323,9 @@ func (c *conn) onHeadersLocked(f *http2.MetaHeadersFrame) error {
 	}
 	var a *answer
 	st.token, st.limit, a = checkHeaders(&st.req)
+	if a == nil {
+		a = c.checkTokenLocked(&st.req)
+	}
 	c.mu.streams[id] = st
 	st.remoteClosed = f.StreamEnded()
 	switch {

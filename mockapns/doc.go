@@ -34,11 +34,20 @@
 //
 // # Caveats
 //
-// The mock does not authenticate: it asks for a client certificate without
-// verifying it (herald's test certificates come from a test CA) and accepts
-// any bearer token, recording both so tests can assert on them. It does
-// not check that apns-topic matches the certificate. Keep it on loopback:
-// its CA key lives in memory.
+// The mock asks for a client certificate without verifying it (herald's
+// test certificates come from a test CA), recording its subject so tests
+// can assert on it. Token auth is checked as Apple does once a test
+// registers the token keys ([Options.ProviderKeys], [Server.AddProviderKey]):
+// on a connection without a client certificate, the JWT's ES256 signature,
+// kid and iss (403 InvalidProviderToken), its presence (403
+// MissingProviderToken), its age (older than an hour by [Options.Now]: 403
+// ExpiredProviderToken) and how often a connection's token changes (again
+// within 20 minutes of the last one's iat: 429
+// TooManyProviderTokenUpdates); [Server.ProviderTokens] counts the
+// distinct tokens of a key, so a test proves reuse. With no key
+// registered any token passes. The mock does not check that apns-topic
+// matches the certificate or key. Keep it on loopback: its CA key lives
+// in memory.
 //
 // A request counts once complete: [Server.Total] does not see a stream
 // the client resets while still sending it.

@@ -72,6 +72,15 @@ type Options struct {
 	// writer. Unlike Record it costs little (a UUID parse and an append
 	// per request) and keeps nothing in memory, so benchmarks can use it.
 	Receipts io.Writer
+	// ProviderKeys are the token signing keys the mock accepts, by key id
+	// (see [ProviderKey]; [Server.AddProviderKey] adds more later). With
+	// at least one, requests on connections without a client certificate
+	// must carry a valid provider token (jwt.go); with none, nothing is
+	// checked.
+	ProviderKeys map[string]ProviderKey
+	// Now is the clock tokens are aged by (default time.Now); tests pass a
+	// simulated one to run hours of tokens in milliseconds.
+	Now func() time.Time
 }
 
 // EnsureDefaults fills in the documented defaults of zero fields.
@@ -82,6 +91,9 @@ func (o *Options) EnsureDefaults() {
 	if o.MaxConcurrentStreams == 0 {
 		o.MaxConcurrentStreams = defaultMaxConcurrentStreams
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 }
 
 // Validate reports options the mock cannot honour.
@@ -91,6 +103,11 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxConcurrentStreams > math.MaxInt32 {
 		return fmt.Errorf("mockapns: max concurrent streams %d above 2^31-1", o.MaxConcurrentStreams)
+	}
+	for id, k := range o.ProviderKeys {
+		if id == "" || k.TeamID == "" || k.Key == nil {
+			return fmt.Errorf("mockapns: provider key %q needs a key id, a team id and a public key", id)
+		}
 	}
 	_, err := newFaultSet(o.Faults)
 	return err
@@ -186,6 +203,7 @@ type Server struct {
 	tlsConfig *tls.Config
 	record    bool
 	receipts  *receiptLog // nil: receipts off
+	now       func() time.Time
 
 	// ctx is cancelled by Close, so handshakes end at once.
 	ctx       context.Context
@@ -225,6 +243,16 @@ type Server struct {
 		sync.Mutex
 		received []Received
 	}
+
+	// jwt is token authentication's state (jwt.go): the registered keys,
+	// the verdicts on tokens seen, and the distinct valid tokens per key
+	// id. Taken after a connection's mu, never before.
+	jwt struct {
+		sync.Mutex
+		keys     map[string]ProviderKey
+		verdicts map[string]tokenVerdict
+		seen     map[string]map[string]struct{}
+	}
 }
 
 // Start generates a throwaway CA and a server certificate for
@@ -257,6 +285,10 @@ func Start(opts Options) (*Server, error) {
 			MinVersion: tls.VersionTLS12,
 		},
 		record: opts.Record,
+		now:    opts.Now,
+	}
+	for id, k := range opts.ProviderKeys {
+		m.AddProviderKey(id, k) // validated above
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.bufs.New = func() any {
@@ -627,6 +659,9 @@ func (m *Server) finishRequest(rec *Received, status int, reason string) {
 // certificate, parsed once per connection rather than per request.
 type connInfo struct {
 	cn, topic string
+	// certificate is set when the client sent one: its requests need no
+	// provider token.
+	certificate bool
 }
 
 func newConnInfo(state tls.ConnectionState) connInfo {
@@ -634,6 +669,7 @@ func newConnInfo(state tls.ConnectionState) connInfo {
 	if len(state.PeerCertificates) == 0 {
 		return info
 	}
+	info.certificate = true
 	leaf := state.PeerCertificates[0]
 	info.cn = leaf.Subject.CommonName
 	for _, name := range leaf.Subject.Names {

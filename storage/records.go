@@ -61,39 +61,66 @@ func DecodeApp(p []byte) (App, error) {
 	return a, d.finish()
 }
 
-// Certificate is one APNs credential of an app, as stored. Sealed is the
-// credential package's sealed form: the private key inside is encrypted.
+// Certificate is one APNs credential of an app, as stored: a .p12 client
+// certificate (Kind "p12") or a .p8 token signing key (Kind "p8"). Sealed
+// is the credential package's sealed form: the private key inside is
+// encrypted.
 type Certificate struct {
-	BusinessID  uint64
-	Kind        string // "p12" now, "p8" later
-	Name        string
+	BusinessID uint64
+	Kind       string // CertificateP12 or CertificateP8
+	Name       string
+	// Environment is "sandbox", "production" or "auto" (both: production
+	// first, see actors).
 	Environment string
 	Topic       string
-	NotAfter    time.Time
-	CreatedAt   time.Time
-	Sealed      []byte
+	// NotAfter is the end of a .p12's validity; zero for a .p8, which does
+	// not expire.
+	NotAfter  time.Time
+	CreatedAt time.Time
+	Sealed    []byte
 	// LastError is the last credential fault APNs reported, "" when healthy.
 	LastError string
+	// TeamID and KeyID name a .p8's key to APNs (the JWT's iss and kid);
+	// empty for a .p12.
+	TeamID, KeyID string
 }
+
+// Certificate kinds.
+const (
+	CertificateP12 = "p12"
+	CertificateP8  = "p8"
+)
+
+// certificateV2 adds a .p8's team id and key id, and stores a zero
+// NotAfter as zero (a v1 record always had one).
+const certificateV2 = 2
 
 // Encode returns the record's versioned binary encoding (see DecodeCertificate).
 func (c *Certificate) Encode() []byte {
-	b := []byte{recordV1}
+	b := []byte{certificateV2}
 	b = binary.AppendUvarint(b, c.BusinessID)
 	b = appendString(b, c.Kind)
 	b = appendString(b, c.Name)
 	b = appendString(b, c.Environment)
 	b = appendString(b, c.Topic)
-	b = binary.AppendVarint(b, c.NotAfter.Unix())
+	var notAfter int64
+	if !c.NotAfter.IsZero() {
+		notAfter = c.NotAfter.Unix()
+	}
+	b = binary.AppendVarint(b, notAfter)
 	b = binary.AppendVarint(b, c.CreatedAt.UnixMilli())
 	b = appendBytes(b, c.Sealed)
-	return appendString(b, c.LastError)
+	b = appendString(b, c.LastError)
+	b = appendString(b, c.TeamID)
+	return appendString(b, c.KeyID)
 }
 
-// DecodeCertificate decodes a record written by Certificate.Encode.
+// DecodeCertificate decodes a record written by Certificate.Encode, of
+// this version or an earlier one.
 func DecodeCertificate(p []byte) (Certificate, error) {
 	d := decoder{b: p}
-	if v := d.byte(); v != recordV1 && d.err == nil {
+	v := d.byte()
+	if v != recordV1 && v != certificateV2 && d.err == nil {
 		return Certificate{}, fmt.Errorf("%w: certificate record version %d", ErrCorrupt, v)
 	}
 	c := Certificate{
@@ -103,10 +130,15 @@ func DecodeCertificate(p []byte) (Certificate, error) {
 		Environment: d.string(),
 		Topic:       d.string(),
 	}
-	c.NotAfter = time.Unix(d.varint(), 0).UTC()
+	if notAfter := d.varint(); v == recordV1 || notAfter != 0 {
+		c.NotAfter = time.Unix(notAfter, 0).UTC()
+	}
 	c.CreatedAt = time.UnixMilli(d.varint()).UTC()
 	c.Sealed = append([]byte(nil), d.bytes()...)
 	c.LastError = d.string()
+	if v == certificateV2 {
+		c.TeamID, c.KeyID = d.string(), d.string()
+	}
 	return c, d.finish()
 }
 

@@ -15,11 +15,14 @@ import (
 const certUsage = `Usage:
   herald cert inspect [--password P | --password-file F] FILE
 
-Prints what uploading FILE (a .p12) would see: subject, topic, environments,
-validity, days left, and the error code of the first failing check. Exits
-non-zero when a check fails. Without either flag the password is read from
-HERALD_CERT_PASSWORD; prefer --password-file or the variable to --password,
-which other users can see in the process list.
+Prints what uploading FILE would see. For a .p12: subject, topic,
+environments, validity, days left, and the error code of the first failing
+check. For a .p8 (PEM): the key type, the key id when the file is named
+AuthKey_<key id>.p8, and that the topic and team id are not in the file (the
+upload names them). Exits non-zero when a check fails. A .p8 needs no
+password. Without either flag the password is read from HERALD_CERT_PASSWORD;
+prefer --password-file or the variable to --password, which other users can
+see in the process list.
 `
 
 // runCert implements `herald cert SUBCOMMAND`.
@@ -30,7 +33,7 @@ func runCert(args []string) error {
 	}
 	switch args[0] {
 	case "inspect":
-		return runCertInspect(args[1:])
+		return runCertInspect(args[1:], os.Stdout)
 	case "testgen":
 		return runCertTestgen(args[1:])
 	case "-h", "-help", "--help", "help":
@@ -40,7 +43,8 @@ func runCert(args []string) error {
 	return fmt.Errorf("unknown subcommand %q: want inspect", args[0])
 }
 
-func runCertInspect(args []string) error {
+// runCertInspect prints the inspection of one file to stdout.
+func runCertInspect(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("cert inspect", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), certUsage, "\nFlags:\n")
@@ -56,15 +60,22 @@ func runCertInspect(args []string) error {
 		fs.Usage()
 		return fmt.Errorf("want one FILE, got %d", len(files))
 	}
-	pw, err := certPassword(fs, *password, *passwordFile)
-	if err != nil {
-		return err
-	}
 	data, err := os.ReadFile(files[0])
 	if err != nil {
 		return fmt.Errorf("inspect: %w", err)
 	}
-	if err := credential.Inspect(os.Stdout, data, pw, time.Now()); err != nil {
+	if credential.IsPEM(data) {
+		// A .p8 token key (or a PEM certificate, which InspectP8 names).
+		if err := credential.InspectP8(stdout, data, files[0]); err != nil {
+			return fmt.Errorf("inspect %s: %w", files[0], err)
+		}
+		return nil
+	}
+	pw, err := certPassword(fs, *password, *passwordFile)
+	if err != nil {
+		return err
+	}
+	if err := credential.Inspect(stdout, data, pw, time.Now()); err != nil {
 		return fmt.Errorf("inspect %s: %w", files[0], err)
 	}
 	return nil
