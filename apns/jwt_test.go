@@ -13,26 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldpush/herald/clocktest"
 	"golang.org/x/net/http2/hpack"
 )
-
-// fakeClock is a simulated clock for provider tokens.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 func newKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
@@ -78,7 +61,7 @@ func parseJWT(t *testing.T, bearer string, pub *ecdsa.PublicKey) (header, claims
 
 func TestProviderToken_JWT(t *testing.T) {
 	key := newKey(t)
-	clock := &fakeClock{now: time.Unix(1_800_000_000, 700_000_000)}
+	clock := clocktest.New(time.Unix(1_800_000_000, 700_000_000))
 	tok, err := NewProviderToken("TEAM123456", "KEY1234567", key, clock.Now)
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +80,7 @@ func TestProviderToken_JWT(t *testing.T) {
 // minutes.
 func TestProviderToken_Refreshes70Minutes(t *testing.T) {
 	t0 := time.Unix(1_800_000_000, 0)
-	clock := &fakeClock{now: t0}
+	clock := clocktest.New(t0)
 	tok, err := NewProviderToken("TEAM123456", "KEY1234567", newKey(t), clock.Now)
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +105,7 @@ func TestProviderToken_Refreshes70Minutes(t *testing.T) {
 }
 
 func TestProviderToken_Refresh(t *testing.T) {
-	clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
+	clock := clocktest.New(time.Unix(1_800_000_000, 0))
 	tok, err := NewProviderToken("TEAM123456", "KEY1234567", newKey(t), clock.Now)
 	if err != nil {
 		t.Fatal(err)

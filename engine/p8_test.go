@@ -13,35 +13,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/heraldpush/herald/clocktest"
 	"github.com/heraldpush/herald/credential/credentialtest"
 	"github.com/heraldpush/herald/engine"
 	"github.com/heraldpush/herald/mockapns"
 )
-
-// testClock is a simulated clock, shared by herald's provider tokens and
-// the mock's token checks when a test runs hours of tokens.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newTestClock() *testClock { return &testClock{now: time.Now()} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // p8Key is a token signing key as a test uploads it.
 type p8Key struct {
@@ -286,7 +265,7 @@ func TestEngine_P8SharedToken(t *testing.T) {
 // accepts every push.
 func TestEngine_P8Refreshes70Minutes(t *testing.T) {
 	key := newP8Key(t)
-	clock := newTestClock()
+	clock := clocktest.New(time.Now())
 	h := newP8Harness(t, clock.Now, clock.Now, key)
 	const app = "1400000024"
 	apiKey := h.createApp(app)
@@ -324,7 +303,7 @@ func TestEngine_P8Refreshes70Minutes(t *testing.T) {
 // new one at once and the push is sent.
 func TestEngine_P8ExpiredProviderToken(t *testing.T) {
 	key := newP8Key(t)
-	heraldClock, mockClock := newTestClock(), newTestClock()
+	heraldClock, mockClock := clocktest.New(time.Now()), clocktest.New(time.Now())
 	h := newP8Harness(t, heraldClock.Now, mockClock.Now, key)
 	const app = "1400000025"
 	apiKey := h.createApp(app)
@@ -448,7 +427,7 @@ func TestEngine_EnvironmentAuto(t *testing.T) {
 // with the same token, never a new one, until APNs takes the push.
 func TestEngine_P8TooManyProviderTokenUpdates(t *testing.T) {
 	key := newP8Key(t)
-	clock := newTestClock()
+	clock := clocktest.New(time.Now())
 	h := newP8Harness(t, clock.Now, clock.Now, key)
 	const app = "1400000028"
 	apiKey := h.createApp(app)

@@ -8,9 +8,10 @@ import (
 	"encoding/base64"
 	"net/http"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/heraldpush/herald/clocktest"
 )
 
 const (
@@ -40,24 +41,6 @@ func tokenAt(t testing.TB, key *ecdsa.PrivateKey, kid, iss string, iat time.Time
 	return testJWT(t, key, `{"alg":"ES256","kid":"`+kid+`"}`, `{"iss":"`+iss+`","iat":`+strconv.FormatInt(iat.Unix(), 10)+`}`)
 }
 
-// testClock is a simulated clock.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 func TestServer_ProviderTokens(t *testing.T) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -68,7 +51,7 @@ func TestServer_ProviderTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Unix(1_800_000_000, 0)
-	clock := &testClock{now: t0}
+	clock := clocktest.New(t0)
 	m := startMock(t, Options{Now: clock.Now, ProviderKeys: map[string]ProviderKey{testKeyID: {TeamID: testTeamID, Key: &key.PublicKey}}})
 	good := tokenAt(t, key, testKeyID, testTeamID, t0)
 

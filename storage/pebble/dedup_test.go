@@ -4,32 +4,14 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/heraldpush/herald/clocktest"
 	"github.com/heraldpush/herald/storage"
 )
-
-// testClock is a settable clock for the dedup window.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // countKeys counts the keys in [lower, upper).
 func countKeys(t *testing.T, s *Store, lower, upper []byte) int {
@@ -46,15 +28,15 @@ func countKeys(t *testing.T, s *Store, lower, upper []byte) int {
 // the window, and keeps a key that was appended anew after it expired.
 func TestStore_DedupSweep(t *testing.T) {
 	const window = time.Hour
-	c := &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	s, err := Open(t.TempDir(), &Options{DedupWindow: window, Now: c.now, Logger: quietSlog(), MinFreeBytes: -1})
+	c := clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	s, err := Open(t.TempDir(), &Options{DedupWindow: window, Now: c.Now, Logger: quietSlog(), MinFreeBytes: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
 	appendKey := func(key string) *storage.Entry {
 		t.Helper()
-		e := &storage.Entry{App: "a", ReceivedAt: c.now(), Msg: textMessage("u", key), DedupKey: key}
+		e := &storage.Entry{App: "a", ReceivedAt: c.Now(), Msg: textMessage("u", key), DedupKey: key}
 		if err := s.Append([]*storage.Entry{e}); err != nil {
 			t.Fatal(err)
 		}
@@ -68,12 +50,12 @@ func TestStore_DedupSweep(t *testing.T) {
 	const old = 2*dedupSweepLimit + 10
 	entries := make([]*storage.Entry, old)
 	for i := range entries {
-		entries[i] = &storage.Entry{App: "a", ReceivedAt: c.now(), Msg: textMessage("u", "m"), DedupKey: fmt.Sprint("k", i)}
+		entries[i] = &storage.Entry{App: "a", ReceivedAt: c.Now(), Msg: textMessage("u", "m"), DedupKey: fmt.Sprint("k", i)}
 	}
 	if err := s.Append(entries); err != nil {
 		t.Fatal(err)
 	}
-	c.advance(window / 2)
+	c.Add(window / 2)
 	late := appendKey("late")
 	if k, e := counts(); k != old+1 || e != old+1 {
 		t.Fatalf("after %d appends: %d dedup keys, %d expiry entries; want %d each", old+1, k, e, old+1)
@@ -82,7 +64,7 @@ func TestStore_DedupSweep(t *testing.T) {
 		t.Errorf("sweep inside the window = %d, %v; want 0", n, err)
 	}
 
-	c.advance(window / 2)
+	c.Add(window / 2)
 	again := appendKey("k0") // expired, not swept yet: stored anew
 	if again.Duplicate || again.Seq == entries[0].Seq {
 		t.Fatalf("k0 past the window: Duplicate %v, Seq %d; want stored anew", again.Duplicate, again.Seq)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldpush/herald/clocktest"
 	"github.com/heraldpush/herald/storage"
 )
 
@@ -170,31 +171,13 @@ func testDedupSurvives(t *testing.T, b Backend, restart func(*handle, *testing.T
 	}
 }
 
-// clock is a settable clock for the dedup window.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // testDedupExpiry: a key deduplicates for the window and no longer; once
 // stored anew, the new entry is the one duplicates get, across a restart
 // and a crash.
 func testDedupExpiry(t *testing.T, b Backend) {
 	const window = time.Hour
-	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	h := &handle{s: b.OpenDedup(t, window, c.now)}
+	c := clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	h := &handle{s: b.OpenDedup(t, window, c.Now)}
 	t.Cleanup(func() {
 		if h.s != nil {
 			h.s.Close()
@@ -202,12 +185,12 @@ func testDedupExpiry(t *testing.T, b Backend) {
 	})
 	first := keyed("a", "k", "first")
 	mustAppend(t, h.s, first)
-	c.advance(window - time.Second)
+	c.Add(window - time.Second)
 	inside := keyed("a", "k", "inside")
 	mustAppend(t, h.s, inside)
 	wantDup(t, "a second before the window ends", inside, first.Seq)
 
-	c.advance(time.Second)
+	c.Add(time.Second)
 	second := keyed("a", "k", "second")
 	mustAppend(t, h.s, second)
 	wantNew(t, "when the window has passed", second)
@@ -219,7 +202,7 @@ func testDedupExpiry(t *testing.T, b Backend) {
 	wantDup(t, "right after it was stored anew", again, second.Seq)
 
 	h.reopen(t, b)
-	c.advance(window / 2)
+	c.Add(window / 2)
 	reopened := keyed("a", "k", "reopened")
 	mustAppend(t, h.s, reopened)
 	wantDup(t, "after a restart", reopened, second.Seq)
@@ -229,7 +212,7 @@ func testDedupExpiry(t *testing.T, b Backend) {
 	mustAppend(t, h.s, crashed)
 	wantDup(t, "after a crash", crashed, second.Seq)
 
-	c.advance(window / 2)
+	c.Add(window / 2)
 	third := keyed("a", "k", "third")
 	mustAppend(t, h.s, third)
 	wantNew(t, "a window after the second", third)
