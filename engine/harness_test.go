@@ -51,12 +51,20 @@ func newHarness(t testing.TB) *harness {
 // newTunedHarness is newHarness with tune applied to the engine's options.
 func newTunedHarness(t testing.TB, tune func(*engine.Options)) *harness {
 	t.Helper()
+	return newMockedHarness(t, tune, mockapns.Options{})
+}
+
+// newMockedHarness is newTunedHarness with both mocks started with mock
+// (Record is always set).
+func newMockedHarness(t testing.TB, tune func(*engine.Options), mock mockapns.Options) *harness {
+	t.Helper()
 	// Every answer is checked against the OpenAPI document (openapi_e2e_test.go).
 	client := &http.Client{Timeout: 20 * time.Second, Transport: &openAPITransport{t: t, validated: map[string]bool{}}}
 	h := &harness{t: t, dir: t.TempDir(), client: client, tune: tune}
+	mock.Record = true
 	var err error
 	for _, m := range []**mockapns.Server{&h.prod, &h.sandbox} {
-		if *m, err = mockapns.Start(mockapns.Options{Record: true}); err != nil {
+		if *m, err = mockapns.Start(mock); err != nil {
 			t.Fatalf("start mock apns: %v", err)
 		}
 		mock := *m

@@ -10,8 +10,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -42,28 +40,8 @@ func newP8Key(t testing.TB) p8Key {
 // the real clock for either). The mocks verify tokens of key.
 func newP8Harness(t testing.TB, heraldClock, mockClock func() time.Time, key p8Key) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: t.TempDir(), client: &http.Client{Timeout: 20 * time.Second}}
-	h.tune = func(o *engine.Options) { o.Actors.Clock = heraldClock }
-	var err error
-	for _, m := range []**mockapns.Server{&h.prod, &h.sandbox} {
-		*m, err = mockapns.Start(mockapns.Options{Record: true, Now: mockClock,
-			ProviderKeys: map[string]mockapns.ProviderKey{credentialtest.KeyID: {TeamID: credentialtest.TeamID, Key: &key.key.PublicKey}}})
-		if err != nil {
-			t.Fatalf("start mock apns: %v", err)
-		}
-		mock := *m
-		t.Cleanup(func() { mock.Close() })
-	}
-	h.caFile = filepath.Join(h.dir, "mock-ca.pem")
-	if err := os.WriteFile(h.caFile, append(h.prod.CAPEM(), h.sandbox.CAPEM()...), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if h.ca, err = credentialtest.NewAuthority(); err != nil {
-		t.Fatal(err)
-	}
-	h.start()
-	t.Cleanup(h.stop)
-	return h
+	return newMockedHarness(t, func(o *engine.Options) { o.Actors.Clock = heraldClock }, mockapns.Options{Now: mockClock,
+		ProviderKeys: map[string]mockapns.ProviderKey{credentialtest.KeyID: {TeamID: credentialtest.TeamID, Key: &key.key.PublicKey}}})
 }
 
 // p8Body is a valid token key upload for key.
