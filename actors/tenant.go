@@ -37,6 +37,9 @@ type tenantActor struct {
 	topic   string
 	loadErr string // reason to fail every job when the credential is unusable
 
+	// voipTopic is topic + ".voip", built at the first VoIP push.
+	voipTopic string
+
 	// faulted is set while APNs refuses the credential or is unavailable
 	// for it (the circuit is open), so the fault and the recovery are
 	// reported once each.
@@ -282,15 +285,7 @@ func (t *tenantActor) sendOrFail(ctx actor.Context, job *PushJob) {
 
 // send hands one job to the pool; its answer comes back as a sendResult.
 func (t *tenantActor) send(self *actor.PID, job *PushJob) {
-	n := &apns2.Notification{
-		DeviceToken: job.Token,
-		Topic:       t.topic,
-		ApnsID:      job.ApnsID,
-		Expiration:  job.Expiration,
-		Priority:    job.Priority,
-		PushType:    apns2.PushTypeAlert,
-		Payload:     job.Payload,
-	}
+	n := t.notification(job)
 	root, start := t.sys.root, time.Now()
 	t.client.Send(n, func(res *apns2.Response, err error) {
 		r := &sendResult{job: job, err: err, took: time.Since(start)}

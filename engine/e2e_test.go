@@ -71,8 +71,8 @@ func TestEngine_OneToOne(t *testing.T) {
 
 	out := h.must(200, "GET", users+"vinson", key, nil)
 	wantDevices := []any{
-		map[string]any{"business_id": 1.0, "token": phone, "state": "offline"},
-		map[string]any{"business_id": 2.0, "token": pad, "state": "offline"},
+		map[string]any{"business_id": 1.0, "token": phone, "state": "offline", "kind": "alert"},
+		map[string]any{"business_id": 2.0, "token": pad, "state": "offline", "kind": "alert"},
 	}
 	if !reflect.DeepEqual(out["devices"], wantDevices) {
 		t.Fatalf("devices = %v; want %v", out["devices"], wantDevices)

@@ -75,7 +75,10 @@ func validateMessage(m *herald.Message, what string) *apiError {
 	default:
 		return errorf(400, codeInvalidMessage, "%s: priority must be default, high or low", what)
 	}
-	return nil
+	if err := validatePushType(m, what); err != nil {
+		return err
+	}
+	return validateAPNsOptions(p.APNs, what)
 }
 
 // admit refuses new messages while the engine is saturated or the store is
