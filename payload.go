@@ -94,7 +94,8 @@ func AppendPayloadLimit(dst []byte, a *Alert, badge, limit int) []byte {
 	// payload's worth of scanning, not its own length: first up to where a
 	// cut would go (leaving room for "…"), then on to whether the rest fits
 	// without one.
-	rest := payloadSize(a, title != "", titleLen, badge)
+	opts := a.hasOptions()
+	rest := payloadSize(a, title != "", titleLen, badge, opts)
 	room := limit - rest
 	cutEnd, cutLen := fitEscaped(body, room-len(ellipsis))
 	tailEnd, tailLen := fitEscaped(body[cutEnd:], room-cutLen)
@@ -144,7 +145,7 @@ func AppendPayloadLimit(dst []byte, a *Alert, badge, limit int) []byte {
 		}
 		dst = append(dst, payloadComma...)
 	}
-	if a.Subtitle != "" {
+	if opts && a.Subtitle != "" {
 		dst = append(dst, payloadSubtitle...)
 		dst = appendEscaped(dst, a.Subtitle)
 		dst = append(dst, payloadComma...)
@@ -162,11 +163,11 @@ func AppendPayloadLimit(dst []byte, a *Alert, badge, limit int) []byte {
 	}
 	dst = append(dst, payloadBadge...)
 	dst = strconv.AppendInt(dst, int64(badge), 10)
-	if a.hasAPSOptions() {
+	if opts {
 		dst = appendAPSOptions(dst, a)
 	}
 	dst = append(dst, payloadAps...)
-	if a.Image != "" {
+	if opts && a.Image != "" {
 		dst = append(dst, payloadImage...)
 		dst = appendEscaped(dst, a.Image)
 		dst = append(dst, payloadQuote...)
@@ -179,8 +180,9 @@ func AppendPayloadLimit(dst []byte, a *Alert, badge, limit int) []byte {
 }
 
 // payloadSize returns the length of the payload AppendPayload writes for a
-// and badge, less the body, when the escaped title is titleLen long.
-func payloadSize(a *Alert, hasTitle bool, titleLen, badge int) int {
+// and badge, less the body, when the escaped title is titleLen long; opts
+// is a.hasOptions().
+func payloadSize(a *Alert, hasTitle bool, titleLen, badge int, opts bool) int {
 	n := len(payloadOpen) + len(payloadBody) + len(payloadAlert) +
 		len(payloadBadge) + intLen(badge) + len(payloadAps) + len(payloadClose)
 	if hasTitle {
@@ -192,23 +194,26 @@ func payloadSize(a *Alert, hasTitle bool, titleLen, badge int) int {
 	if len(a.Ext) > 0 {
 		n += len(payloadExt) + len(a.Ext)
 	}
+	if !opts {
+		return n
+	}
 	if a.Subtitle != "" {
 		n += len(payloadSubtitle) + escapedLen(a.Subtitle) + len(payloadComma)
 	}
-	if a.hasAPSOptions() {
-		n += apsOptionsSize(a)
-	}
+	n += apsOptionsSize(a)
 	if a.Image != "" {
 		n += len(payloadImage) + escapedLen(a.Image) + len(payloadQuote)
 	}
 	return n
 }
 
-// hasAPSOptions reports whether a has any of the aps keys that follow the
-// badge. A plain alert checks these few fields and skips the rest.
-func (a *Alert) hasAPSOptions() bool {
-	return a.ThreadPrefix != "" || a.ThreadID != "" || a.Category != "" ||
-		a.InterruptionLevel != "" || a.HasRelevanceScore || a.MutableContent
+// hasOptions reports whether a has any APNs option: subtitle, image or an
+// aps key after the badge. AppendPayloadLimit asks once, so a plain alert
+// pays this one test and no more; the lengths are OR-ed rather than
+// compared one by one to keep it to a single branch.
+func (a *Alert) hasOptions() bool {
+	return len(a.Subtitle)|len(a.Image)|len(a.ThreadPrefix)|len(a.ThreadID)|
+		len(a.Category)|len(a.InterruptionLevel) != 0 || a.HasRelevanceScore || a.MutableContent
 }
 
 // apsOptionsSize returns the length of what appendAPSOptions writes.
@@ -233,7 +238,7 @@ func apsOptionsSize(a *Alert) int {
 	return n
 }
 
-// appendAPSOptions appends the aps keys that follow the badge.
+// appendAPSOptions appends the aps keys that follow the badge, if any.
 func appendAPSOptions(dst []byte, a *Alert) []byte {
 	if a.ThreadPrefix != "" || a.ThreadID != "" {
 		dst = append(dst, payloadThread...)
