@@ -189,6 +189,43 @@ func TestEngine_APNsCollapseIDOnRetry(t *testing.T) {
 	t.Logf("attempts: statuses %v, apns-collapse-id %q on each", statuses, id)
 }
 
+// TestEngine_APNsCollapseIDOnReplay checks that a push still unsettled at
+// a stop is replayed after the restart with the same apns-collapse-id
+// (the message id) and apns-id, so the phone shows one banner.
+func TestEngine_APNsCollapseIDOnReplay(t *testing.T) {
+	s := newAPNsSetup(t)
+	if err := s.h.prod.RespondToken(s.phone, 503, "ServiceUnavailable", 0); err != nil {
+		t.Fatal(err)
+	}
+	id := s.h.post(s.app, s.key, s.message(nil))
+	eventually(t, 10*time.Second, func() bool { return countTo(s.h.prod, s.phone) >= 1 },
+		func() string { return "the push never reached the mock" })
+	s.h.stopWithin(time.Millisecond) // no drain: the message stays unsettled
+	before := countTo(s.h.prod, s.phone)
+	s.h.prod.ClearTokens()
+	s.h.start()
+	s.h.waitDone(s.app, s.key, id)
+	var statuses []int
+	apnsIDs := map[string]bool{}
+	for _, r := range s.h.prod.Received() {
+		if r.Token != s.phone {
+			continue
+		}
+		statuses = append(statuses, r.Status)
+		apnsIDs[r.Header["apns-id"]] = true
+		if r.Header["apns-collapse-id"] != id {
+			t.Errorf("push %d: apns-collapse-id = %q; want the message id %q", len(statuses), r.Header["apns-collapse-id"], id)
+		}
+	}
+	if len(statuses) <= before || statuses[len(statuses)-1] != 200 {
+		t.Errorf("statuses = %v (%d before the restart); want the replay's 200 after them", statuses, before)
+	}
+	if len(apnsIDs) != 1 {
+		t.Errorf("apns-ids = %v; want one for the push and its replay", apnsIDs)
+	}
+	t.Logf("push and replay: statuses %v, apns-collapse-id %q on each", statuses, id)
+}
+
 // TestEngine_VoIP checks that a VoIP message goes only to VoIP devices,
 // with Apple's VoIP headers and up to 5 KB of payload, and that other
 // messages never go to them.
