@@ -29,5 +29,5 @@ func ExampleRender() {
 	fmt.Printf("%s\n", herald.AppendPayload(nil, &a, 3))
 	// Output:
 	// Den (Go Lovers):look [image]
-	// {"aps":{"alert":{"body":"Den (Go Lovers):look [image]"},"sound":"default","badge":3},"ext":{"chat":"@TGS#1"}}
+	// {"aps":{"alert":{"body":"Den (Go Lovers):look [image]"},"sound":"default","badge":3,"thread-id":"group_@TGS#1"},"ext":{"chat":"@TGS#1"}}
 }

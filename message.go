@@ -38,6 +38,9 @@ type Message struct {
 	// message's id and is not stored again. The ingress moves it to the
 	// log entry's DedupKey; it is not part of the stored message.
 	ClientMsgID string `json:"client_msg_id,omitempty"`
+	// PushType is "" or PushTypeAlert for an ordinary push, PushTypeVoIP
+	// for a PushKit push to VoIP devices only.
+	PushType string `json:"push_type,omitempty"`
 }
 
 // Elem is one element of a message. Only Type and, for text, Text matter to
@@ -64,6 +67,10 @@ type OfflinePushInfo struct {
 	IgnoreIOSBadge bool            `json:"ignore_ios_badge,omitempty"`
 	// Expiration is a lifetime in seconds; 0 means none given.
 	Expiration int64 `json:"expiration,omitempty"`
+	// APNs holds the APNs options (subtitle, image, thread, ...); nil
+	// when the message gives none, which is the common case and costs
+	// nothing.
+	APNs *APNsOptions `json:"apns,omitempty"`
 }
 
 // IsGroup reports whether m is a group message.

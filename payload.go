@@ -12,6 +12,11 @@ import (
 // PayloadTooLarge, so AppendPayload truncates to stay within it.
 const MaxPayloadSize = 4096
 
+// MaxVoIPPayloadSize is the largest payload APNs accepts for a VoIP
+// (PushKit) notification, in bytes: the limit AppendPayloadLimit is given
+// for a VoIP message.
+const MaxVoIPPayloadSize = 5120
+
 // ellipsis ends a truncated body or title. It is plain UTF-8 that needs no
 // JSON escaping, so it always costs exactly len(ellipsis) payload bytes.
 const ellipsis = "…"
@@ -19,27 +24,46 @@ const ellipsis = "…"
 // The fixed pieces of the payload, in the order AppendPayload writes them.
 // payloadSize adds up the same pieces, so the two must change together.
 const (
-	payloadOpen  = `{"aps":{"alert":{`
-	payloadTitle = `"title":"`
-	payloadComma = `",`
-	payloadBody  = `"body":"`
-	payloadAlert = `"}`
-	payloadSound = `,"sound":"`
-	payloadQuote = `"`
-	payloadBadge = `,"badge":`
-	payloadAps   = `}`
-	payloadExt   = `,"ext":`
-	payloadClose = `}`
+	payloadOpen         = `{"aps":{"alert":{`
+	payloadTitle        = `"title":"`
+	payloadComma        = `",`
+	payloadSubtitle     = `"subtitle":"`
+	payloadBody         = `"body":"`
+	payloadAlert        = `"}`
+	payloadSound        = `,"sound":"`
+	payloadQuote        = `"`
+	payloadBadge        = `,"badge":`
+	payloadThread       = `,"thread-id":"`
+	payloadCategory     = `,"category":"`
+	payloadInterruption = `,"interruption-level":"`
+	payloadRelevance    = `,"relevance-score":`
+	payloadMutable      = `,"mutable-content":1`
+	payloadAps          = `}`
+	payloadImage        = `,"image":"`
+	payloadExt          = `,"ext":`
+	payloadClose        = `}`
 )
 
 // AppendPayload appends the APNs JSON payload for a and badge to dst and
-// returns the extended slice:
+// returns the extended slice, at most MaxPayloadSize bytes as far as
+// truncation can make it so: AppendPayloadLimit with that limit.
+func AppendPayload(dst []byte, a *Alert, badge int) []byte {
+	return AppendPayloadLimit(dst, a, badge, MaxPayloadSize)
+}
+
+// AppendPayloadLimit appends the APNs JSON payload for a and badge to dst
+// and returns the extended slice, cutting the text to fit limit bytes
+// (MaxPayloadSize for an alert, MaxVoIPPayloadSize for VoIP):
 //
-//	{"aps":{"alert":{"title":"T","body":"B"},"sound":"S","badge":N},"ext":E}
+//	{"aps":{"alert":{"title":"T","subtitle":"U","body":"B"},"sound":"S","badge":N,
+//	 "thread-id":"H","category":"C","interruption-level":"L","relevance-score":R,
+//	 "mutable-content":1},"image":"I","ext":E}
 //
-// The title is omitted when empty, and so are the sound (a silent alert) and
-// ext; Render always sets the sound. The badge is always written: the caller
-// has already decided its value.
+// The title is omitted when empty, and so are the subtitle, the sound (a
+// silent alert), ext and each APNs option; Render always sets the sound
+// and the thread. The badge is always written: the caller has already
+// decided its value. A relevance score outside 0..1 is written clamped to
+// it (NaN as 0): Apple accepts nothing else, and JSON has no NaN.
 //
 // Strings are escaped as JSON requires and a bit more: quotes, backslashes
 // and control characters, plus U+2028 and U+2029 (which JavaScript parsers
@@ -48,20 +72,21 @@ const (
 // the payload as HTML. a.Ext is copied verbatim and must be valid JSON, as
 // Render guarantees.
 //
-// When the payload would exceed MaxPayloadSize, the body is cut on a
-// character boundary (never inside an escape sequence) and ends in "…", so
-// the payload is as long as fits. When even an empty body does not fit
-// (a huge title), the body becomes "…" and the title is cut the same way.
-// Sound and ext are never cut (a cut file name or JSON value is useless):
-// when they alone do not fit, AppendPayload returns the over-long payload
+// When the payload would exceed limit, the body is cut on a character
+// boundary (never inside an escape sequence) and ends in "…", so the
+// payload is as long as fits. When even an empty body does not fit (a
+// huge title), the body becomes "…" and the title is cut the same way.
+// Sound, ext and the APNs options are never cut (a cut file name, JSON
+// value, URL or id is useless; the ingress bounds their lengths): when
+// they alone do not fit, AppendPayloadLimit returns the over-long payload
 // anyway, a non-empty body and title each reduced to "…", and the caller
-// must check len > MaxPayloadSize and fail the push rather than send it
-// (APNs would reject it with PayloadTooLarge).
+// must check len > limit and fail the push rather than send it (APNs
+// would reject it with PayloadTooLarge).
 //
-// AppendPayload does not allocate when dst has enough spare capacity; a
-// MaxPayloadSize buffer always suffices for payloads that fit. Otherwise dst
-// grows once, to the exact size.
-func AppendPayload(dst []byte, a *Alert, badge int) []byte {
+// AppendPayloadLimit does not allocate when dst has enough spare
+// capacity; a limit-sized buffer always suffices for payloads that fit.
+// Otherwise dst grows once, to the exact size.
+func AppendPayloadLimit(dst []byte, a *Alert, badge, limit int) []byte {
 	title, body := a.Title, a.Body
 	titleLen := escapedLen(title)
 	// rest is the payload's size without the body. The body is measured
@@ -69,8 +94,9 @@ func AppendPayload(dst []byte, a *Alert, badge int) []byte {
 	// payload's worth of scanning, not its own length: first up to where a
 	// cut would go (leaving room for "…"), then on to whether the rest fits
 	// without one.
-	rest := payloadSize(a, title != "", titleLen, badge)
-	room := MaxPayloadSize - rest
+	opts := a.hasOptions()
+	rest := payloadSize(a, title != "", titleLen, badge, opts)
+	room := limit - rest
 	cutEnd, cutLen := fitEscaped(body, room-len(ellipsis))
 	tailEnd, tailLen := fitEscaped(body[cutEnd:], room-cutLen)
 	bodyEnd, bodyLen := cutEnd+tailEnd, cutLen+tailLen
@@ -79,7 +105,7 @@ func AppendPayload(dst []byte, a *Alert, badge int) []byte {
 	// titleCut and bodyCut say whether "…" follows them.
 	titleEnd := len(title)
 	titleCut, bodyCut := false, false
-	if bodyEnd < len(body) || rest > MaxPayloadSize {
+	if bodyEnd < len(body) || rest > limit {
 		// The body goes first: the title is short by convention and says
 		// whose message this is, which matters more than the tail of a
 		// long text.
@@ -119,6 +145,11 @@ func AppendPayload(dst []byte, a *Alert, badge int) []byte {
 		}
 		dst = append(dst, payloadComma...)
 	}
+	if opts && a.Subtitle != "" {
+		dst = append(dst, payloadSubtitle...)
+		dst = appendEscaped(dst, a.Subtitle)
+		dst = append(dst, payloadComma...)
+	}
 	dst = append(dst, payloadBody...)
 	dst = appendEscaped(dst, body[:bodyEnd])
 	if bodyCut {
@@ -132,7 +163,15 @@ func AppendPayload(dst []byte, a *Alert, badge int) []byte {
 	}
 	dst = append(dst, payloadBadge...)
 	dst = strconv.AppendInt(dst, int64(badge), 10)
+	if opts {
+		dst = appendAPSOptions(dst, a)
+	}
 	dst = append(dst, payloadAps...)
+	if opts && a.Image != "" {
+		dst = append(dst, payloadImage...)
+		dst = appendEscaped(dst, a.Image)
+		dst = append(dst, payloadQuote...)
+	}
 	if len(a.Ext) > 0 {
 		dst = append(dst, payloadExt...)
 		dst = append(dst, a.Ext...)
@@ -141,8 +180,9 @@ func AppendPayload(dst []byte, a *Alert, badge int) []byte {
 }
 
 // payloadSize returns the length of the payload AppendPayload writes for a
-// and badge, less the body, when the escaped title is titleLen long.
-func payloadSize(a *Alert, hasTitle bool, titleLen, badge int) int {
+// and badge, less the body, when the escaped title is titleLen long; opts
+// is a.hasOptions().
+func payloadSize(a *Alert, hasTitle bool, titleLen, badge int, opts bool) int {
 	n := len(payloadOpen) + len(payloadBody) + len(payloadAlert) +
 		len(payloadBadge) + intLen(badge) + len(payloadAps) + len(payloadClose)
 	if hasTitle {
@@ -154,7 +194,98 @@ func payloadSize(a *Alert, hasTitle bool, titleLen, badge int) int {
 	if len(a.Ext) > 0 {
 		n += len(payloadExt) + len(a.Ext)
 	}
+	if !opts {
+		return n
+	}
+	if a.Subtitle != "" {
+		n += len(payloadSubtitle) + escapedLen(a.Subtitle) + len(payloadComma)
+	}
+	n += apsOptionsSize(a)
+	if a.Image != "" {
+		n += len(payloadImage) + escapedLen(a.Image) + len(payloadQuote)
+	}
 	return n
+}
+
+// hasOptions reports whether a has any APNs option: subtitle, image or an
+// aps key after the badge. AppendPayloadLimit asks once, so a plain alert
+// pays this one test and no more; the lengths are OR-ed rather than
+// compared one by one to keep it to a single branch.
+func (a *Alert) hasOptions() bool {
+	return len(a.Subtitle)|len(a.Image)|len(a.ThreadPrefix)|len(a.ThreadID)|
+		len(a.Category)|len(a.InterruptionLevel) != 0 || a.HasRelevanceScore || a.MutableContent
+}
+
+// apsOptionsSize returns the length of what appendAPSOptions writes.
+func apsOptionsSize(a *Alert) int {
+	n := 0
+	if a.ThreadPrefix != "" || a.ThreadID != "" {
+		n += len(payloadThread) + escapedLen(a.ThreadPrefix) + escapedLen(a.ThreadID) + len(payloadQuote)
+	}
+	if a.Category != "" {
+		n += len(payloadCategory) + escapedLen(a.Category) + len(payloadQuote)
+	}
+	if a.InterruptionLevel != "" {
+		n += len(payloadInterruption) + escapedLen(a.InterruptionLevel) + len(payloadQuote)
+	}
+	if a.HasRelevanceScore {
+		var buf [32]byte
+		n += len(payloadRelevance) + len(appendScore(buf[:0], a.RelevanceScore))
+	}
+	if a.MutableContent {
+		n += len(payloadMutable)
+	}
+	return n
+}
+
+// appendAPSOptions appends the aps keys that follow the badge, if any.
+func appendAPSOptions(dst []byte, a *Alert) []byte {
+	if a.ThreadPrefix != "" || a.ThreadID != "" {
+		dst = append(dst, payloadThread...)
+		dst = appendEscaped(dst, a.ThreadPrefix)
+		dst = appendEscaped(dst, a.ThreadID)
+		dst = append(dst, payloadQuote...)
+	}
+	if a.Category != "" {
+		dst = append(dst, payloadCategory...)
+		dst = appendEscaped(dst, a.Category)
+		dst = append(dst, payloadQuote...)
+	}
+	if a.InterruptionLevel != "" {
+		dst = append(dst, payloadInterruption...)
+		dst = appendEscaped(dst, a.InterruptionLevel)
+		dst = append(dst, payloadQuote...)
+	}
+	if a.HasRelevanceScore {
+		dst = append(dst, payloadRelevance...)
+		dst = appendScore(dst, a.RelevanceScore)
+	}
+	if a.MutableContent {
+		dst = append(dst, payloadMutable...)
+	}
+	return dst
+}
+
+// appendScore appends a relevance score, clamped to 0..1 (NaN to 0), as
+// encoding/json formats a float64: the shortest decimal that reads back
+// exactly, in exponent form below 1e-6 (with a minimal exponent).
+func appendScore(dst []byte, f float64) []byte {
+	switch {
+	case !(f > 0): // also NaN
+		f = 0
+	case f > 1:
+		f = 1
+	}
+	if f != 0 && f < 1e-6 {
+		dst = strconv.AppendFloat(dst, f, 'e', -1, 64)
+		// e-07 to e-7, as encoding/json does.
+		if n := len(dst); n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
+			dst[n-2] = dst[n-1]
+			dst = dst[:n-1]
+		}
+		return dst
+	}
+	return strconv.AppendFloat(dst, f, 'f', -1, 64)
 }
 
 // intLen returns the number of bytes strconv.AppendInt writes for v.

@@ -77,11 +77,13 @@ func TestAppendPayload_SpecExample(t *testing.T) {
 	}
 	got := herald.AppendPayload(nil, &a, 3)
 
-	const want = `{"aps":{"alert":{"title":"T","body":"Denny:hello"},"sound":"default","badge":3},"ext":"jump to denny"}`
+	// §2's keys, plus the thread of §6.1 (the conversation by default),
+	// which §2 allows ("keys beyond these may be added").
+	const want = `{"aps":{"alert":{"title":"T","body":"Denny:hello"},"sound":"default","badge":3,"thread-id":"c2c_denny"},"ext":"jump to denny"}`
 	if string(got) != want {
-		t.Errorf("AppendPayload(%q) = %s; want %s", a, got, want)
+		t.Errorf("AppendPayload(%+v) = %s; want %s", a, got, want)
 	}
-	var gotShape, wantShape any
+	var gotShape, wantShape map[string]any
 	if err := json.Unmarshal(got, &gotShape); err != nil {
 		t.Fatalf("decode payload %s: %v", got, err)
 	}
@@ -89,8 +91,9 @@ func TestAppendPayload_SpecExample(t *testing.T) {
 	if err := json.Unmarshal([]byte(spec), &wantShape); err != nil {
 		t.Fatal(err)
 	}
+	delete(gotShape["aps"].(map[string]any), "thread-id")
 	if !reflect.DeepEqual(gotShape, wantShape) {
-		t.Errorf("AppendPayload(%q) = %v; want %v", a, gotShape, wantShape)
+		t.Errorf("AppendPayload(%+v) = %v; want %v", a, gotShape, wantShape)
 	}
 }
 
@@ -116,7 +119,7 @@ func TestAppendPayload_Shape(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got := herald.AppendPayload([]byte("prefix:"), &tc.a, tc.badge)
 			if want := "prefix:" + tc.want; string(got) != want {
-				t.Errorf("AppendPayload(%q) = %s; want %s", tc.a, got, want)
+				t.Errorf("AppendPayload(%+v) = %s; want %s", tc.a, got, want)
 			}
 			decodePayload(t, got[len("prefix:"):])
 		})
@@ -301,26 +304,50 @@ func raceEnabled() bool {
 func refPayload(t testing.TB, a *herald.Alert, badge int) []byte {
 	t.Helper()
 	type alert struct {
-		Title string `json:"title,omitempty"`
-		Body  string `json:"body"`
+		Title    string `json:"title,omitempty"`
+		Subtitle string `json:"subtitle,omitempty"`
+		Body     string `json:"body"`
 	}
 	type aps struct {
-		Alert alert  `json:"alert"`
-		Sound string `json:"sound,omitempty"`
-		Badge int    `json:"badge"`
+		Alert             alert    `json:"alert"`
+		Sound             string   `json:"sound,omitempty"`
+		Badge             int      `json:"badge"`
+		ThreadID          string   `json:"thread-id,omitempty"`
+		Category          string   `json:"category,omitempty"`
+		InterruptionLevel string   `json:"interruption-level,omitempty"`
+		RelevanceScore    *float64 `json:"relevance-score,omitempty"`
+		MutableContent    int      `json:"mutable-content,omitempty"`
 	}
 	v := struct {
-		Aps aps             `json:"aps"`
-		Ext json.RawMessage `json:"ext,omitempty"`
+		Aps   aps             `json:"aps"`
+		Image string          `json:"image,omitempty"`
+		Ext   json.RawMessage `json:"ext,omitempty"`
 	}{
-		Aps: aps{Alert: alert{Title: sanitize(a.Title), Body: sanitize(a.Body)}, Sound: sanitize(a.Sound), Badge: badge},
-		Ext: a.Ext,
+		Aps: aps{
+			Alert: alert{Title: sanitize(a.Title), Subtitle: sanitize(a.Subtitle), Body: sanitize(a.Body)},
+			Sound: sanitize(a.Sound), Badge: badge,
+			ThreadID:          sanitize(a.ThreadPrefix + a.ThreadID),
+			Category:          sanitize(a.Category),
+			InterruptionLevel: sanitize(a.InterruptionLevel),
+		},
+		Image: sanitize(a.Image),
+		Ext:   a.Ext,
+	}
+	if a.HasRelevanceScore {
+		score := min(max(a.RelevanceScore, 0), 1)
+		if score != score { // NaN
+			score = 0
+		}
+		v.Aps.RelevanceScore = &score
+	}
+	if a.MutableContent {
+		v.Aps.MutableContent = 1
 	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		t.Fatalf("reference encoding of %q: %v", a, err)
+		t.Fatalf("reference encoding of %+v: %v", a, err)
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
@@ -361,13 +388,14 @@ func FuzzAppendPayload(f *testing.F) {
 		ref := refPayload(t, &a, badge)
 		if len(ref) <= herald.MaxPayloadSize {
 			if !bytes.Equal(got, ref) {
-				t.Errorf("AppendPayload(%q) = %q; want %q", a, got, ref)
+				t.Errorf("AppendPayload(%+v) = %q; want %q", a, got, ref)
 			}
 			return
 		}
 
-		// Too big: cut, unless sound and ext alone are too big.
-		minimal := herald.Alert{Sound: a.Sound, Ext: a.Ext}
+		// Too big: cut, unless sound, ext and thread alone are too big.
+		minimal := a
+		minimal.Title, minimal.Body = "", ""
 		if a.Title != "" {
 			minimal.Title = "…"
 		}
@@ -376,15 +404,15 @@ func FuzzAppendPayload(f *testing.F) {
 		}
 		if len(herald.AppendPayload(nil, &minimal, badge)) > herald.MaxPayloadSize {
 			if len(got) <= herald.MaxPayloadSize {
-				t.Errorf("AppendPayload(%q) fits although its sound and ext do not", a)
+				t.Errorf("AppendPayload(%+v) fits although its sound and ext do not", a)
 			}
 			return
 		}
 		if len(got) > herald.MaxPayloadSize {
-			t.Fatalf("AppendPayload(%q) is %d bytes; want at most %d", a, len(got), herald.MaxPayloadSize)
+			t.Fatalf("AppendPayload(%+v) is %d bytes; want at most %d", a, len(got), herald.MaxPayloadSize)
 		}
 		if *v.Aps.Sound != sanitize(a.Sound) || string(v.Ext) != string(a.Ext) {
-			t.Errorf("AppendPayload(%q) changed sound or ext: %q", a, got)
+			t.Errorf("AppendPayload(%+v) changed sound or ext: %q", a, got)
 		}
 		if a.Body != "" {
 			checkCut(t, "body", *v.Aps.Alert.Body, a.Body)

@@ -22,10 +22,28 @@ type Sender struct {
 // recipient device. Only the badge differs between recipients, which is why
 // it is an argument of AppendPayload rather than a field here.
 type Alert struct {
-	Title string          // aps.alert.title; omitted when ""
-	Body  string          // aps.alert.body
-	Sound string          // aps.sound; "default" unless ios_sound is set
-	Ext   json.RawMessage // top-level "ext"; nil when not set
+	Title    string          // aps.alert.title; omitted when ""
+	Subtitle string          // aps.alert.subtitle; omitted when ""
+	Body     string          // aps.alert.body
+	Sound    string          // aps.sound; "default" unless ios_sound is set
+	Ext      json.RawMessage // top-level "ext"; nil when not set
+
+	// ThreadPrefix and ThreadID, one after the other, are aps.thread-id,
+	// omitted when both are "". Render writes the default thread (the
+	// conversation) as a prefix and an id it already has, so the default
+	// costs no allocation.
+	ThreadPrefix, ThreadID string
+	Category               string // aps.category; omitted when ""
+	InterruptionLevel      string // aps.interruption-level; omitted when ""
+	// RelevanceScore is aps.relevance-score when HasRelevanceScore.
+	RelevanceScore    float64
+	HasRelevanceScore bool
+	// MutableContent writes aps.mutable-content: 1, which wakes the app's
+	// notification service extension.
+	MutableContent bool
+	// Image is the top-level "image" key, for that extension to download;
+	// omitted when "". Render sets MutableContent with it.
+	Image string
 }
 
 // Render applies the push text rules of SPEC.md §2 to m, sent by s. ok is
@@ -51,6 +69,11 @@ type Alert struct {
 // no ext. When m's ext needs none of that, Ext shares its bytes, so neither
 // may be modified afterwards.
 //
+// The APNs options (offline_push_info.apns) carry over as they are: the
+// subtitle, category, interruption level and relevance score; an image
+// sets MutableContent too. The thread is the options' thread_id, else the
+// conversation: "c2c_<sender>" one-to-one, "group_<group_id>" for a group.
+//
 // Render runs once per message, not per device; it allocates at most the
 // body and a rewritten ext.
 func Render(m *Message, s Sender) (a Alert, ok bool) {
@@ -71,7 +94,30 @@ func Render(m *Message, s Sender) (a Alert, ok bool) {
 	} else {
 		a.Body = renderBody(m, s)
 	}
+	if m.IsGroup() {
+		a.ThreadPrefix, a.ThreadID = ThreadPrefixGroup, m.GroupID
+	} else {
+		a.ThreadPrefix, a.ThreadID = ThreadPrefixC2C, m.From
+	}
+	if o := p.APNs; o != nil {
+		renderAPNsOptions(&a, o)
+	}
 	return a, true
+}
+
+// renderAPNsOptions applies a message's APNs options to its alert.
+func renderAPNsOptions(a *Alert, o *APNsOptions) {
+	a.Subtitle = o.Subtitle
+	if o.ThreadID != "" {
+		a.ThreadPrefix, a.ThreadID = "", o.ThreadID
+	}
+	a.Category = o.Category
+	a.InterruptionLevel = o.InterruptionLevel
+	if o.RelevanceScore != nil {
+		a.RelevanceScore, a.HasRelevanceScore = *o.RelevanceScore, true
+	}
+	a.Image = o.Image
+	a.MutableContent = o.MutableContent || o.Image != ""
 }
 
 // elemText returns how elem e shows in a push's content; desc is the

@@ -177,7 +177,7 @@ func TestRender(t *testing.T) {
 			}
 			if got.Title != tc.want.Title || got.Body != tc.want.Body || got.Sound != tc.want.Sound ||
 				string(got.Ext) != string(tc.want.Ext) || (got.Ext == nil) != (tc.want.Ext == nil) {
-				t.Errorf("Render(%q) = %q; want %q", describe(tc.m, tc.s), got, tc.want)
+				t.Errorf("Render(%q) = %+v; want %+v", describe(tc.m, tc.s), got, tc.want)
 			}
 		})
 	}

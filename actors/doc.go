@@ -11,8 +11,9 @@
 //   - user actor (one per active user): owns the user's devices, presence,
 //     nickname and badge, and its conversation settings (mute, a record of
 //     its own) (userState), loaded from storage on first use and written
-//     back on every change. It renders a message's push once,
-//     sends a [PushJob] per eligible device, collects the [PushOutcome]s,
+//     back on every change. It renders a message's push once, sends a
+//     [PushJob] per eligible device (a VoIP message to PushKit devices
+//     only, every other message to the rest), collects the [PushOutcome]s,
 //     records them and settles the message.
 //   - tenants directory (one): maps (app, business_id) to a tenant actor.
 //   - tenant actor (one per credential): owns that credential's apns.Pool.

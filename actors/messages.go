@@ -68,6 +68,9 @@ type SetAPNS struct {
 	App, User  string
 	Token      string // lowercase hex
 	BusinessID uint64
+	// Kind is storage.DeviceVoIP for a PushKit token, "" for an ordinary
+	// one; binding a token again sets its kind anew.
+	Kind string
 }
 
 func (m *SetAPNS) Target() (string, string) { return m.App, m.User }
@@ -151,6 +154,12 @@ type PushJob struct {
 	ApnsID     string
 	Payload    []byte
 	Priority   int
+	// VoIP sends the push as apns-push-type voip to the credential's
+	// topic + ".voip"; otherwise it is an alert to the topic.
+	VoIP bool
+	// CollapseID is the apns-collapse-id header: the message's own, else
+	// its message id, so a retry or replay replaces its banner.
+	CollapseID string
 	Expiration time.Time // zero: no apns-expiration header
 	// Deadline is when herald stops retrying and fails the push "expired".
 	Deadline time.Time

@@ -63,6 +63,9 @@ func skipMuted(rec *storage.User, user string, m *Deliver) []storage.PushResult 
 	}
 	skipped := make([]storage.PushResult, 0, len(rec.Devices))
 	for _, d := range rec.Devices {
+		if !receives(m.Msg, &d) {
+			continue // another channel (VoIP or alert): never this message's, muted or not
+		}
 		skipped = append(skipped, storage.PushResult{UserID: user, Token: d.Token, Status: storage.PushSkipped, Reason: ReasonMuted})
 	}
 	return skipped

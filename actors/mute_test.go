@@ -51,4 +51,16 @@ func TestSkipMuted(t *testing.T) {
 	if got := skipMuted(&storage.User{}, "vinson", m); got != nil {
 		t.Errorf("skipMuted for a user without devices = %+v; want nothing", got)
 	}
+	// A muted message is reported only for the devices it would have gone
+	// to: an alert message never lists a VoIP device, and the reverse.
+	mixed := &storage.User{Devices: []storage.Device{{Token: "aa"}, {Token: "cc", Kind: storage.DeviceVoIP}}}
+	alertOnly := []storage.PushResult{{UserID: "vinson", Token: "aa", Status: storage.PushSkipped, Reason: ReasonMuted}}
+	if got := skipMuted(mixed, "vinson", m); !reflect.DeepEqual(got, alertOnly) {
+		t.Errorf("skipMuted of an alert message = %+v; want %+v", got, alertOnly)
+	}
+	voip := &Deliver{Msg: &herald.Message{From: "denny", To: "vinson", PushType: herald.PushTypeVoIP}}
+	voipOnly := []storage.PushResult{{UserID: "vinson", Token: "cc", Status: storage.PushSkipped, Reason: ReasonMuted}}
+	if got := skipMuted(mixed, "vinson", voip); !reflect.DeepEqual(got, voipOnly) {
+		t.Errorf("skipMuted of a VoIP message = %+v; want %+v", got, voipOnly)
+	}
 }

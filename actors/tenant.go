@@ -50,6 +50,8 @@ type tenantActor struct {
 	// whose deadline passes meanwhile fails with it, which says more than
 	// "expired".
 	faultReason string
+	// voipTopic is topic + ".voip", built at the first VoIP push.
+	voipTopic string
 
 	// faulted is set while APNs refuses the credential or is unavailable
 	// for it (the circuit is open), so the fault and the recovery are
@@ -306,15 +308,7 @@ func (t *tenantActor) sendOrFail(ctx actor.Context, job *PushJob) {
 
 // send hands one job to the pool; its answer comes back as a sendResult.
 func (t *tenantActor) send(self *actor.PID, job *PushJob) {
-	n := &apns2.Notification{
-		DeviceToken: job.Token,
-		Topic:       t.topic,
-		ApnsID:      job.ApnsID,
-		Expiration:  job.Expiration,
-		Priority:    job.Priority,
-		PushType:    apns2.PushTypeAlert,
-		Payload:     job.Payload,
-	}
+	n := t.notification(job)
 	root, start := t.sys.root, time.Now()
 	client, err := t.clientFor(job)
 	if err != nil {

@@ -311,6 +311,7 @@ const maxClaimAttempts = 8
 type tokenClaim struct {
 	token      string
 	businessID uint64
+	kind       string
 	waiters    []*actor.PID // the requests to answer
 	attempts   int
 	started    time.Time
@@ -327,11 +328,11 @@ func (u *userActor) setAPNS(ctx actor.Context, m *SetAPNS) {
 	if c := u.claims[m.Token]; c != nil {
 		// Already asked for: answer with that claim, bound to the latest
 		// business id.
-		c.businessID = m.BusinessID
+		c.businessID, c.kind = m.BusinessID, m.Kind
 		c.waiters = append(c.waiters, ctx.Sender())
 		return
 	}
-	u.claim(ctx, &tokenClaim{token: m.Token, businessID: m.BusinessID, waiters: []*actor.PID{ctx.Sender()}, started: time.Now()})
+	u.claim(ctx, &tokenClaim{token: m.Token, businessID: m.BusinessID, kind: m.Kind, waiters: []*actor.PID{ctx.Sender()}, started: time.Now()})
 }
 
 // claim tries to take c.token: done, or waiting for its owner to release it.
@@ -339,11 +340,16 @@ func (u *userActor) claim(ctx actor.Context, c *tokenClaim) {
 	next := u.withDevices()
 	now := time.Now().UnixMilli()
 	var evicted []string
-	device := storage.Device{Token: c.token, BusinessID: c.businessID, State: StateOffline, RegisteredAt: now}
+	device := storage.Device{Token: c.token, BusinessID: c.businessID, State: StateOffline, RegisteredAt: now, Kind: c.kind}
 	if i := deviceIndex(next, c.token); i >= 0 {
 		// Registered again: it keeps its presence and becomes the newest,
 		// so the list stays in registration order.
 		device.State = next.Devices[i].State
+		if old := next.Devices[i]; old.BusinessID == c.businessID && old.Kind == c.kind {
+			// Same credential and channel: the environment that accepted
+			// the token (environment auto) still does.
+			device.Environment = old.Environment
+		}
 		next.Devices = slices.Delete(next.Devices, i, i+1)
 	} else {
 		for len(next.Devices) >= u.sys.opts.MaxDevicesPerUser {
@@ -524,6 +530,9 @@ func (s *System) planPushes(rec *storage.User, app, user string, m *Deliver, rep
 		alert = &a
 	}
 	for _, d := range rec.Devices {
+		if !receives(msg, &d) {
+			continue // another channel: not pushed, not reported
+		}
 		reason := skip
 		if reason == "" && d.State == StateOnline {
 			reason = ReasonOnline
@@ -547,10 +556,19 @@ func (s *System) planPushes(rec *storage.User, app, user string, m *Deliver, rep
 	// Built on the stack, then copied at its size: the payload lives until
 	// APNs answers, and most are a third of the 256 bytes reserved here.
 	var buf [256]byte
-	payload := append([]byte(nil), herald.AppendPayload(buf[:0], alert, int(rec.Badge))...)
+	limit := herald.MaxPayloadSize
+	if msg.IsVoIP() {
+		limit = herald.MaxVoIPPayloadSize
+	}
+	payload := append([]byte(nil), herald.AppendPayloadLimit(buf[:0], alert, int(rec.Badge), limit)...)
 	priority := 10
-	if msg.LowPriority() {
+	if msg.LowPriority() && !msg.IsVoIP() {
+		// Apple wants VoIP pushes at 10: a call that arrives late is missed.
 		priority = 5
+	}
+	collapseID := msg.CollapseID()
+	if collapseID == "" {
+		collapseID = storage.MessageID(m.Seq)
 	}
 	var expiration time.Time
 	deadline := m.ReceivedAt.Add(s.opts.RetryWindow)
@@ -560,8 +578,17 @@ func (s *System) planPushes(rec *storage.User, app, user string, m *Deliver, rep
 	}
 	for _, j := range jobs {
 		j.Payload, j.Priority, j.Expiration, j.Deadline, j.Accepted = payload, priority, expiration, deadline, m.ReceivedAt
+		j.VoIP, j.CollapseID = msg.IsVoIP(), collapseID
 	}
 	return jobs, skipped, raised
+}
+
+// receives reports whether device d is pushed message m at all: a VoIP
+// message goes only to PushKit (VoIP) tokens, every other message only to
+// ordinary ones. A device of the other kind is another channel of the
+// same phone, so it gets neither a push nor a skipped result.
+func receives(m *herald.Message, d *storage.Device) bool {
+	return m.IsVoIP() == (d.Kind == storage.DeviceVoIP)
 }
 
 func (u *userActor) outcome(ctx actor.Context, o *PushOutcome) {

@@ -71,8 +71,8 @@ func TestEngine_OneToOne(t *testing.T) {
 
 	out := h.must(200, "GET", users+"vinson", key, nil)
 	wantDevices := []any{
-		map[string]any{"business_id": 1.0, "token": phone, "state": "offline"},
-		map[string]any{"business_id": 2.0, "token": pad, "state": "offline"},
+		map[string]any{"business_id": 1.0, "token": phone, "state": "offline", "kind": "alert"},
+		map[string]any{"business_id": 2.0, "token": pad, "state": "offline", "kind": "alert"},
 	}
 	if !reflect.DeepEqual(out["devices"], wantDevices) {
 		t.Fatalf("devices = %v; want %v", out["devices"], wantDevices)
@@ -95,7 +95,7 @@ func TestEngine_OneToOne(t *testing.T) {
 			}
 		}
 		r := lastTo(t, h.prod, phone)
-		if got, want := string(r.Payload), `{"aps":{"alert":{"body":"Denny:hello[image]"},"sound":"default","badge":1}}`; got != want {
+		if got, want := string(r.Payload), `{"aps":{"alert":{"body":"Denny:hello[image]"},"sound":"default","badge":1,"thread-id":"c2c_denny"}}`; got != want {
 			t.Errorf("payload = %s; want %s", got, want)
 		}
 		want := map[string]string{"apns-topic": "com.example.chat", "apns-push-type": "alert", "apns-priority": "10"}
@@ -131,7 +131,7 @@ func TestEngine_OneToOne(t *testing.T) {
 		})
 		h.waitDone(app, key, id)
 		r := lastTo(t, h.prod, phone)
-		want := `{"aps":{"alert":{"title":"T","body":"Denny:hello"},"sound":"ping.caf","badge":2},"ext":"jump to denny"}`
+		want := `{"aps":{"alert":{"title":"T","body":"Denny:hello"},"sound":"ping.caf","badge":2,"thread-id":"c2c_denny"},"ext":"jump to denny"}`
 		if string(r.Payload) != want {
 			t.Errorf("payload = %s; want %s", r.Payload, want)
 		}
@@ -271,7 +271,7 @@ func TestEngine_OneToOne(t *testing.T) {
 			t.Fatalf("denny after restart = %v", out)
 		}
 		h.waitDone(app, key, h.post(app, key, map[string]any{"from": "denny", "to": "alice", "elems": []any{map[string]any{"type": "text", "text": "hi"}}}))
-		if got := string(lastTo(t, h.prod, phone).Payload); got != `{"aps":{"alert":{"body":"Denny:hi"},"sound":"default","badge":1}}` {
+		if got := string(lastTo(t, h.prod, phone).Payload); got != `{"aps":{"alert":{"body":"Denny:hi"},"sound":"default","badge":1,"thread-id":"c2c_denny"}}` {
 			t.Errorf("payload after restart = %s", got)
 		}
 		vinson := h.must(200, "GET", users+"vinson", key, nil)

@@ -20,6 +20,8 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add([]byte(`{"from":"a","group_id":"g","elems":[{"type":"custom","data":"x"}],"offline_push_info":{"desc":"d","ext":{"k":[1,2]},"title":"T","expiration":60}}`))
 	f.Add([]byte(`{"from":"a","to":"b","elems":[{"type":"text","text":"\u0000\ud800"}],"priority":"low"}`))
 	f.Add([]byte(`{"from":"","to":"b","elems":[]}`))
+	f.Add([]byte(`{"from":"a","to":"b","push_type":"voip","elems":[{"type":"text","text":"call"}],"offline_push_info":{"apns":{"sub_title":"S ","image":"https://x.example/a.png","mutable_content":true,"thread_id":"t"","category":"C","interruption_level":"critical","relevance_score":0.5,"collapse_id":"c-1"}}}`))
+	f.Add([]byte(`{"from":"a","group_id":"g","elems":[{"type":"image"}],"offline_push_info":{"apns":{"relevance_score":1e-9,"image":"http://x"}}}`))
 	f.Add([]byte(`[1,2,3]`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var m herald.Message

@@ -84,7 +84,10 @@ func validateMessage(m *herald.Message, what string) *apiError {
 	if len(m.ClientMsgID) > storage.MaxDedupKeyLen {
 		return errorf(400, codeInvalidClientMsgID, "%s: client_msg_id must be 1-%d bytes, got %d", what, storage.MaxDedupKeyLen, len(m.ClientMsgID))
 	}
-	return nil
+	if err := validatePushType(m, what); err != nil {
+		return err
+	}
+	return validateAPNsOptions(p.APNs, what)
 }
 
 // messageKey returns the idempotency key of a single message: its

@@ -397,6 +397,14 @@ func TestEngine_EnvironmentAuto(t *testing.T) {
 	check("after restart", "sandy", 1, 3)
 	send("prody")
 	check("production token after restart", "prody", 3, 0)
+
+	// The app registers the token again at its next login: the device
+	// keeps the environment that accepted it.
+	bind("sandy")
+	if p := send("sandy"); p["status"] != "sent" {
+		t.Fatalf("push after registering again = %v; want sent", p)
+	}
+	check("after registering again", "sandy", 1, 4)
 }
 
 // TestEngine_P8TooManyProviderTokenUpdates has APNs answer 429

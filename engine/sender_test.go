@@ -30,7 +30,7 @@ func TestEngine_SenderNicknameAndOrder(t *testing.T) {
 			"elems": []any{map[string]any{"type": "text", "text": text}}})
 		h.waitDone(app, key, id)
 		badge++
-		want := fmt.Sprintf(`{"aps":{"alert":{"body":"%s"},"sound":"default","badge":%d}}`, wantBody, badge)
+		want := fmt.Sprintf(`{"aps":{"alert":{"body":"%s"},"sound":"default","badge":%d,"thread-id":"c2c_amy"}}`, wantBody, badge)
 		if got := string(lastTo(t, h.prod, phone).Payload); got != want {
 			t.Errorf("after %q: payload = %s; want %s", text, got, want)
 		}

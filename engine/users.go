@@ -59,11 +59,16 @@ func (s *Server) setAPNS(r *request) *apiError {
 	var req struct {
 		BusinessID *flexUint `json:"business_id"`
 		Token      string    `json:"token"`
+		Kind       string    `json:"kind"`
 	}
 	if err := decodeJSON(r.ctx.PostBody(), &req); err != nil {
 		return err
 	}
 	tok, aerr := normalizeToken(req.Token)
+	if aerr != nil {
+		return aerr
+	}
+	kind, aerr := deviceKind(req.Kind)
 	if aerr != nil {
 		return aerr
 	}
@@ -76,7 +81,7 @@ func (s *Server) setAPNS(r *request) *apiError {
 	} else if err != nil {
 		return s.storeError("look up certificate", err)
 	}
-	if _, err := s.ask(&actors.SetAPNS{App: r.app, User: r.user, Token: tok, BusinessID: bid}); err != nil {
+	if _, err := s.ask(&actors.SetAPNS{App: r.app, User: r.user, Token: tok, BusinessID: bid, Kind: kind}); err != nil {
 		return err
 	}
 	r.ctx.SetStatusCode(204)
@@ -132,10 +137,29 @@ func (s *Server) setProfile(r *request) *apiError {
 	return nil
 }
 
+// Device kinds as the API spells them (SPEC §6.1): a PushKit token is
+// "voip", every other "alert"; storage keeps "" for the latter.
+const (
+	kindAlert = "alert"
+	kindVoIP  = "voip"
+)
+
+// deviceKind maps setAPNS's kind to storage.Device.Kind.
+func deviceKind(kind string) (string, *apiError) {
+	switch kind {
+	case "", kindAlert:
+		return "", nil
+	case kindVoIP:
+		return storage.DeviceVoIP, nil
+	}
+	return "", errorf(400, codeInvalidKind, "kind must be alert or voip, got %q", kind)
+}
+
 type deviceView struct {
 	BusinessID uint64 `json:"business_id"`
 	Token      string `json:"token"`
 	State      string `json:"state"`
+	Kind       string `json:"kind"`
 }
 
 func (s *Server) getUser(r *request) *apiError {
@@ -146,7 +170,11 @@ func (s *Server) getUser(r *request) *apiError {
 	u := res.(*actors.UserView)
 	devices := make([]deviceView, 0, len(u.Devices))
 	for _, d := range u.Devices {
-		devices = append(devices, deviceView{BusinessID: d.BusinessID, Token: d.Token, State: d.State})
+		kind := kindAlert
+		if d.Kind == storage.DeviceVoIP {
+			kind = kindVoIP
+		}
+		devices = append(devices, deviceView{BusinessID: d.BusinessID, Token: d.Token, State: d.State, Kind: kind})
 	}
 	convs := u.Conversations
 	if convs == nil {

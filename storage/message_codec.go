@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/heraldpush/herald"
@@ -35,15 +36,38 @@ var ErrCorrupt = errors.New("storage: corrupt record")
 // encoding, and anything else is corruption, not a second spelling.
 //
 // A new field means a new version; DecodeMessageBinary keeps reading the old ones.
-const messageCodecV1 = 1
+//
+// Version 2 (SPEC.md §6.1) appends, after expiration:
+//
+//	push_type        string
+//	apns             present when the flags have messageFlagAPNs:
+//	                 sub_title, image, thread_id, category,
+//	                 interruption_level, collapse_id: string
+//	                 relevance_score: 8 bytes, little-endian IEEE 754,
+//	                 present when the flags have messageFlagRelevanceScore
+//
+// and its flags add messageFlagAPNs, messageFlagMutableContent and
+// messageFlagRelevanceScore (the last two only with the first). A message
+// with neither push_type nor apns options is written as version 1, byte
+// for byte what herald wrote before version 2 existed, so the common
+// message costs nothing more; a version 2 record without either is
+// corrupt, which keeps every message to exactly one encoding.
+const (
+	messageCodecV1 = 1
+	messageCodecV2 = 2
+)
 
 // Bits of a message record's flags byte.
 const (
 	messageFlagOnlineUserOnly = 1 << iota
 	messageFlagDisablePush
 	messageFlagIgnoreIOSBadge
+	messageFlagAPNs           // v2: the apns options follow push_type
+	messageFlagMutableContent // v2: apns.mutable_content
+	messageFlagRelevanceScore // v2: apns.relevance_score is set
 
-	messageFlagsKnown = messageFlagOnlineUserOnly | messageFlagDisablePush | messageFlagIgnoreIOSBadge
+	messageFlagsV1 = messageFlagOnlineUserOnly | messageFlagDisablePush | messageFlagIgnoreIOSBadge
+	messageFlagsV2 = messageFlagsV1 | messageFlagAPNs | messageFlagMutableContent | messageFlagRelevanceScore
 )
 
 // messageElemMinLen is the fewest bytes an encoded elem takes: five empty
@@ -55,8 +79,13 @@ const messageElemMinLen = 5
 // otherwise dst grows once, to the exact size.
 func AppendMessageBinary(dst []byte, m *herald.Message) []byte {
 	p := &m.OfflinePushInfo
+	v2 := isMessageV2(m)
 	dst = slices.Grow(dst, messageLen(m))
-	dst = append(dst, messageCodecV1)
+	version := byte(messageCodecV1)
+	if v2 {
+		version = messageCodecV2
+	}
+	dst = append(dst, version)
 
 	var flags byte
 	if m.OnlineUserOnly {
@@ -67,6 +96,15 @@ func AppendMessageBinary(dst []byte, m *herald.Message) []byte {
 	}
 	if p.IgnoreIOSBadge {
 		flags |= messageFlagIgnoreIOSBadge
+	}
+	if o := p.APNs; o != nil {
+		flags |= messageFlagAPNs
+		if o.MutableContent {
+			flags |= messageFlagMutableContent
+		}
+		if o.RelevanceScore != nil {
+			flags |= messageFlagRelevanceScore
+		}
 	}
 	dst = append(dst, flags)
 
@@ -88,7 +126,29 @@ func AppendMessageBinary(dst []byte, m *herald.Message) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(p.Ext)))
 	dst = append(dst, p.Ext...)
 	dst = appendMessageString(dst, p.IOSSound)
-	return binary.AppendVarint(dst, p.Expiration)
+	dst = binary.AppendVarint(dst, p.Expiration)
+	if !v2 {
+		return dst
+	}
+	dst = appendMessageString(dst, m.PushType)
+	if o := p.APNs; o != nil {
+		dst = appendMessageString(dst, o.Subtitle)
+		dst = appendMessageString(dst, o.Image)
+		dst = appendMessageString(dst, o.ThreadID)
+		dst = appendMessageString(dst, o.Category)
+		dst = appendMessageString(dst, o.InterruptionLevel)
+		dst = appendMessageString(dst, o.CollapseID)
+		if o.RelevanceScore != nil {
+			dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(*o.RelevanceScore))
+		}
+	}
+	return dst
+}
+
+// isMessageV2 reports whether m needs version 2 of the record: it has a
+// push type or APNs options.
+func isMessageV2(m *herald.Message) bool {
+	return m.PushType != "" || m.OfflinePushInfo.APNs != nil
 }
 
 func appendMessageString(dst []byte, s string) []byte {
@@ -111,6 +171,17 @@ func messageLen(m *herald.Message) int {
 		e := &m.Elems[i]
 		n += messageStringLen(e.Type) + messageStringLen(e.Text) +
 			messageStringLen(e.Data) + messageStringLen(e.Desc) + messageStringLen(e.Ext)
+	}
+	if isMessageV2(m) {
+		n += messageStringLen(m.PushType)
+		if o := p.APNs; o != nil {
+			n += messageStringLen(o.Subtitle) + messageStringLen(o.Image) +
+				messageStringLen(o.ThreadID) + messageStringLen(o.Category) +
+				messageStringLen(o.InterruptionLevel) + messageStringLen(o.CollapseID)
+			if o.RelevanceScore != nil {
+				n += 8
+			}
+		}
 	}
 	return n
 }
@@ -138,15 +209,24 @@ func DecodeMessageBinary(b []byte) (*herald.Message, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: message: empty", ErrCorrupt)
 	}
-	if v := b[0]; v != messageCodecV1 {
-		return nil, fmt.Errorf("%w: message: unknown version %d", ErrCorrupt, v)
+	version := b[0]
+	known := byte(messageFlagsV1)
+	switch version {
+	case messageCodecV1:
+	case messageCodecV2:
+		known = messageFlagsV2
+	default:
+		return nil, fmt.Errorf("%w: message: unknown version %d", ErrCorrupt, version)
 	}
 	if len(b) < 2 {
 		return nil, fmt.Errorf("%w: message flags: truncated", ErrCorrupt)
 	}
 	flags := b[1]
-	if flags&^messageFlagsKnown != 0 {
-		return nil, fmt.Errorf("%w: message flags: unknown bits %#x", ErrCorrupt, flags&^messageFlagsKnown)
+	if flags&^known != 0 {
+		return nil, fmt.Errorf("%w: message flags: unknown bits %#x", ErrCorrupt, flags&^known)
+	}
+	if flags&messageFlagAPNs == 0 && flags&(messageFlagMutableContent|messageFlagRelevanceScore) != 0 {
+		return nil, fmt.Errorf("%w: message flags: apns option bits %#x without apns", ErrCorrupt, flags)
 	}
 
 	// One copy of the whole record backs every string field: one
@@ -187,6 +267,9 @@ func DecodeMessageBinary(b []byte) (*herald.Message, error) {
 	p.IOSSound = d.string("offline_push_info.ios_sound")
 	u := d.uvarint("offline_push_info.expiration")
 	p.Expiration = int64(u>>1) ^ -int64(u&1) // zigzag, as binary.AppendVarint
+	if version == messageCodecV2 {
+		d.v2(m, flags)
+	}
 	if d.err == nil && d.off != len(d.s) {
 		d.fail("", fmt.Sprintf("%d trailing bytes", len(d.s)-d.off))
 	}
@@ -198,6 +281,41 @@ func DecodeMessageBinary(b []byte) (*herald.Message, error) {
 	p.DisablePush = flags&messageFlagDisablePush != 0
 	p.IgnoreIOSBadge = flags&messageFlagIgnoreIOSBadge != 0
 	return m, nil
+}
+
+// v2 reads what version 2 adds to a record: the push type and, when
+// flags say so, the APNs options.
+func (d *messageDecoder) v2(m *herald.Message, flags byte) {
+	m.PushType = d.string("push_type")
+	if flags&messageFlagAPNs != 0 {
+		m.OfflinePushInfo.APNs = &herald.APNsOptions{
+			Subtitle:          d.string("offline_push_info.apns.sub_title"),
+			Image:             d.string("offline_push_info.apns.image"),
+			ThreadID:          d.string("offline_push_info.apns.thread_id"),
+			Category:          d.string("offline_push_info.apns.category"),
+			InterruptionLevel: d.string("offline_push_info.apns.interruption_level"),
+			CollapseID:        d.string("offline_push_info.apns.collapse_id"),
+			MutableContent:    flags&messageFlagMutableContent != 0,
+		}
+		if flags&messageFlagRelevanceScore != 0 {
+			if d.err == nil && len(d.s)-d.off < 8 {
+				d.fail("offline_push_info.apns.relevance_score", "truncated")
+			}
+			if d.err == nil {
+				var bits uint64
+				for i := 7; i >= 0; i-- {
+					bits = bits<<8 | uint64(d.s[d.off+i])
+				}
+				d.off += 8
+				score := math.Float64frombits(bits)
+				m.OfflinePushInfo.APNs.RelevanceScore = &score
+			}
+		}
+	}
+	if d.err == nil && m.PushType == "" && m.OfflinePushInfo.APNs == nil {
+		// Such a message is written as version 1: a second spelling.
+		d.fail("", "version 2 record with neither push_type nor apns options")
+	}
 }
 
 // messageDecoder reads the fields of a message record after the flags. The

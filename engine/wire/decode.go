@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/json"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/heraldpush/herald"
@@ -62,9 +63,9 @@ type batchEnvelope = struct {
 // and objects than this at once is a syntax error.
 const maxDepth = 10000
 
-// maxKeyLen is the longest field name, "offline_push_info"; a longer key
+// maxKeyLen is the longest field name, "interruption_level"; a longer key
 // cannot name a field.
-const maxKeyLen = len("offline_push_info")
+const maxKeyLen = len("interruption_level")
 
 // decoder is one pass over a body. Every method that reads a value starts at
 // its first byte (whitespace already skipped) and stops right after its last
@@ -218,6 +219,8 @@ func (d *decoder) message(m *herald.Message) bool {
 			ok = d.str(&m.Priority, true)
 		case "client_msg_id":
 			ok = d.str(&m.ClientMsgID, false)
+		case "push_type":
+			ok = d.str(&m.PushType, true)
 		default:
 			ok = d.skipValue()
 		}
@@ -360,6 +363,65 @@ func (d *decoder) offlinePushInfo(p *herald.OfflinePushInfo) bool {
 			ok = d.bool(&p.IgnoreIOSBadge)
 		case "expiration":
 			ok = d.int64(&p.Expiration)
+		case "apns":
+			ok = d.apnsOptions(&p.APNs)
+		default:
+			ok = d.skipValue()
+		}
+		if !ok {
+			return false
+		}
+	}
+	if d.failed() {
+		return false
+	}
+	d.depth--
+	return true
+}
+
+// apnsOptions decodes offline_push_info.apns into *p as encoding/json does
+// for a pointer to a struct: null sets it to nil, an object is decoded
+// into the struct already there, or into a new one.
+func (d *decoder) apnsOptions(p **herald.APNsOptions) bool {
+	switch d.peek() {
+	case 'n':
+		*p = nil
+		return d.literal("null")
+	case '{':
+	default:
+		return false
+	}
+	if !d.enter() {
+		return false
+	}
+	o := *p
+	if o == nil {
+		o = new(herald.APNsOptions)
+		*p = o
+	}
+	for first := true; ; first = false {
+		key, more := d.readKey(first)
+		if !more {
+			break
+		}
+		var ok bool
+		switch string(key) {
+		case "sub_title":
+			ok = d.str(&o.Subtitle, false)
+		case "image":
+			ok = d.str(&o.Image, false)
+		case "mutable_content":
+			ok = d.bool(&o.MutableContent)
+		case "thread_id":
+			ok = d.str(&o.ThreadID, false)
+		case "category":
+			ok = d.str(&o.Category, false)
+		case "interruption_level":
+			ok = d.str(&o.InterruptionLevel, true)
+		case "relevance_score":
+			ok = d.float64Ptr(&o.RelevanceScore)
+		case "collapse_id":
+			ok = d.str(&o.CollapseID, false)
 		default:
 			ok = d.skipValue()
 		}
@@ -576,6 +638,18 @@ func internString(b []byte) string {
 		return herald.PriorityHigh
 	case herald.PriorityLow:
 		return herald.PriorityLow
+	case herald.PushTypeAlert:
+		return herald.PushTypeAlert
+	case herald.PushTypeVoIP:
+		return herald.PushTypeVoIP
+	case herald.InterruptionPassive:
+		return herald.InterruptionPassive
+	case herald.InterruptionActive:
+		return herald.InterruptionActive
+	case herald.InterruptionTimeSensitive:
+		return herald.InterruptionTimeSensitive
+	case herald.InterruptionCritical:
+		return herald.InterruptionCritical
 	}
 	return string(b)
 }
@@ -645,6 +719,30 @@ func (d *decoder) int64(p *int64) bool {
 	} else {
 		*p = int64(n)
 	}
+	return true
+}
+
+// float64Ptr decodes a number into **p as encoding/json does for a
+// *float64: by strconv.ParseFloat of the literal, into the float already
+// there or a new one; null sets *p to nil. A literal ParseFloat refuses
+// (out of range) is handed to encoding/json, which words the error.
+func (d *decoder) float64Ptr(p **float64) bool {
+	if d.peek() == 'n' {
+		*p = nil
+		return d.literal("null")
+	}
+	start := d.pos
+	if !d.skipNumber() {
+		return false
+	}
+	f, err := strconv.ParseFloat(string(d.data[start:d.pos]), 64)
+	if err != nil {
+		return false
+	}
+	if *p == nil {
+		*p = new(float64)
+	}
+	**p = f
 	return true
 }
 

@@ -77,6 +77,8 @@ func checkDecodeMessageBatch(t testing.TB, data []byte) bool {
 	return err == nil
 }
 
+func ptr[T any](v T) *T { return &v }
+
 // nested returns a value n arrays deep.
 func nested(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
 
@@ -258,6 +260,42 @@ var messageCases = []struct {
 	{name: "ElemsLeadingComma", in: `{"elems":[,{}]}`},
 	{name: "ElemsMissingComma", in: `{"elems":[{} {}]}`},
 	{name: "MissingComma", in: `{"from":"a" "to":"b"}`},
+
+	// push_type and offline_push_info.apns (SPEC §6.1).
+	{name: "PushType", in: `{"push_type":"voip"}`, ok: true, want: &herald.Message{PushType: "voip"}},
+	{name: "PushTypeUnknownKept", in: `{"PUSH_TYPE":"Background"}`, ok: true, want: &herald.Message{PushType: "Background"}},
+	{name: "PushTypeNumber", in: `{"push_type":1}`},
+	{name: "APNsAll", ok: true, in: `{"offline_push_info":{"apns":{"sub_title":"S","image":"https://x/a.png","mutable_content":true,
+		"thread_id":"t","category":"C","interruption_level":"time-sensitive","relevance_score":0.75,"collapse_id":"c-1","other":[1]}}}`,
+		want: &herald.Message{OfflinePushInfo: herald.OfflinePushInfo{APNs: &herald.APNsOptions{Subtitle: "S", Image: "https://x/a.png",
+			MutableContent: true, ThreadID: "t", Category: "C", InterruptionLevel: "time-sensitive", RelevanceScore: ptr(0.75), CollapseID: "c-1"}}}},
+	{name: "APNsNull", in: `{"offline_push_info":{"apns":null}}`, ok: true, want: &herald.Message{}},
+	{name: "APNsEmpty", in: `{"offline_push_info":{"apns":{}}}`, ok: true,
+		want: &herald.Message{OfflinePushInfo: herald.OfflinePushInfo{APNs: &herald.APNsOptions{}}}},
+	{name: "APNsDuplicateMerge", in: `{"offline_push_info":{"apns":{"sub_title":"a","relevance_score":0.2}},"offline_push_info":{"apns":{"image":"b","relevance_score":0.3}}}`, ok: true,
+		want: &herald.Message{OfflinePushInfo: herald.OfflinePushInfo{APNs: &herald.APNsOptions{Subtitle: "a", Image: "b", RelevanceScore: ptr(0.3)}}}},
+	{name: "APNsNullAfterObject", in: `{"offline_push_info":{"apns":{"sub_title":"a"},"apns":null}}`, ok: true, want: &herald.Message{}},
+	{name: "APNsNullsInside", in: `{"offline_push_info":{"apns":{"sub_title":null,"mutable_content":null,"relevance_score":0.5,"relevance_score":null}}}`, ok: true,
+		want: &herald.Message{OfflinePushInfo: herald.OfflinePushInfo{APNs: &herald.APNsOptions{}}}},
+	{name: "APNsFoldedKeys", in: `{"offline_push_info":{"APNS":{"ſub_title":"s","INTERRUPTION_LEVEL":"passive","Collapse_ID":"c","interruption_levels":"x"}}}`, ok: true,
+		want: &herald.Message{OfflinePushInfo: herald.OfflinePushInfo{APNs: &herald.APNsOptions{Subtitle: "s", InterruptionLevel: "passive", CollapseID: "c"}}}},
+	{name: "APNsArray", in: `{"offline_push_info":{"apns":[]}}`},
+	{name: "APNsString", in: `{"offline_push_info":{"apns":"x"}}`},
+	{name: "APNsMutableContentNumber", in: `{"offline_push_info":{"apns":{"mutable_content":1}}}`},
+	{name: "APNsImageNumber", in: `{"offline_push_info":{"apns":{"image":1}}}`},
+	{name: "RelevanceScores", in: `{"offline_push_info":{"apns":{"relevance_score":1}},"x":[{"offline_push_info":{"apns":{"relevance_score":0}}}]}`, ok: true},
+	{name: "RelevanceScoreExponent", in: `{"offline_push_info":{"apns":{"relevance_score":5E-1}}}`, ok: true,
+		want: &herald.Message{OfflinePushInfo: herald.OfflinePushInfo{APNs: &herald.APNsOptions{RelevanceScore: ptr(0.5)}}}},
+	{name: "RelevanceScoreNegativeZero", in: `{"offline_push_info":{"apns":{"relevance_score":-0.0}}}`, ok: true},
+	{name: "RelevanceScoreOutOfRangeIsDecoded", in: `{"offline_push_info":{"apns":{"relevance_score":-12.5e3}}}`, ok: true},
+	{name: "RelevanceScoreTiny", in: `{"offline_push_info":{"apns":{"relevance_score":1e-400}}}`, ok: true},
+	{name: "RelevanceScoreOverflow", in: `{"offline_push_info":{"apns":{"relevance_score":1e400}}}`},
+	{name: "RelevanceScoreString", in: `{"offline_push_info":{"apns":{"relevance_score":"0.5"}}}`},
+	{name: "RelevanceScoreBareDot", in: `{"offline_push_info":{"apns":{"relevance_score":1.}}}`},
+	{name: "RelevanceScoreLeadingZero", in: `{"offline_push_info":{"apns":{"relevance_score":00.5}}}`},
+	{name: "RelevanceScorePlus", in: `{"offline_push_info":{"apns":{"relevance_score":+1}}}`},
+	{name: "DeepInAPNs", in: `{"offline_push_info":{"apns":{"x":` + nested(9997) + `}}}`, ok: true},
+	{name: "TooDeepInAPNs", in: `{"offline_push_info":{"apns":{"x":` + nested(9998) + `}}}`},
 
 	// Nesting: encoding/json refuses more than 10000 open arrays and
 	// objects, counting the message itself.
@@ -579,6 +617,8 @@ func (g *bodyGen) typed(kind string, elem func()) {
 		g.b = append(g.b, []string{"true", "false", "null"}[g.r.IntN(3)]...)
 	case "int":
 		g.b = append(g.b, []string{"0", "-0", "60", "-1", "null", "9223372036854775807"}[g.r.IntN(6)]...)
+	case "float":
+		g.b = append(g.b, []string{"0", "-0", "0.5", "1", "1e-3", "2E0", "null", "1e400", "-0.25e+1"}[g.r.IntN(9)]...)
 	case "array":
 		switch g.r.IntN(6) {
 		case 0:
@@ -618,8 +658,10 @@ func (g *bodyGen) offlinePushInfo() {
 		g.any(1)
 		return
 	}
-	g.object([]string{"title", "desc", "ext", "ios_sound", "disable_push", "ignore_ios_badge", "expiration", "other"}, func(name string) {
+	g.object([]string{"title", "desc", "ext", "ios_sound", "disable_push", "ignore_ios_badge", "expiration", "apns", "other"}, func(name string) {
 		switch name {
+		case "apns":
+			g.apnsOptions()
 		case "ext", "other":
 			g.any(0)
 		case "disable_push", "ignore_ios_badge":
@@ -632,12 +674,32 @@ func (g *bodyGen) offlinePushInfo() {
 	})
 }
 
+func (g *bodyGen) apnsOptions() {
+	if g.r.IntN(6) == 0 {
+		g.any(1)
+		return
+	}
+	g.object([]string{"sub_title", "image", "mutable_content", "thread_id", "category", "interruption_level",
+		"relevance_score", "collapse_id", "other"}, func(name string) {
+		switch name {
+		case "other":
+			g.any(0)
+		case "mutable_content":
+			g.typed("bool", nil)
+		case "relevance_score":
+			g.typed("float", nil)
+		default:
+			g.typed("string", nil)
+		}
+	})
+}
+
 func (g *bodyGen) message() {
 	if g.r.IntN(50) == 0 {
 		g.any(0)
 		return
 	}
-	g.object([]string{"from", "to", "group_id", "elems", "elems", "offline_push_info", "online_user_only", "priority", "client_msg_id", "other"}, func(name string) {
+	g.object([]string{"from", "to", "group_id", "elems", "elems", "offline_push_info", "online_user_only", "priority", "client_msg_id", "push_type", "other"}, func(name string) {
 		switch name {
 		case "elems":
 			g.typed("array", g.elem)
