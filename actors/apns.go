@@ -62,6 +62,9 @@ type CredentialOpener func(app string, c *storage.Certificate) (Credential, erro
 // tokens, so every connection of every app using the key sends one JWT.
 func newPusher(open CredentialOpener, tokens *apns.Tokens, roots *x509.CertPool, timeout time.Duration, logger *slog.Logger,
 	app string, c *storage.Certificate, host string) (pusher, error) {
+	// The pool's lines (connected, dial failed, connection lost, GOAWAY)
+	// name the tenant, so an operator can follow one app's credential.
+	logger = logger.With("app", app, "business_id", c.BusinessID)
 	cred, err := open(app, c)
 	if err != nil {
 		return nil, fmt.Errorf("open credential %d: %w", c.BusinessID, err)

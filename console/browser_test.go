@@ -3,6 +3,8 @@ package console_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -127,7 +129,8 @@ func artifacts(t *testing.T) string {
 
 // TestConsole_Browser drives the console in one headless chromium: sign in
 // with the admin token (keyboard only), create an app and read its key
-// once, upload a good .p12 and a bad one (the page shows bad_password),
+// once, upload a good .p12 and a bad one (the page shows bad_password), a
+// good .p8 and an RSA key as one (invalid_key with herald's message),
 // look up a user's devices, watch pushes/s move while messages flow, look
 // up a message, check the page at 375 px wide, sign out, fail to sign in
 // with a wrong key and sign in with the app's api_key. The token must be
@@ -253,6 +256,77 @@ func TestConsole_Browser(t *testing.T) {
 		t.Errorf("bad upload shows code %q", got)
 	}
 	shot(t, ctx, dir, "console-upload-error.png")
+
+	// A .p8 token key from its file, the key id taken from the file's name
+	// (AuthKey_<key id>.p8), then an RSA key, which the page shows refused
+	// with herald's code and message.
+	p8, _, err := credentialtest.P8()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p8File := filepath.Join(t.TempDir(), "AuthKey_"+credentialtest.KeyID+".p8")
+	if err := os.WriteFile(p8File, p8, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	step("upload a good .p8",
+		chromedp.SetUploadFiles(chromedp.ID("p8-file"), []string{p8File}),
+		chromedp.SendKeys(chromedp.ID("p8-team"), credentialtest.TeamID),
+		chromedp.SendKeys(chromedp.ID("p8-topic"), "com.example.console"),
+		chromedp.SendKeys(chromedp.ID("p8-name"), "console key\r"))
+	waitText("#p8-result", `Uploaded token key: business_id 2, team `+credentialtest.TeamID+`, key `+credentialtest.KeyID+`, topic com\.example\.console, environment auto\.`)
+	p8Row := waitText(`#certs-table tr[data-business-id="2"]`, `console key`)
+	for _, want := range []string{"p8", credentialtest.TeamID + " / " + credentialtest.KeyID, "auto", "never"} {
+		if !strings.Contains(p8Row, want) {
+			t.Errorf("the .p8's row %q lacks %q", p8Row, want)
+		}
+	}
+	if got := text(`#certs-table tr[data-business-id="2"] .type`); got != "p8" {
+		t.Errorf("the .p8's type cell shows %q; want p8", got)
+	}
+	// The .p12's days left are herald's expires_in_days.
+	_, list := s.call(t, "GET", "/v1/apps/"+app+"/certificates", key, nil)
+	certs, _ := list["certificates"].([]any)
+	if len(certs) != 2 {
+		t.Fatalf("the API lists %d certificates; want 2: %v", len(certs), list)
+	}
+	days := fmt.Sprint(certs[0].(map[string]any)["expires_in_days"])
+	if got := text(`#certs-table tr[data-business-id="1"] .days`); got != days {
+		t.Errorf("the .p12's days left show %q; want expires_in_days %s", got, days)
+	}
+	if got := text(`#certs-table tr[data-business-id="1"] .type`); got != "p12" {
+		t.Errorf("the .p12's type cell shows %q; want p12", got)
+	}
+
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaPEM, err := credentialtest.PEMPrivateKey(rsaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaFile := filepath.Join(t.TempDir(), "AuthKey_RSA.p8")
+	if err := os.WriteFile(rsaFile, rsaPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// What herald answers this upload, to find on the page.
+	st, refused := s.call(t, "POST", "/v1/apps/"+app+"/certificates", key, map[string]any{"type": "p8", "name": "console key",
+		"environment": "auto", "team_id": credentialtest.TeamID, "key_id": credentialtest.KeyID, "topic": "com.example.console", "key": string(rsaPEM)})
+	apiErr, _ := refused["error"].(map[string]any)
+	if st != 400 || apiErr["code"] != "invalid_key" {
+		t.Fatalf("an RSA .p8 is answered %d %v; want 400 invalid_key", st, refused)
+	}
+	step("upload an RSA key as a .p8",
+		chromedp.SetUploadFiles(chromedp.ID("p8-file"), []string{rsaFile}),
+		chromedp.SendKeys(chromedp.ID("p8-name"), "\r"))
+	if got := waitText("#p8-result .code", `^invalid_key$`); got != "invalid_key" {
+		t.Errorf("bad .p8 upload shows code %q", got)
+	}
+	wantLine := "Error invalid_key: " + apiErr["message"].(string) + " (HTTP 400)"
+	if got := text("#p8-result"); got != wantLine {
+		t.Errorf("bad .p8 upload shows %q; want %q", got, wantLine)
+	}
+	shot(t, ctx, dir, "console-p8-error.png")
 
 	// A user with a device, looked up on the page.
 	tok := strings.Repeat("5e", 32)

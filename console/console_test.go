@@ -49,7 +49,7 @@ func TestFiles_Policy(t *testing.T) {
 		}
 	}
 	// Every control has a label.
-	ids := regexp.MustCompile(`<(?:input|select)[^>]*\sid="([^"]+)"`).FindAllSubmatch(html, -1)
+	ids := regexp.MustCompile(`<(?:input|select|textarea)[^>]*\sid="([^"]+)"`).FindAllSubmatch(html, -1)
 	if len(ids) < 8 {
 		t.Fatalf("found %d inputs; the pattern is broken", len(ids))
 	}

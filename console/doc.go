@@ -12,6 +12,11 @@
 // attaches no such header to a request another site makes it send, so the
 // console needs no CSRF token; reloading the page signs out.
 //
+// A .p12 goes up as multipart/form-data; a .p8 token key as the JSON body
+// of the same route, the file read in the page (File.text) or the PEM
+// pasted. The key and the password are cleared from the page once herald
+// has them, and at sign-out.
+//
 // # Caveats
 //
 // The Content-Security-Policy allows only the console's own files

@@ -30,7 +30,7 @@ func (s *Server) createApp(r *request) *apiError {
 	case errors.Is(err, storage.ErrExists):
 		return errorf(409, codeAppExists, "app %q already exists", req.AppID)
 	case err != nil:
-		return s.storeError("create app", err)
+		return s.storeError("create app", err, logKeyApp, req.AppID)
 	}
 	s.auth.add(app)
 	s.logger.Info("app created", logKeyApp, app.ID)
@@ -87,7 +87,7 @@ func (s *Server) rotateKey(r *request) *apiError {
 	defer cancel()
 	app, err := s.store.RotateAppKey(c, r.app, hash[:], oldExpires)
 	if err != nil {
-		return s.storeError("rotate api key", err)
+		return s.storeError("rotate api key", err, logKeyApp, r.app)
 	}
 	s.auth.add(app)
 	out := map[string]any{"app_id": app.ID, "api_key": key}
@@ -116,8 +116,10 @@ func (s *Server) serveMetrics(r *request) *apiError {
 }
 
 // storeError turns a storage failure into 503 (retry later) and logs it
-// once here, where it is answered.
-func (s *Server) storeError(what string, err error) *apiError {
-	s.logger.Error("store error", "op", what, logKeyErr, err)
+// once here, where it is answered. attrs are slog key-value pairs naming
+// what the failure is about: logKeyApp where the request has an app,
+// logKeyBusinessID for a credential.
+func (s *Server) storeError(what string, err error, attrs ...any) *apiError {
+	s.logger.Error("store error", append([]any{"op", what, logKeyErr, err}, attrs...)...)
 	return &apiError{status: 503, code: codeStoreUnavailable, message: what + ": the store is unavailable", retryAfter: 1}
 }

@@ -142,7 +142,7 @@ func (s *Server) uploadTokenKey(r *request) *apiError {
 	}
 	sealed, err := key.Seal(s.sealer, []byte(r.app))
 	if err != nil {
-		s.logger.Error("seal token key", "app", r.app, "err", err)
+		s.logger.Error("seal token key", logKeyApp, r.app, logKeyErr, err)
 		return errorf(500, codeInternal, "could not seal the key")
 	}
 	rec := &storage.Certificate{
@@ -159,7 +159,7 @@ func (s *Server) addCertificate(r *request, rec *storage.Certificate) *apiError 
 	defer cancel()
 	bid, err := s.store.AddCertificate(c, r.app, rec)
 	if err != nil {
-		return s.storeError("store certificate", err)
+		return s.storeError("store certificate", err, logKeyApp, r.app)
 	}
 	rec.BusinessID = bid
 	s.expiry.set(r.app, rec)
@@ -186,7 +186,7 @@ func isJSONBody(ctx *fasthttp.RequestCtx) bool {
 func (s *Server) listCertificates(r *request) *apiError {
 	certs, err := s.store.Certificates(r.app)
 	if err != nil {
-		return s.storeError("list certificates", err)
+		return s.storeError("list certificates", err, logKeyApp, r.app)
 	}
 	views := make([]certificateView, 0, len(certs))
 	now := time.Now()
@@ -208,7 +208,7 @@ func (s *Server) deleteCertificate(r *request) *apiError {
 	case errors.Is(err, storage.ErrNotFound):
 		return errorf(404, codeCertNotFound, "no certificate %d in app %q", bid, r.app)
 	case err != nil:
-		return s.storeError("delete certificate", err)
+		return s.storeError("delete certificate", err, logKeyApp, r.app, logKeyBusinessID, bid)
 	}
 	s.logger.Info("certificate deleted", logKeyApp, r.app, logKeyBusinessID, bid)
 	s.system.CertificateRemoved(r.app, bid)

@@ -31,7 +31,7 @@ func (l *groupLocks) lock(app, group string) func() {
 func (s *Server) loadGroup(app, group string) (storage.Group, *apiError) {
 	g, err := s.store.Group(app, group)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return g, s.storeError("read group", err)
+		return g, s.storeError("read group", err, logKeyApp, app)
 	}
 	return g, nil
 }
@@ -120,7 +120,7 @@ func (s *Server) isMember(r *request) (bool, *apiError) {
 	case errors.Is(err, storage.ErrNotFound):
 		return false, nil
 	}
-	return false, s.storeError("read group member", err)
+	return false, s.storeError("read group member", err, logKeyApp, r.app)
 }
 
 // commitGroupChange writes one roster or group change, synced, then 204.
@@ -130,7 +130,7 @@ func (s *Server) commitGroupChange(r *request, change func(storage.Batch)) *apiE
 	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.store.Commit(c, b); err != nil {
-		return s.storeError("write group", err)
+		return s.storeError("write group", err, logKeyApp, r.app)
 	}
 	r.ctx.SetStatusCode(204)
 	return nil

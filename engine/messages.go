@@ -155,7 +155,7 @@ func (s *Server) ingest(app string, msgs []herald.Message, keys []string, admitt
 		if errors.Is(err, storage.ErrClosed) {
 			return nil, &apiError{status: 503, code: codeShuttingDown, message: "herald is shutting down", retryAfter: 5}
 		}
-		return nil, s.storeError("append to message log", err)
+		return nil, s.storeError("append to message log", err, logKeyApp, app)
 	}
 	for _, e := range entries {
 		if e.Duplicate {
@@ -279,7 +279,7 @@ func (s *Server) getMessage(r *request) *apiError {
 	if errors.Is(err, storage.ErrNotFound) {
 		return errorf(404, codeMessageNotFound, "no message %q in app %q", r.id, r.app)
 	} else if err != nil {
-		return s.storeError("read message status", err)
+		return s.storeError("read message status", err, logKeyApp, r.app)
 	}
 	pushes := make([]pushView, 0, len(results))
 	for _, p := range results {

@@ -222,6 +222,20 @@ func TestStoreFault_Ingress(t *testing.T) {
 			if !strings.Contains(logs.String(), tc.want) {
 				t.Errorf("the log does not name the fault (%q):\n%s", tc.want, logs)
 			}
+			// Each refusal is logged once, with the app it was about.
+			var storeErrors int
+			for _, line := range strings.Split(logs.String(), "\n") {
+				if !strings.Contains(line, `msg="store error"`) {
+					continue
+				}
+				storeErrors++
+				if !strings.Contains(line, " app=a1") {
+					t.Errorf("store error line without app=a1: %s", line)
+				}
+			}
+			if storeErrors == 0 {
+				t.Errorf("no store error line in the log:\n%s", logs)
+			}
 			if v, ok := gaugeValue(t, s, writeFailedMetric); !ok || v != 1 {
 				t.Errorf("%s = %v (exported: %v); want 1 while the store refuses writes", writeFailedMetric, v, ok)
 			}

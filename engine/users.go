@@ -50,7 +50,8 @@ func (s *Server) ask(msg actors.UserMessage) (any, *apiError) {
 		case errors.Is(err, actors.ErrInternal):
 			return nil, errorf(500, codeInternal, "internal error while handling the request (logged)")
 		}
-		return nil, s.storeError("user request", err)
+		app, _ := msg.Target()
+		return nil, s.storeError("user request", err, logKeyApp, app)
 	}
 	return res, nil
 }
@@ -79,7 +80,7 @@ func (s *Server) setAPNS(r *request) *apiError {
 	if _, err := s.store.Certificate(r.app, bid); errors.Is(err, storage.ErrNotFound) {
 		return errorf(400, codeUnknownBusinessID, "app %q has no certificate %d", r.app, bid)
 	} else if err != nil {
-		return s.storeError("look up certificate", err)
+		return s.storeError("look up certificate", err, logKeyApp, r.app, logKeyBusinessID, bid)
 	}
 	if _, err := s.ask(&actors.SetAPNS{App: r.app, User: r.user, Token: tok, BusinessID: bid, Kind: kind}); err != nil {
 		return err

@@ -77,11 +77,6 @@
     table.tBodies[0].replaceChildren(...rows);
   }
 
-  function daysLeft(notAfter) {
-    const ms = Date.parse(notAfter) - Date.now();
-    return Math.floor(ms / 86400000);
-  }
-
   function mustApp(resultEl) {
     const app = currentApp();
     if (!app) {
@@ -157,9 +152,12 @@
     clearTimeout(pollTimer);
     pollTimer = null;
     // Leave nothing of the previous session on the page.
-    for (const id of ["new-key-value", "create-app-result", "upload-result", "certs-result", "user-result", "message-result", "live-result"]) {
+    for (const id of ["new-key-value", "create-app-result", "upload-result", "p8-result", "certs-result", "user-result", "message-result", "live-result"]) {
       $(id).replaceChildren();
     }
+    // The upload forms may hold a password or a private key.
+    $("upload-form").reset();
+    $("p8-form").reset();
     for (const t of document.querySelectorAll("table")) fillTable(t, []);
     $("new-key").hidden = true;
     $("user-view").hidden = true;
@@ -232,6 +230,56 @@
     }
   }
 
+  // The key id Apple puts in a .p8's file name: AuthKey_<key id>.p8.
+  const keyIDInName = (name) => {
+    const m = /^AuthKey_([A-Z0-9]{10})\.p8$/.exec(name);
+    return m ? m[1] : "";
+  };
+
+  // p8FileChosen fills the key id from the file's name when it is empty.
+  function p8FileChosen() {
+    const file = $("p8-file").files[0];
+    const id = file ? keyIDInName(file.name) : "";
+    if (id && !$("p8-keyid").value.trim()) $("p8-keyid").value = id;
+  }
+
+  // uploadP8 posts a .p8 as JSON: the key comes from the chosen file,
+  // read here, or from the text area.
+  async function uploadP8(ev) {
+    ev.preventDefault();
+    const out = $("p8-result");
+    const app = mustApp(out);
+    if (!app) return;
+    const file = $("p8-file").files[0];
+    let key = $("p8-key").value;
+    if (file) {
+      try {
+        key = await file.text();
+      } catch (e) {
+        showText(out, "Could not read " + file.name + ": " + e, true);
+        return;
+      }
+    }
+    const body = {
+      type: "p8",
+      name: $("p8-name").value,
+      environment: $("p8-env").value,
+      team_id: $("p8-team").value.trim(),
+      key_id: $("p8-keyid").value.trim(),
+      topic: $("p8-topic").value.trim(),
+      key,
+    };
+    const res = await api("POST", appPath(app) + "/certificates", body);
+    show(out, res, res.status === 201 ? "Uploaded token key: business_id " + res.body.business_id + ", team " + res.body.team_id +
+      ", key " + res.body.key_id + ", topic " + res.body.topic + ", environment " + res.body.environment + "." : "");
+    if (res.status === 201) {
+      // Drop the private key from the page once herald has it.
+      $("p8-key").value = "";
+      $("p8-file").value = "";
+      refreshCerts();
+    }
+  }
+
   async function refreshCerts() {
     const out = $("certs-result");
     const app = currentApp();
@@ -247,7 +295,10 @@
     out.replaceChildren();
     fillTable($("certs-table"), res.body.certificates.map((c) => {
       const tr = document.createElement("tr");
-      const days = daysLeft(c.not_after);
+      tr.dataset.businessId = String(c.business_id);
+      const p8 = c.type === "p8";
+      // A .p12 has expires_in_days from herald; a .p8 does not expire.
+      const days = p8 ? null : c.expires_in_days;
       const del = document.createElement("button");
       del.type = "button";
       del.textContent = "Delete";
@@ -255,8 +306,10 @@
       del.addEventListener("click", () => deleteCert(app, c));
       const actions = document.createElement("td");
       actions.append(del);
-      tr.append(cell(c.business_id), cell(c.name), cell(c.environment), cell(c.topic), cell(c.not_after),
-        cell(days, days < 30 ? "warn" : ""), cell(c.last_error || "", c.last_error ? "warn" : ""), actions);
+      tr.append(cell(c.business_id), cell(c.name), cell(c.type, "type"), cell(c.environment), cell(c.topic),
+        cell(p8 ? c.team_id + " / " + c.key_id : "", "ids"), cell(p8 ? "never" : c.not_after),
+        cell(p8 ? "" : days, "days" + (days !== null && days !== undefined && days < 30 ? " warn" : "")),
+        cell(c.last_error || "", c.last_error ? "warn" : ""), actions);
       return tr;
     }));
   }
@@ -371,6 +424,8 @@
     $("signout").addEventListener("click", signOut);
     $("create-app-form").addEventListener("submit", createApp);
     $("upload-form").addEventListener("submit", upload);
+    $("p8-form").addEventListener("submit", uploadP8);
+    $("p8-file").addEventListener("change", p8FileChosen);
     $("certs-refresh").addEventListener("click", refreshCerts);
     $("current-app").addEventListener("change", refreshCerts);
     $("user-form").addEventListener("submit", lookUpUser);
