@@ -75,17 +75,24 @@ func heapInuse() uint64 {
 // TestPassivation_FreesActors checks that passivated user actors become
 // garbage: memory follows the active set, not every user ever seen.
 func TestPassivation_FreesActors(t *testing.T) {
-	sys := newTestSystem(t, Options{IdleTimeout: 2 * time.Second})
+	const idle = 2 * time.Second
+	sys := newTestSystem(t, Options{IdleTimeout: idle})
 	const users = 10_000
 	base := heapInuse()
+	start := time.Now()
 	for i := range users {
 		if _, err := sys.Request(context.Background(), &GetUser{App: "a", User: fmt.Sprint("u", i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	full := heapInuse()
-	if got := testutil.ToFloat64(sys.metrics.activeUsers); got < users/2 {
-		t.Fatalf("active user actors = %v; want most of the %d just used", got, users)
+	// Only when the users were touched within the idle timeout must most
+	// still be active: on a loaded machine the first ones may rightly
+	// have passivated already.
+	if took := time.Since(start); took < idle/2 {
+		if got := testutil.ToFloat64(sys.metrics.activeUsers); got < users/2 {
+			t.Fatalf("active user actors = %v; want most of the %d used in the last %v", got, users, took)
+		}
 	}
 	eventually(t, 20*time.Second, func() bool { return testutil.ToFloat64(sys.metrics.activeUsers) == 0 },
 		func() string {
