@@ -11,8 +11,8 @@ type metrics struct {
 	// deliveryLatency runs from the ingress accepting a message to APNs
 	// accepting its push: what a user waits, durability included.
 	deliveryLatency prometheus.Histogram
-	inflight        prometheus.Gauge // pushes handed to APNs, unanswered
-	queued          prometheus.Gauge // pushes waiting in tenant queues
+	inflight        prometheus.Gauge     // pushes handed to APNs, unanswered
+	queued          *prometheus.GaugeVec // pushes waiting in tenant queues
 	retries         prometheus.Counter
 	unbound         prometheus.Counter
 	activeUsers     prometheus.Gauge
@@ -42,8 +42,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time from accepting a message (before its synced write) to APNs accepting its push.",
 			Buckets: deliveryBuckets(),
 		}),
-		inflight:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "herald_apns_inflight", Help: "Pushes sent to APNs and not yet answered."}),
-		queued:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "herald_tenant_queue_depth", Help: "Pushes waiting in tenant actors' queues."}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "herald_apns_inflight", Help: "Pushes sent to APNs and not yet answered."}),
+		queued: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "herald_tenant_queue_depth", Help: "Pushes waiting in a tenant actor's queue, by tenant (app, business_id).",
+		}, []string{"app", "business_id"}),
 		retries:       prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_push_retries_total", Help: "Pushes scheduled for another attempt."}),
 		unbound:       prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_devices_unbound_total", Help: "Devices unbound because APNs called the token dead."}),
 		activeUsers:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "herald_active_user_actors", Help: "User actors in memory."}),

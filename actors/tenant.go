@@ -34,8 +34,10 @@ type tenantActor struct {
 	key   tenantKey
 	label string // business_id as a metric label
 
-	client  pusher
-	topic   string
+	client pusher
+	topic  string
+	// queued is this tenant's series of herald_tenant_queue_depth.
+	queued  prometheus.Gauge
 	loadErr string // reason to fail every job when the credential is unusable
 
 	// auto is set for a credential whose environment is "auto": client
@@ -117,8 +119,10 @@ type sendResult struct {
 }
 
 func newTenantActor(sys *System, key tenantKey) actor.Actor {
-	return &tenantActor{sys: sys, key: key, label: strconv.FormatUint(key.businessID, 10),
-		limit: tokenBucket{rate: sys.opts.TenantRateLimit}}
+	label := strconv.FormatUint(key.businessID, 10)
+	return &tenantActor{sys: sys, key: key, label: label,
+		limit:  tokenBucket{rate: sys.opts.TenantRateLimit},
+		queued: sys.metrics.queued.WithLabelValues(key.app, label)}
 }
 
 func (t *tenantActor) Receive(ctx actor.Context) {
@@ -140,7 +144,7 @@ func (t *tenantActor) Receive(ctx actor.Context) {
 		}
 	case *PushJob:
 		t.queue = append(t.queue, m)
-		t.sys.metrics.queued.Inc()
+		t.queued.Inc()
 		t.pump(ctx)
 	case *sendResult:
 		t.inflight--
@@ -206,7 +210,7 @@ func (t *tenantActor) probe(ctx actor.Context) {
 	kept := t.queue[:0]
 	for _, job := range t.queue {
 		if now.After(job.Deadline) {
-			t.sys.metrics.queued.Dec()
+			t.queued.Dec()
 			t.reply(ctx, job, &PushOutcome{Status: storage.PushFailed, ApnsID: job.ApnsID, Reason: t.expiredReason()})
 			continue
 		}
@@ -220,7 +224,7 @@ func (t *tenantActor) probe(ctx actor.Context) {
 	}
 	job := t.queue[0]
 	t.queue = t.queue[1:]
-	t.sys.metrics.queued.Dec()
+	t.queued.Dec()
 	t.probing = true
 	t.inflight++
 	t.sys.metrics.inflight.Inc()
@@ -277,7 +281,7 @@ func (t *tenantActor) pump(ctx actor.Context) {
 		job := t.queue[0]
 		t.queue[0] = nil
 		t.queue = t.queue[1:]
-		t.sys.metrics.queued.Dec()
+		t.queued.Dec()
 		if t.loadErr != "" {
 			t.reply(ctx, job, &PushOutcome{Status: storage.PushFailed, Reason: t.loadErr})
 			continue
@@ -391,7 +395,7 @@ func (t *tenantActor) handle(ctx actor.Context, r *sendResult) {
 			// let one probe at a time find out when it is back.
 			t.openCircuit(ctx, fmt.Sprintf("%s%d %s", unavailablePrefix, status, reason))
 			t.queue = append(t.queue, job)
-			t.sys.metrics.queued.Inc()
+			t.queued.Inc()
 			t.armProbe(ctx)
 			return
 		}
@@ -409,7 +413,7 @@ func (t *tenantActor) handle(ctx actor.Context, r *sendResult) {
 		t.openCircuit(ctx, reason)
 		// Keep the job: it is sent once the credential works again.
 		t.queue = append(t.queue, job)
-		t.sys.metrics.queued.Inc()
+		t.queued.Inc()
 		t.armProbe(ctx)
 	default:
 		t.reply(ctx, job, &PushOutcome{Status: storage.PushFailed, ApnsID: apnsID, Reason: reason})
@@ -513,7 +517,7 @@ func (t *tenantActor) recovered(ctx actor.Context, r any) {
 		// Still queued: take it out and fail it (sent ones answer anyway).
 		if i := slices.Index(t.queue, m); i >= 0 {
 			t.queue = slices.Delete(t.queue, i, i+1)
-			t.sys.metrics.queued.Dec()
+			t.queued.Dec()
 			job = m
 		}
 	case *sendResult:

@@ -328,7 +328,8 @@ func openAPISchemas() js {
 			"pushes_sent":   integer("pushes APNs accepted since start"),
 			"pushes_failed": integer("pushes that failed since start"),
 			"circuits_open": integer("credentials APNs currently refuses"),
-		}, "app_id", "pushes_sent", "pushes_failed", "circuits_open"),
+			"queue_depth":   integer("the app's pushes waiting in its credentials' queues"),
+		}, "app_id", "pushes_sent", "pushes_failed", "circuits_open", "queue_depth"),
 		"AppStats": js{"allOf": []any{ref("AppCounters"), object(js{"time": str("RFC 3339 time with nanoseconds: divide counter differences by time differences for rates")}, "time")}},
 		"Stats": object(js{
 			"time":             str("RFC 3339 time with nanoseconds"),

@@ -3,6 +3,8 @@ package engine
 import (
 	"sort"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
 )
 
 // The Prometheus series the stats routes read. They are the actors' and
@@ -26,6 +28,8 @@ type appStatsView struct {
 	PushesFailed uint64 `json:"pushes_failed"`
 	// CircuitsOpen counts the app's credentials APNs currently refuses.
 	CircuitsOpen int `json:"circuits_open"`
+	// QueueDepth is the app's pushes waiting in its tenant queues.
+	QueueDepth uint64 `json:"queue_depth"`
 }
 
 // statsView is GET /v1/stats: the engine's backlog and every app's
@@ -67,7 +71,11 @@ func (s *Server) gatherStats() (statsView, error) {
 		for _, m := range f.GetMetric() {
 			switch f.GetName() {
 			case seriesQueued:
-				v.QueueDepth = uint64(m.GetGauge().GetValue())
+				depth := uint64(m.GetGauge().GetValue())
+				v.QueueDepth += depth
+				if a := byApp[labelValue(m, "app")]; a != nil {
+					a.QueueDepth += depth
+				}
 			case seriesInflight:
 				v.Inflight = uint64(m.GetGauge().GetValue())
 			case seriesUnsettled:
@@ -75,16 +83,8 @@ func (s *Server) gatherStats() (statsView, error) {
 			case seriesSettled:
 				v.MessagesSettled = uint64(m.GetCounter().GetValue())
 			case seriesPushes, seriesCircuitOpen:
-				var app, outcome string
-				for _, l := range m.GetLabel() {
-					switch l.GetName() {
-					case "app":
-						app = l.GetValue()
-					case "outcome":
-						outcome = l.GetValue()
-					}
-				}
-				a := byApp[app]
+				outcome := labelValue(m, "outcome")
+				a := byApp[labelValue(m, "app")]
 				if a == nil {
 					continue // an app deleted since, or not an app label
 				}
@@ -134,4 +134,14 @@ func (s *Server) appStats(r *request) *apiError {
 	}
 	writeJSON(r.ctx, 200, &out)
 	return nil
+}
+
+// labelValue is the value of m's label name, "" when it has none.
+func labelValue(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
 }

@@ -405,7 +405,7 @@
       const tr = document.createElement("tr");
       tr.dataset.app = a.app_id;
       tr.append(cell(a.app_id), cell(r === null ? "–" : fmtRate(r + f), "rate"), cell(fmtRate(f), "errors"),
-        cell(a.pushes_sent), cell(a.pushes_failed), cell(a.circuits_open, a.circuits_open > 0 ? "warn" : ""));
+        cell(a.queue_depth), cell(a.pushes_sent), cell(a.pushes_failed), cell(a.circuits_open, a.circuits_open > 0 ? "warn" : ""));
       return tr;
     });
     fillTable($("live-table"), rows);
