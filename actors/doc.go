@@ -37,6 +37,15 @@
 //     directory lends it for one chunk (claimMembers): while claimed, the
 //     member's userState is the fan-out's, changed through the same methods
 //     a user actor uses, so a user's record always has exactly one owner.
+//   - directs actor (one): delivers direct entries (storage.Direct, from
+//     the drop-in APIs gorush and the Matrix push gateway): raw device
+//     tokens through one credential, payload and headers as given. It sends
+//     a [PushJob] per token to the tenants directory, collects the
+//     [PushOutcome]s and settles the entry with a result per token (user
+//     ""). No user actor is involved: no presence, badge counter or token
+//     owner, and an unbind answer is only the token's failure.
+//     [System.AwaitDirect] lets a request wait, bounded by its context, for
+//     a direct entry's results (gorush's sync mode, Matrix's rejected).
 //
 // # Token owners
 //
@@ -60,8 +69,9 @@
 // nickname stamped (see senderNicknames). Ingress → users directory:
 // [SetAPNS], [SetPresence], [SetProfile], [SetConversation], [GetUser]. Fan-out → member user
 // actors: [Deliver], answered by [UserSettled]. User actor → tenants
-// directory → tenant actor: [PushJob]. Tenant actor → user actor or fan-out:
-// [PushOutcome]. User actor → user actor (through the directory):
+// directory → tenant actor: [PushJob]. Ingress → directs actor (a direct
+// entry) → tenants directory → tenant actor: [PushJob]. Tenant actor → user
+// actor, fan-out or directs actor: [PushOutcome]. User actor → user actor (through the directory):
 // [ReleaseToken], answered by tokenReleased. All are plain structs of ids
 // and values, never a storage backend's internals, so they can cross a
 // network when the same actors run on several nodes.

@@ -149,7 +149,7 @@ type PushJob struct {
 	Seq        uint64
 	App        string
 	BusinessID uint64
-	User       string
+	User       string // "" for a direct entry's push
 	Token      string
 	ApnsID     string
 	Payload    []byte
@@ -161,6 +161,9 @@ type PushJob struct {
 	// its message id, so a retry or replay replaces its banner.
 	CollapseID string
 	Expiration time.Time // zero: no apns-expiration header
+	// PushType is apns-push-type when a direct entry names one other than
+	// voip (which is VoIP); "": alert, or voip with VoIP.
+	PushType string
 	// Deadline is when herald stops retrying and fails the push "expired".
 	Deadline time.Time
 	// Accepted is when the ingress accepted the message: the start of the

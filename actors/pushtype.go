@@ -26,6 +26,8 @@ func (t *tenantActor) notification(job *PushJob) *apns2.Notification {
 			t.voipTopic = t.topic + voipTopicSuffix
 		}
 		n.Topic, n.PushType = t.voipTopic, apns2.PushTypeVOIP
+	} else if job.PushType != "" {
+		n.PushType = apns2.EPushType(job.PushType)
 	}
 	return n
 }

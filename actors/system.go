@@ -232,6 +232,9 @@ type System struct {
 	users   *actor.PID
 	tenants *actor.PID
 	fanouts *actor.PID
+	directs *actor.PID
+	// directWaiters are requests waiting for a direct entry's outcome.
+	directWaiters directWaiters
 
 	// passivated counts user actors passivated since the reclaimer last
 	// looked (the users directory adds, reclaimLoop takes).
@@ -334,16 +337,24 @@ func New(opts Options) (*System, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spawn fan-outs parent: %w", err)
 	}
+	s.directs, err = s.root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &directsActor{sys: s} }, s.withPool), "directs")
+	if err != nil {
+		return nil, fmt.Errorf("spawn directs actor: %w", err)
+	}
 	s.loops.Add(2)
 	go s.reclaimLoop()
 	go s.sweepLoop()
 	return s, nil
 }
 
-// Deliver hands a stored message to its recipient's user actor, or to a new
-// group fan-out. It never blocks: the message is already durable, and
+// Deliver hands a stored message to its recipient's user actor, to a new
+// group fan-out, or (a direct entry) to the directs actor. It never blocks: the message is already durable, and
 // admission control happened at the ingress.
 func (s *System) Deliver(e *storage.Entry) {
+	if e.Direct != nil {
+		s.root.Send(s.directs, &startDirect{entry: e})
+		return
+	}
 	if e.Msg.IsGroup() {
 		s.root.Send(s.fanouts, &startFanout{entry: e})
 		return
@@ -396,7 +407,7 @@ func (s *System) Shutdown(ctx context.Context) error {
 	s.timers.stop()
 	close(s.stopLoops)
 	var errs []error
-	for _, pid := range []*actor.PID{s.fanouts, s.users, s.tenants} {
+	for _, pid := range []*actor.PID{s.fanouts, s.directs, s.users, s.tenants} {
 		if err := s.stopActor(ctx, pid); err != nil {
 			errs = append(errs, fmt.Errorf("stop %s: %w", pid.Id, err))
 		}
