@@ -67,10 +67,6 @@ func (d *directsActor) start(ctx actor.Context, e *storage.Entry) {
 		expiration = time.Unix(x.Expiration, 0)
 		deadline = expiration
 	}
-	priority := x.Priority
-	if priority == 0 {
-		priority = 10
-	}
 	if d.pending == nil {
 		d.pending = make(map[uint64]*directPending)
 	}
@@ -78,7 +74,7 @@ func (d *directsActor) start(ctx actor.Context, e *storage.Entry) {
 	for _, tok := range x.Tokens {
 		ctx.Send(d.sys.tenants, &PushJob{
 			Seq: e.Seq, App: e.App, BusinessID: x.BusinessID, Token: tok,
-			ApnsID: storage.PushID(e.App, e.Seq, tok), Payload: x.Payload, Priority: priority,
+			ApnsID: storage.PushID(e.App, e.Seq, tok), Payload: x.Payload, Priority: x.Priority,
 			Expiration: expiration, Deadline: deadline, Accepted: e.ReceivedAt,
 			PushType: x.PushType, VoIP: x.PushType == "voip", CollapseID: x.CollapseID, ReplyTo: ctx.Self(),
 		})

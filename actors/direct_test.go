@@ -102,10 +102,7 @@ func TestDirect_DeliverSettleAwait(t *testing.T) {
 				if !slices.Contains(d.Tokens, n.DeviceToken) {
 					continue
 				}
-				wantPrio, wantType := d.Priority, apns2.EPushType(d.PushType)
-				if wantPrio == 0 {
-					wantPrio = 10
-				}
+				wantPrio, wantType := d.Priority, apns2.EPushType(d.PushType) // priority 0: no header
 				if wantType == "" {
 					wantType = apns2.PushTypeAlert
 				}

@@ -25,6 +25,26 @@
 // serves the web console's embedded files (package console), and
 // /v1/stats and /v1/apps/{app}/stats give it the /metrics counters as JSON.
 //
+// # Direct entries (drop-in APIs)
+//
+// The gorush and Matrix push gateway façades push to raw device tokens
+// through a named credential, not to herald users: no presence, no badge
+// counter, the payload sent as given. They store a direct entry
+// (storage.Direct: business_id, tokens, payload, priority, expiration,
+// collapse id, push type) through ingestDirect, ingest's twin (same
+// admission, rate limit, dedup keys and durability), and the directs
+// actor delivers it and settles it with a result per token, which
+// GET /v1/apps/{app}/messages/{id} lists (user_id ""). It is replayed after
+// a crash like every entry. A caller that needs the outcome (gorush's sync
+// mode) waits for the settling with actors.System.AwaitDirect, bounded by
+// a timeout, and answers with what is known then.
+//
+// gorush (gorush.go, package engine/gorush): POST /api/push with the
+// api_key as bearer, or POST /gorush/{app}/{api_key}/api/push (the base URL
+// carries the key; .../sync/api/push or ?sync=true waits for outcomes);
+// answers and errors in gorush's shapes. Its errors are
+// {"code": status, "message"}, not herald's.
+//
 // # Caveats
 //
 // Handlers run on fasthttp's worker goroutines and may block (on a synced

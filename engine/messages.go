@@ -134,14 +134,8 @@ func (s *Server) admit(n int) *apiError {
 // is durable, without a write. The caller has admitted room for admitted
 // messages; more are admitted here.
 func (s *Server) ingest(app string, msgs []herald.Message, keys []string, admitted int) ([]*storage.Entry, *apiError) {
-	if len(msgs) > admitted {
-		if err := s.admit(len(msgs)); err != nil {
-			return nil, err
-		}
-	}
-	if wait, ok := s.limiter.take(app, len(msgs)); !ok {
-		return nil, &apiError{status: 429, code: codeRateLimited, retryAfter: wait,
-			message: fmt.Sprintf("app %q is over its rate limit of %.0f messages/s", app, s.opts.AppRateLimit)}
+	if err := s.admitMore(app, len(msgs), admitted); err != nil {
+		return nil, err
 	}
 	now := time.Now()
 	entries := make([]*storage.Entry, len(msgs))
@@ -151,6 +145,48 @@ func (s *Server) ingest(app string, msgs []herald.Message, keys []string, admitt
 			entries[i].DedupKey = keys[i]
 		}
 	}
+	return s.logEntries(entries)
+}
+
+// ingestDirect is ingest for direct entries (storage.Direct: raw device
+// tokens through one credential, payload and headers as given), the way
+// the gorush and Matrix façades push: same admission, rate limit, dedup
+// keys and durability, and the same answer once Append returned. The
+// caller has validated each Direct (tokens lowercase hex, a payload APNs
+// accepts, a business_id of app).
+func (s *Server) ingestDirect(app string, ds []storage.Direct, keys []string, admitted int) ([]*storage.Entry, *apiError) {
+	if err := s.admitMore(app, len(ds), admitted); err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	entries := make([]*storage.Entry, len(ds))
+	for i := range ds {
+		entries[i] = &storage.Entry{App: app, ReceivedAt: now, Direct: &ds[i]}
+		if keys != nil {
+			entries[i].DedupKey = keys[i]
+		}
+	}
+	return s.logEntries(entries)
+}
+
+// admitMore admits n entries of app beyond the admitted ones and takes
+// them from the app's rate limit.
+func (s *Server) admitMore(app string, n, admitted int) *apiError {
+	if n > admitted {
+		if err := s.admit(n); err != nil {
+			return err
+		}
+	}
+	if wait, ok := s.limiter.take(app, n); !ok {
+		return &apiError{status: 429, code: codeRateLimited, retryAfter: wait,
+			message: fmt.Sprintf("app %q is over its rate limit of %.0f messages/s", app, s.opts.AppRateLimit)}
+	}
+	return nil
+}
+
+// logEntries appends entries durably (one synced commit, all or none) and
+// then dispatches the new ones; duplicates come back marked.
+func (s *Server) logEntries(entries []*storage.Entry) ([]*storage.Entry, *apiError) {
 	if err := s.store.Append(entries); err != nil {
 		if errors.Is(err, storage.ErrClosed) {
 			return nil, &apiError{status: 503, code: codeShuttingDown, message: "herald is shutting down", retryAfter: 5}

@@ -76,6 +76,9 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) (string, *apiError) {
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
 	}
+	if route, ok := s.serveFacade(ctx, path); ok {
+		return route, nil
+	}
 	var buf [maxSegments]string
 	seg, ok := splitPath(strings.TrimPrefix(path, "/"), buf[:0])
 	r := &request{ctx: ctx}
@@ -128,6 +131,18 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) (string, *apiError) {
 		return route, errorf(405, codeMethodNotAllowed, "use %s", ep.allowed())
 	}
 	return route, handler(s, r)
+}
+
+// serveFacade answers the drop-in APIs' paths (gorush; the Matrix push
+// gateway is added with it), which answer in their own shapes and
+// authenticate their own way: they are outside the route table and the
+// OpenAPI document, which describe herald's own API.
+func (s *Server) serveFacade(ctx *fasthttp.RequestCtx, path string) (string, bool) {
+	if path == "/api/push" || strings.HasPrefix(path, "/gorush/") {
+		s.serveGorush(ctx, path, string(ctx.Method()))
+		return routeGorush, true
+	}
+	return "", false
 }
 
 // maxSegments bounds a path's segments (the longest route, a group

@@ -58,7 +58,7 @@ type Direct struct {
 	Tokens []string
 	// Payload is the APNs JSON payload, sent byte for byte.
 	Payload []byte
-	// Priority is apns-priority: 5 or 10 (0: APNs' default, 10).
+	// Priority is apns-priority: 5 or 10 (0: no header, which APNs takes as 10).
 	Priority int
 	// Expiration is apns-expiration in unix seconds (0: none). Past it
 	// herald stops retrying the push.
