@@ -278,4 +278,3 @@ func (s *Server) gorushLogs(app string, entries []*storage.Entry, ns []*gorush.N
 	}
 	return logs
 }
-
