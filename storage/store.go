@@ -140,6 +140,16 @@ type State interface {
 	// after the given one ("" = from the start), in user id order, and
 	// returns the last user id visited, to resume from.
 	ScanMembers(app, group, after string, limit int, fn func(Member) error) (string, error)
+	// MatrixApps returns app's Matrix push gateway mapping (empty if none).
+	MatrixApps(app string) (MatrixApps, error)
+	// SetMatrixApps replaces app's Matrix mapping, atomically and durably
+	// (empty: removes it). An app_id another app maps is refused with a
+	// *MatrixConflict and nothing is written.
+	SetMatrixApps(ctx context.Context, app string, m MatrixApps) error
+	// MatrixTarget returns where a Matrix app_id is served (ErrNotFound if
+	// no app maps it).
+	MatrixTarget(appID string) (MatrixTarget, error)
+
 	// FanoutCursor returns where group message seq's fan-out may resume:
 	// every member up to this user id is settled ("" = from the start).
 	FanoutCursor(app string, seq uint64) (string, error)
@@ -202,6 +212,16 @@ type OwnerConflict struct {
 
 func (e *OwnerConflict) Error() string {
 	return fmt.Sprintf("storage: token %.16s… is owned by user %q", e.Token, e.Owner)
+}
+
+// MatrixConflict is returned by SetMatrixApps when an app_id is mapped by
+// another app: that app must drop it first.
+type MatrixConflict struct {
+	AppID, Owner string
+}
+
+func (e *MatrixConflict) Error() string {
+	return fmt.Sprintf("storage: matrix app_id %q is mapped by app %q", e.AppID, e.Owner)
 }
 
 // Message states as the message API reports them.

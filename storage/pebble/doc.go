@@ -41,6 +41,10 @@
 //	                           the first entry appended with this DedupKey
 //	A<app>\0 o <user>          the user's conversation settings (receive
 //	                           options other than "receive"); absent: none
+//	A<app>\0 x                 the app's Matrix push gateway mapping
+//	                           (app_id -> business_id)
+//	X <app_id>                 which app and business_id serve a Matrix
+//	                           app_id (the gateway's lookup)
 //	E <at ms:8><app>\0<key>    dedup expiry order, by append time: the
 //	                           sweep deletes the keys of the window's past
 //	L <seq:8>                  durable log entry of a message not yet done

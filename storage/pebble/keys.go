@@ -14,12 +14,14 @@ const (
 	kindFanout      = 'f'
 	kindDedup       = 'k'
 	kindConvs       = 'o'
+	kindMatrix      = 'x'
 
 	prefixApp         = 'A'
 	prefixDedupExpiry = 'E'
 	prefixLog         = 'L'
 	prefixMeta        = 'M'
 	prefixAppRegistry = 'P'
+	prefixMatrixID    = 'X'
 )
 
 // appKey returns 'A' + app + 0x00 + kind, with room for the id to follow.

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -47,5 +48,51 @@ func testDirect(t *testing.T, b Backend) {
 	}
 	if n := h.s.Unsettled(); n != 0 {
 		t.Errorf("Unsettled = %d after settling; want 0", n)
+	}
+}
+
+// testMatrix: an app's Matrix mapping is kept and indexed by app_id,
+// replaced as a whole (a dropped app_id is no longer served), refused
+// without a write when another app maps an app_id, and survives a restart.
+func testMatrix(t *testing.T, b Backend) {
+	h := open(t, b)
+	if m, err := h.s.MatrixApps("a"); err != nil || len(m) != 0 {
+		t.Errorf("MatrixApps of an app without one = %v, %v; want empty", m, err)
+	}
+	if _, err := h.s.MatrixTarget("im.x"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("MatrixTarget of an unmapped app_id: %v; want ErrNotFound", err)
+	}
+	first := storage.MatrixApps{"im.x.ios": 1, "im.x.dev": 2}
+	if err := h.s.SetMatrixApps(ctx, "a", first); err != nil {
+		t.Fatal(err)
+	}
+	var conflict *storage.MatrixConflict
+	if err := h.s.SetMatrixApps(ctx, "b", storage.MatrixApps{"im.y": 1, "im.x.dev": 5}); !errors.As(err, &conflict) || conflict.AppID != "im.x.dev" || conflict.Owner != "a" {
+		t.Errorf("another app's app_id: %v; want a MatrixConflict naming im.x.dev and a", err)
+	}
+	if _, err := h.s.MatrixTarget("im.y"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("a refused mapping wrote im.y: %v", err)
+	}
+	if err := h.s.SetMatrixApps(ctx, "a", storage.MatrixApps{"im.x.ios": 3}); err != nil {
+		t.Fatal(err)
+	}
+	h.reopen(t, b)
+	if m, err := h.s.MatrixApps("a"); err != nil || !reflect.DeepEqual(m, storage.MatrixApps{"im.x.ios": 3}) {
+		t.Errorf("MatrixApps after replacing and a restart = %v, %v", m, err)
+	}
+	if tg, err := h.s.MatrixTarget("im.x.ios"); err != nil || tg != (storage.MatrixTarget{App: "a", BusinessID: 3}) {
+		t.Errorf("MatrixTarget(im.x.ios) = %+v, %v; want a/3", tg, err)
+	}
+	if _, err := h.s.MatrixTarget("im.x.dev"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("a dropped app_id is still served: %v", err)
+	}
+	if err := h.s.SetMatrixApps(ctx, "b", storage.MatrixApps{"im.x.dev": 5}); err != nil {
+		t.Errorf("a dropped app_id is free for another app: %v", err)
+	}
+	if err := h.s.SetMatrixApps(ctx, "a", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.s.MatrixTarget("im.x.ios"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("an emptied mapping still serves im.x.ios: %v", err)
 	}
 }
