@@ -51,6 +51,8 @@ const (
 	codeShuttingDown       = "shutting_down"
 	codeInternal           = "internal_error"
 	codeUnsupportedContent = "unsupported_media_type"
+	codeInvalidMatrixAppID = "invalid_matrix_app_id"
+	codeMatrixAppIDTaken   = "matrix_app_id_taken"
 )
 
 // apiError is an error answer: HTTP status, stable code, human message.

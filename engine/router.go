@@ -133,11 +133,15 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) (string, *apiError) {
 	return route, handler(s, r)
 }
 
-// serveFacade answers the drop-in APIs' paths (gorush; the Matrix push
-// gateway is added with it), which answer in their own shapes and
-// authenticate their own way: they are outside the route table and the
-// OpenAPI document, which describe herald's own API.
+// serveFacade answers the drop-in APIs' paths (gorush, the Matrix push
+// gateway), which answer in their own shapes and authenticate their own
+// way: they are outside the route table and the OpenAPI document, which
+// describe herald's own API.
 func (s *Server) serveFacade(ctx *fasthttp.RequestCtx, path string) (string, bool) {
+	if path == "/_matrix/push/v1/notify" {
+		s.serveMatrix(ctx, string(ctx.Method()))
+		return routeMatrixNotify, true
+	}
 	if path == "/api/push" || strings.HasPrefix(path, "/gorush/") {
 		s.serveGorush(ctx, path, string(ctx.Method()))
 		return routeGorush, true
@@ -236,6 +240,7 @@ var routes = []*endpoint{
 	{route: routeCert, path: "/v1/apps/{app}/certificates/{business_id}", handlers: []methodHandler{{"DELETE", (*Server).deleteCertificate}}},
 	{route: routeRotate, path: "/v1/apps/{app}/keys:rotate", handlers: []methodHandler{{"POST", (*Server).rotateKey}}},
 	{route: routeAppStats, path: "/v1/apps/{app}/stats", handlers: []methodHandler{{"GET", (*Server).appStats}}},
+	{route: routeMatrixApps, path: "/v1/apps/{app}/matrix", handlers: []methodHandler{{"PUT", (*Server).putMatrixApps}, {"GET", (*Server).getMatrixApps}}},
 	{route: routeApps, path: "/v1/apps", scope: scopeAdmin, handlers: []methodHandler{{"POST", (*Server).createApp}, {"GET", (*Server).listApps}}},
 	{route: routeStats, path: "/v1/stats", scope: scopeAdmin, handlers: []methodHandler{{"GET", (*Server).stats}}},
 	{route: routeHealth, path: "/healthz", scope: scopeOpen, handlers: []methodHandler{{"GET", (*Server).healthz}}},

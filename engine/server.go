@@ -80,6 +80,13 @@ type Options struct {
 	// rate_limited with Retry-After.
 	AppRateLimit float64
 
+	// DisableMatrixGateway turns POST /_matrix/push/v1/notify off (404).
+	// The endpoint has no authentication (the protocol has none): it serves
+	// only app_ids an app mapped (PUT /v1/apps/{app}/matrix), each app
+	// under its AppRateLimit. On by default: without a mapping it serves
+	// nothing.
+	DisableMatrixGateway bool
+
 	// TLSCertFile and TLSKeyFile, when both set, serve the ingress over TLS.
 	TLSCertFile, TLSKeyFile string
 

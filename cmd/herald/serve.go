@@ -49,6 +49,7 @@ func runServe(args []string) error {
 	fs.IntVar(&o.Actors.MaxDevicesPerUser, "max-devices-per-user", actors.DefaultMaxDevicesPerUser, "devices per user; binding one more evicts the oldest [HERALD_MAX_DEVICES_PER_USER]")
 	fs.Float64Var(&o.Actors.TenantRateLimit, "tenant-rate-limit", 0, "pushes/s each certificate (business_id) may send, 0 for no limit [HERALD_TENANT_RATE_LIMIT]")
 	fs.DurationVar(&o.Actors.RetryWindow, "retry-window", actors.DefaultRetryWindow, "how long a push without its own expiration is retried before it fails \"expired\"")
+	matrixGateway := fs.Bool("matrix-gateway", true, "serve the Matrix push gateway, POST /_matrix/push/v1/notify (unauthenticated by protocol: only app_ids an app mapped are served) [HERALD_MATRIX_GATEWAY]")
 	so := pebble.Options{MemTableSize: pebble.DefaultMemTableSize}
 	fs.Var(mebibytes{&so.MemTableSize}, "store-memtable-mib", "Pebble memtable size in MiB: larger flushes less often but in longer CPU bursts [HERALD_STORE_MEMTABLE_MIB]")
 	fs.DurationVar(&so.DedupWindow, "dedup-window", storage.DefaultDedupWindow, "how long a message's client_msg_id (or Idempotency-Key) makes a repeat a duplicate [HERALD_DEDUP_WINDOW]")
@@ -59,6 +60,7 @@ func runServe(args []string) error {
 		return err
 	}
 	o.Logger = newLogger(os.Stderr, format, level)
+	o.DisableMatrixGateway = !*matrixGateway
 	o.StoreOptions = &so
 	if err := o.EnsureDefaults().Validate(); err != nil {
 		return usageError{err}
