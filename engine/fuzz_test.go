@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"mime/multipart"
+	"strings"
 	"testing"
 
 	"github.com/heraldpush/herald"
@@ -78,6 +79,9 @@ func FuzzRouter(f *testing.F) {
 		ctx.Request.Header.Set("Authorization", "Bearer fuzz-admin")
 		ctx.Request.SetBody(body)
 		s.handle(&ctx)
+		if p := string(ctx.URI().Path()); p == "/api/push" || strings.HasPrefix(p, "/gorush/") || p == "/_matrix/push/v1/notify" {
+			return // the drop-in APIs answer in their own shapes: FuzzGorush, FuzzMatrixNotify
+		}
 		checkAnswer(t, &ctx)
 	})
 }
