@@ -45,6 +45,13 @@
 // answers and errors in gorush's shapes. Its errors are
 // {"code": status, "message"}, not herald's.
 //
+// Matrix push gateway (matrix.go, package engine/matrix): POST
+// /_matrix/push/v1/notify, unauthenticated as the protocol is; a device's
+// app_id maps (PUT /v1/apps/{app}/matrix, storage.State.SetMatrixApps) to an
+// app and certificate, each device is a direct entry keyed by event_id and
+// token, and the answer's rejected pushkeys come from AwaitDirect (10 s at
+// most). Errors are Matrix's {"errcode", "error"}.
+//
 // # Caveats
 //
 // Handlers run on fasthttp's worker goroutines and may block (on a synced
