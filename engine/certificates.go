@@ -165,6 +165,7 @@ func (s *Server) addCertificate(r *request, rec *storage.Certificate) *apiError 
 	s.expiry.set(r.app, rec)
 	s.logger.Info("certificate added", logKeyApp, r.app, logKeyBusinessID, rec.BusinessID, "type", rec.Kind, "topic", rec.Topic, "environment", rec.Environment)
 	writeJSON(r.ctx, 201, viewOf(rec, time.Now()))
+	s.certMetas.forget(r.app)
 	return nil
 }
 
@@ -211,6 +212,7 @@ func (s *Server) deleteCertificate(r *request) *apiError {
 		return s.storeError("delete certificate", err, logKeyApp, r.app, logKeyBusinessID, bid)
 	}
 	s.logger.Info("certificate deleted", logKeyApp, r.app, logKeyBusinessID, bid)
+	s.certMetas.forget(r.app)
 	s.system.CertificateRemoved(r.app, bid)
 	s.expiry.remove(r.app, bid)
 	r.ctx.SetStatusCode(204)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/heraldpush/herald/engine/gorush"
@@ -87,7 +88,7 @@ func (s *Server) gorushPush(ctx *fasthttp.RequestCtx, path, method string) *apiE
 	if len(req.Notifications) > s.opts.MaxBatch {
 		return errorf(400, codeTooManyMessages, "Number of notifications(%d) over limit(%d)", len(req.Notifications), s.opts.MaxBatch)
 	}
-	var certs []storage.Certificate
+	var certs []certMeta
 	var ds []storage.Direct
 	var sent []*gorush.Notification // the iOS notifications, as ds
 	counts := 0
@@ -98,7 +99,7 @@ func (s *Server) gorushPush(ctx *fasthttp.RequestCtx, path, method string) *apiE
 		}
 		if certs == nil {
 			var serr error
-			if certs, serr = s.store.Certificates(app); serr != nil {
+			if certs, serr = s.certMetas.get(s.store, app); serr != nil {
 				return s.storeError("read certificates", serr)
 			}
 		}
@@ -166,7 +167,7 @@ func (s *Server) gorushAuth(ctx *fasthttp.RequestCtx, path string) (app string, 
 }
 
 // gorushDirect validates notification i and builds its direct entry.
-func (s *Server) gorushDirect(ctx *fasthttp.RequestCtx, n *gorush.Notification, i int, certs []storage.Certificate) (storage.Direct, *apiError) {
+func (s *Server) gorushDirect(ctx *fasthttp.RequestCtx, n *gorush.Notification, i int, certs []certMeta) (storage.Direct, *apiError) {
 	what := "notifications[" + strconv.Itoa(i) + "]"
 	all := n.AllTokens()
 	if len(all) == 0 {
@@ -219,7 +220,7 @@ func (s *Server) gorushDirect(ctx *fasthttp.RequestCtx, n *gorush.Notification, 
 
 // gorushCredential picks the certificate a notification is sent with (see
 // the façade's documentation above).
-func gorushCredential(ctx *fasthttp.RequestCtx, n *gorush.Notification, certs []storage.Certificate) (uint64, *apiError) {
+func gorushCredential(ctx *fasthttp.RequestCtx, n *gorush.Notification, certs []certMeta) (uint64, *apiError) {
 	if q := ctx.QueryArgs().Peek("business_id"); len(q) > 0 {
 		bid, err := strconv.ParseUint(string(q), 10, 64)
 		for _, c := range certs {
@@ -230,7 +231,7 @@ func gorushCredential(ctx *fasthttp.RequestCtx, n *gorush.Notification, certs []
 		return 0, errorf(400, codeUnknownBusinessID, "business_id %q is not a certificate of this app", q)
 	}
 	if n.Topic != "" {
-		var found *storage.Certificate
+		var found *certMeta
 		for i := range certs {
 			c := &certs[i]
 			if c.Topic != n.Topic {
@@ -277,4 +278,59 @@ func (s *Server) gorushLogs(app string, entries []*storage.Entry, ns []*gorush.N
 		}
 	}
 	return logs
+}
+
+// certMeta is what the gorush façade needs of a certificate to choose it.
+type certMeta struct {
+	BusinessID         uint64
+	Topic, Environment string
+}
+
+// certMetaCache holds each app's certificates (certMeta, no key material),
+// so a gorush request does not read and decode them from the store.
+// Uploading or deleting a certificate forgets the app's entry; a
+// generation per app keeps a read that raced with that from storing what
+// it read before the change.
+type certMetaCache struct {
+	mu   sync.Mutex
+	apps map[string][]certMeta
+	gen  map[string]uint64
+}
+
+func (c *certMetaCache) get(st storage.Store, app string) ([]certMeta, error) {
+	c.mu.Lock()
+	metas, ok := c.apps[app]
+	gen := c.gen[app]
+	c.mu.Unlock()
+	if ok {
+		return metas, nil
+	}
+	certs, err := st.Certificates(app)
+	if err != nil {
+		return nil, err
+	}
+	metas = make([]certMeta, len(certs))
+	for i, cert := range certs {
+		metas[i] = certMeta{cert.BusinessID, cert.Topic, cert.Environment}
+	}
+	c.mu.Lock()
+	if c.gen[app] == gen {
+		if c.apps == nil {
+			c.apps = make(map[string][]certMeta)
+		}
+		c.apps[app] = metas
+	}
+	c.mu.Unlock()
+	return metas, nil
+}
+
+// forget drops app's entry after its certificates changed.
+func (c *certMetaCache) forget(app string) {
+	c.mu.Lock()
+	delete(c.apps, app)
+	if c.gen == nil {
+		c.gen = make(map[string]uint64)
+	}
+	c.gen[app]++
+	c.mu.Unlock()
 }

@@ -280,3 +280,35 @@ func TestGorush_Replay(t *testing.T) {
 		t.Errorf("replayed payload %q; want the stored one", last)
 	}
 }
+
+// The façade's view of an app's certificates follows uploads and deletes:
+// with one certificate it needs no topic, with two it does, and after
+// deleting one the other is chosen again.
+func TestGorush_CertificateChanges(t *testing.T) {
+	h := newHarness(t)
+	const app = "gcerts"
+	key := h.createApp(app)
+	first := h.addCert(app, key, credentialtest.Universal, "com.example.one", "production")
+	tok := token(7, 32)
+	body := `{"notifications":[{"platform":1,"tokens":["` + tok + `"],"message":"m"}]}`
+	if status, raw := gorushPost(t, h, "/api/push", key, body); status != 200 {
+		t.Fatalf("one certificate = %d %s; want 200", status, raw)
+	}
+	second := h.addCert(app, key, credentialtest.Universal, "com.example.two", "production")
+	if status, raw := gorushPost(t, h, "/api/push", key, body); status != 400 || !strings.Contains(string(raw), "2 certificates") {
+		t.Fatalf("after a second upload = %d %s; want 400 naming 2 certificates", status, raw)
+	}
+	h.must(204, "DELETE", "/v1/apps/"+app+"/certificates/"+itoa(int64(first)), key, nil)
+	status, raw := gorushPost(t, h, "/api/push", key, body)
+	if status != 200 {
+		t.Fatalf("after deleting the first = %d %s; want 200", status, raw)
+	}
+	var ans struct {
+		MessageIDs []string `json:"message_ids"`
+	}
+	_ = json.Unmarshal(raw, &ans)
+	h.waitDone(app, key, ans.MessageIDs[0])
+	if r := lastTo(t, h.prod, tok); r.Header["apns-topic"] != "com.example.two" {
+		t.Errorf("pushed with topic %q; want the remaining certificate's (business_id %d)", r.Header["apns-topic"], second)
+	}
+}

@@ -206,7 +206,9 @@ type Server struct {
 	draining   atomic.Bool
 	groupLocks groupLocks
 	limiter    *rateLimiter
-	stopOnce   sync.Once
+	// certMetas caches each app's certificates for the gorush façade.
+	certMetas certMetaCache
+	stopOnce  sync.Once
 	// serving is Run's fasthttp Serve goroutine; Shutdown waits for it.
 	// Run adds to it under runMu unless Shutdown has set stopped, so the
 	// Add happens before the Wait or not at all.

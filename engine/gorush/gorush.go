@@ -93,20 +93,20 @@ func Decode(body []byte) (*Request, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, errors.New("Missing notifications field.")
 	}
-	var raw struct {
-		Notifications json.RawMessage `json:"notifications"`
+	var req struct {
+		Notifications *[]Notification `json:"notifications"`
 	}
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return nil, fmt.Errorf("invalid JSON: %s", describe(err))
-	}
-	if len(raw.Notifications) == 0 || string(raw.Notifications) == "null" {
-		return nil, errors.New("Missing notifications field.")
-	}
-	var req Request
-	if err := json.Unmarshal(raw.Notifications, &req.Notifications); err != nil {
+	if err := json.Unmarshal(body, &req); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("invalid JSON: %s", describe(err))
+		}
 		return nil, fmt.Errorf("invalid notifications: %s", describe(err))
 	}
-	return &req, nil
+	if req.Notifications == nil {
+		return nil, errors.New("Missing notifications field.")
+	}
+	return &Request{Notifications: *req.Notifications}, nil
 }
 
 // describe names the field of a JSON type error; other errors as they are.
