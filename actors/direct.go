@@ -156,30 +156,51 @@ func (w *directWaiters) wake(k directKey, rs []storage.PushResult) {
 	delete(w.m, k)
 }
 
+// DirectWatch waits for one direct entry's results (see WatchDirect).
+type DirectWatch struct {
+	sys *System
+	k   directKey
+	ch  chan []storage.PushResult
+}
+
+// WatchDirect registers a waiter for direct entry seq of app. Registered
+// before the entry is handed to Deliver, it cannot miss the settling, and
+// Wait needs no store read; see AwaitDirect for any other entry.
+func (s *System) WatchDirect(app string, seq uint64) *DirectWatch {
+	w := &DirectWatch{sys: s, k: directKey{app, seq}, ch: make(chan []storage.PushResult, 1)}
+	s.directWaiters.add(w.k, w.ch)
+	return w
+}
+
+// Wait returns the entry's results once it is settled (state done), or,
+// when ctx ends first, the state and results the store has then (a
+// direct entry's results are written together, at its settling, so a
+// pending one has none yet). It ends the watch.
+func (w *DirectWatch) Wait(ctx context.Context) (string, []storage.PushResult, error) {
+	defer w.sys.directWaiters.remove(w.k, w.ch)
+	select {
+	case rs := <-w.ch:
+		return storage.MessageDone, rs, nil
+	case <-ctx.Done():
+		return w.sys.store.MessageStatus(w.k.app, w.k.seq)
+	}
+}
+
 // AwaitDirect waits until direct entry seq of app is settled, or ctx ends,
-// and returns its state and the push results known then: all of them once
-// it is done; at ctx's end, the state and results the store has (a direct
-// entry's results are written together, at its settling, so a pending one
-// has none yet). A duplicate's seq is the first entry's, so a repeated
-// request waits for the first one's outcome.
+// and returns what Wait returns, for an entry that may have been
+// delivered or settled already (a duplicate's seq is the first entry's,
+// so a repeated request waits for the first one's outcome).
 //
 // No race with the settling: the waiter registers before it reads the
 // store, and the directs actor commits (CommitAsync, which later reads
 // see) before it wakes waiters; so either the read sees the settling or
 // the wake finds the waiter.
 func (s *System) AwaitDirect(ctx context.Context, app string, seq uint64) (string, []storage.PushResult, error) {
-	k := directKey{app, seq}
-	ch := make(chan []storage.PushResult, 1)
-	s.directWaiters.add(k, ch)
-	defer s.directWaiters.remove(k, ch)
+	w := s.WatchDirect(app, seq)
 	state, rs, err := s.store.MessageStatus(app, seq)
 	if err != nil || state == storage.MessageDone {
+		s.directWaiters.remove(w.k, w.ch)
 		return state, rs, err
 	}
-	select {
-	case rs := <-ch:
-		return storage.MessageDone, rs, nil
-	case <-ctx.Done():
-		return s.store.MessageStatus(app, seq)
-	}
+	return w.Wait(ctx)
 }

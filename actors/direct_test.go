@@ -78,9 +78,13 @@ func TestDirect_DeliverSettleAwait(t *testing.T) {
 				_, rs, _ := sys.AwaitDirect(context.Background(), "a", e.Seq)
 				before <- rs
 			}()
+			watch := sys.WatchDirect("a", e.Seq)
 			sys.Deliver(e)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
+			if state, ws, err := watch.Wait(ctx); err != nil || state != storage.MessageDone || len(ws) != len(d.Tokens) {
+				t.Errorf("a watch registered before delivery = %q %v %v; want done with %d results", state, ws, err, len(d.Tokens))
+			}
 			state, rs, err := sys.AwaitDirect(ctx, "a", e.Seq)
 			if err != nil || state != storage.MessageDone {
 				t.Fatalf("AwaitDirect = %q, %v; want done", state, err)

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/heraldpush/herald/actors"
 	"github.com/heraldpush/herald/engine/gorush"
 	"github.com/heraldpush/herald/storage"
 	"github.com/valyala/fasthttp"
@@ -116,7 +117,7 @@ func (s *Server) gorushPush(ctx *fasthttp.RequestCtx, path, method string) *apiE
 		writeJSON(ctx, 200, answer)
 		return nil
 	}
-	entries, err := s.ingestDirect(app, ds, nil, 1)
+	entries, watches, err := s.ingestDirect(app, ds, nil, 1, sync)
 	if err != nil {
 		return err
 	}
@@ -125,7 +126,7 @@ func (s *Server) gorushPush(ctx *fasthttp.RequestCtx, path, method string) *apiE
 		answer.MessageIDs[i] = storage.MessageID(e.Seq)
 	}
 	if sync {
-		answer.Logs = s.gorushLogs(app, entries, sent)
+		answer.Logs = s.gorushLogs(app, entries, watches, sent)
 	}
 	writeJSON(ctx, 200, answer)
 	return nil
@@ -259,12 +260,12 @@ func gorushCredential(ctx *fasthttp.RequestCtx, n *gorush.Notification, certs []
 
 // gorushLogs waits, at most gorushSyncWait in all, for the entries'
 // outcomes and returns their failures as gorush logs them.
-func (s *Server) gorushLogs(app string, entries []*storage.Entry, ns []*gorush.Notification) []gorush.LogEntry {
+func (s *Server) gorushLogs(app string, entries []*storage.Entry, watches []*actors.DirectWatch, ns []*gorush.Notification) []gorush.LogEntry {
 	ctx, cancel := context.WithTimeout(context.Background(), gorushSyncWait)
 	defer cancel()
 	logs := []gorush.LogEntry{}
 	for i, e := range entries {
-		_, rs, err := s.system.AwaitDirect(ctx, app, e.Seq)
+		_, rs, err := watches[i].Wait(ctx) // gorush has no dedup key: no duplicates
 		if err != nil {
 			s.logger.Warn("gorush sync: read outcomes", "app", app, "seq", e.Seq, "err", err)
 			continue

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/heraldpush/herald/actors"
 	"github.com/heraldpush/herald/engine/matrix"
 	"github.com/heraldpush/herald/storage"
 	"github.com/valyala/fasthttp"
@@ -160,6 +161,7 @@ func (s *Server) matrixNotify(ctx *fasthttp.RequestCtx, method string) *apiError
 		app     string
 		seq     uint64
 		pushkey string
+		watch   *actors.DirectWatch // nil for a duplicate
 	}
 	var wait []waiting
 	for _, app := range apps {
@@ -178,19 +180,25 @@ func (s *Server) matrixNotify(ctx *fasthttp.RequestCtx, method string) *apiError
 		// An error here leaves earlier apps' entries stored: the
 		// homeserver retries the notify, and their keys make that a
 		// duplicate, not a second push.
-		entries, err := s.ingestDirect(app, ds, keys, 1)
+		entries, watches, err := s.ingestDirect(app, ds, keys, 1, true)
 		if err != nil {
 			return err
 		}
 		for i, e := range entries {
-			wait = append(wait, waiting{app, e.Seq, ps[i].pushkey})
+			wait = append(wait, waiting{app, e.Seq, ps[i].pushkey, watches[i]})
 		}
 	}
 	if len(wait) > 0 {
 		wctx, cancel := context.WithTimeout(context.Background(), matrixWait)
 		defer cancel()
 		for _, w := range wait {
-			_, rs, err := s.system.AwaitDirect(wctx, w.app, w.seq)
+			var rs []storage.PushResult
+			var err error
+			if w.watch != nil {
+				_, rs, err = w.watch.Wait(wctx)
+			} else {
+				_, rs, err = s.system.AwaitDirect(wctx, w.app, w.seq)
+			}
 			if err != nil {
 				s.logger.Warn("matrix notify: read outcomes", "app", w.app, "seq", w.seq, "err", err)
 				continue

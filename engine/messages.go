@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/actors"
 	"github.com/heraldpush/herald/storage"
 	"github.com/valyala/fasthttp"
 )
@@ -145,7 +146,7 @@ func (s *Server) ingest(app string, msgs []herald.Message, keys []string, admitt
 			entries[i].DedupKey = keys[i]
 		}
 	}
-	return s.logEntries(entries)
+	return s.logEntries(entries, nil)
 }
 
 // ingestDirect is ingest for direct entries (storage.Direct: raw device
@@ -154,9 +155,15 @@ func (s *Server) ingest(app string, msgs []herald.Message, keys []string, admitt
 // keys and durability, and the same answer once Append returned. The
 // caller has validated each Direct (tokens lowercase hex, a payload APNs
 // accepts, a business_id of app).
-func (s *Server) ingestDirect(app string, ds []storage.Direct, keys []string, admitted int) ([]*storage.Entry, *apiError) {
+//
+// With watch, the answer's watches hold, for each entry, a registered
+// waiter for its results (actors.System.WatchDirect, registered before the
+// entry is dispatched) or, for a duplicate, nil: wait for those with
+// actors.System.AwaitDirect. The caller should Wait on every watch (one
+// left behind is dropped when its entry settles).
+func (s *Server) ingestDirect(app string, ds []storage.Direct, keys []string, admitted int, watch bool) ([]*storage.Entry, []*actors.DirectWatch, *apiError) {
 	if err := s.admitMore(app, len(ds), admitted); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := time.Now()
 	entries := make([]*storage.Entry, len(ds))
@@ -166,7 +173,15 @@ func (s *Server) ingestDirect(app string, ds []storage.Direct, keys []string, ad
 			entries[i].DedupKey = keys[i]
 		}
 	}
-	return s.logEntries(entries)
+	if !watch {
+		entries, err := s.logEntries(entries, nil)
+		return entries, nil, err
+	}
+	watches := make([]*actors.DirectWatch, len(entries))
+	entries, err := s.logEntries(entries, func(i int, e *storage.Entry) {
+		watches[i] = s.system.WatchDirect(app, e.Seq)
+	})
+	return entries, watches, err
 }
 
 // admitMore admits n entries of app beyond the admitted ones and takes
@@ -186,17 +201,22 @@ func (s *Server) admitMore(app string, n, admitted int) *apiError {
 
 // logEntries appends entries durably (one synced commit, all or none) and
 // then dispatches the new ones; duplicates come back marked.
-func (s *Server) logEntries(entries []*storage.Entry) ([]*storage.Entry, *apiError) {
+// beforeDispatch, when not nil, is called for each new entry (its index
+// in entries) just before it is dispatched.
+func (s *Server) logEntries(entries []*storage.Entry, beforeDispatch func(int, *storage.Entry)) ([]*storage.Entry, *apiError) {
 	if err := s.store.Append(entries); err != nil {
 		if errors.Is(err, storage.ErrClosed) {
 			return nil, &apiError{status: 503, code: codeShuttingDown, message: "herald is shutting down", retryAfter: 5}
 		}
 		return nil, s.storeError("append to message log", err, logKeyApp, app)
 	}
-	for _, e := range entries {
+	for i, e := range entries {
 		if e.Duplicate {
 			s.metrics.duplicates.Inc()
 			continue
+		}
+		if beforeDispatch != nil {
+			beforeDispatch(i, e)
 		}
 		s.dispatch(e)
 	}
