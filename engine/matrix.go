@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -123,7 +124,7 @@ func (s *Server) matrixNotify(ctx *fasthttp.RequestCtx, method string) *apiError
 	var apps []string // in first-seen order
 	for i := range n.Devices {
 		d := &n.Devices[i]
-		target, err := s.store.MatrixTarget(d.AppID)
+		target, err := s.matrixTargets.get(s.store, d.AppID)
 		if errors.Is(err, storage.ErrNotFound) {
 			rejected = append(rejected, d.Pushkey)
 			continue
@@ -241,6 +242,7 @@ func (s *Server) putMatrixApps(r *request) *apiError {
 		}
 	}
 	err := s.store.SetMatrixApps(context.Background(), r.app, storage.MatrixApps(body.AppIDs))
+	s.matrixTargets.forget()
 	var conflict *storage.MatrixConflict
 	switch {
 	case errors.As(err, &conflict):
@@ -262,4 +264,46 @@ func (s *Server) getMatrixApps(r *request) *apiError {
 		AppIDs storage.MatrixApps `json:"app_ids"`
 	}{m})
 	return nil
+}
+
+// matrixTargetCache holds the app_ids the gateway served, so a notify does
+// not read the store per device. Only mapped app_ids are kept (the
+// endpoint is unauthenticated: unknown ones must not grow it), and a PUT
+// of any app's mapping empties it; a generation keeps a read that raced
+// with that PUT from storing what it read before.
+type matrixTargetCache struct {
+	mu  sync.Mutex
+	m   map[string]storage.MatrixTarget
+	gen uint64
+}
+
+func (c *matrixTargetCache) get(st storage.Store, appID string) (storage.MatrixTarget, error) {
+	c.mu.Lock()
+	t, ok := c.m[appID]
+	gen := c.gen
+	c.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	t, err := st.MatrixTarget(appID)
+	if err != nil {
+		return t, err
+	}
+	c.mu.Lock()
+	if c.gen == gen {
+		if c.m == nil {
+			c.m = make(map[string]storage.MatrixTarget)
+		}
+		c.m[appID] = t
+	}
+	c.mu.Unlock()
+	return t, nil
+}
+
+// forget empties the cache after a mapping changed.
+func (c *matrixTargetCache) forget() {
+	c.mu.Lock()
+	c.m = nil
+	c.gen++
+	c.mu.Unlock()
 }

@@ -159,6 +159,14 @@ func TestMatrix_Errors(t *testing.T) {
 	if limited == nil || limited["errcode"] != "M_LIMIT_EXCEEDED" || limited["retry_after_ms"] == nil {
 		t.Errorf("no M_LIMIT_EXCEEDED with retry_after_ms within 5 quick notifies: %v", limited)
 	}
+	// The gateway sees a mapping removed at once: the app_id's pushkeys are
+	// rejected, nothing is stored.
+	h.must(200, "PUT", "/v1/apps/"+app+"/matrix", key, map[string]any{"app_ids": map[string]int{}})
+	d := dev(1)
+	status, out := matrixNotify(t, h, map[string]any{"event_id": "$gone", "type": "m.room.message", "devices": d})
+	if status != 200 || !reflect.DeepEqual(out["rejected"], []any{d[0].(map[string]any)["pushkey"]}) {
+		t.Errorf("notify after the mapping was removed = %d %v; want its pushkey rejected", status, out)
+	}
 }
 
 // An operator turns the gateway off: 404 M_UNRECOGNIZED.

@@ -206,9 +206,11 @@ type Server struct {
 	draining   atomic.Bool
 	groupLocks groupLocks
 	limiter    *rateLimiter
-	// certMetas caches each app's certificates for the gorush façade.
-	certMetas certMetaCache
-	stopOnce  sync.Once
+	// certMetas caches each app's certificates for the gorush façade,
+	// matrixTargets the Matrix app_ids the gateway serves.
+	certMetas     certMetaCache
+	matrixTargets matrixTargetCache
+	stopOnce      sync.Once
 	// serving is Run's fasthttp Serve goroutine; Shutdown waits for it.
 	// Run adds to it under runMu unless Shutdown has set stopped, so the
 	// Add happens before the Wait or not at all.
