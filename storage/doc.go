@@ -22,8 +22,13 @@
 //     compare-and-set atomic with the changing user's record, so no record
 //     lists a token another user owns, also after a crash.
 //
+// A log [Entry] is a message to herald users, or a direct push ([Direct]:
+// raw device tokens through one credential, from the drop-in APIs);
+// both are replayed and settled alike. [MatrixApps] maps the Matrix push
+// gateway's app_ids to an app's certificates.
+//
 // Records ([App], [Certificate], [User], [Group], [Member], [PushResult],
-// [Entry]) have versioned binary encodings here (Encode, Decode...), so
+// [Entry], [MatrixApps]) have versioned binary encodings here (Encode, Decode...), so
 // every backend stores the same bytes and a later herald reads what an
 // earlier one wrote. Messages use [AppendMessageBinary].
 package storage
