@@ -164,8 +164,8 @@ func (s *Server) addCertificate(r *request, rec *storage.Certificate) *apiError 
 	rec.BusinessID = bid
 	s.expiry.set(r.app, rec)
 	s.logger.Info("certificate added", logKeyApp, r.app, logKeyBusinessID, rec.BusinessID, "type", rec.Kind, "topic", rec.Topic, "environment", rec.Environment)
-	writeJSON(r.ctx, 201, viewOf(rec, time.Now()))
 	s.certMetas.forget(r.app)
+	writeJSON(r.ctx, 201, viewOf(rec, time.Now()))
 	return nil
 }
 

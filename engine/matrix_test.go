@@ -16,7 +16,7 @@ const notifyPath = "/_matrix/push/v1/notify"
 // matrixNotify posts a notification and returns the status and answer.
 func matrixNotify(t *testing.T, h *harness, n map[string]any) (int, map[string]any) {
 	t.Helper()
-	return h.do("POST", notifyPath, "", map[string]any{"notification": n})
+	return facadeDo(t, h, "POST", notifyPath, "", map[string]any{"notification": n})
 }
 
 // b64 is the pushkey a client uploads for a hex token: its bytes in base64.
@@ -140,12 +140,12 @@ func TestMatrix_Errors(t *testing.T) {
 		{"no devices", `{"notification":{"devices":[]}}`, 400, "M_BAD_JSON"},
 		{"wrong type", `{"notification":{"devices":[{"app_id":"im.example.ios","pushkey":7}]}}`, 400, "M_BAD_JSON"},
 	} {
-		status, out := h.do("POST", notifyPath, "", tt.body)
+		status, out := facadeDo(t, h, "POST", notifyPath, "", tt.body)
 		if status != tt.status || out["errcode"] != tt.errcode || out["error"] == "" {
 			t.Errorf("%s: %d %v; want %d %s", tt.name, status, out, tt.status, tt.errcode)
 		}
 	}
-	if status, out := h.do("GET", notifyPath, "", nil); status != 405 || out["errcode"] != "M_UNRECOGNIZED" {
+	if status, out := facadeDo(t, h, "GET", notifyPath, "", nil); status != 405 || out["errcode"] != "M_UNRECOGNIZED" {
 		t.Errorf("GET notify = %d %v; want 405 M_UNRECOGNIZED", status, out)
 	}
 	// Rate limited per app: one device per second with a burst of one.
@@ -172,7 +172,7 @@ func TestMatrix_Errors(t *testing.T) {
 // An operator turns the gateway off: 404 M_UNRECOGNIZED.
 func TestMatrix_Disabled(t *testing.T) {
 	h := newTunedHarness(t, func(o *engine.Options) { o.DisableMatrixGateway = true })
-	status, out := h.do("POST", notifyPath, "", `{"notification":{"devices":[{"app_id":"a","pushkey":"b"}]}}`)
+	status, out := facadeDo(t, h, "POST", notifyPath, "", `{"notification":{"devices":[{"app_id":"a","pushkey":"b"}]}}`)
 	if status != 404 || out["errcode"] != "M_UNRECOGNIZED" {
 		t.Errorf("notify with the gateway off = %d %v; want 404 M_UNRECOGNIZED", status, out)
 	}

@@ -102,6 +102,12 @@ var operations = []operation{
 	{method: "GET", path: "/v1/apps/{app}/stats", id: "getAppStats", summary: "The app's push counters, for rates (the console polls it)",
 		status: 200, answer: ref("AppStats"),
 		errors: []string{codeInternal}},
+	{method: "PUT", path: "/v1/apps/{app}/matrix", id: "putMatrixApps", summary: "Map Matrix push gateway app_ids to the app's certificates (replaces the mapping); POST /_matrix/push/v1/notify serves only mapped app_ids",
+		body: ref("MatrixApps"), status: 200, answer: ref("MatrixApps"),
+		errors: []string{codeInvalidMatrixAppID, codeUnknownBusinessID, codeMatrixAppIDTaken, codeStoreUnavailable}},
+	{method: "GET", path: "/v1/apps/{app}/matrix", id: "getMatrixApps", summary: "The app's Matrix push gateway mapping",
+		status: 200, answer: ref("MatrixApps"),
+		errors: []string{codeStoreUnavailable}},
 	{method: "POST", path: "/v1/apps", id: "createApp", summary: "Create an app; its api_key is in this answer only",
 		scope: scopeAdmin, body: ref("CreateApp"), status: 201, answer: ref("CreatedApp"),
 		errors: []string{codeInvalidAppID, codeAppExists, codeStoreUnavailable}},
@@ -146,6 +152,7 @@ var errorStatus = withCodes(400, credentialCodes, map[string]int{
 	codeMessageNotFound: 404, codeCertNotFound: 404, codeInvalidMultipart: 400, codeCertTooLarge: 413,
 	codeOverloaded: 429, codeStoreUnavailable: 503, codeShuttingDown: 503, codeInternal: 500,
 	codeUnsupportedContent: 415, codeInvalidCertType: 400,
+	codeInvalidMatrixAppID: 400, codeMatrixAppIDTaken: 409,
 })
 
 // withCodes adds codes with status to m and returns m.
@@ -270,8 +277,10 @@ func openAPISchemas() js {
 				"description": "the user's muted conversations (c2c_<peer>, group_<group_id>) and their receive_opt; absent ones receive"},
 		}, "user_id", "nickname", "badge", "devices"),
 		"Conversation": object(js{"receive_opt": enum("not_notify and not_receive skip the push (status skipped, reason muted)", "receive", "not_notify", "not_receive")}, "receive_opt"),
-		"Group":        object(js{"name": js{"type": "string", "maxLength": maxGroupName}}),
-		"Member":       object(js{"name_card": js{"type": "string", "maxLength": maxNickname}}),
+		"MatrixApps": object(js{"app_ids": described(js{"type": "object", "additionalProperties": js{"type": "integer", "minimum": 1}},
+			"Matrix push gateway app_id (a pusher's app_id) to the business_id it is pushed with; {} removes the mapping")}, "app_ids"),
+		"Group":  object(js{"name": js{"type": "string", "maxLength": maxGroupName}}),
+		"Member": object(js{"name_card": js{"type": "string", "maxLength": maxNickname}}),
 		"Elem": object(js{
 			"type": enum("", "text", "audio", "file", "image", "custom", "face", "location", "video"),
 			"text": js{"type": "string", "maxLength": maxTextBytes},
