@@ -81,11 +81,12 @@ type Answer struct {
 // NotJSON reports whether the body was not JSON at all (M_NOT_JSON rather
 // than M_BAD_JSON).
 func Decode(body []byte) (*Request, error) {
-	if !json.Valid(body) {
-		return nil, errNotJSON
-	}
 	var req Request
 	if err := json.Unmarshal(body, &req); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) || len(bytes.TrimSpace(body)) == 0 {
+			return nil, errNotJSON
+		}
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
 			return nil, fmt.Errorf("invalid notification: %s must not be %s", te.Field, te.Value)
@@ -340,6 +341,9 @@ func cut(s string) string {
 }
 
 func clone(m map[string]any) map[string]any {
+	if len(m) == 0 {
+		return map[string]any{}
+	}
 	b, _ := json.Marshal(m) // decoded from JSON: cannot fail
 	var c map[string]any
 	_ = json.Unmarshal(b, &c)
