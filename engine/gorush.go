@@ -101,7 +101,7 @@ func (s *Server) gorushPush(ctx *fasthttp.RequestCtx, path, method string) *apiE
 		if certs == nil {
 			var serr error
 			if certs, serr = s.certMetas.get(s.store, app); serr != nil {
-				return s.storeError("read certificates", serr)
+				return s.storeError("read certificates", serr, logKeyApp, app)
 			}
 		}
 		d, err := s.gorushDirect(ctx, n, i, certs)

@@ -238,7 +238,7 @@ func (s *Server) putMatrixApps(r *request) *apiError {
 		if _, err := s.store.Certificate(r.app, bid); errors.Is(err, storage.ErrNotFound) {
 			return errorf(400, codeUnknownBusinessID, "app_id %q: business_id %d is not a certificate of app %q", id, bid, r.app)
 		} else if err != nil {
-			return s.storeError("read certificate", err)
+			return s.storeError("read certificate", err, logKeyApp, r.app, logKeyBusinessID, bid)
 		}
 	}
 	err := s.store.SetMatrixApps(context.Background(), r.app, storage.MatrixApps(body.AppIDs))
@@ -248,7 +248,7 @@ func (s *Server) putMatrixApps(r *request) *apiError {
 	case errors.As(err, &conflict):
 		return errorf(409, codeMatrixAppIDTaken, "app_id %q is mapped by another app", conflict.AppID)
 	case err != nil:
-		return s.storeError("write matrix app_ids", err)
+		return s.storeError("write matrix app_ids", err, logKeyApp, r.app)
 	}
 	writeJSON(r.ctx, 200, body)
 	return nil
@@ -258,7 +258,7 @@ func (s *Server) putMatrixApps(r *request) *apiError {
 func (s *Server) getMatrixApps(r *request) *apiError {
 	m, err := s.store.MatrixApps(r.app)
 	if err != nil {
-		return s.storeError("read matrix app_ids", err)
+		return s.storeError("read matrix app_ids", err, logKeyApp, r.app)
 	}
 	writeJSON(r.ctx, 200, struct {
 		AppIDs storage.MatrixApps `json:"app_ids"`

@@ -208,7 +208,7 @@ func (s *Server) logEntries(entries []*storage.Entry, beforeDispatch func(int, *
 		if errors.Is(err, storage.ErrClosed) {
 			return nil, &apiError{status: 503, code: codeShuttingDown, message: "herald is shutting down", retryAfter: 5}
 		}
-		return nil, s.storeError("append to message log", err, logKeyApp, app)
+		return nil, s.storeError("append to message log", err, logKeyApp, entries[0].App)
 	}
 	for i, e := range entries {
 		if e.Duplicate {
