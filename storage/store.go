@@ -153,6 +153,8 @@ type State interface {
 	// FanoutCursor returns where group message seq's fan-out may resume:
 	// every member up to this user id is settled ("" = from the start).
 	FanoutCursor(app string, seq uint64) (string, error)
+
+	TencentStore
 }
 
 // Batch collects writes to commit atomically with State.Commit or

@@ -45,6 +45,7 @@
 //	                           (app_id -> business_id)
 //	X <app_id>                 which app and business_id serve a Matrix
 //	                           app_id (the gateway's lookup)
+//	A<app>\0 T                 Tencent IM façade settings (sealed key)
 //	E <at ms:8><app>\0<key>    dedup expiry order, by append time: the
 //	                           sweep deletes the keys of the window's past
 //	L <seq:8>                  durable log entry of a message not yet done

@@ -35,6 +35,7 @@ type Backend struct {
 func Run(t *testing.T, b Backend) {
 	t.Run("Apps", func(t *testing.T) { testApps(t, b) })
 	t.Run("Certificates", func(t *testing.T) { testCertificates(t, b) })
+	t.Run("Tencent", func(t *testing.T) { testTencent(t, b) })
 	t.Run("Users", func(t *testing.T) { testUsers(t, b) })
 	t.Run("ReadYourWrites", func(t *testing.T) { testReadYourWrites(t, b) })
 	t.Run("Owners", func(t *testing.T) { testOwners(t, b) })
