@@ -53,6 +53,9 @@ const (
 	codeUnsupportedContent = "unsupported_media_type"
 	codeInvalidMatrixAppID = "invalid_matrix_app_id"
 	codeMatrixAppIDTaken   = "matrix_app_id_taken"
+
+	codeInvalidTencentSettings = "invalid_tencent_settings"
+	codeTencentNotConfigured   = "tencent_not_configured"
 )
 
 // apiError is an error answer: HTTP status, stable code, human message.

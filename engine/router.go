@@ -134,7 +134,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) (string, *apiError) {
 }
 
 // serveFacade answers the drop-in APIs' paths (gorush, the Matrix push
-// gateway), which answer in their own shapes and authenticate their own
+// gateway, Tencent IM's REST API), which answer in their own shapes and authenticate their own
 // way: they are outside the route table and the OpenAPI document, which
 // describe herald's own API.
 func (s *Server) serveFacade(ctx *fasthttp.RequestCtx, path string) (string, bool) {
@@ -145,6 +145,9 @@ func (s *Server) serveFacade(ctx *fasthttp.RequestCtx, path string) (string, boo
 	if path == "/api/push" || strings.HasPrefix(path, "/gorush/") {
 		s.serveGorush(ctx, path, string(ctx.Method()))
 		return routeGorush, true
+	}
+	if strings.HasPrefix(path, "/v4/") {
+		return s.serveTencent(ctx, path), true
 	}
 	return "", false
 }
@@ -240,6 +243,7 @@ var routes = []*endpoint{
 	{route: routeCert, path: "/v1/apps/{app}/certificates/{business_id}", handlers: []methodHandler{{"DELETE", (*Server).deleteCertificate}}},
 	{route: routeRotate, path: "/v1/apps/{app}/keys:rotate", handlers: []methodHandler{{"POST", (*Server).rotateKey}}},
 	{route: routeAppStats, path: "/v1/apps/{app}/stats", handlers: []methodHandler{{"GET", (*Server).appStats}}},
+	{route: routeTencentSettings, path: "/v1/apps/{app}/tencent", handlers: []methodHandler{{"PUT", (*Server).putTencent}, {"GET", (*Server).getTencent}}},
 	{route: routeMatrixApps, path: "/v1/apps/{app}/matrix", handlers: []methodHandler{{"PUT", (*Server).putMatrixApps}, {"GET", (*Server).getMatrixApps}}},
 	{route: routeApps, path: "/v1/apps", scope: scopeAdmin, handlers: []methodHandler{{"POST", (*Server).createApp}, {"GET", (*Server).listApps}}},
 	{route: routeStats, path: "/v1/stats", scope: scopeAdmin, handlers: []methodHandler{{"GET", (*Server).stats}}},

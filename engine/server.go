@@ -19,6 +19,7 @@ import (
 	"github.com/heraldpush/herald/actors"
 	"github.com/heraldpush/herald/apns"
 	"github.com/heraldpush/herald/credential"
+	"github.com/heraldpush/herald/engine/tencent"
 	"github.com/heraldpush/herald/storage"
 	"github.com/heraldpush/herald/storage/pebble"
 	"github.com/prometheus/client_golang/prometheus"
@@ -210,6 +211,7 @@ type Server struct {
 	// matrixTargets the Matrix app_ids the gateway serves.
 	certMetas     certMetaCache
 	matrixTargets matrixTargetCache
+	tencent       *tencent.Facade
 	stopOnce      sync.Once
 	// serving is Run's fasthttp Serve goroutine; Shutdown waits for it.
 	// Run adds to it under runMu unless Shutdown has set stopped, so the
@@ -259,6 +261,9 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	if s.auth, err = newAuthenticator(s.store, opts.AdminToken, opts.AdminTokenOut); err != nil {
+		return fail(err)
+	}
+	if s.tencent, err = s.newTencent(); err != nil {
 		return fail(err)
 	}
 	ao := opts.Actors
