@@ -154,11 +154,13 @@ func decodeBody(a api, body []byte, v any) *Error {
 	if !errors.As(err, &typeErr) {
 		return a.fail(CodeJSON, CodeGroupJSON, "body is not valid JSON: %v", err)
 	}
-	info := "field " + strconv.Quote(typeErr.Field) + ": expected " + typeErr.Type.String() + ", got " + typeErr.Value
+	// Fields of the embedded c2cFields come named through it.
+	path := strings.TrimPrefix(typeErr.Field, "c2cFields.")
+	info := "field " + strconv.Quote(path) + ": expected " + typeErr.Type.String() + ", got " + typeErr.Value
 	if a == apiSendGroupMsg {
 		return errorf(CodeGroupParam, "%s", info)
 	}
-	field, _, _ := strings.Cut(typeErr.Field, ".")
+	field, _, _ := strings.Cut(path, ".")
 	switch field {
 	case "MsgRandom":
 		return errorf(CodeMsgRandom, "%s", info)
