@@ -277,6 +277,11 @@ func (e *env) scenarioC2C(ctx context.Context) error {
 		joinNonEmpty(fmt.Sprintf("goal ≥ 50k; %.2f× the no-op ceiling", singleRate/ceilingRate), singleCores))
 	r.Add("c2c", "herald CPU per single message (ingest and settling)", float64((usage1.CPU-usage0.CPU).Microseconds())/float64(res.accepted), "µs",
 		fmt.Sprintf("during it: %.0f ms of store flushes + compactions (%s)", backgroundMillis(before, after), backgroundWork(before, after)))
+	// The Tencent IM façade's sendmsg, the same messages to the same
+	// recipients on the same connections.
+	if err := e.tencentIngest(ctx, single, users, toIdle, singleRate); err != nil {
+		return fmt.Errorf("tencent sendmsg: %w", err)
+	}
 
 	if err := e.dedupIngest(ctx, single, toIdle); err != nil {
 		return err

@@ -1,0 +1,126 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldpush/herald/engine/tencent"
+)
+
+// benchTencentSecret is the bench app's Tencent SecretKey.
+const benchTencentSecret = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e"
+
+// appendSendMsg appends a Tencent sendmsg body: the same message as
+// appendMessage, in Tencent's shape.
+func appendSendMsg(b []byte, from, to string, i int) []byte {
+	b = append(b, `{"From_Account":"`...)
+	b = append(b, from...)
+	b = append(b, `","To_Account":"`...)
+	b = append(b, to...)
+	b = append(b, `","MsgRandom":`...)
+	b = strconv.AppendInt(b, int64(i), 10)
+	b = append(b, `,"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"hello `...)
+	b = strconv.AppendInt(b, int64(i), 10)
+	return append(b, `"}}]}`...)
+}
+
+// setupTencent sets the bench app's Tencent secret key and registers
+// recipients prefix0..prefix(n-1) with a profile and no device (Tencent's
+// API refuses accounts never registered), and returns the sendmsg path
+// with its query.
+func (e *env) setupTencent(ctx context.Context, prefix string, n int) (string, error) {
+	status, body, err := e.client.Do("PUT", "/v1/apps/"+e.client.App+"/tencent", e.client.Key, "application/json",
+		[]byte(`{"secret_key":"`+benchTencentSecret+`"}`))
+	if err != nil {
+		return "", err
+	}
+	if status != 200 {
+		return "", fmt.Errorf("PUT tencent settings = %d %s", status, body)
+	}
+	p := &progress{w: e.opts.Progress, label: "tencent: register recipients", total: int64(n), start: time.Now()}
+	err = Parallel(n, e.opts.Connections, func(done int) { p.draw(int64(done), "") }, func(i int) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return e.client.SetProfile(prefix+strconv.Itoa(i), "")
+	})
+	p.finish()
+	if err != nil {
+		return "", err
+	}
+	q := url.Values{
+		"sdkappid":    {e.client.App},
+		"identifier":  {tencent.DefaultAdminIdentifier},
+		"usersig":     {tencent.GenUserSig([]byte(benchTencentSecret), e.client.App, tencent.DefaultAdminIdentifier, 24*time.Hour, time.Now())},
+		"random":      {"99999999"},
+		"contenttype": {"json"},
+	}
+	return "/v4/openim/sendmsg?" + q.Encode(), nil
+}
+
+// driveTencent is drive for single messages through the Tencent façade's
+// sendmsg at path: the same client, connections and closed loop as
+// herald's own endpoint, so the two rates compare. An answer of Tencent's
+// retry codes (90994 saturated, 60007 rate limited) is retried as a 429.
+func (e *env) driveTencent(ctx context.Context, label, path string, total int, to func(i int) string) (driveResult, error) {
+	var accepted, rejected atomic.Int64
+	p := &progress{w: e.opts.Progress, label: label, total: int64(total), start: time.Now()}
+	stop := e.ticker(200*time.Millisecond, func() { p.draw(accepted.Load(), fmt.Sprintf("retries %d", rejected.Load())) })
+	var body []byte
+	request := func(r int, dst []byte) []byte {
+		body = appendSendMsg(body[:0], "sender", to(r), r)
+		return appendPost(dst, e.client.addr, path, e.client.Key, body)
+	}
+	ok := []byte(`"ActionStatus":"OK"`)
+	answer := func(r, status int, res []byte) (retry bool, err error) {
+		switch {
+		case status == 200 && bytes.Contains(res, ok):
+			accepted.Add(1)
+			return false, nil
+		case status == 200 && (bytes.Contains(res, []byte(`"ErrorCode":90994`)) || bytes.Contains(res, []byte(`"ErrorCode":60007`))):
+			rejected.Add(1)
+			return true, nil
+		default:
+			return false, fmt.Errorf("POST /v4/openim/sendmsg = %d %s", status, res)
+		}
+	}
+	start := time.Now()
+	err := blast(ctx, e.client.addr, e.opts.Connections, total, 30*time.Second, request, answer)
+	elapsed := time.Since(start)
+	stop()
+	p.draw(accepted.Load(), fmt.Sprintf("retries %d", rejected.Load()))
+	p.finish()
+	return driveResult{accepted.Load(), rejected.Load(), elapsed}, err
+}
+
+// tencentIngest measures single-message ingest through Tencent's sendmsg
+// right after herald's own single-message run (ownRate msgs/s), to the
+// same recipients, and reports the ratio (goal ≥ 0.8×).
+func (e *env) tencentIngest(ctx context.Context, total, users int, to func(i int) string, ownRate float64) error {
+	path, err := e.setupTencent(ctx, "x", users)
+	if err != nil {
+		return err
+	}
+	// Let Pebble finish flushing what the registration and the run before
+	// wrote: their cost, not this run's.
+	sleepCtx(ctx, 5*time.Second)
+	usage0 := e.heraldUsage()
+	res, err := e.driveTencent(ctx, "ingest: Tencent sendmsg", path, total, to)
+	if err != nil {
+		return err
+	}
+	usage1 := e.heraldUsage()
+	if err := e.waitDrained(ctx, 2*time.Minute); err != nil {
+		return err
+	}
+	rate := float64(res.accepted) / res.elapsed.Seconds()
+	e.report.Add("c2c", fmt.Sprintf("durable ingest, Tencent sendmsg (%d conns)", e.opts.Connections), rate, "msgs/s",
+		fmt.Sprintf("%.2f× herald's own single-message endpoint; goal ≥ 0.8×", rate/ownRate))
+	e.report.Add("c2c", "herald CPU per Tencent sendmsg (ingest and settling)", float64((usage1.CPU-usage0.CPU).Microseconds())/float64(res.accepted), "µs", "")
+	return nil
+}
