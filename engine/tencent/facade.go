@@ -216,11 +216,14 @@ func (f *Facade) auth(app string) (*appAuth, *Error) {
 
 // verify checks usersig for identifier in app, remembering a good one so
 // a caller reusing its UserSig pays for the zlib and HMAC once.
-func (f *Facade) verify(aa *appAuth, app, identifier, usersig string) *Error {
+func (f *Facade) verify(aa *appAuth, app, identifier string, usersig []byte) *Error {
 	now := f.opts.Now()
-	cacheKey := identifier + "\x00" + usersig
+	// identifier "\x00" usersig, built without an allocation for the
+	// lookup (a remembered UserSig is the common case).
+	var kbuf [512]byte
+	cacheKey := append(append(append(kbuf[:0], identifier...), 0), usersig...)
 	aa.mu.Lock()
-	exp, ok := aa.sigs[cacheKey]
+	exp, ok := aa.sigs[string(cacheKey)]
 	aa.mu.Unlock()
 	if ok {
 		if now.Unix() > exp {
@@ -228,7 +231,7 @@ func (f *Facade) verify(aa *appAuth, app, identifier, usersig string) *Error {
 		}
 		return nil
 	}
-	expires, err := VerifyUserSig(aa.key, app, identifier, usersig, now)
+	expires, err := VerifyUserSig(aa.key, app, identifier, string(usersig), now)
 	if err != nil {
 		var te *Error
 		if errors.As(err, &te) {
@@ -240,7 +243,7 @@ func (f *Facade) verify(aa *appAuth, app, identifier, usersig string) *Error {
 	if aa.sigs == nil || len(aa.sigs) >= maxCachedSigs {
 		aa.sigs = make(map[string]int64)
 	}
-	aa.sigs[cacheKey] = expires.Unix()
+	aa.sigs[string(cacheKey)] = expires.Unix()
 	aa.mu.Unlock()
 	return nil
 }
@@ -297,7 +300,7 @@ func (f *Facade) serve(ctx *fasthttp.RequestCtx, a api) *Error {
 		return err
 	}
 	identifier := string(q.Peek("identifier"))
-	if err := f.verify(aa, app, identifier, string(q.Peek("usersig"))); err != nil {
+	if err := f.verify(aa, app, identifier, q.Peek("usersig")); err != nil {
 		return err
 	}
 	if identifier != aa.admin {

@@ -43,7 +43,7 @@ type c2cFields struct {
 	MsgLifeTime      *int64           `json:"MsgLifeTime"`
 	MsgSeq           *int64           `json:"MsgSeq"`
 	MsgRandom        *int64           `json:"MsgRandom"`
-	MsgBody          json.RawMessage  `json:"MsgBody"`
+	MsgBody          []msgElem        `json:"MsgBody"`
 	SendMsgControl   []string         `json:"SendMsgControl"`
 	OfflinePushInfo  *offlinePushInfo `json:"OfflinePushInfo"`
 }
@@ -66,7 +66,7 @@ type groupMsgRequest struct {
 	From            string           `json:"From_Account"`
 	Random          *int64           `json:"Random"`
 	MsgPriority     string           `json:"MsgPriority"`
-	MsgBody         json.RawMessage  `json:"MsgBody"`
+	MsgBody         []msgElem        `json:"MsgBody"`
 	OnlineOnlyFlag  int64            `json:"OnlineOnlyFlag"`
 	SendMsgControl  []string         `json:"SendMsgControl"`
 	ToAccount       json.RawMessage  `json:"To_Account"`
@@ -165,6 +165,9 @@ func decodeBody(a api, body []byte, v any) *Error {
 	case "MsgRandom":
 		return errorf(CodeMsgRandom, "%s", info)
 	case "MsgBody":
+		if path != "MsgBody" {
+			return errorf(CodeMsgBody, "%s", info) // inside an elem
+		}
 		return errorf(CodeMsgBodyArray, "%s", info)
 	case "To_Account":
 		return errorf(CodeToAccount, "%s", info)
@@ -201,27 +204,22 @@ type template struct {
 }
 
 // mapBody maps MsgBody, OfflinePushInfo and SendMsgControl onto a herald
-// message without recipients.
-func mapBody(a api, from string, raw json.RawMessage, opi *offlinePushInfo, control []string) (*template, *Error) {
-	if len(raw) > maxMsgBody {
-		return nil, a.fail(CodeTooLong, CodeGroupMsgTooLong, "MsgBody is %d bytes; Tencent's limit is %d", len(raw), maxMsgBody)
-	}
-	trimmed := bytes.TrimSpace(raw)
-	if len(trimmed) == 0 || trimmed[0] != '[' {
-		return nil, a.fail(CodeMsgBodyArray, CodeGroupParam, "MsgBody must be a non-empty array of elems")
-	}
-	var elems []msgElem
-	if err := json.Unmarshal(trimmed, &elems); err != nil {
-		return nil, a.fail(CodeMsgBody, CodeGroupParam, "MsgBody: %v", err)
-	}
+// message without recipients. MsgBody was decoded with the rest of the
+// body: one pass of encoding/json, the façade's largest cost.
+func mapBody(a api, from string, elems []msgElem, opi *offlinePushInfo, control []string) (*template, *Error) {
 	if len(elems) == 0 {
 		return nil, a.fail(CodeMsgBodyArray, CodeGroupParam, "MsgBody must be a non-empty array of elems")
 	}
-	t := &template{digest: sha256.Sum256(trimmed)}
+	t := &template{}
 	m := &t.msg
 	m.From = from
 	m.Elems = make([]herald.Elem, len(elems))
 	customDesc, customSound, customExt, allCustom := "", "", "", true
+	// The content: what herald keeps of each elem, the measure of
+	// Tencent's 12 KB bound and the digest of the dedup key.
+	size := 0
+	var dbuf [512]byte
+	digest := dbuf[:0]
 	for i, e := range elems {
 		typ, ok := elemTypes[e.MsgType]
 		if !ok {
@@ -231,6 +229,10 @@ func mapBody(a api, from string, raw json.RawMessage, opi *offlinePushInfo, cont
 			return nil, a.fail(CodeMsgBody, CodeGroupParam, "MsgBody[%d]: %s has no MsgContent", i, e.MsgType)
 		}
 		c := e.MsgContent
+		for _, f := range [...]string{e.MsgType, c.Text, c.Desc, c.Data, c.Ext, c.Sound} {
+			size += len(f)
+			digest = appendField(digest, f)
+		}
 		m.Elems[i].Type = typ
 		switch typ {
 		case herald.ElemText:
@@ -250,6 +252,10 @@ func mapBody(a api, from string, raw json.RawMessage, opi *offlinePushInfo, cont
 			allCustom = false
 		}
 	}
+	if size > maxMsgBody {
+		return nil, a.fail(CodeTooLong, CodeGroupMsgTooLong, "MsgBody holds %d bytes of content; Tencent's limit is %d", size, maxMsgBody)
+	}
+	t.digest = sha256.Sum256(digest)
 	p := &m.OfflinePushInfo
 	if opi != nil {
 		switch opi.PushFlag {
@@ -326,20 +332,25 @@ func applyAPNsExtras(m *herald.Message, ai *apnsInfo) {}
 // key is "tencent:" and 32 characters of base64url: 40 bytes whatever the
 // ids' lengths.
 func dedupKey(kind string, t *template, conv string, random, seq int64) string {
-	h := sha256.New()
-	var n [8]byte
-	for _, s := range []string{kind, conv, t.msg.From} {
-		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
-		h.Write(n[:])
-		h.Write([]byte(s))
+	var buf [512]byte
+	b := buf[:0]
+	for _, s := range [...]string{kind, conv, t.msg.From} {
+		b = appendField(b, s)
 	}
-	binary.BigEndian.PutUint64(n[:], uint64(random))
-	h.Write(n[:])
-	binary.BigEndian.PutUint64(n[:], uint64(seq))
-	h.Write(n[:])
-	h.Write(t.digest[:])
-	var sum [sha256.Size]byte
-	return "tencent:" + base64.RawURLEncoding.EncodeToString(h.Sum(sum[:0])[:24])
+	b = binary.BigEndian.AppendUint64(b, uint64(random))
+	b = binary.BigEndian.AppendUint64(b, uint64(seq))
+	b = append(b, t.digest[:]...)
+	sum := sha256.Sum256(b)
+	var out [8 + 32]byte
+	copy(out[:], "tencent:")
+	base64.RawURLEncoding.Encode(out[8:], sum[:24])
+	return string(out[:])
+}
+
+// appendField appends s with its length first, so field boundaries are
+// part of a digest.
+func appendField(b []byte, s string) []byte {
+	return append(binary.BigEndian.AppendUint64(b, uint64(len(s))), s...)
 }
 
 // checkRandom checks MsgRandom / Random: present, 0..4294967295.
@@ -369,9 +380,6 @@ func (f *c2cFields) template(a api, admin string) (*template, *Error) {
 	}
 	if !validAccount(from) {
 		return nil, errorf(CodeFromAccount, "From_Account must be 1-%d bytes of printable UTF-8", maxAccountLen)
-	}
-	if len(f.MsgBody) == 0 {
-		return nil, errorf(CodeMsgBodyArray, "MsgBody is required")
 	}
 	t, err := mapBody(a, from, f.MsgBody, f.OfflinePushInfo, f.SendMsgControl)
 	if err != nil {
@@ -411,9 +419,6 @@ func (r *groupMsgRequest) template(admin string) (*template, *Error) {
 	}
 	if !validAccount(from) {
 		return nil, errorf(CodeGroupParam, "From_Account must be 1-%d bytes of printable UTF-8", maxAccountLen)
-	}
-	if len(r.MsgBody) == 0 {
-		return nil, errorf(CodeGroupParam, "MsgBody is required")
 	}
 	t, err := mapBody(a, from, r.MsgBody, r.OfflinePushInfo, r.SendMsgControl)
 	if err != nil {
