@@ -279,7 +279,7 @@ func (e *env) scenarioC2C(ctx context.Context) error {
 		fmt.Sprintf("during it: %.0f ms of store flushes + compactions (%s)", backgroundMillis(before, after), backgroundWork(before, after)))
 	// The Tencent IM façade's sendmsg, the same messages to the same
 	// recipients on the same connections.
-	if err := e.tencentIngest(ctx, single, users, toIdle, singleRate); err != nil {
+	if err := e.tencentIngest(ctx, single, users, toIdle); err != nil {
 		return fmt.Errorf("tencent sendmsg: %w", err)
 	}
 

@@ -456,6 +456,9 @@ func (f fasthttpLogger) Printf(format string, args ...any) {
 // handleTransportError answers requests fasthttp rejects before routing
 // (body over the limit, malformed HTTP) in herald's error format.
 func (s *Server) handleTransportError(ctx *fasthttp.RequestCtx, err error) {
+	if s.tencentTransportError(ctx, err) {
+		return
+	}
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		writeError(ctx, errorf(413, codeBodyTooLarge, "request body is over %d bytes", s.opts.MaxBodySize))
 	} else {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -25,6 +26,17 @@ func (s *Server) newTencent() (*tencent.Facade, error) {
 // HTTP 200), also while draining: a Tencent caller reads only ErrorCode.
 func (s *Server) serveTencent(ctx *fasthttp.RequestCtx, path string) string {
 	return s.tencent.Serve(ctx, path)
+}
+
+// tencentTransportError answers a /v4/ request fasthttp refused before
+// routing in Tencent's shape; false for other paths.
+func (s *Server) tencentTransportError(ctx *fasthttp.RequestCtx, err error) bool {
+	if !bytes.HasPrefix(ctx.URI().PathOriginal(), []byte("/v4/")) {
+		return false
+	}
+	tencent.WriteTransportError(ctx, errors.Is(err, fasthttp.ErrBodyTooLarge), s.opts.MaxBodySize)
+	s.metrics.observe(tencent.RouteUnknown, ctx.Response.StatusCode(), 0)
+	return true
 }
 
 // tencentIngest is the façade's way into herald's own ingest path, the one

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/credential/credentialtest"
+	"github.com/heraldpush/herald/engine"
 	"github.com/heraldpush/herald/engine/tencent"
 )
 
@@ -127,5 +128,20 @@ func TestEngine_Tencent(t *testing.T) {
 	out = call("/v4/openim/sendmsg", `{"To_Account":"vinson","MsgRandom":3,"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"again"}}]}`)
 	if out["ActionStatus"] != "OK" {
 		t.Errorf("sendmsg after a restart = %v; want OK", out)
+	}
+}
+
+// TestEngine_TencentTransportError checks a body over the server's limit
+// under /v4/ is answered in Tencent's shape (HTTP 200, 93000), and under
+// /v1/ in herald's.
+func TestEngine_TencentTransportError(t *testing.T) {
+	h := newTunedHarness(t, func(o *engine.Options) { o.MaxBodySize = 1024 })
+	big := `{"To_Account":"` + strings.Repeat("a", 2048) + `"}`
+	out := h.tencentCall("/v4/openim/sendmsg", "1400000001", "administrator", "x", big)
+	if out["ActionStatus"] != "FAIL" || out["ErrorCode"] != 93000.0 {
+		t.Errorf("oversized Tencent body = %v; want FAIL 93000", out)
+	}
+	if status, out := h.do("POST", "/v1/apps/1400000001/messages", "k", big); status != 413 {
+		t.Errorf("oversized herald body = %d %v; want 413", status, out)
 	}
 }

@@ -71,3 +71,15 @@ func write(ctx *fasthttp.RequestCtx, b []byte) {
 	ctx.SetContentType("application/json")
 	ctx.SetBody(b)
 }
+
+// WriteTransportError answers, in Tencent's shape, a request under /v4/
+// that the HTTP server refused before routing: a body over the server's
+// limit (93000, as Tencent answers an oversized message) or malformed
+// HTTP (60002).
+func WriteTransportError(ctx *fasthttp.RequestCtx, tooLarge bool, maxBody int) {
+	if tooLarge {
+		writeFail(ctx, errorf(CodeTooLong, "request body is over %d bytes", maxBody), nil)
+		return
+	}
+	writeFail(ctx, errorf(CodeHTTPParse, "malformed HTTP request"), nil)
+}

@@ -5,7 +5,7 @@ import "fmt"
 // Tencent's error codes the façade answers with, in ErrorCode beside
 // ActionStatus "FAIL" (HTTP 200, as Tencent answers every error). Callers
 // written against Tencent branch on these, so each is the code Tencent
-// documents for the same fault; Codes says what triggers each here.
+// documents for the same fault; codes says what triggers each here.
 const (
 	// REST API common codes.
 	CodeHTTPParse      = 60002 // the URL: method not POST, a query parameter of the wrong form
@@ -49,9 +49,9 @@ const (
 	CodeGroupMsgTooLong = 80002 // MsgBody over 12 KB
 )
 
-// Codes maps each code the façade answers with to what triggers it here:
+// codes maps each code the façade answers with to what triggers it here:
 // the table the package doc shows, and the test proves each entry.
-var Codes = map[int]string{
+var codes = map[int]string{
 	CodeHTTPParse:                 "not a POST, or random or contenttype of the wrong form",
 	CodeAppInvalid:                "sdkappid names no herald app",
 	CodeTooFrequent:               "openim: the app is over its rate limit (engine Options.AppRateLimit)",

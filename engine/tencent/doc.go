@@ -71,7 +71,7 @@
 //
 // # Error codes
 //
-// Tencent's own codes, the table of [Codes] (each proven by a test):
+// Tencent's own codes (the table codes in codes.go, each proven by a test):
 //
 //	60002  not a POST, random or contenttype of the wrong form
 //	60006  sdkappid names no herald app

@@ -223,7 +223,7 @@ func TestFacade_Success(t *testing.T) {
 	}
 }
 
-// TestFacade_Errors drives every error code of Codes and checks each
+// TestFacade_Errors drives every error code of codes and checks each
 // answers ActionStatus FAIL with that code and stores nothing.
 func TestFacade_Errors(t *testing.T) {
 	text := `"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"hi"}}]`
@@ -347,7 +347,7 @@ func TestFacade_Errors(t *testing.T) {
 			seen[tt.code] = true
 		})
 	}
-	for code, trigger := range Codes {
+	for code, trigger := range codes {
 		if !seen[code] {
 			t.Errorf("code %d (%s) has no test case", code, trigger)
 		}
