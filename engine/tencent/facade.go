@@ -22,6 +22,10 @@ const DefaultAdminIdentifier = "administrator"
 // maxSecretKeyLen bounds a SecretKey: Tencent's are 64 hex digits.
 const maxSecretKeyLen = 256
 
+// maxKnownUsers bounds the accounts remembered as registered per app
+// (about 6 MB at the bound); the set is dropped when full.
+const maxKnownUsers = 100_000
+
 // maxCachedSigs bounds the verified UserSigs remembered per app. Callers
 // sign once and reuse a UserSig for days, so a handful covers them; the
 // set is dropped when full rather than tracked for recency.
@@ -101,6 +105,13 @@ type appAuth struct {
 
 	mu   sync.Mutex
 	sigs map[string]int64 // identifier "\x00" usersig -> expiry (unix s)
+
+	// known are accounts found registered. herald never deletes a user,
+	// so a found account stays registered: remembering it spares the
+	// store read (a Pebble lookup that misses the block cache is most of
+	// a sendmsg's CPU) for the accounts a caller writes to again.
+	knownMu sync.RWMutex
+	known   map[string]struct{}
 }
 
 // New returns a Facade.
@@ -308,27 +319,27 @@ func (f *Facade) serve(ctx *fasthttp.RequestCtx, a api) *Error {
 	}
 	switch a {
 	case apiSendMsg:
-		return f.sendMsg(ctx, app, aa.admin)
+		return f.sendMsg(ctx, app, aa)
 	case apiBatchSendMsg:
-		return f.batchSendMsg(ctx, app, aa.admin)
+		return f.batchSendMsg(ctx, app, aa)
 	default:
 		return f.sendGroupMsg(ctx, app, aa.admin)
 	}
 }
 
-func (f *Facade) sendMsg(ctx *fasthttp.RequestCtx, app, admin string) *Error {
+func (f *Facade) sendMsg(ctx *fasthttp.RequestCtx, app string, aa *appAuth) *Error {
 	var req sendMsgRequest
 	if err := decodeBody(apiSendMsg, ctx.PostBody(), &req); err != nil {
 		return err
 	}
-	t, err := req.template(apiSendMsg, admin)
+	t, err := req.template(apiSendMsg, aa.admin)
 	if err != nil {
 		return err
 	}
 	if !validAccount(req.To) {
 		return errorf(CodeToAccount, "To_Account must be 1-%d bytes of printable UTF-8", maxAccountLen)
 	}
-	found, err := f.registered(app, []string{req.To})
+	found, err := f.registered(aa, app, []string{req.To})
 	if err != nil {
 		return err
 	}
@@ -345,12 +356,12 @@ func (f *Facade) sendMsg(ctx *fasthttp.RequestCtx, app, admin string) *Error {
 	return nil
 }
 
-func (f *Facade) batchSendMsg(ctx *fasthttp.RequestCtx, app, admin string) *Error {
+func (f *Facade) batchSendMsg(ctx *fasthttp.RequestCtx, app string, aa *appAuth) *Error {
 	var req batchSendMsgRequest
 	if err := decodeBody(apiBatchSendMsg, ctx.PostBody(), &req); err != nil {
 		return err
 	}
-	t, err := req.template(apiBatchSendMsg, admin)
+	t, err := req.template(apiBatchSendMsg, aa.admin)
 	if err != nil {
 		return err
 	}
@@ -372,7 +383,7 @@ func (f *Facade) batchSendMsg(ctx *fasthttp.RequestCtx, app, admin string) *Erro
 			to = append(to, u)
 		}
 	}
-	found, err := f.registered(app, to)
+	found, err := f.registered(aa, app, to)
 	if err != nil {
 		return err
 	}
@@ -435,12 +446,39 @@ func seqOf(p *int64) int64 {
 
 // registered reports, for each id, whether herald has a record of that
 // user in app: Tencent refuses accounts never imported (90012).
-func (f *Facade) registered(app string, ids []string) ([]bool, *Error) {
+func (f *Facade) registered(aa *appAuth, app string, ids []string) ([]bool, *Error) {
 	found := make([]bool, len(ids))
-	err := f.opts.Store.Users(app, ids, func(i int, _ storage.User, ok bool) { found[i] = ok })
+	var missing []int
+	aa.knownMu.RLock()
+	for i, id := range ids {
+		if _, ok := aa.known[id]; ok {
+			found[i] = true
+		} else {
+			missing = append(missing, i)
+		}
+	}
+	aa.knownMu.RUnlock()
+	if len(missing) == 0 {
+		return found, nil
+	}
+	look := make([]string, len(missing))
+	for j, i := range missing {
+		look[j] = ids[i]
+	}
+	err := f.opts.Store.Users(app, look, func(j int, _ storage.User, ok bool) { found[missing[j]] = ok })
 	if err != nil {
 		return nil, f.storeError("read users", err)
 	}
+	aa.knownMu.Lock()
+	if aa.known == nil || len(aa.known)+len(look) > maxKnownUsers {
+		aa.known = make(map[string]struct{})
+	}
+	for _, i := range missing {
+		if found[i] {
+			aa.known[ids[i]] = struct{}{}
+		}
+	}
+	aa.knownMu.Unlock()
 	return found, nil
 }
 

@@ -411,3 +411,24 @@ func TestFacade_Settings(t *testing.T) {
 		t.Errorf("after a restart = %+v; want OK", a)
 	}
 }
+
+// TestFacade_KnownUsers checks an account found registered is not read
+// again: with the store failing, it is still served, and an account not
+// yet seen is refused with the retry code.
+func TestFacade_KnownUsers(t *testing.T) {
+	tf := newTestFacade(t)
+	q := query(testApp, admin, tf.sig(admin))
+	send := func(to string) answer {
+		return tf.call(t, "POST", pathSend, q, `{"To_Account":"`+to+`","MsgRandom":1,"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"hi"}}]}`)
+	}
+	if a := send("lumotuwe1"); a.ActionStatus != "OK" {
+		t.Fatalf("first = %+v", a)
+	}
+	tf.store.fail = errors.New("disk on fire")
+	if a := send("lumotuwe1"); a.ActionStatus != "OK" {
+		t.Errorf("a known account with the store failing = %+v; want OK", a)
+	}
+	if a := send("lumotuwe2"); a.ErrorCode != CodeInternal {
+		t.Errorf("an unseen account with the store failing = %+v; want %d", a, CodeInternal)
+	}
+}
