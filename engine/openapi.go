@@ -108,6 +108,12 @@ var operations = []operation{
 	{method: "GET", path: "/v1/apps/{app}/matrix", id: "getMatrixApps", summary: "The app's Matrix push gateway mapping",
 		status: 200, answer: ref("MatrixApps"),
 		errors: []string{codeStoreUnavailable}},
+	{method: "PUT", path: "/v1/apps/{app}/tencent", id: "putTencentSettings", summary: "Set the app's Tencent IM SecretKey (sealed at rest) and admin account for the Tencent REST façade",
+		body: ref("TencentSettings"), status: 200, answer: ref("TencentSettingsView"),
+		errors: []string{codeInvalidTencentSettings, codeStoreUnavailable}},
+	{method: "GET", path: "/v1/apps/{app}/tencent", id: "getTencentSettings", summary: "The app's Tencent IM settings (never the key)",
+		status: 200, answer: ref("TencentSettingsView"),
+		errors: []string{codeTencentNotConfigured, codeStoreUnavailable}},
 	{method: "POST", path: "/v1/apps", id: "createApp", summary: "Create an app; its api_key is in this answer only",
 		scope: scopeAdmin, body: ref("CreateApp"), status: 201, answer: ref("CreatedApp"),
 		errors: []string{codeInvalidAppID, codeAppExists, codeStoreUnavailable}},
@@ -153,6 +159,7 @@ var errorStatus = withCodes(400, credentialCodes, map[string]int{
 	codeOverloaded: 429, codeStoreUnavailable: 503, codeShuttingDown: 503, codeInternal: 500,
 	codeUnsupportedContent: 415, codeInvalidCertType: 400,
 	codeInvalidMatrixAppID: 400, codeMatrixAppIDTaken: 409,
+	codeInvalidTencentSettings: 400, codeTencentNotConfigured: 404,
 })
 
 // withCodes adds codes with status to m and returns m.
@@ -349,6 +356,16 @@ func openAPISchemas() js {
 			"apps":             array(ref("AppCounters")),
 		}, "time", "unsettled", "queue_depth", "inflight", "messages_settled", "apps"),
 		"Health": object(js{"status": enum("", "ok")}, "status"),
+
+		"TencentSettings": object(js{
+			"secret_key":       str("the SecretKey of the Tencent IM console: UserSigs are signed with it"),
+			"admin_identifier": str("the one identifier the façade serves (default administrator)"),
+		}, "secret_key"),
+		"TencentSettingsView": object(js{
+			"admin_identifier": str(""),
+			"secret_key_set":   boolean("always true: the key itself is never shown"),
+			"updated_at":       str(ts),
+		}, "admin_identifier", "secret_key_set", "updated_at"),
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 )
 
 // The Tencent IM REST façade (package engine/tencent) is served under
-// /v4/; its settings under /v1/apps/{app}/tencent.
+// /v4/ (serveFacade); its settings under /v1/apps/{app}/tencent.
 
 const routeTencentSettings = "tencent_settings"
 

@@ -14,14 +14,6 @@ import (
 	"github.com/heraldpush/herald"
 )
 
-// Elem types herald gains for Tencent's face, location and video elems.
-// They render "[Face]", "[Location]", "[Video]" (SPEC §6.3).
-const (
-	elemFace     = "face"     // herald.ElemFace
-	elemLocation = "location" // herald.ElemLocation
-	elemVideo    = "video"    // herald.ElemVideo
-)
-
 // Limits Tencent documents, kept so callers see the same refusals.
 const (
 	// maxMsgBody is Tencent's 12 KB bound on a message's content.
@@ -116,9 +108,9 @@ var elemTypes = map[string]string{
 	"TIMImageElem":     herald.ElemImage,
 	"TIMFileElem":      herald.ElemFile,
 	"TIMCustomElem":    herald.ElemCustom,
-	"TIMFaceElem":      elemFace,
-	"TIMLocationElem":  elemLocation,
-	"TIMVideoFileElem": elemVideo,
+	"TIMFaceElem":      herald.ElemFace,
+	"TIMLocationElem":  herald.ElemLocation,
+	"TIMVideoFileElem": herald.ElemVideo,
 }
 
 // api names one of the three endpoints; it picks the error codes, which

@@ -76,7 +76,7 @@ func TestMapping_TencentSamples(t *testing.T) {
 		IOSSound: "apns.mp3", IgnoreIOSBadge: true,
 	}
 	withExpiration := func(p herald.OfflinePushInfo, s int64) herald.OfflinePushInfo { p.Expiration = s; return p }
-	groupElems := []herald.Elem{{Type: herald.ElemText, Text: "red packet"}, {Type: elemFace}}
+	groupElems := []herald.Elem{{Type: herald.ElemText, Text: "red packet"}, {Type: herald.ElemFace}}
 	tests := []struct {
 		name string
 		api  api
@@ -109,13 +109,13 @@ func TestMapping_TencentSamples(t *testing.T) {
 			From: admin, To: "lumotuwe1",
 			Elems: []herald.Elem{
 				{Type: herald.ElemText, Text: "hello world"},
-				{Type: elemLocation},
-				{Type: elemFace},
+				{Type: herald.ElemLocation},
+				{Type: herald.ElemFace},
 				{Type: herald.ElemCustom, Data: "message", Desc: "notification", Ext: "url"},
 				{Type: herald.ElemAudio},
 				{Type: herald.ElemImage},
 				{Type: herald.ElemFile},
-				{Type: elemVideo},
+				{Type: herald.ElemVideo},
 			},
 			// The custom elem's Sound and Ext stand in for the missing
 			// OfflinePushInfo; its Desc does not replace the body of a
