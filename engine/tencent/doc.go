@@ -26,7 +26,9 @@
 // reports on. batchsendmsg answers ErrorList for accounts that got no
 // message. Each message carries an idempotency key (dedupKey: kind,
 // conversation, sender, MsgRandom or Random, MsgSeq and a digest of
-// MsgBody), so a retried request maps to the message already stored.
+// MsgBody) that the ingest path keeps for herald's dedup window (SPEC
+// §6.2): a retried request answers the MsgKey of the message already
+// stored and stores nothing new.
 //
 // # Fields
 //
