@@ -43,6 +43,7 @@ const (
 type Store interface {
 	storage.TencentStore
 	App(id string) (storage.App, error)
+	User(app, user string) (storage.User, error)
 	Users(app string, ids []string, fn func(i int, u storage.User, found bool)) error
 	Group(app, group string) (storage.Group, error)
 }
@@ -465,9 +466,21 @@ func (f *Facade) registered(aa *appAuth, app string, ids []string) ([]bool, *Err
 	for j, i := range missing {
 		look[j] = ids[i]
 	}
-	err := f.opts.Store.Users(app, look, func(j int, _ storage.User, ok bool) { found[missing[j]] = ok })
-	if err != nil {
-		return nil, f.storeError("read users", err)
+	if len(look) == 1 {
+		// One account (sendmsg): a point lookup, which Pebble answers
+		// from its bloom filters and block cache, is far cheaper than the
+		// iterator Users opens.
+		switch _, err := f.opts.Store.User(app, look[0]); {
+		case err == nil:
+			found[missing[0]] = true
+		case !errors.Is(err, storage.ErrNotFound):
+			return nil, f.storeError("read user", err)
+		}
+	} else {
+		err := f.opts.Store.Users(app, look, func(j int, _ storage.User, ok bool) { found[missing[j]] = ok })
+		if err != nil {
+			return nil, f.storeError("read users", err)
+		}
 	}
 	aa.knownMu.Lock()
 	if aa.known == nil || len(aa.known)+len(look) > maxKnownUsers {

@@ -67,6 +67,16 @@ func (s *fakeStore) App(id string) (storage.App, error) {
 	return storage.App{ID: id}, nil
 }
 
+func (s *fakeStore) User(app, user string) (storage.User, error) {
+	if s.fail != nil {
+		return storage.User{}, s.fail
+	}
+	if !s.users[app+"/"+user] {
+		return storage.User{}, storage.ErrNotFound
+	}
+	return storage.User{}, nil
+}
+
 func (s *fakeStore) Users(app string, ids []string, fn func(int, storage.User, bool)) error {
 	if s.fail != nil {
 		return s.fail
