@@ -70,13 +70,13 @@ func TestEngine_Tencent(t *testing.T) {
 	// sendmsg: Denny to vinson, as Tencent's sample, lands as APNs push.
 	out = call("/v4/openim/sendmsg", `{"SyncOtherMachine":1,"From_Account":"denny","To_Account":"vinson","MsgRandom":1287657,
 		"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"hi, beauty"}},{"MsgType":"TIMImageElem","MsgContent":{"UUID":"x"}}],
-		"OfflinePushInfo":{"PushFlag":0,"Ext":"jump","ApnsInfo":{"Sound":"apns.mp3","Title":"apns title"}}}`)
+		"OfflinePushInfo":{"PushFlag":0,"Ext":"jump","ApnsInfo":{"Sound":"apns.mp3","Title":"apns title","SubTitle":"apns subtitle","Image":"https://example.com/i.png"}}}`)
 	if out["ActionStatus"] != "OK" || out["ErrorCode"] != 0.0 || out["MsgTime"] == nil {
 		t.Fatalf("sendmsg = %v; want OK", out)
 	}
 	id := out["MsgKey"].(string)
 	h.waitDone(app, key, id)
-	if got, want := string(lastTo(t, h.prod, phone).Payload), `{"aps":{"alert":{"title":"apns title","body":"Denny:hi, beauty[image]"},"sound":"apns.mp3","badge":1,"thread-id":"c2c_denny"},"ext":"jump"}`; got != want {
+	if got, want := string(lastTo(t, h.prod, phone).Payload), `{"aps":{"alert":{"title":"apns title","subtitle":"apns subtitle","body":"Denny:hi, beauty[image]"},"sound":"apns.mp3","badge":1,"thread-id":"c2c_denny","mutable-content":1},"image":"https://example.com/i.png","ext":"jump"}`; got != want {
 		t.Errorf("payload = %s; want %s", got, want)
 	}
 
@@ -84,7 +84,7 @@ func TestEngine_Tencent(t *testing.T) {
 	// and pushes nothing more: MsgRandom and the content are its dedup key.
 	again := call("/v4/openim/sendmsg", `{"SyncOtherMachine":1,"From_Account":"denny","To_Account":"vinson","MsgRandom":1287657,
 		"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"hi, beauty"}},{"MsgType":"TIMImageElem","MsgContent":{"UUID":"x"}}],
-		"OfflinePushInfo":{"PushFlag":0,"Ext":"jump","ApnsInfo":{"Sound":"apns.mp3","Title":"apns title"}}}`)
+		"OfflinePushInfo":{"PushFlag":0,"Ext":"jump","ApnsInfo":{"Sound":"apns.mp3","Title":"apns title","SubTitle":"apns subtitle","Image":"https://example.com/i.png"}}}`)
 	if again["ActionStatus"] != "OK" || again["MsgKey"] != id {
 		t.Errorf("retried sendmsg = %v; want OK with MsgKey %s", again, id)
 	}

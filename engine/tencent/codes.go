@@ -31,7 +31,7 @@ const (
 	CodeMsgBodyArray   = 90007 // MsgBody missing, empty or not an array
 	CodeFromAccount    = 90008 // From_Account not a valid account
 	CodeNotAdmin       = 90009 // identifier is not the app's admin
-	CodeMsgFormat      = 90010 // a field out of range (PushFlag, BadgeMode) or refused by herald's checks
+	CodeMsgFormat      = 90010 // a field out of range (PushFlag, BadgeMode, MutableContent) or refused by herald's checks
 	CodeTooManyTargets = 90011 // batchsendmsg: more than 500 To_Account
 	CodeUnknownAccount = 90012 // To_Account never registered with herald
 	CodeMsgLifeTime    = 90026 // MsgLifeTime over 7 days
@@ -71,7 +71,7 @@ var codes = map[int]string{
 	CodeMsgBodyArray:              "openim: MsgBody missing, empty or not an array",
 	CodeFromAccount:               "openim: From_Account not a valid account id",
 	CodeNotAdmin:                  "openim: identifier is not the app's admin",
-	CodeMsgFormat:                 "openim: PushFlag, BadgeMode or SendMsgControl out of range, or the message refused by herald's own checks",
+	CodeMsgFormat:                 "openim: PushFlag, BadgeMode, MutableContent or SendMsgControl out of range, or the message refused by herald's own checks",
 	CodeTooManyTargets:            "batchsendmsg: more than 500 To_Account",
 	CodeUnknownAccount:            "openim: a To_Account herald has no record of (in ErrorList for batchsendmsg)",
 	CodeMsgLifeTime:               "openim: MsgLifeTime over 604800 s",

@@ -58,6 +58,10 @@
 //	OfflinePushInfo.Ext                ext, as a JSON string (Tencent's "ext")
 //	ApnsInfo.Sound                     ios_sound
 //	ApnsInfo.BadgeMode                 1: ignore_ios_badge
+//	ApnsInfo.SubTitle                  apns.sub_title (aps.alert.subtitle)
+//	ApnsInfo.Image                     apns.image (payload "image",
+//	                                   aps.mutable-content)
+//	ApnsInfo.MutableContent            1: apns.mutable_content
 //	SendMsgControl NoUnread            ignore_ios_badge
 //
 // Ignored: SyncOtherMachine (herald keeps no message history to sync;
@@ -66,9 +70,7 @@
 // TopicId, SendMsgControl NoLastMsg and WithMuteNotifications (Tencent's
 // conversation list and its own mute), AndroidInfo (herald pushes through
 // APNs only), and each elem's URLs, sizes, UUIDs and coordinates (not
-// shown in a push). Not yet mapped: ApnsInfo.SubTitle, Image and
-// MutableContent (herald's message has no field for them yet; see
-// applyAPNsExtras). Refused: a targeted group message (send_group_msg
+// shown in a push). Refused: a targeted group message (send_group_msg
 // with To_Account), which would reach every member.
 //
 // # Error codes
@@ -94,7 +96,7 @@
 //	90007  openim: MsgBody missing, empty or not an array
 //	90008  openim: From_Account not a valid account id
 //	90009  openim: identifier is not the app's admin
-//	90010  openim: PushFlag, BadgeMode, SendMsgControl out of range, or
+//	90010  openim: PushFlag, BadgeMode, MutableContent, SendMsgControl out of range, or
 //	       refused by herald's own checks
 //	90011  batchsendmsg: more than 500 To_Account
 //	90012  openim: To_Account herald has no record of (batch: in ErrorList)

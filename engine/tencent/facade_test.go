@@ -306,6 +306,7 @@ func TestFacade_Errors(t *testing.T) {
 		{"not admin", CodeNotAdmin, req{"POST", pathSend, func(tf *testFacade) url.Values { return query(testApp, "bob", tf.sig("bob")) }, send("")}, nil},
 		{"PushFlag", CodeMsgFormat, req{"POST", pathSend, adminQ, send(`,"OfflinePushInfo":{"PushFlag":2}`)}, nil},
 		{"BadgeMode", CodeMsgFormat, req{"POST", pathSend, adminQ, send(`,"OfflinePushInfo":{"ApnsInfo":{"BadgeMode":3}}`)}, nil},
+		{"MutableContent", CodeMsgFormat, req{"POST", pathSend, adminQ, send(`,"OfflinePushInfo":{"ApnsInfo":{"MutableContent":2}}`)}, nil},
 		{"SendMsgControl", CodeMsgFormat, req{"POST", pathSend, adminQ, send(`,"SendMsgControl":["NoPush"]`)}, nil},
 		{"refused by herald", CodeMsgFormat, req{"POST", pathSend, adminQ, send("")}, func(tf *testFacade) {
 			tf.ingest.err = &IngestError{Kind: IngestInvalid, Message: "message: elems: too many"}

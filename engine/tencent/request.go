@@ -273,7 +273,12 @@ func mapBody(a api, from string, elems []msgElem, opi *offlinePushInfo, control 
 			default:
 				return nil, a.fail(CodeMsgFormat, CodeGroupParam, "OfflinePushInfo.ApnsInfo.BadgeMode must be 0 (count) or 1 (do not count), got %d", ai.BadgeMode)
 			}
-			applyAPNsExtras(m, ai)
+			if err := applyAPNsExtras(m, ai); err != nil {
+				if a == apiSendGroupMsg {
+					err.Code = CodeGroupParam
+				}
+				return nil, err
+			}
 		}
 	}
 	// A message of custom elems only has no text of its own: Tencent
@@ -309,12 +314,21 @@ func firstNonEmpty(a, b string) string {
 	return b
 }
 
-// applyAPNsExtras maps ApnsInfo's SubTitle, Image and MutableContent. The
-// message type carries no subtitle, image or mutable-content yet (they
-// arrive with offline_push_info.apns); until then they are dropped.
-// Merge: set m.OfflinePushInfo's APNs subtitle = ai.SubTitle, image =
-// ai.Image, mutable_content = ai.MutableContent == 1.
-func applyAPNsExtras(m *herald.Message, ai *apnsInfo) {}
+// applyAPNsExtras maps ApnsInfo's SubTitle, Image and MutableContent onto
+// offline_push_info.apns (aps.alert.subtitle, the payload's "image" with
+// aps.mutable-content, aps.mutable-content).
+func applyAPNsExtras(m *herald.Message, ai *apnsInfo) *Error {
+	switch ai.MutableContent {
+	case 0, 1:
+	default:
+		return errorf(CodeMsgFormat, "OfflinePushInfo.ApnsInfo.MutableContent must be 0 or 1, got %d", ai.MutableContent)
+	}
+	if ai.SubTitle == "" && ai.Image == "" && ai.MutableContent == 0 {
+		return nil // the common case: no options, nothing allocated
+	}
+	m.OfflinePushInfo.APNs = &herald.APNsOptions{Subtitle: ai.SubTitle, Image: ai.Image, MutableContent: ai.MutableContent == 1}
+	return nil
+}
 
 // dedupKey is the idempotency key of one message: a digest of the kind,
 // the conversation, the sender, Tencent's random (and MsgSeq for one-to-one)

@@ -71,9 +71,12 @@ func jsonString(s string) json.RawMessage {
 // (testdata/) onto herald's message.
 func TestMapping_TencentSamples(t *testing.T) {
 	text := []herald.Elem{{Type: herald.ElemText, Text: "hi, beauty"}}
+	// The samples' ApnsInfo SubTitle and Image (an image also wakes the
+	// notification service extension: mutable-content).
+	sampleAPNs := &herald.APNsOptions{Subtitle: "apns subtitle", Image: "www.image.com"}
 	samplePush := herald.OfflinePushInfo{
 		Title: "apns title", Desc: "离线推送内容", Ext: jsonString("这是透传的内容"),
-		IOSSound: "apns.mp3", IgnoreIOSBadge: true,
+		IOSSound: "apns.mp3", IgnoreIOSBadge: true, APNs: sampleAPNs,
 	}
 	withExpiration := func(p herald.OfflinePushInfo, s int64) herald.OfflinePushInfo { p.Expiration = s; return p }
 	groupElems := []herald.Elem{{Type: herald.ElemText, Text: "red packet"}, {Type: herald.ElemFace}}
@@ -90,6 +93,7 @@ func TestMapping_TencentSamples(t *testing.T) {
 				Title: "Offline Push Title", Desc: "offline push content",
 				Ext:      jsonString(`{"entity":{"key1":"value1","key2":"value2"}}`),
 				IOSSound: "apns.mp3", Expiration: 604800,
+				APNs: &herald.APNsOptions{Subtitle: "apns subtitle", Image: "www.image.com", MutableContent: true},
 			},
 		}}},
 		{"batchsendmsg.json", apiBatchSendMsg, []herald.Message{
@@ -99,7 +103,7 @@ func TestMapping_TencentSamples(t *testing.T) {
 		{"send_group_msg.json", apiSendGroupMsg, []herald.Message{{
 			From: admin, GroupID: "@TGS#2C5SZEAEF", Elems: groupElems, OfflinePushInfo: herald.OfflinePushInfo{
 				Title: "apns title", Desc: "Content to push offline", Ext: jsonString("Passthrough content"),
-				IOSSound: "apns.mp3", IgnoreIOSBadge: true,
+				IOSSound: "apns.mp3", IgnoreIOSBadge: true, APNs: sampleAPNs,
 			},
 		}}},
 		{"send_group_msg_from.json", apiSendGroupMsg, []herald.Message{{
