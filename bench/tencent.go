@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -138,7 +140,13 @@ func (e *env) tencentIngest(ctx context.Context, total, users int, to func(i int
 	if err != nil {
 		return err
 	}
-	key := func(i int) string { return "own-" + strconv.Itoa(i) }
+	// Random-looking keys, as clients make them (UUIDs) and as the
+	// façade's digests are: where a key lands in the dedup index matters
+	// to its cost, and sequential keys would flatter herald's own run.
+	key := func(i int) string {
+		sum := sha256.Sum256([]byte("own-" + strconv.Itoa(i)))
+		return hex.EncodeToString(sum[:16])
+	}
 	keyed, err := measure(".keyed-registered", func() (driveResult, error) {
 		return e.driveKeyed(ctx, e.client.addr, "ingest: keyed single messages, registered", total, 1, to, key)
 	})
@@ -155,7 +163,7 @@ func (e *env) tencentIngest(ctx context.Context, total, users int, to func(i int
 	r.Add("c2c", fmt.Sprintf("durable ingest, single messages to registered users (%d conns)", conns), own.rate, "msgs/s",
 		fmt.Sprintf("herald's own endpoint, beside the Tencent run; %.1f µs of herald CPU each", own.cpu))
 	r.Add("c2c", fmt.Sprintf("durable ingest, single messages with a client_msg_id to registered users (%d conns)", conns), keyed.rate, "msgs/s",
-		fmt.Sprintf("herald's own endpoint, keyed as every sendmsg is; %.1f µs of herald CPU each", keyed.cpu))
+		fmt.Sprintf("herald's own endpoint, random keys as every sendmsg has; %.1f µs of herald CPU each", keyed.cpu))
 	r.Add("c2c", fmt.Sprintf("durable ingest, Tencent sendmsg (%d conns)", conns), tc.rate, "msgs/s",
 		fmt.Sprintf("%.2f× herald's own keyed endpoint (goal ≥ 0.8×), %.2f× unkeyed; %.1f µs of herald CPU each", tc.rate/keyed.rate, tc.rate/own.rate, tc.cpu))
 	return nil
