@@ -468,9 +468,7 @@ const openAPIDescription = `herald, a self-hosted multi-tenant APNs push engine.
 Every error is {"error": {"code", "message"}} with a stable snake_case code; each route lists
 its codes by status. On every path a method not listed answers 405 method_not_allowed, and a
 path not listed answers 404 not_found. While herald shuts down, every route but /healthz,
-/metrics, this document and the console answers 503 shutting_down with Retry-After. The
-Tencent IM paths (/v4/...) answer every outcome, errors and shutdown included, in Tencent's
-shape with HTTP 200.
+/metrics, this document and the console answers 503 shutting_down with Retry-After.
 Request bodies are JSON (unknown fields ignored) up to the configured size (413 body_too_large).`
 
 // buildOpenAPI returns the document as JSON.
