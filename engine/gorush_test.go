@@ -24,7 +24,7 @@ func gorushPost(t *testing.T, h *harness, path, key, body string) (int, []byte) 
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
-	res, err := facadeClient.Do(req)
+	res, err := h.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,13 +33,8 @@ func gorushPost(t *testing.T, h *harness, path, key, body string) (int, []byte) 
 	return res.StatusCode, raw
 }
 
-// facadeClient sends the drop-in APIs' requests. Not the harness's client:
-// that one checks every answer against herald's OpenAPI document, which
-// describes herald's own API, not the façades' (they answer in gorush's
-// and Matrix's shapes).
-var facadeClient = &http.Client{Timeout: 20 * time.Second}
 
-// facadeDo is harness.do through facadeClient.
+// facadeDo is harness.do answering the raw status and body.
 func facadeDo(t *testing.T, h *harness, method, path, token string, body any) (int, map[string]any) {
 	t.Helper()
 	var raw []byte
@@ -57,7 +52,7 @@ func facadeDo(t *testing.T, h *harness, method, path, token string, body any) (i
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	res, err := facadeClient.Do(req)
+	res, err := h.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -465,8 +465,9 @@ func (op *operation) build() js {
 // every route.
 const openAPIDescription = `herald, a self-hosted multi-tenant APNs push engine.
 
-Every error is {"error": {"code", "message"}} with a stable snake_case code; each route lists
-its codes by status. On every path a method not listed answers 405 method_not_allowed, and a
+Every error of herald's own routes is {"error": {"code", "message"}} with a stable snake_case
+code; each route lists its codes by status. The drop-in APIs (tags gorush, matrix and tencent)
+answer in the shapes of the services they stand in for. On every path a method not listed answers 405 method_not_allowed, and a
 path not listed answers 404 not_found. While herald shuts down, every route but /healthz,
 /metrics, this document and the console answers 503 shutting_down with Retry-After.
 Request bodies are JSON (unknown fields ignored) up to the configured size (413 body_too_large).`
@@ -483,6 +484,14 @@ func buildOpenAPI() ([]byte, error) {
 		}
 		item[strings.ToLower(op.method)] = op.build()
 	}
+	for i := range facadeOperations {
+		op := &facadeOperations[i]
+		paths[op.path] = js{"post": op.build()}
+	}
+	schemas := openAPISchemas()
+	for name, schema := range facadeSchemas() {
+		schemas[name] = schema
+	}
 	var codes []string
 	for c := range errorStatus {
 		codes = append(codes, c)
@@ -497,7 +506,7 @@ func buildOpenAPI() ([]byte, error) {
 		},
 		"paths": paths,
 		"components": js{
-			"schemas":         openAPISchemas(),
+			"schemas":         schemas,
 			"securitySchemes": js{"bearer": js{"type": "http", "scheme": "bearer", "description": "the admin token or an app's api_key"}},
 		},
 		"x-error-codes": codes,

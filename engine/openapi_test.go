@@ -38,6 +38,9 @@ func TestOpenAPI_CoversRoutes(t *testing.T) {
 			covered = append(covered, key)
 		}
 	}
+	for _, op := range facadeOperations {
+		served["POST "+op.path] = true
+	}
 	for path, item := range doc.Paths {
 		for method := range item {
 			if key := strings.ToUpper(method) + " " + path; !served[key] {
@@ -96,5 +99,30 @@ func TestOpenAPI_ErrorCodes(t *testing.T) {
 	})
 	if n < 30 {
 		t.Fatalf("found %d code constants in errors.go; the parse is broken", n)
+	}
+}
+
+// TestOpenAPI_CoversFacades checks the drop-in APIs' part of the document:
+// every documented path is one serveFacade answers (by the façade it is
+// documented under), and every façade has its paths documented.
+func TestOpenAPI_CoversFacades(t *testing.T) {
+	documented := map[int]int{}
+	for _, op := range facadeOperations {
+		path := strings.NewReplacer("{app}", "1400000001", "{api_key}", "k").Replace(op.path)
+		if got := facadeOf(path); got != op.facade {
+			t.Errorf("%s is documented under %s, but serveFacade gives it to %d", op.path, facadeTag(op.facade), got)
+		}
+		documented[op.facade]++
+	}
+	for _, f := range []int{facadeGorush, facadeMatrix, facadeTencent} {
+		if documented[f] == 0 {
+			t.Errorf("no %s path in facadeOperations", facadeTag(f))
+		}
+	}
+	// herald's own paths stay herald's.
+	for _, ep := range routes {
+		if f := facadeOf(ep.path); f != facadeNone {
+			t.Errorf("route %s is taken by the %s façade", ep.path, facadeTag(f))
+		}
 	}
 }

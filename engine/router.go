@@ -134,22 +134,43 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) (string, *apiError) {
 }
 
 // serveFacade answers the drop-in APIs' paths (gorush, the Matrix push
-// gateway, Tencent IM's REST API), which answer in their own shapes and authenticate their own
-// way: they are outside the route table and the OpenAPI document, which
-// describe herald's own API.
+// gateway, Tencent IM's REST API), which answer in their own shapes and
+// authenticate their own way: they are outside the route table, and the
+// OpenAPI document describes them apart (facadeOperations in
+// openapi_facades.go).
 func (s *Server) serveFacade(ctx *fasthttp.RequestCtx, path string) (string, bool) {
-	if path == "/_matrix/push/v1/notify" {
+	switch facadeOf(path) {
+	case facadeMatrix:
 		s.serveMatrix(ctx, string(ctx.Method()))
 		return routeMatrixNotify, true
-	}
-	if path == "/api/push" || strings.HasPrefix(path, "/gorush/") {
+	case facadeGorush:
 		s.serveGorush(ctx, path, string(ctx.Method()))
 		return routeGorush, true
-	}
-	if strings.HasPrefix(path, "/v4/") {
+	case facadeTencent:
 		return s.serveTencent(ctx, path), true
 	}
 	return "", false
+}
+
+// The drop-in APIs, by the paths they own.
+const (
+	facadeNone = iota
+	facadeMatrix
+	facadeGorush
+	facadeTencent
+)
+
+// facadeOf says which drop-in API owns path (facadeNone: herald's own).
+func facadeOf(path string) int {
+	switch {
+	case path == "/_matrix/push/v1/notify":
+		return facadeMatrix
+	case path == "/api/push" || strings.HasPrefix(path, "/gorush/"):
+		return facadeGorush
+	case strings.HasPrefix(path, "/v4/"):
+		return facadeTencent
+	}
+	return facadeNone
 }
 
 // maxSegments bounds a path's segments (the longest route, a group

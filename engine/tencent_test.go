@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -17,12 +16,12 @@ import (
 )
 
 // tencentCall posts body to a /v4/ path as a Tencent caller does and
-// returns the answer, which must be HTTP 200. It bypasses the harness's
-// OpenAPI check: the drop-in APIs are outside herald's document.
+// returns the answer, which must be HTTP 200 (the harness's client checks
+// it against the façade's part of the OpenAPI document).
 func (h *harness) tencentCall(path, app, identifier, usersig, body string) map[string]any {
 	h.t.Helper()
 	q := url.Values{"sdkappid": {app}, "identifier": {identifier}, "usersig": {usersig}, "random": {"99999999"}, "contenttype": {"json"}}
-	res, err := http.Post(h.base+path+"?"+q.Encode(), "application/json", strings.NewReader(body))
+	res, err := h.client.Post(h.base+path+"?"+q.Encode(), "application/json", strings.NewReader(body))
 	if err != nil {
 		h.t.Fatalf("POST %s: %v", path, err)
 	}
