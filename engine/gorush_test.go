@@ -33,7 +33,6 @@ func gorushPost(t *testing.T, h *harness, path, key, body string) (int, []byte) 
 	return res.StatusCode, raw
 }
 
-
 // facadeDo is harness.do answering the raw status and body.
 func facadeDo(t *testing.T, h *harness, method, path, token string, body any) (int, map[string]any) {
 	t.Helper()
