@@ -286,6 +286,10 @@ func (e *env) scenarioC2C(ctx context.Context) error {
 	if err := e.dedupIngest(ctx, single, toIdle); err != nil {
 		return err
 	}
+	// gorush's /api/push against herald's own endpoint, one push each.
+	if err := e.gorushIngest(ctx, min(single, 50_000), users); err != nil {
+		return fmt.Errorf("gorush push: %w", err)
+	}
 
 	// End to end: every message is one push to one device.
 	cores = e.probeCores("c2c delivery")

@@ -1,0 +1,160 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// appendGorushPush appends a gorush /api/push body: one iOS notification
+// to one raw token, the same text as appendMessage.
+func appendGorushPush(b []byte, token string, i int) []byte {
+	b = append(b, `{"notifications":[{"platform":1,"tokens":["`...)
+	b = append(b, token...)
+	b = append(b, `"],"message":"hello `...)
+	b = strconv.AppendInt(b, int64(i), 10)
+	return append(b, `"}]}`...)
+}
+
+// driveGorush is drive for single notifications through the gorush
+// façade's /api/push (the api_key as bearer): the same client, connections
+// and closed loop as herald's own endpoint. A 429 or 503 is retried.
+func (e *env) driveGorush(ctx context.Context, label string, total int, token func(i int) string) (driveResult, error) {
+	var accepted, rejected atomic.Int64
+	p := &progress{w: e.opts.Progress, label: label, total: int64(total), start: time.Now()}
+	stop := e.ticker(200*time.Millisecond, func() { p.draw(accepted.Load(), fmt.Sprintf("retries %d", rejected.Load())) })
+	var body []byte
+	request := func(r int, dst []byte) []byte {
+		body = appendGorushPush(body[:0], token(r), r)
+		return appendPost(dst, e.client.addr, "/api/push", e.client.Key, body)
+	}
+	ok := []byte(`"success":"ok"`)
+	answer := func(r, status int, res []byte) (retry bool, err error) {
+		switch {
+		case status == 200 && bytes.Contains(res, ok):
+			accepted.Add(1)
+			return false, nil
+		case status == 429 || status == 503:
+			rejected.Add(1)
+			return true, nil
+		default:
+			return false, fmt.Errorf("POST /api/push = %d %s", status, res)
+		}
+	}
+	start := time.Now()
+	err := blast(ctx, e.client.addr, e.opts.Connections, total, 30*time.Second, request, answer)
+	elapsed := time.Since(start)
+	stop()
+	p.draw(accepted.Load(), fmt.Sprintf("retries %d", rejected.Load()))
+	p.finish()
+	return driveResult{accepted.Load(), rejected.Load(), elapsed}, err
+}
+
+// appendMatrixNotify appends a Matrix push gateway notify body: one
+// event to one device (pushkey the hex token) of app_id benchMatrixAppID.
+func appendMatrixNotify(b []byte, token string, i int) []byte {
+	b = append(b, `{"notification":{"event_id":"$ev`...)
+	b = strconv.AppendInt(b, int64(i), 10)
+	b = append(b, `","room_id":"!r:example.org","type":"m.room.message","sender":"@denny:example.org","sender_display_name":"Denny","content":{"msgtype":"m.text","body":"hello `...)
+	b = strconv.AppendInt(b, int64(i), 10)
+	b = append(b, `"},"counts":{"unread":1},"devices":[{"app_id":"`+benchMatrixAppID+`","pushkey":"`...)
+	b = append(b, token...)
+	return append(b, `"}]}}`...)
+}
+
+// benchMatrixAppID is the Matrix app_id the bench maps to its certificate.
+const benchMatrixAppID = "im.herald.bench.ios"
+
+// driveMatrix is drive for single notify requests through the Matrix push
+// gateway. Its answer waits for APNs (the rejected pushkeys), so with the
+// same connections it carries a push's round trip that the others do not.
+func (e *env) driveMatrix(ctx context.Context, label string, total int, token func(i int) string) (driveResult, error) {
+	var accepted, rejected atomic.Int64
+	p := &progress{w: e.opts.Progress, label: label, total: int64(total), start: time.Now()}
+	stop := e.ticker(200*time.Millisecond, func() { p.draw(accepted.Load(), fmt.Sprintf("retries %d", rejected.Load())) })
+	var body []byte
+	request := func(r int, dst []byte) []byte {
+		body = appendMatrixNotify(body[:0], token(r), r)
+		return appendPost(dst, e.client.addr, "/_matrix/push/v1/notify", "", body)
+	}
+	ok := []byte(`"rejected":[]`)
+	answer := func(r, status int, res []byte) (retry bool, err error) {
+		switch {
+		case status == 200 && bytes.Contains(res, ok):
+			accepted.Add(1)
+			return false, nil
+		case status == 429 || status == 503:
+			rejected.Add(1)
+			return true, nil
+		default:
+			return false, fmt.Errorf("POST /_matrix/push/v1/notify = %d %s", status, res)
+		}
+	}
+	start := time.Now()
+	err := blast(ctx, e.client.addr, e.opts.Connections, total, 30*time.Second, request, answer)
+	elapsed := time.Since(start)
+	stop()
+	p.draw(accepted.Load(), fmt.Sprintf("retries %d", rejected.Load()))
+	p.finish()
+	return driveResult{accepted.Load(), rejected.Load(), elapsed}, err
+}
+
+// gorushIngest measures one push per request through gorush's /api/push
+// and the Matrix push gateway beside herald's own single-message endpoint
+// to users with one device each: each stores one message and pushes it
+// once, on the same client and connections, one right after the other.
+// It reports the rates, herald's CPU per message (ingest, push and
+// settling) and the ratios (goal ≥ 0.8×).
+func (e *env) gorushIngest(ctx context.Context, total, users int) error {
+	type run struct{ rate, cpu float64 }
+	measure := func(drive func() (driveResult, error)) (run, error) {
+		sleepCtx(ctx, 5*time.Second) // the run before's flushes are its cost
+		usage0 := e.heraldUsage()
+		res, err := drive()
+		if err != nil {
+			return run{}, err
+		}
+		if err := e.waitDrained(ctx, 2*time.Minute); err != nil {
+			return run{}, err
+		}
+		usage1 := e.heraldUsage()
+		return run{float64(res.accepted) / res.elapsed.Seconds(), float64((usage1.CPU - usage0.CPU).Microseconds()) / float64(res.accepted)}, nil
+	}
+	own, err := measure(func() (driveResult, error) {
+		return e.drive(ctx, "ingest: single messages, one push each", total, 1, func(i int) string { return "u" + strconv.Itoa(i%users) })
+	})
+	if err != nil {
+		return err
+	}
+	gr, err := measure(func() (driveResult, error) {
+		return e.driveGorush(ctx, "ingest: gorush /api/push, one push each", total, func(i int) string { return deviceToken("u", i%users) })
+	})
+	if err != nil {
+		return err
+	}
+	status, answer, err := e.client.Do("PUT", "/v1/apps/"+e.client.App+"/matrix", e.client.Key, "application/json",
+		[]byte(`{"app_ids":{"`+benchMatrixAppID+`":`+strconv.Itoa(e.bid)+`}}`))
+	if err != nil {
+		return err
+	}
+	if status != 200 {
+		return fmt.Errorf("PUT matrix mapping = %d %s", status, answer)
+	}
+	mx, err := measure(func() (driveResult, error) {
+		return e.driveMatrix(ctx, "ingest: Matrix notify, one push each", total, func(i int) string { return deviceToken("u", i%users) })
+	})
+	if err != nil {
+		return err
+	}
+	conns, r := e.opts.Connections, e.report
+	r.Add("c2c", fmt.Sprintf("durable ingest, single messages, one push each (%d conns)", conns), own.rate, "msgs/s",
+		fmt.Sprintf("herald's own endpoint, beside the gorush run; %.1f µs of herald CPU each (ingest, push, settling)", own.cpu))
+	r.Add("c2c", fmt.Sprintf("durable ingest, gorush /api/push, one push each (%d conns)", conns), gr.rate, "msgs/s",
+		fmt.Sprintf("%.2f× herald's own endpoint (goal ≥ 0.8×); %.1f µs of herald CPU each", gr.rate/own.rate, gr.cpu))
+	r.Add("c2c", fmt.Sprintf("durable ingest, Matrix notify, one push each (%d conns)", conns), mx.rate, "msgs/s",
+		fmt.Sprintf("%.2f× herald's own endpoint (goal ≥ 0.8×; its answer waits for APNs); %.1f µs of herald CPU each", mx.rate/own.rate, mx.cpu))
+	return nil
+}
