@@ -172,11 +172,9 @@ func Open(nc *nats.Conn, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
-	defer cancel()
-	st, err := js.CreateOrUpdateStream(ctx, StreamConfig(o))
+	st, err := openStream(js, o)
 	if err != nil {
-		return nil, fmt.Errorf("jetstream: create stream %s: %w", o.StreamPrefix, err)
+		return nil, err
 	}
 	s := &Store{
 		nc: nc, js: js, stream: st, opts: o, subj: subjects{o.StreamPrefix},
@@ -194,6 +192,30 @@ func Open(nc *nats.Conn, opts *Options) (*Store, error) {
 	go s.writeLoop()
 	go s.sweepLoop(lctx)
 	return s, nil
+}
+
+// openStream looks the stream up, creating it when it does not exist. Right
+// after servers start (or lose the stream's leader) the request may go
+// unanswered until a leader is elected: it is tried again until
+// Options.Timeout has passed.
+func openStream(js jetstream.JetStream, o Options) (jetstream.Stream, error) {
+	deadline := time.Now().Add(o.Timeout)
+	for {
+		attempt := min(time.Until(deadline), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), attempt)
+		st, err := js.Stream(ctx, o.StreamPrefix)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			st, err = js.CreateStream(ctx, StreamConfig(o))
+		}
+		cancel()
+		if err == nil {
+			return st, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("jetstream: open stream %s: %w", o.StreamPrefix, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // Close commits what is queued, stops the sweep and the writer. It does not
