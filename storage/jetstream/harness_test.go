@@ -18,7 +18,7 @@ import (
 // cluster is n embedded servers on loopback (n 1: a single server), on
 // fixed ports and directories so they can be restarted on the same data.
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
 	dirs    []string
 	ports   []int
 	cports  []int
@@ -35,7 +35,7 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func newCluster(t *testing.T, n int) *cluster {
+func newCluster(t testing.TB, n int) *cluster {
 	t.Helper()
 	c := &cluster{t: t}
 	base := t.TempDir()

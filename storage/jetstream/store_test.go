@@ -1,0 +1,103 @@
+package jetstream
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/clocktest"
+	"github.com/heraldpush/herald/storage"
+)
+
+func openTest(t *testing.T, o Options) (*Store, *cluster) {
+	t.Helper()
+	c := newCluster(t, 1)
+	nc := c.connect(t)
+	t.Cleanup(nc.Close)
+	o.Logger = quietSlog()
+	s, err := Open(nc, &o)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, c
+}
+
+// TestPublishAtomic: a batch whose compare-and-set fails at its last
+// message stores none of its messages.
+func TestPublishAtomic(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	wrong := uint64(12345)
+	ops := []op{
+		{subj: s.subj.meta("one"), data: []byte("1")},
+		{subj: s.subj.meta("two"), data: []byte("2")},
+		{subj: s.subj.meta("three"), data: []byte("3"), expect: &wrong},
+	}
+	if _, err := s.publish(ops); !errors.Is(err, errConflict) {
+		t.Fatalf("publish with a wrong expected sequence = %v; want errConflict", err)
+	}
+	for _, name := range []string{"one", "two", "three"} {
+		if v, err := s.Meta(name); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("Meta(%q) after a refused batch = %q, %v; want ErrNotFound", name, v, err)
+		}
+	}
+	zero := uint64(0)
+	ops[2].expect = &zero
+	if _, err := s.publish(ops); err != nil {
+		t.Fatalf("publish with the right expected sequence: %v", err)
+	}
+	for _, name := range []string{"one", "two", "three"} {
+		if _, err := s.Meta(name); err != nil {
+			t.Errorf("Meta(%q) after the batch: %v", name, err)
+		}
+	}
+}
+
+// TestSweep: the sweep purges settled entries' tombstones and expired
+// dedup records, and leaves unsettled entries and live keys.
+func TestSweep(t *testing.T) {
+	const window = time.Hour
+	clock := clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	s, _ := openTest(t, Options{DedupWindow: window, Now: clock.Now, SweepEvery: time.Hour})
+	old := &storage.Entry{App: "a", DedupKey: "old", Msg: msg("old")}
+	settled := &storage.Entry{App: "a", Msg: msg("settled")}
+	if err := s.Append([]*storage.Entry{old, settled}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(window)
+	young := &storage.Entry{App: "a", DedupKey: "young", Msg: msg("young")}
+	if err := s.Append([]*storage.Entry{young}); err != nil {
+		t.Fatal(err)
+	}
+	b := s.NewBatch()
+	b.Settle("a", settled.Seq, "u", nil)
+	if err := s.Commit(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.sweep(t.Context()); err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+	tests := []struct {
+		subj string
+		gone bool
+	}{
+		{s.subj.log(settled.Seq), true},
+		{s.subj.dedup("a", "old"), true},
+		{s.subj.log(old.Seq), false},
+		{s.subj.log(young.Seq), false},
+		{s.subj.dedup("a", "young"), false},
+		{s.subj.done("a", settled.Seq), false},
+	}
+	for _, tt := range tests {
+		_, last, err := s.getRaw(tt.subj)
+		switch {
+		case tt.gone && (last != 0 || !errors.Is(err, storage.ErrNotFound)):
+			t.Errorf("%s after the sweep: seq %d, %v; want purged", tt.subj, last, err)
+		case !tt.gone && err != nil:
+			t.Errorf("%s after the sweep: %v; want kept", tt.subj, err)
+		}
+	}
+	if st, _, err := s.MessageStatus("a", settled.Seq); err != nil || st != storage.MessageDone {
+		t.Errorf("MessageStatus of the swept entry = %q, %v; want done", st, err)
+	}
+}
