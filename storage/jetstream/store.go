@@ -27,6 +27,10 @@ const (
 	// DefaultSweepEvery is how often the sweep purges settled log entries
 	// and expired dedup keys.
 	DefaultSweepEvery = time.Minute
+	// DefaultMaxInflightBatches bounds this store's atomic batches in
+	// flight, below the server's limit per stream (50), which every
+	// store on the stream shares.
+	DefaultMaxInflightBatches = 16
 )
 
 // maxAtomicBatch is the server's limit of messages in one atomic batch
@@ -58,6 +62,11 @@ type Options struct {
 	// SweepEvery is how often settled log entries and expired dedup keys
 	// are purged (default DefaultSweepEvery).
 	SweepEvery time.Duration
+	// MaxInflightBatches bounds the atomic batches this store has in
+	// flight at once (default DefaultMaxInflightBatches). A batch the
+	// server refuses as one too many (several stores share its limit) is
+	// sent again after a pause, until Timeout.
+	MaxInflightBatches int
 }
 
 // EnsureDefaults replaces zero values with their defaults and returns o.
@@ -86,6 +95,9 @@ func (o *Options) EnsureDefaults() *Options {
 	if o.SweepEvery == 0 {
 		o.SweepEvery = DefaultSweepEvery
 	}
+	if o.MaxInflightBatches == 0 {
+		o.MaxInflightBatches = DefaultMaxInflightBatches
+	}
 	return o
 }
 
@@ -98,6 +110,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("jetstream: Options.DedupWindow must be >= 1s, got %v", o.DedupWindow)
 	case o.Timeout <= 0:
 		return fmt.Errorf("jetstream: Options.Timeout must be > 0, got %v", o.Timeout)
+	case o.MaxInflightBatches < 1:
+		return fmt.Errorf("jetstream: Options.MaxInflightBatches must be >= 1, got %d", o.MaxInflightBatches)
 	case o.WriteQueue < 1:
 		return fmt.Errorf("jetstream: Options.WriteQueue must be >= 1, got %d", o.WriteQueue)
 	}
@@ -119,8 +133,10 @@ type Store struct {
 	subj   subjects
 
 	writes chan *Batch
-	wg     sync.WaitGroup // the writer and the sweep
-	cancel context.CancelFunc
+	// inflight holds a slot per atomic batch in flight.
+	inflight chan struct{}
+	wg       sync.WaitGroup // the writer and the sweep
+	cancel   context.CancelFunc
 
 	// closeMu orders writes against Close: writers hold it shared.
 	closeMu sync.RWMutex
@@ -178,7 +194,8 @@ func Open(nc *nats.Conn, opts *Options) (*Store, error) {
 	}
 	s := &Store{
 		nc: nc, js: js, stream: st, opts: o, subj: subjects{o.StreamPrefix},
-		writes: make(chan *Batch, o.WriteQueue),
+		writes:   make(chan *Batch, o.WriteQueue),
+		inflight: make(chan struct{}, o.MaxInflightBatches),
 	}
 	s.queue.init()
 	s.owners.init()
@@ -272,9 +289,11 @@ func (s *Store) ctx() (context.Context, context.CancelFunc) {
 // holds nothing; the tombstone's sequence with ErrNotFound when deleted,
 // for compare-and-set). It does not wait for queued writes.
 func (s *Store) getRaw(subj string) ([]byte, uint64, error) {
-	ctx, cancel := s.ctx()
-	defer cancel()
-	m, err := s.stream.GetLastMsgForSubject(ctx, subj)
+	var m *jetstream.RawStreamMsg
+	err := s.retryRead(func(ctx context.Context) (err error) {
+		m, err = s.stream.GetLastMsgForSubject(ctx, subj)
+		return err
+	})
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, 0, storage.ErrNotFound
 	}
@@ -308,15 +327,40 @@ func (s *Store) scan(filter string, fn func(subj string, v []byte) error) error 
 	})
 }
 
+// readAttempt bounds one attempt of a read: a read nobody answers (the
+// stream has no leader for a moment, as after its leader's server died) is
+// sent again, until Options.Timeout, instead of waiting all of it once.
+const readAttempt = 2 * time.Second
+
+// retryRead runs the idempotent request fn until it is answered (an
+// answer may be an error, such as not found), Options.Timeout has passed,
+// or it fails otherwise. Unanswered: the attempt's deadline passed, or no
+// server took the request.
+func (s *Store) retryRead(fn func(ctx context.Context) error) error {
+	deadline := time.Now().Add(s.opts.Timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), min(time.Until(deadline), readAttempt))
+		err := fn(ctx)
+		cancel()
+		unanswered := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)
+		if !unanswered || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // errStop ends a scan early without an error.
 var errStop = errors.New("stop")
 
 // scanFrom walks messages matching filter from stream sequence seq on.
 func (s *Store) scanFrom(seq uint64, filter string, fn func(m *jetstream.RawStreamMsg) error) error {
 	for {
-		ctx, cancel := s.ctx()
-		m, err := s.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
-		cancel()
+		var m *jetstream.RawStreamMsg
+		err := s.retryRead(func(ctx context.Context) (err error) {
+			m, err = s.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
+			return err
+		})
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return nil
 		}
@@ -363,7 +407,12 @@ type pubAck struct {
 const (
 	errCodeWrongLastSeq      = 10071
 	errCodeWrongLastSeqConst = 10164
+	errCodeTooManyInflight   = 10210
 )
+
+// errTooManyInflight is the server refusing a batch because the stream
+// has its maximum of atomic batches in flight.
+var errTooManyInflight = errors.New("jetstream: too many atomic batches in flight")
 
 // publish writes ops as one atomic batch (all or none, replicated and
 // synced as the stream is configured before the ack) and returns the
@@ -375,6 +424,26 @@ func (s *Store) publish(ops []op) (uint64, error) {
 	if len(ops) > maxAtomicBatch {
 		return 0, fmt.Errorf("jetstream: batch of %d messages, over the server's %d", len(ops), maxAtomicBatch)
 	}
+	deadline := time.Now().Add(s.opts.Timeout)
+	pause := time.Millisecond
+	for {
+		// A plain publish (one op) is no atomic batch: no slot.
+		if len(ops) > 1 {
+			s.inflight <- struct{}{}
+		}
+		seq, err := s.publishOnce(ops)
+		if len(ops) > 1 {
+			<-s.inflight
+		}
+		if !errors.Is(err, errTooManyInflight) && !errors.Is(err, nats.ErrNoResponders) || time.Now().After(deadline) {
+			return seq, err
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 100*time.Millisecond)
+	}
+}
+
+func (s *Store) publishOnce(ops []op) (uint64, error) {
 	id := nuid.Next()
 	msg := func(i int) *nats.Msg {
 		o := ops[i]
@@ -405,6 +474,9 @@ func (s *Store) publish(ops []op) (uint64, error) {
 	}
 	ctx, cancel := s.ctx()
 	defer cancel()
+	// No responders: the stream's subjects have no interest on the server
+	// yet (a stream just created, or a leader just elected). Nobody took
+	// the batch, so publish sends it again.
 	resp, err := s.nc.RequestMsgWithContext(ctx, msg(len(ops)-1))
 	if err != nil {
 		return 0, fmt.Errorf("jetstream: commit batch of %d: %w", len(ops), err)
@@ -416,6 +488,9 @@ func (s *Store) publish(ops []op) (uint64, error) {
 	if ack.Error != nil {
 		if ack.Error.ErrCode == errCodeWrongLastSeq || ack.Error.ErrCode == errCodeWrongLastSeqConst {
 			return 0, errConflict
+		}
+		if ack.Error.ErrCode == errCodeTooManyInflight {
+			return 0, errTooManyInflight
 		}
 		return 0, fmt.Errorf("jetstream: commit batch of %d: %s (%d)", len(ops), ack.Error.Description, ack.Error.ErrCode)
 	}

@@ -2,6 +2,7 @@ package jetstream
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -99,5 +100,37 @@ func TestSweep(t *testing.T) {
 	}
 	if st, _, err := s.MessageStatus("a", settled.Seq); err != nil || st != storage.MessageDone {
 		t.Errorf("MessageStatus of the swept entry = %q, %v; want done", st, err)
+	}
+}
+
+// TestAppendManyInflight: more concurrent multi-entry appends than the
+// server takes atomic batches in flight per stream (50) all land: the
+// store bounds its own and sends a refused one again.
+func TestAppendManyInflight(t *testing.T) {
+	for _, max := range []int{DefaultMaxInflightBatches, 400} {
+		t.Run(fmt.Sprint("max", max), func(t *testing.T) {
+			s, _ := openTest(t, Options{MaxInflightBatches: max})
+			const n = 200
+			errs := make(chan error, n)
+			start := make(chan struct{})
+			for i := range n {
+				go func() {
+					<-start
+					errs <- s.Append([]*storage.Entry{
+						{App: "a", DedupKey: fmt.Sprint("k", i), Msg: msg("one")},
+						{App: "a", Msg: msg("two")},
+					})
+				}()
+			}
+			close(start)
+			for range n {
+				if err := <-errs; err != nil {
+					t.Errorf("Append: %v", err)
+				}
+			}
+			if got := s.Unsettled(); got != 2*n {
+				t.Errorf("Unsettled = %d; want %d", got, 2*n)
+			}
+		})
 	}
 }
