@@ -216,15 +216,22 @@ func (s *Store) commitPending(pending []*Batch) {
 	_, err := s.publish(ops)
 	if err != nil {
 		err = fmt.Errorf("commit batch: %w", err)
-		s.opts.Logger.Error("commit batch", "err", err, "batches", len(pending))
 	}
+	unheard := 0 // failed asynchronous batches: nobody else reports them
 	for _, b := range pending {
 		if err == nil && len(b.doneSeqs) > 0 {
 			s.log.settled(b.doneSeqs)
 		}
 		if b.done != nil {
 			b.done <- err
+		} else if err != nil {
+			unheard++
 		}
+	}
+	if unheard > 0 {
+		// Their writes are lost; what they settled stays in the log and is
+		// replayed at the next start.
+		s.opts.Logger.Error("asynchronous commit failed", "err", err, "batches", unheard)
 	}
 	s.queue.markCommitted(pending[len(pending)-1].queued)
 }

@@ -35,12 +35,30 @@
 //   - A sweep, stopped by Close, purges settled log entries' tombstones
 //     and dedup records older than the window.
 //
+// Requests nobody takes are sent again until Options.Timeout: a publish
+// answered "no responders" (no server had the stream's subjects yet) or
+// refused as one atomic batch too many in flight (the server allows 50 per
+// stream; a store keeps at most Options.MaxInflightBatches), and a read no
+// leader answered within two seconds. A publish that timed out is not sent
+// again: it may have landed, and Append's caller then sees an error for an
+// entry the next Replay may yield (at least once, never lost).
+//
 // # Caveats
 //
-// Scans (Replay, rosters, certificates, apps, push outcomes) walk the
-// stream one message per round trip (next_by_subj) and sort in memory: a
-// first version, correct but slow for rosters of thousands. Seqs come
-// from reserved ranges, so two nodes' messages interleave in seq ranges
-// and a restart leaves a gap. One batch holds at most 1000 messages (the
-// server's limit).
+//   - Scans (Replay, the open of the log, rosters, certificates, apps,
+//     push outcomes) walk the stream one message per round trip
+//     (next_by_subj) and sort in memory: correct, slow for rosters of
+//     thousands.
+//   - Reads are the leader's, but JetStream's message get has no read
+//     index: in the moment of a leader change a deposed leader that has
+//     not noticed yet may still answer. Compare-and-set writes are checked
+//     by the real leader, so owners and dedup keys stay right; a plain
+//     read may be stale for that moment.
+//   - The unsettled count and the seq range are per store: with stores on
+//     several nodes, each counts what it appended and found at open, not
+//     what the others settle (partitions with one owner each fix this).
+//   - One batch holds at most 1000 messages (the server's limit), so
+//     Append takes at most 1000 entries, 500 with dedup keys.
+//   - Seqs come from ranges of 2^20 reserved by compare-and-set: two
+//     stores' seqs interleave by range, and a restart leaves a gap.
 package jetstream
