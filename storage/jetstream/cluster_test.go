@@ -2,6 +2,8 @@ package jetstream
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,18 +21,18 @@ func TestConformanceCluster(t *testing.T) {
 	conformance(t, 3, 3)
 }
 
-// TestLeaderKilled appends, stops the stream leader's server at once (no
-// store Close, no client drain), and reads every acknowledged entry back
-// from the two survivors: an entry is acknowledged only once a majority
-// has it.
+// TestLeaderKilled appends, kills the stream leader's server process with
+// SIGKILL (no store Close, no client drain, no server shutdown), and reads
+// every acknowledged entry back from the two survivors: an entry is
+// acknowledged only once a majority has it on disk.
 func TestLeaderKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three servers")
 	}
-	c := newCluster(t, 3)
+	c := newProcCluster(t, 3)
 	nc := c.connect(t)
 	defer nc.Close()
-	s, err := Open(nc, &Options{Replicas: 3, Logger: quietSlog(), Timeout: 10 * time.Second})
+	s, err := Open(nc, &Options{Replicas: 3, Logger: quietSlog(), Timeout: 30 * time.Second})
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -53,15 +55,15 @@ func TestLeaderKilled(t *testing.T) {
 		t.Fatalf("stream info: %v", err)
 	}
 	leader := -1
-	for i, srv := range c.servers {
-		if srv.Name() == info.Cluster.Leader {
+	for i := range c.cmds {
+		if c.config(i).Name == info.Cluster.Leader {
 			leader = i
 		}
 	}
 	if leader < 0 {
 		t.Fatalf("leader %q is none of the servers", info.Cluster.Leader)
 	}
-	c.stopServer(leader)
+	c.kill(leader)
 
 	// A fresh store on the survivors (the client reconnects to one): it
 	// finds every entry unsettled, and a keyed one appended again is a
@@ -102,4 +104,97 @@ func TestLeaderKilled(t *testing.T) {
 
 func msg(text string) *herald.Message {
 	return &herald.Message{From: "denny", To: "u", Elems: []herald.Elem{{Type: herald.ElemText, Text: text}}}
+}
+
+// TestLeaderKilledUnderLoad kills the stream leader's server process while
+// four goroutines append, and checks that every append that returned nil
+// (what the ingress answers 202 for) is replayed from the survivors.
+// Appends that fail during the election are allowed: their callers were
+// told.
+func TestLeaderKilledUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three server processes")
+	}
+	c := newProcCluster(t, 3)
+	nc := c.connect(t)
+	defer nc.Close()
+	s, err := Open(nc, &Options{Replicas: 3, Logger: quietSlog(), Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		t.Fatalf("stream info: %v", err)
+	}
+
+	var mu sync.Mutex
+	acked := map[uint64]bool{}
+	failed := 0
+	var slowest time.Duration // the longest Append: the election's stall
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				e := &storage.Entry{App: "a", Msg: msg("load")}
+				if i%2 == 0 {
+					e.DedupKey = fmt.Sprintf("g%d-%d", g, i)
+				}
+				began := time.Now()
+				err := s.Append([]*storage.Entry{e})
+				took := time.Since(began)
+				mu.Lock()
+				slowest = max(slowest, took)
+				if err == nil {
+					acked[e.Seq] = true
+				} else {
+					failed++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	for i := range c.cmds {
+		if c.config(i).Name == info.Cluster.Leader {
+			c.kill(i)
+		}
+	}
+	time.Sleep(3 * time.Second)
+	close(stop)
+	wg.Wait()
+
+	s2, err := Open(nc, &Options{Replicas: 3, Logger: quietSlog(), Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatalf("open on the survivors: %v", err)
+	}
+	defer s2.Close()
+	replayed := map[uint64]bool{}
+	if err := s2.Replay(func(e *storage.Entry) error { replayed[e.Seq] = true; return nil }); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	lost := 0
+	for seq := range acked {
+		if !replayed[seq] {
+			lost++
+		}
+	}
+	t.Logf("%d appends acknowledged, %d failed during the election, %d replayed; slowest append %v",
+		len(acked), failed, len(replayed), slowest.Round(time.Millisecond))
+	if len(acked) == 0 {
+		t.Fatal("no append acknowledged")
+	}
+	if lost > 0 {
+		t.Errorf("%d of %d acknowledged entries are not replayed from the survivors", lost, len(acked))
+	}
 }
