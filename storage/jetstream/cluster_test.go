@@ -118,7 +118,15 @@ func TestLeaderKilledUnderLoad(t *testing.T) {
 	c := newProcCluster(t, 3)
 	nc := c.connect(t)
 	defer nc.Close()
-	s, err := Open(nc, &Options{Replicas: 3, Logger: quietSlog(), Timeout: 30 * time.Second})
+	// The first open waits for the new cluster; the store under load has a
+	// short timeout, so an append in flight to the killed leader (its
+	// answer never comes) fails in 5s instead of 30.
+	first, err := Open(nc, &Options{Replicas: 3, Logger: quietSlog(), Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	first.Close()
+	s, err := Open(nc, &Options{Replicas: 3, Logger: quietSlog(), Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
