@@ -50,6 +50,22 @@ func BenchmarkStore(b *testing.B) {
 					cpu.stop()
 				})
 			}
+			// 16 goroutines appending one entry each: what concurrent
+			// ingress requests get from the backend's group commit.
+			b.Run("Append1Parallel16", func(b *testing.B) {
+				b.SetParallelism(8)
+				cpu := startCPU(b)
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						e := &storage.Entry{App: "a", ReceivedAt: time.Now(), Msg: msg("bench")}
+						if err := s.Append([]*storage.Entry{e}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				cpu.stop()
+			})
 			u := &storage.User{Badge: 1}
 			b.Run("CommitUser", func(b *testing.B) {
 				cpu := startCPU(b)
