@@ -167,10 +167,8 @@ func StreamConfig(opts Options) jetstream.StreamConfig {
 		Discard:            jetstream.DiscardOld,
 		MaxMsgsPerSubject:  1,
 		AllowAtomicPublish: true,
-		AllowDirect:        false,
-		AllowRollup:        false,
-		DenyDelete:         false,
-		DenyPurge:          false,
+		// No direct get: any replica answers one, a follower from behind.
+		AllowDirect: false,
 	}
 }
 
@@ -386,7 +384,7 @@ type op struct {
 	expect *uint64 // Nats-Expected-Last-Subject-Sequence when set
 }
 
-// ErrConflict is returned when a compare-and-set in a batch failed: the
+// errConflict is returned when a compare-and-set in a batch failed: the
 // subject changed since it was read.
 var errConflict = errors.New("jetstream: subject changed since read")
 

@@ -3,6 +3,7 @@ package jetstream
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,6 +131,37 @@ func TestAppendManyInflight(t *testing.T) {
 			}
 			if got := s.Unsettled(); got != 2*n {
 				t.Errorf("Unsettled = %d; want %d", got, 2*n)
+			}
+		})
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	tests := []struct {
+		name  string
+		opts  Options
+		field string // "" for valid
+	}{
+		{"defaults", Options{}, ""},
+		{"replicas 3", Options{Replicas: 3}, ""},
+		{"replicas 6", Options{Replicas: 6}, "Replicas"},
+		{"negative replicas", Options{Replicas: -1}, "Replicas"},
+		{"short window", Options{DedupWindow: time.Millisecond}, "DedupWindow"},
+		{"negative timeout", Options{Timeout: -time.Second}, "Timeout"},
+		{"negative queue", Options{WriteQueue: -1}, "WriteQueue"},
+		{"negative inflight", Options{MaxInflightBatches: -1}, "MaxInflightBatches"},
+		{"prefix with a dot", Options{StreamPrefix: "a.b"}, "StreamPrefix"},
+		{"prefix with a wildcard", Options{StreamPrefix: "a*"}, "StreamPrefix"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := tt.opts
+			err := o.EnsureDefaults().Validate()
+			switch {
+			case tt.field == "" && err != nil:
+				t.Errorf("Validate() = %v; want nil", err)
+			case tt.field != "" && (err == nil || !strings.Contains(err.Error(), "Options."+tt.field)):
+				t.Errorf("Validate() = %v; want an error naming Options.%s", err, tt.field)
 			}
 		})
 	}
