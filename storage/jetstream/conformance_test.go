@@ -22,7 +22,9 @@ func conformance(t *testing.T, n, r int) {
 	stores := map[storage.Store]opened{}
 	openOn := func(t *testing.T, c *cluster, o Options) storage.Store {
 		t.Helper()
-		o.Replicas, o.Logger, o.Timeout = r, quietSlog(), 10*time.Second
+		// A restarted cluster elects its meta leader, then the stream's:
+		// seconds, more under the race detector on a loaded machine.
+		o.Replicas, o.Logger, o.Timeout = r, quietSlog(), 30*time.Second
 		nc := c.connect(t)
 		s, err := Open(nc, &o)
 		if err != nil {
