@@ -27,6 +27,9 @@ import (
 //	<p>.A.<app>.f.<seq>            fan-out cursor
 //	<p>.A.<app>.o.<user>           conversation settings
 //	<p>.A.<app>.k.<dedup key>      dedup record: seq and append time
+//	<p>.A.<app>.x                  Matrix push gateway mapping
+//	<p>.A.<app>.T                  Tencent IM façade settings
+//	<p>.X.<matrix app_id>          Matrix app_id → app and business_id
 //
 // A delete is a tombstone (an empty message with the header delHeader) so
 // it can be part of an atomic batch; the sweep purges settled log entries'
@@ -84,6 +87,9 @@ func (s subjects) fanout(app string, seq uint64) string {
 }
 func (s subjects) convs(app, user string) string { return s.of(app, "o") + "." + tok(user) }
 func (s subjects) dedup(app, key string) string  { return s.of(app, "k") + "." + tok(key) }
+func (s subjects) matrixApps(app string) string  { return s.of(app, "x") }
+func (s subjects) matrixID(appID string) string  { return s.p + ".X." + tok(appID) }
+func (s subjects) tencent(app string) string     { return s.of(app, "T") }
 func (s subjects) dedups() string                { return s.p + ".A.*.k.*" }
 
 // lastTok returns the last token of subj, decoded.
