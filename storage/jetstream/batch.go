@@ -1,0 +1,237 @@
+package jetstream
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/heraldpush/herald/storage"
+)
+
+// Batch is the JetStream store's storage.Batch: the records it puts and
+// deletes, published as one atomic batch.
+type Batch struct {
+	s    *Store
+	ops  []op
+	done chan error // nil for CommitAsync
+	// doneSeqs are log entries this batch settles.
+	doneSeqs []uint64
+	queued   uint64
+}
+
+var _ storage.Batch = (*Batch)(nil)
+
+// NewBatch returns an empty batch.
+func (s *Store) NewBatch() storage.Batch { return s.newBatch() }
+
+func (s *Store) newBatch() *Batch { return &Batch{s: s} }
+
+func (b *Batch) put(subj string, v []byte) { b.ops = append(b.ops, op{subj: subj, data: v}) }
+func (b *Batch) del(subj string)           { b.ops = append(b.ops, op{subj: subj, del: true}) }
+
+// Empty reports whether the batch holds no writes.
+func (b *Batch) Empty() bool { return len(b.ops) == 0 }
+
+// PutUser writes a user record.
+func (b *Batch) PutUser(app, user string, u *storage.User) {
+	b.put(b.s.subj.user(app, user), u.Encode())
+}
+
+// PutConversations writes user's conversation settings; none deletes them.
+func (b *Batch) PutConversations(app, user string, c storage.Conversations) {
+	if len(c) == 0 {
+		b.del(b.s.subj.convs(app, user))
+		return
+	}
+	b.put(b.s.subj.convs(app, user), c.Encode())
+}
+
+// PutGroup writes a group record.
+func (b *Batch) PutGroup(app, group string, g *storage.Group) {
+	b.put(b.s.subj.group(app, group), g.Encode())
+}
+
+// PutMember adds user to group's roster with a name card ("" for none).
+func (b *Batch) PutMember(app, group, user, nameCard string) {
+	b.put(b.s.subj.member(app, group, user), storage.EncodeMember(nameCard))
+}
+
+// DeleteMember removes user from group's roster.
+func (b *Batch) DeleteMember(app, group, user string) { b.del(b.s.subj.member(app, group, user)) }
+
+// PutGroupPushResults records the outcomes of a group message's pushes to
+// a run of members ending with last, in one record.
+func (b *Batch) PutGroupPushResults(app string, seq uint64, last string, rs []storage.PushResult) {
+	b.put(b.s.subj.push(app, seq, storage.GroupResultsName(last)), storage.EncodeGroupPushResults(rs))
+}
+
+// PutFanoutCursor records that every member of group message seq's roster
+// up to user is settled.
+func (b *Batch) PutFanoutCursor(app string, seq uint64, user string) {
+	b.put(b.s.subj.fanout(app, seq), []byte(user))
+}
+
+// Settle settles one-to-one message seq of app: its log entry becomes a
+// tombstone, and its outcomes (or, with none, a done marker) are written
+// in the same batch.
+func (b *Batch) Settle(app string, seq uint64, user string, rs []storage.PushResult) {
+	if len(rs) == 0 {
+		b.markDone(app, seq)
+		return
+	}
+	b.put(b.s.subj.push(app, seq, user), storage.EncodePushResults(rs))
+	b.del(b.s.subj.log(seq))
+	b.doneSeqs = append(b.doneSeqs, seq)
+}
+
+func (b *Batch) markDone(app string, seq uint64) {
+	b.put(b.s.subj.done(app, seq), nil)
+	b.del(b.s.subj.log(seq))
+	b.doneSeqs = append(b.doneSeqs, seq)
+}
+
+// SettleGroup settles group message seq and drops its fan-out cursor.
+func (b *Batch) SettleGroup(app string, seq uint64) {
+	b.markDone(app, seq)
+	b.del(b.s.subj.fanout(app, seq))
+}
+
+// Commit queues b for the writer and waits until it is on a majority of
+// replicas.
+func (s *Store) Commit(ctx context.Context, sb storage.Batch) error {
+	b := sb.(*Batch)
+	b.done = make(chan error, 1)
+	if err := s.enqueue(ctx, b); err != nil {
+		return err
+	}
+	select {
+	case err := <-b.done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("commit: %w", ctx.Err())
+	}
+}
+
+// CommitAsync queues b and returns; batches land in queue order.
+func (s *Store) CommitAsync(b storage.Batch) error {
+	return s.enqueue(context.Background(), b.(*Batch))
+}
+
+func (s *Store) enqueue(ctx context.Context, b *Batch) error {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return storage.ErrClosed
+	}
+	if len(b.ops) > maxAtomicBatch {
+		return fmt.Errorf("jetstream: batch of %d writes, over the server's %d", len(b.ops), maxAtomicBatch)
+	}
+	s.queue.mu.Lock()
+	defer s.queue.mu.Unlock()
+	b.queued = s.queue.queued + 1
+	select {
+	case s.writes <- b:
+		s.queue.queued = b.queued
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("queue write: %w", ctx.Err())
+	}
+}
+
+// writeQueue numbers queued batches so a read can wait for those queued
+// before it (read-your-writes).
+type writeQueue struct {
+	mu        sync.Mutex // orders numbering with queueing; guards queued
+	queued    uint64
+	cmu       sync.Mutex
+	committed uint64
+	cond      *sync.Cond
+}
+
+func (q *writeQueue) init() { q.cond = sync.NewCond(&q.cmu) }
+
+// readYourWrites waits until every batch queued before it has been
+// through the writer. Never called on the writer goroutine.
+func (q *writeQueue) readYourWrites() {
+	q.mu.Lock()
+	want := q.queued
+	q.mu.Unlock()
+	q.cmu.Lock()
+	for q.committed < want {
+		q.cond.Wait()
+	}
+	q.cmu.Unlock()
+}
+
+func (q *writeQueue) markCommitted(n uint64) {
+	q.cmu.Lock()
+	q.committed = n
+	q.cmu.Unlock()
+	q.cond.Broadcast()
+}
+
+// writeLoop publishes queued batches in order, merging what is waiting
+// into one atomic batch (up to the server's limit): one round trip and one
+// replicated sync for many. Runs in its own goroutine; exits when the
+// queue is closed and drained.
+func (s *Store) writeLoop() {
+	defer s.wg.Done()
+	var pending []*Batch
+	for {
+		first, ok := <-s.writes
+		if !ok {
+			return
+		}
+		pending = append(pending[:0], first)
+		n := len(first.ops)
+	drain:
+		for {
+			select {
+			case b, ok := <-s.writes:
+				if !ok {
+					break drain
+				}
+				if n+len(b.ops) > maxAtomicBatch {
+					s.commitPending(pending)
+					pending, n = pending[:0], 0
+				}
+				pending = append(pending, b)
+				n += len(b.ops)
+			default:
+				break drain
+			}
+		}
+		s.commitPending(pending)
+	}
+}
+
+func (s *Store) commitPending(pending []*Batch) {
+	if len(pending) == 0 {
+		return
+	}
+	var ops []op
+	for _, b := range pending {
+		ops = append(ops, b.ops...)
+	}
+	_, err := s.publish(ops)
+	if err != nil {
+		err = fmt.Errorf("commit batch: %w", err)
+	}
+	unheard := 0 // failed asynchronous batches: nobody else reports them
+	for _, b := range pending {
+		if err == nil && len(b.doneSeqs) > 0 {
+			s.log.settled(b.doneSeqs)
+		}
+		if b.done != nil {
+			b.done <- err
+		} else if err != nil {
+			unheard++
+		}
+	}
+	if unheard > 0 {
+		// Their writes are lost; what they settled stays in the log and is
+		// replayed at the next start.
+		s.opts.Logger.Error("asynchronous commit failed", "err", err, "batches", unheard)
+	}
+	s.queue.markCommitted(pending[len(pending)-1].queued)
+}

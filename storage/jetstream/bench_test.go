@@ -1,0 +1,127 @@
+package jetstream
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/storage"
+	"github.com/heraldpush/herald/storage/pebble"
+)
+
+// BenchmarkStore measures, in one run, the operations herald's hot paths
+// make, one at a time, on Pebble (on disk) and on JetStream with one
+// embedded server (R1) and three on loopback (R3), every write fsynced.
+// cpu-ns/op is the process's CPU (user + system) per operation: with the
+// servers embedded, theirs is included (all three for R3).
+func BenchmarkStore(b *testing.B) {
+	backends := []struct {
+		name string
+		open func(b *testing.B) storage.Store
+	}{
+		{"pebble", func(b *testing.B) storage.Store {
+			s, err := pebble.Open(b.TempDir(), &pebble.Options{Logger: quietSlog(), MinFreeBytes: -1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s
+		}},
+		{"jetstream-R1", func(b *testing.B) storage.Store { return benchJetStream(b, 1) }},
+		{"jetstream-R3", func(b *testing.B) storage.Store { return benchJetStream(b, 3) }},
+	}
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			s := be.open(b)
+			defer s.Close()
+			for _, n := range []int{1, 100} {
+				b.Run(fmt.Sprintf("Append%d", n), func(b *testing.B) {
+					es := make([]*storage.Entry, n)
+					cpu := startCPU(b)
+					for range b.N {
+						for i := range es {
+							es[i] = &storage.Entry{App: "a", ReceivedAt: time.Now(), Msg: msg("bench")}
+						}
+						if err := s.Append(es); err != nil {
+							b.Fatal(err)
+						}
+					}
+					cpu.stop()
+				})
+			}
+			// 16 goroutines appending one entry each: what concurrent
+			// ingress requests get from the backend's group commit.
+			b.Run("Append1Parallel16", func(b *testing.B) {
+				b.SetParallelism(8)
+				cpu := startCPU(b)
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						e := &storage.Entry{App: "a", ReceivedAt: time.Now(), Msg: msg("bench")}
+						if err := s.Append([]*storage.Entry{e}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				cpu.stop()
+			})
+			u := &storage.User{Badge: 1}
+			b.Run("CommitUser", func(b *testing.B) {
+				cpu := startCPU(b)
+				for i := range b.N {
+					bt := s.NewBatch()
+					bt.PutUser("a", fmt.Sprint("u", i%1000), u)
+					if err := s.Commit(context.Background(), bt); err != nil {
+						b.Fatal(err)
+					}
+				}
+				cpu.stop()
+			})
+			b.Run("ReadUser", func(b *testing.B) {
+				cpu := startCPU(b)
+				for i := range b.N {
+					if _, err := s.User("a", fmt.Sprint("u", i%1000)); err != nil && i < 1000 {
+						b.Fatal(err)
+					}
+				}
+				cpu.stop()
+			})
+		})
+	}
+}
+
+func benchJetStream(b *testing.B, n int) storage.Store {
+	c := newCluster(b, n)
+	b.Cleanup(c.stop)
+	nc := c.connect(b)
+	b.Cleanup(nc.Close)
+	s, err := Open(nc, &Options{Replicas: n, Logger: quietSlog(), Timeout: 30 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// cpuMeter reports the process's CPU per operation of a benchmark.
+type cpuMeter struct {
+	b     *testing.B
+	start time.Duration
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func startCPU(b *testing.B) cpuMeter {
+	b.ReportAllocs()
+	b.ResetTimer()
+	return cpuMeter{b, processCPU()}
+}
+
+func (m cpuMeter) stop() {
+	m.b.StopTimer()
+	m.b.ReportMetric(float64(processCPU()-m.start)/float64(m.b.N), "cpu-ns/op")
+}

@@ -1,0 +1,242 @@
+package jetstream
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/heraldpush/herald/storage"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The dedup index makes Append idempotent for entries with a DedupKey. A
+// key's record (subject A.<app>.k.<key>: the first entry's seq and append
+// time) is written in the atomic batch that appends the entry, with a
+// compare-and-set on the subject's last sequence as read: two stores (on
+// two nodes) appending one key at once cannot both store it; the loser's
+// batch is refused whole and it reads the index again. Within one store,
+// appends claim their keys in memory first (as Pebble's do), so a
+// duplicate of an append in progress waits for it instead of conflicting.
+
+// dedupRecordV1 is a dedup record: version, seq (uvarint), append time
+// (unix ms, varint). The same encoding as Pebble's.
+const dedupRecordV1 = 1
+
+func encodeDedupRecord(seq uint64, atMillis int64) []byte {
+	b := make([]byte, 0, 1+binary.MaxVarintLen64*2)
+	b = append(b, dedupRecordV1)
+	b = binary.AppendUvarint(b, seq)
+	return binary.AppendVarint(b, atMillis)
+}
+
+func decodeDedupRecord(v []byte) (seq uint64, atMillis int64, err error) {
+	if len(v) < 1 || v[0] != dedupRecordV1 {
+		return 0, 0, fmt.Errorf("%w: dedup record", storage.ErrCorrupt)
+	}
+	seq, n := binary.Uvarint(v[1:])
+	if n <= 0 {
+		return 0, 0, fmt.Errorf("%w: dedup record seq", storage.ErrCorrupt)
+	}
+	atMillis, m := binary.Varint(v[1+n:])
+	if m <= 0 || 1+n+m != len(v) {
+		return 0, 0, fmt.Errorf("%w: dedup record time", storage.ErrCorrupt)
+	}
+	return seq, atMillis, nil
+}
+
+// dedupIndex holds the in-memory claims on dedup keys.
+type dedupIndex struct {
+	window time.Duration
+	now    func() time.Time
+
+	mu       sync.Mutex
+	inflight map[string]*dedupClaim
+}
+
+type dedupClaim struct{ done chan struct{} }
+
+func dedupName(app, key string) string { return app + "\x00" + key }
+
+// claim takes names for the caller, waiting while another append or sweep
+// holds any of them; release gives them back. All at once or none, so two
+// callers never wait for each other.
+func (d *dedupIndex) claim(names []string) (release func()) {
+	for {
+		d.mu.Lock()
+		var busy *dedupClaim
+		for _, n := range names {
+			if c := d.inflight[n]; c != nil {
+				busy = c
+				break
+			}
+		}
+		if busy == nil {
+			c := &dedupClaim{done: make(chan struct{})}
+			for _, n := range names {
+				d.inflight[n] = c
+			}
+			d.mu.Unlock()
+			return func() {
+				d.mu.Lock()
+				for _, n := range names {
+					delete(d.inflight, n)
+				}
+				d.mu.Unlock()
+				close(c.done)
+			}
+		}
+		d.mu.Unlock()
+		<-busy.done
+	}
+}
+
+// appendDeduped is Append for a call with at least one DedupKey. Called
+// with closeMu held shared.
+func (s *Store) appendDeduped(entries []*storage.Entry) error {
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if e.DedupKey == "" {
+			continue
+		}
+		if len(e.DedupKey) > storage.MaxDedupKeyLen {
+			return fmt.Errorf("jetstream: dedup key of %d bytes, over %d", len(e.DedupKey), storage.MaxDedupKeyLen)
+		}
+		names = append(names, dedupName(e.App, e.DedupKey))
+	}
+	release := s.dedup.claim(uniq(names))
+	defer release()
+	for range 100 {
+		err := s.appendDedupedOnce(entries)
+		if !errors.Is(err, errConflict) {
+			return err
+		}
+		// Another store appended one of the keys meanwhile: read again.
+	}
+	return errors.New("jetstream: log append: too many dedup conflicts")
+}
+
+func (s *Store) appendDedupedOnce(entries []*storage.Entry) error {
+	nowMillis := s.dedup.now().UnixMilli()
+	window := s.dedup.window.Milliseconds()
+	fresh := make([]*storage.Entry, 0, len(entries))
+	first := make(map[string]*storage.Entry)
+	expect := make(map[*storage.Entry]uint64) // the dedup subject's last sequence as read
+	var repeats []*storage.Entry
+	for _, e := range entries {
+		e.Duplicate = false
+		if e.DedupKey == "" {
+			fresh = append(fresh, e)
+			continue
+		}
+		name := dedupName(e.App, e.DedupKey)
+		if _, seen := first[name]; seen {
+			repeats = append(repeats, e)
+			continue
+		}
+		first[name] = e
+		v, last, err := s.getRaw(s.subj.dedup(e.App, e.DedupKey))
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+		case err != nil:
+			return fmt.Errorf("read dedup key: %w", err)
+		default:
+			seq, at, err := decodeDedupRecord(v)
+			if err != nil {
+				return err
+			}
+			if nowMillis-at < window {
+				e.Seq, e.Duplicate = seq, true
+				continue
+			}
+		}
+		expect[e] = last
+		fresh = append(fresh, e)
+	}
+	if len(fresh) > 0 {
+		err := s.appendLocked(fresh, func(e *storage.Entry) []op {
+			if e.DedupKey == "" {
+				return nil
+			}
+			last := expect[e]
+			return []op{{subj: s.subj.dedup(e.App, e.DedupKey), data: encodeDedupRecord(e.Seq, nowMillis), expect: &last}}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, e := range repeats {
+		f := first[dedupName(e.App, e.DedupKey)]
+		e.Seq, e.Duplicate = f.Seq, true
+	}
+	return nil
+}
+
+// uniq returns names without repeats, in place.
+func uniq(names []string) []string {
+	seen := make(map[string]bool, len(names))
+	out := names[:0]
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// sweepLoop purges settled log entries and expired dedup keys every
+// SweepEvery. Runs in its own goroutine; exits when ctx is done (Close).
+func (s *Store) sweepLoop(ctx context.Context) {
+	defer s.wg.Done()
+	t := time.NewTicker(s.opts.SweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.sweep(ctx); err != nil && ctx.Err() == nil {
+			s.opts.Logger.Warn("sweep settled log entries and dedup keys", "err", err)
+		}
+	}
+}
+
+// sweep purges the tombstones of settled log entries and the dedup records
+// older than the window. Each purge removes only the message read (purge
+// of its subject below the next sequence), so a record rewritten meanwhile
+// stays. Stops early when ctx ends.
+func (s *Store) sweep(ctx context.Context) error {
+	cutoff := s.dedup.now().UnixMilli() - s.dedup.window.Milliseconds()
+	purge := func(m *jetstream.RawStreamMsg) error {
+		if ctx.Err() != nil {
+			return errStop
+		}
+		pctx, cancel := s.ctx()
+		defer cancel()
+		return s.stream.Purge(pctx, jetstream.WithPurgeSubject(m.Subject), jetstream.WithPurgeSequence(m.Sequence+1))
+	}
+	err := s.scanFrom(1, s.subj.logs(), func(m *jetstream.RawStreamMsg) error {
+		if m.Header.Get(delHeader) == "" {
+			return nil
+		}
+		return purge(m)
+	})
+	if err != nil {
+		return fmt.Errorf("purge settled log entries: %w", err)
+	}
+	err = s.scanFrom(1, s.subj.dedups(), func(m *jetstream.RawStreamMsg) error {
+		_, at, err := decodeDedupRecord(m.Data)
+		if err != nil || at > cutoff {
+			return nil
+		}
+		return purge(m)
+	})
+	if err != nil {
+		return fmt.Errorf("purge expired dedup keys: %w", err)
+	}
+	return nil
+}

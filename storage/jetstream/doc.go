@@ -1,0 +1,64 @@
+// Package jetstream is the storage.Store on NATS JetStream: the backend of
+// cluster mode (SPEC §6.4, DESIGN "Scale-out"), where every write is
+// replicated to a majority of servers, each fsynced, before it returns.
+// It passes the same conformance suite (storage/storagetest) as Pebble.
+//
+// # Basics
+//
+// [Open] opens a [Store] on a *nats.Conn, so it works on an existing NATS
+// cluster as well as on the servers [StartServer] embeds. The store keeps
+// everything in one file-backed stream (replicas an option: 3 in a
+// cluster, 1 on a single server) with one message per subject: each
+// record is a subject, and writing it replaces the record (KV style); see
+// subjects.go for the layout. One stream because JetStream's atomic batch
+// publish (Nats-Batch-Id / -Sequence / -Commit, stream option
+// allow_atomic) is atomic within one stream only, and every write herald
+// needs atomic spans the log and the state: an entry with its dedup
+// record, a settle with its outcomes, an owner change with the user's
+// record.
+//
+//   - [Store.Append] issues seqs from a range reserved by compare-and-set
+//     of a meta record, and publishes the entries (with their dedup
+//     records) as one atomic batch.
+//   - [Store.Commit] and [Store.CommitAsync] queue a [Batch]; one writer
+//     goroutine publishes what is queued as one atomic batch, in queue
+//     order. A delete is a tombstone message (header Herald-Del), so it
+//     can be part of a batch.
+//   - [Store.ChangeOwners] publishes the token writes, each with
+//     Nats-Expected-Last-Subject-Sequence (allowed inside an atomic
+//     batch), and the user's record in one batch: a compare-and-set per
+//     token that holds across stores on several nodes. A refused batch
+//     writes nothing; the change is read again and retried.
+//   - Reads go to the stream leader through the message get API (the
+//     stream has no direct get, which followers could answer from behind),
+//     after the writes this store has queued: read-your-writes.
+//   - A sweep, stopped by Close, purges settled log entries' tombstones
+//     and dedup records older than the window.
+//
+// Requests nobody takes are sent again until Options.Timeout: a publish
+// answered "no responders" (no server had the stream's subjects yet) or
+// refused as one atomic batch too many in flight (the server allows 50 per
+// stream; a store keeps at most Options.MaxInflightBatches), and a read no
+// leader answered within two seconds. A publish that timed out is not sent
+// again: it may have landed, and Append's caller then sees an error for an
+// entry the next Replay may yield (at least once, never lost).
+//
+// # Caveats
+//
+//   - Scans (Replay, the open of the log, rosters, certificates, apps,
+//     push outcomes) walk the stream one message per round trip
+//     (next_by_subj) and sort in memory: correct, slow for rosters of
+//     thousands.
+//   - Reads are the leader's, but JetStream's message get has no read
+//     index: in the moment of a leader change a deposed leader that has
+//     not noticed yet may still answer. Compare-and-set writes are checked
+//     by the real leader, so owners and dedup keys stay right; a plain
+//     read may be stale for that moment.
+//   - The unsettled count and the seq range are per store: with stores on
+//     several nodes, each counts what it appended and found at open, not
+//     what the others settle (partitions with one owner each fix this).
+//   - One batch holds at most 1000 messages (the server's limit), so
+//     Append takes at most 1000 entries, 500 with dedup keys.
+//   - Seqs come from ranges of 2^20 reserved by compare-and-set: two
+//     stores' seqs interleave by range, and a restart leaves a gap.
+package jetstream

@@ -1,0 +1,253 @@
+package jetstream
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/heraldpush/herald/storage"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// reserveStep is how many message seqs one reservation covers. Seqs are
+// herald's own (the entry's Seq is in its subject and in the dedup record
+// written in the same batch, so it must be known before the publish);
+// reservations are made by compare-and-set on the meta record "seq", so
+// stores on several nodes sharing a stream never issue the same seq.
+const reserveStep = 1 << 20
+
+// messageLog issues seqs and tracks which entries are unsettled.
+type messageLog struct {
+	mu struct {
+		sync.Mutex
+		next, limit uint64 // next seq to issue; the reservation ends before limit
+		unsettled   map[uint64]struct{}
+	}
+	reserveMu sync.Mutex
+}
+
+// open registers every log entry still in the stream as unsettled.
+func (l *messageLog) open(s *Store) error {
+	l.mu.unsettled = make(map[uint64]struct{})
+	return s.scanFrom(1, s.subj.logs(), func(m *jetstream.RawStreamMsg) error {
+		if m.Header.Get(delHeader) != "" {
+			return nil
+		}
+		seq, err := strconv.ParseUint(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:], 16, 64)
+		if err != nil {
+			return fmt.Errorf("%w: log subject %q", storage.ErrCorrupt, m.Subject)
+		}
+		l.mu.unsettled[seq] = struct{}{}
+		return nil
+	})
+}
+
+// issue assigns n consecutive seqs, reserving a new range when the current
+// one runs out, and registers them unsettled.
+func (l *messageLog) issue(s *Store, n int) (uint64, error) {
+	l.reserveMu.Lock()
+	defer l.reserveMu.Unlock()
+	l.mu.Lock()
+	first := l.mu.next
+	ok := first != 0 && first+uint64(n) <= l.mu.limit
+	l.mu.Unlock()
+	if !ok {
+		from, err := l.reserve(s, uint64(n))
+		if err != nil {
+			return 0, err
+		}
+		first = from
+		l.mu.Lock()
+		l.mu.limit = from + reserveStep
+		l.mu.Unlock()
+	}
+	l.mu.Lock()
+	l.mu.next = first + uint64(n)
+	for seq := first; seq < first+uint64(n); seq++ {
+		l.mu.unsettled[seq] = struct{}{}
+	}
+	l.mu.Unlock()
+	return first, nil
+}
+
+// reserve takes the next range of reserveStep seqs (at least n) by
+// compare-and-set of the meta record "seq" (the first seq not yet taken).
+func (l *messageLog) reserve(s *Store, n uint64) (uint64, error) {
+	step := max(uint64(reserveStep), n)
+	for range 100 {
+		v, last, err := s.getRaw(s.subj.meta("seq"))
+		var from uint64 = 1
+		switch {
+		case err == nil && len(v) == 8:
+			from = binary.BigEndian.Uint64(v)
+		case err == nil:
+			return 0, fmt.Errorf("%w: meta seq", storage.ErrCorrupt)
+		case !errors.Is(err, storage.ErrNotFound):
+			return 0, fmt.Errorf("reserve message seqs: %w", err)
+		}
+		_, err = s.publish([]op{{subj: s.subj.meta("seq"), data: binary.BigEndian.AppendUint64(nil, from+step), expect: &last}})
+		if errors.Is(err, errConflict) {
+			continue // another store took a range: read again
+		}
+		if err != nil {
+			return 0, fmt.Errorf("reserve message seqs: %w", err)
+		}
+		return from, nil
+	}
+	return 0, errors.New("reserve message seqs: too many conflicts")
+}
+
+// settled forgets seqs: they will not be counted or replayed.
+func (l *messageLog) settled(seqs []uint64) {
+	l.mu.Lock()
+	for _, seq := range seqs {
+		delete(l.mu.unsettled, seq)
+	}
+	l.mu.Unlock()
+}
+
+// Unsettled counts appended entries not yet settled.
+func (s *Store) Unsettled() int {
+	s.log.mu.Lock()
+	defer s.log.mu.Unlock()
+	return len(s.log.mu.unsettled)
+}
+
+// Append writes entries as one atomic batch, all or none, and fills in
+// their Seq. When it returns nil the batch is on a majority of replicas,
+// each synced (the servers run with sync always). Entries with a DedupKey
+// go through the dedup index (dedup.go).
+func (s *Store) Append(entries []*storage.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return storage.ErrClosed
+	}
+	for _, e := range entries {
+		if e.DedupKey != "" {
+			return s.appendDeduped(entries)
+		}
+	}
+	return s.appendLocked(entries, nil)
+}
+
+// appendLocked issues seqs for entries and publishes them, with what extra
+// adds for each, in one atomic batch. Called with closeMu held shared.
+func (s *Store) appendLocked(entries []*storage.Entry, extra func(e *storage.Entry) []op) error {
+	first, err := s.log.issue(s, len(entries))
+	if err != nil {
+		return fmt.Errorf("log append: %w", err)
+	}
+	ops := make([]op, 0, len(entries))
+	for i, e := range entries {
+		e.Seq = first + uint64(i)
+		ops = append(ops, op{subj: s.subj.log(e.Seq), data: storage.AppendEntry(nil, e)})
+		if extra != nil {
+			ops = append(ops, extra(e)...)
+		}
+	}
+	if _, err := s.publish(ops); err != nil {
+		seqs := make([]uint64, len(entries))
+		for i := range entries {
+			seqs[i] = first + uint64(i)
+		}
+		// Never written (a refused atomic batch stores nothing): nothing
+		// to replay. A timeout leaves it unknown; the next start finds
+		// the entries if they landed.
+		s.log.settled(seqs)
+		if errors.Is(err, errConflict) {
+			return err
+		}
+		return fmt.Errorf("log append: %w", err)
+	}
+	return nil
+}
+
+// Replay calls fn for every entry not yet settled, in seq order.
+func (s *Store) Replay(fn func(*storage.Entry) error) error {
+	s.queue.readYourWrites()
+	var es []*storage.Entry
+	err := s.scanFrom(1, s.subj.logs(), func(m *jetstream.RawStreamMsg) error {
+		if m.Header.Get(delHeader) != "" {
+			return nil
+		}
+		seq, err := strconv.ParseUint(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:], 16, 64)
+		if err != nil {
+			return fmt.Errorf("%w: log subject %q", storage.ErrCorrupt, m.Subject)
+		}
+		e, err := storage.DecodeEntry(seq, m.Data)
+		if err != nil {
+			return err
+		}
+		es = append(es, e)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Stream order is publish order, which concurrent appends may have
+	// made differ from seq order.
+	slices.SortFunc(es, func(a, b *storage.Entry) int {
+		switch {
+		case a.Seq < b.Seq:
+			return -1
+		case a.Seq > b.Seq:
+			return 1
+		}
+		return 0
+	})
+	for _, e := range es {
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MessageStatus returns the state of message seq of app and the outcomes
+// of its pushes settled so far; storage.ErrNotFound when app has no such
+// message. Same order of reads as Pebble's: the log entry first, as
+// settling replaces it and writes the done marker in one batch.
+func (s *Store) MessageStatus(app string, seq uint64) (string, []storage.PushResult, error) {
+	state := storage.MessagePending
+	logged := true
+	switch v, err := s.get(s.subj.log(seq)); {
+	case err == nil:
+		if logged, err := storage.EntryApp(v); logged != app || err != nil {
+			return "", nil, storage.ErrNotFound
+		}
+	case errors.Is(err, storage.ErrNotFound):
+		logged = false
+		switch _, err := s.get(s.subj.done(app, seq)); {
+		case err == nil:
+			state = storage.MessageDone
+		case !errors.Is(err, storage.ErrNotFound):
+			return "", nil, err
+		}
+	default:
+		return "", nil, err
+	}
+	var results []storage.PushResult
+	err := s.scanSorted(s.subj.pushes(app, seq), func(name string, v []byte) error {
+		rs, err := storage.DecodePushResults(app, seq, name, v)
+		results = append(results, rs...)
+		return err
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	if !logged && state != storage.MessageDone {
+		if len(results) == 0 {
+			return "", nil, storage.ErrNotFound
+		}
+		state = storage.MessageDone
+	}
+	return state, results, nil
+}

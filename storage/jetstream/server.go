@@ -1,0 +1,76 @@
+package jetstream
+
+import (
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// ServerConfig is one embedded nats-server with JetStream, as herald runs
+// it: file storage in Dir, every write fsynced before it is acknowledged
+// (sync_interval: always), never async persistence.
+type ServerConfig struct {
+	// Name is the server's name, stable across restarts: JetStream's
+	// replication knows peers by it.
+	Name string
+	// Dir holds the JetStream files.
+	Dir string
+	// Host and Port are the client listener (Port 0: a random port).
+	Host string
+	Port int
+	// ClusterName, ClusterPort and Routes make it one node of a cluster
+	// with static membership: Routes are the other nodes' "host:port"
+	// cluster addresses. No ClusterPort: a single server.
+	ClusterName string
+	ClusterPort int
+	Routes      []string
+	// ReadyTimeout bounds the wait for the listener (default 10s).
+	ReadyTimeout time.Duration
+}
+
+// StartServer starts an embedded nats-server with cfg and waits until it
+// accepts connections. The caller shuts it down (Shutdown, then
+// WaitForShutdown).
+func StartServer(cfg ServerConfig) (*server.Server, error) {
+	o := &server.Options{
+		ServerName: cfg.Name,
+		Host:       cfg.Host,
+		Port:       cfg.Port,
+		JetStream:  true,
+		StoreDir:   cfg.Dir,
+		// Every message fsynced before its ack: with replicas, a majority
+		// has it on disk when Append returns.
+		SyncAlways: true,
+		NoSigs:     true,
+		NoLog:      true,
+	}
+	if o.Port == 0 {
+		o.Port = server.RANDOM_PORT
+	}
+	if cfg.ClusterPort != 0 {
+		o.Cluster = server.ClusterOpts{Name: cfg.ClusterName, Host: cfg.Host, Port: cfg.ClusterPort}
+		for _, r := range cfg.Routes {
+			u, err := url.Parse("nats://" + r)
+			if err != nil {
+				return nil, fmt.Errorf("jetstream: route %q: %w", r, err)
+			}
+			o.Routes = append(o.Routes, u)
+		}
+	}
+	s, err := server.NewServer(o)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: new server %s: %w", cfg.Name, err)
+	}
+	go s.Start()
+	wait := cfg.ReadyTimeout
+	if wait == 0 {
+		wait = 10 * time.Second
+	}
+	if !s.ReadyForConnections(wait) {
+		s.Shutdown()
+		return nil, fmt.Errorf("jetstream: server %s not ready within %v", cfg.Name, wait)
+	}
+	return s, nil
+}

@@ -1,0 +1,168 @@
+package jetstream
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/clocktest"
+	"github.com/heraldpush/herald/storage"
+)
+
+func openTest(t *testing.T, o Options) (*Store, *cluster) {
+	t.Helper()
+	c := newCluster(t, 1)
+	nc := c.connect(t)
+	t.Cleanup(nc.Close)
+	o.Logger = quietSlog()
+	s, err := Open(nc, &o)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, c
+}
+
+// TestPublishAtomic: a batch whose compare-and-set fails at its last
+// message stores none of its messages.
+func TestPublishAtomic(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	wrong := uint64(12345)
+	ops := []op{
+		{subj: s.subj.meta("one"), data: []byte("1")},
+		{subj: s.subj.meta("two"), data: []byte("2")},
+		{subj: s.subj.meta("three"), data: []byte("3"), expect: &wrong},
+	}
+	if _, err := s.publish(ops); !errors.Is(err, errConflict) {
+		t.Fatalf("publish with a wrong expected sequence = %v; want errConflict", err)
+	}
+	for _, name := range []string{"one", "two", "three"} {
+		if v, err := s.Meta(name); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("Meta(%q) after a refused batch = %q, %v; want ErrNotFound", name, v, err)
+		}
+	}
+	zero := uint64(0)
+	ops[2].expect = &zero
+	if _, err := s.publish(ops); err != nil {
+		t.Fatalf("publish with the right expected sequence: %v", err)
+	}
+	for _, name := range []string{"one", "two", "three"} {
+		if _, err := s.Meta(name); err != nil {
+			t.Errorf("Meta(%q) after the batch: %v", name, err)
+		}
+	}
+}
+
+// TestSweep: the sweep purges settled entries' tombstones and expired
+// dedup records, and leaves unsettled entries and live keys.
+func TestSweep(t *testing.T) {
+	const window = time.Hour
+	clock := clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	s, _ := openTest(t, Options{DedupWindow: window, Now: clock.Now, SweepEvery: time.Hour})
+	old := &storage.Entry{App: "a", DedupKey: "old", Msg: msg("old")}
+	settled := &storage.Entry{App: "a", Msg: msg("settled")}
+	if err := s.Append([]*storage.Entry{old, settled}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(window)
+	young := &storage.Entry{App: "a", DedupKey: "young", Msg: msg("young")}
+	if err := s.Append([]*storage.Entry{young}); err != nil {
+		t.Fatal(err)
+	}
+	b := s.NewBatch()
+	b.Settle("a", settled.Seq, "u", nil)
+	if err := s.Commit(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.sweep(t.Context()); err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+	tests := []struct {
+		subj string
+		gone bool
+	}{
+		{s.subj.log(settled.Seq), true},
+		{s.subj.dedup("a", "old"), true},
+		{s.subj.log(old.Seq), false},
+		{s.subj.log(young.Seq), false},
+		{s.subj.dedup("a", "young"), false},
+		{s.subj.done("a", settled.Seq), false},
+	}
+	for _, tt := range tests {
+		_, last, err := s.getRaw(tt.subj)
+		switch {
+		case tt.gone && (last != 0 || !errors.Is(err, storage.ErrNotFound)):
+			t.Errorf("%s after the sweep: seq %d, %v; want purged", tt.subj, last, err)
+		case !tt.gone && err != nil:
+			t.Errorf("%s after the sweep: %v; want kept", tt.subj, err)
+		}
+	}
+	if st, _, err := s.MessageStatus("a", settled.Seq); err != nil || st != storage.MessageDone {
+		t.Errorf("MessageStatus of the swept entry = %q, %v; want done", st, err)
+	}
+}
+
+// TestAppendManyInflight: more concurrent multi-entry appends than the
+// server takes atomic batches in flight per stream (50) all land: the
+// store bounds its own and sends a refused one again.
+func TestAppendManyInflight(t *testing.T) {
+	for _, max := range []int{DefaultMaxInflightBatches, 400} {
+		t.Run(fmt.Sprint("max", max), func(t *testing.T) {
+			s, _ := openTest(t, Options{MaxInflightBatches: max})
+			const n = 200
+			errs := make(chan error, n)
+			start := make(chan struct{})
+			for i := range n {
+				go func() {
+					<-start
+					errs <- s.Append([]*storage.Entry{
+						{App: "a", DedupKey: fmt.Sprint("k", i), Msg: msg("one")},
+						{App: "a", Msg: msg("two")},
+					})
+				}()
+			}
+			close(start)
+			for range n {
+				if err := <-errs; err != nil {
+					t.Errorf("Append: %v", err)
+				}
+			}
+			if got := s.Unsettled(); got != 2*n {
+				t.Errorf("Unsettled = %d; want %d", got, 2*n)
+			}
+		})
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	tests := []struct {
+		name  string
+		opts  Options
+		field string // "" for valid
+	}{
+		{"defaults", Options{}, ""},
+		{"replicas 3", Options{Replicas: 3}, ""},
+		{"replicas 6", Options{Replicas: 6}, "Replicas"},
+		{"negative replicas", Options{Replicas: -1}, "Replicas"},
+		{"short window", Options{DedupWindow: time.Millisecond}, "DedupWindow"},
+		{"negative timeout", Options{Timeout: -time.Second}, "Timeout"},
+		{"negative queue", Options{WriteQueue: -1}, "WriteQueue"},
+		{"negative inflight", Options{MaxInflightBatches: -1}, "MaxInflightBatches"},
+		{"prefix with a dot", Options{StreamPrefix: "a.b"}, "StreamPrefix"},
+		{"prefix with a wildcard", Options{StreamPrefix: "a*"}, "StreamPrefix"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := tt.opts
+			err := o.EnsureDefaults().Validate()
+			switch {
+			case tt.field == "" && err != nil:
+				t.Errorf("Validate() = %v; want nil", err)
+			case tt.field != "" && (err == nil || !strings.Contains(err.Error(), "Options."+tt.field)):
+				t.Errorf("Validate() = %v; want an error naming Options.%s", err, tt.field)
+			}
+		})
+	}
+}
