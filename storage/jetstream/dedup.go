@@ -2,10 +2,8 @@ package jetstream
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/heraldpush/herald/storage"
@@ -21,92 +19,23 @@ import (
 // appends claim their keys in memory first (as Pebble's do), so a
 // duplicate of an append in progress waits for it instead of conflicting.
 
-// dedupRecordV1 is a dedup record: version, seq (uvarint), append time
-// (unix ms, varint). The same encoding as Pebble's.
-const dedupRecordV1 = 1
-
-func encodeDedupRecord(seq uint64, atMillis int64) []byte {
-	b := make([]byte, 0, 1+binary.MaxVarintLen64*2)
-	b = append(b, dedupRecordV1)
-	b = binary.AppendUvarint(b, seq)
-	return binary.AppendVarint(b, atMillis)
-}
-
-func decodeDedupRecord(v []byte) (seq uint64, atMillis int64, err error) {
-	if len(v) < 1 || v[0] != dedupRecordV1 {
-		return 0, 0, fmt.Errorf("%w: dedup record", storage.ErrCorrupt)
-	}
-	seq, n := binary.Uvarint(v[1:])
-	if n <= 0 {
-		return 0, 0, fmt.Errorf("%w: dedup record seq", storage.ErrCorrupt)
-	}
-	atMillis, m := binary.Varint(v[1+n:])
-	if m <= 0 || 1+n+m != len(v) {
-		return 0, 0, fmt.Errorf("%w: dedup record time", storage.ErrCorrupt)
-	}
-	return seq, atMillis, nil
-}
-
 // dedupIndex holds the in-memory claims on dedup keys.
 type dedupIndex struct {
 	window time.Duration
 	now    func() time.Time
 
-	mu       sync.Mutex
-	inflight map[string]*dedupClaim
+	claims storage.DedupClaims
 }
 
 type dedupClaim struct{ done chan struct{} }
 
-func dedupName(app, key string) string { return app + "\x00" + key }
-
-// claim takes names for the caller, waiting while another append or sweep
-// holds any of them; release gives them back. All at once or none, so two
-// callers never wait for each other.
-func (d *dedupIndex) claim(names []string) (release func()) {
-	for {
-		d.mu.Lock()
-		var busy *dedupClaim
-		for _, n := range names {
-			if c := d.inflight[n]; c != nil {
-				busy = c
-				break
-			}
-		}
-		if busy == nil {
-			c := &dedupClaim{done: make(chan struct{})}
-			for _, n := range names {
-				d.inflight[n] = c
-			}
-			d.mu.Unlock()
-			return func() {
-				d.mu.Lock()
-				for _, n := range names {
-					delete(d.inflight, n)
-				}
-				d.mu.Unlock()
-				close(c.done)
-			}
-		}
-		d.mu.Unlock()
-		<-busy.done
-	}
-}
-
 // appendDeduped is Append for a call with at least one DedupKey. Called
 // with closeMu held shared.
 func (s *Store) appendDeduped(entries []*storage.Entry) error {
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		if e.DedupKey == "" {
-			continue
-		}
-		if len(e.DedupKey) > storage.MaxDedupKeyLen {
-			return fmt.Errorf("jetstream: dedup key of %d bytes, over %d", len(e.DedupKey), storage.MaxDedupKeyLen)
-		}
-		names = append(names, dedupName(e.App, e.DedupKey))
+	release, err := s.dedup.claims.ClaimEntries("jetstream", entries)
+	if err != nil {
+		return err
 	}
-	release := s.dedup.claim(uniq(names))
 	defer release()
 	for range 100 {
 		err := s.appendDedupedOnce(entries)
@@ -131,7 +60,7 @@ func (s *Store) appendDedupedOnce(entries []*storage.Entry) error {
 			fresh = append(fresh, e)
 			continue
 		}
-		name := dedupName(e.App, e.DedupKey)
+		name := storage.DedupName(e.App, e.DedupKey)
 		if _, seen := first[name]; seen {
 			repeats = append(repeats, e)
 			continue
@@ -143,7 +72,7 @@ func (s *Store) appendDedupedOnce(entries []*storage.Entry) error {
 		case err != nil:
 			return fmt.Errorf("read dedup key: %w", err)
 		default:
-			seq, at, err := decodeDedupRecord(v)
+			seq, at, err := storage.DecodeDedupRecord(v)
 			if err != nil {
 				return err
 			}
@@ -161,30 +90,17 @@ func (s *Store) appendDedupedOnce(entries []*storage.Entry) error {
 				return nil
 			}
 			last := expect[e]
-			return []op{{subj: s.subj.dedup(e.App, e.DedupKey), data: encodeDedupRecord(e.Seq, nowMillis), expect: &last}}
+			return []op{{subj: s.subj.dedup(e.App, e.DedupKey), data: storage.EncodeDedupRecord(e.Seq, nowMillis), expect: &last}}
 		})
 		if err != nil {
 			return err
 		}
 	}
 	for _, e := range repeats {
-		f := first[dedupName(e.App, e.DedupKey)]
+		f := first[storage.DedupName(e.App, e.DedupKey)]
 		e.Seq, e.Duplicate = f.Seq, true
 	}
 	return nil
-}
-
-// uniq returns names without repeats, in place.
-func uniq(names []string) []string {
-	seen := make(map[string]bool, len(names))
-	out := names[:0]
-	for _, n := range names {
-		if !seen[n] {
-			seen[n] = true
-			out = append(out, n)
-		}
-	}
-	return out
 }
 
 // sweepLoop purges settled log entries and expired dedup keys every
@@ -229,7 +145,7 @@ func (s *Store) sweep(ctx context.Context) error {
 		return fmt.Errorf("purge settled log entries: %w", err)
 	}
 	err = s.scanFrom(1, s.subj.dedups(), func(m *jetstream.RawStreamMsg) error {
-		_, at, err := decodeDedupRecord(m.Data)
+		_, at, err := storage.DecodeDedupRecord(m.Data)
 		if err != nil || at > cutoff {
 			return nil
 		}

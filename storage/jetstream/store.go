@@ -197,7 +197,7 @@ func Open(nc *nats.Conn, opts *Options) (*Store, error) {
 	}
 	s.queue.init()
 	s.owners.init()
-	s.dedup = dedupIndex{window: o.DedupWindow, now: o.Now, inflight: make(map[string]*dedupClaim)}
+	s.dedup = dedupIndex{window: o.DedupWindow, now: o.Now}
 	if err := s.log.open(s); err != nil {
 		return nil, fmt.Errorf("jetstream: open message log: %w", err)
 	}

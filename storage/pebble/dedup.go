@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/heraldpush/herald/storage"
@@ -27,7 +26,7 @@ import (
 // names a record of another time, which the sweep leaves alone).
 //
 // Two appends of one key at the same moment must not both store it: an
-// append claims its keys in memory (dedupIndex.claim) before it reads the
+// append claims its keys in memory (storage.DedupClaims) before it reads the
 // index and keeps them until its batch is durable. A second append of a
 // claimed key waits, then reads the index, which now holds the first
 // one's seq: a duplicate is answered from the index, without a write, and
@@ -45,81 +44,13 @@ const dedupSweepLimit = 4096
 // last sweep found fewer than dedupSweepLimit.
 const dedupSweepEvery = time.Minute
 
-// dedupRecordV1 is a dedup record: version, seq (uvarint), append time
-// (unix ms, varint).
-const dedupRecordV1 = 1
-
-func encodeDedupRecord(seq uint64, atMillis int64) []byte {
-	b := make([]byte, 0, 1+binary.MaxVarintLen64*2)
-	b = append(b, dedupRecordV1)
-	b = binary.AppendUvarint(b, seq)
-	return binary.AppendVarint(b, atMillis)
-}
-
-func decodeDedupRecord(v []byte) (seq uint64, atMillis int64, err error) {
-	if len(v) < 1 || v[0] != dedupRecordV1 {
-		return 0, 0, fmt.Errorf("%w: dedup record", storage.ErrCorrupt)
-	}
-	seq, n := binary.Uvarint(v[1:])
-	if n <= 0 {
-		return 0, 0, fmt.Errorf("%w: dedup record seq", storage.ErrCorrupt)
-	}
-	atMillis, m := binary.Varint(v[1+n:])
-	if m <= 0 || 1+n+m != len(v) {
-		return 0, 0, fmt.Errorf("%w: dedup record time", storage.ErrCorrupt)
-	}
-	return seq, atMillis, nil
-}
-
 // dedupIndex holds the in-memory claims on dedup keys; the index itself
 // is in Pebble.
 type dedupIndex struct {
 	window time.Duration
 	now    func() time.Time
 
-	mu       sync.Mutex
-	inflight map[string]*dedupClaim // app + "\x00" + key → its holder
-}
-
-// dedupClaim is one append's (or sweep's) hold on its keys; done is
-// closed when it lets them go.
-type dedupClaim struct {
-	done chan struct{}
-}
-
-func dedupName(app, key string) string { return app + "\x00" + key }
-
-// claim takes names for the caller, waiting while another append or sweep
-// holds any of them; release gives them back. Claims are taken all at
-// once or not at all, so two callers never wait for each other.
-func (d *dedupIndex) claim(names []string) (release func()) {
-	for {
-		d.mu.Lock()
-		var busy *dedupClaim
-		for _, n := range names {
-			if c := d.inflight[n]; c != nil {
-				busy = c
-				break
-			}
-		}
-		if busy == nil {
-			c := &dedupClaim{done: make(chan struct{})}
-			for _, n := range names {
-				d.inflight[n] = c
-			}
-			d.mu.Unlock()
-			return func() {
-				d.mu.Lock()
-				for _, n := range names {
-					delete(d.inflight, n)
-				}
-				d.mu.Unlock()
-				close(c.done)
-			}
-		}
-		d.mu.Unlock()
-		<-busy.done
-	}
+	claims storage.DedupClaims
 }
 
 // lookupDedup returns the seq of the entry that appended key in app within
@@ -135,7 +66,7 @@ func (s *Store) lookupDedup(app, key string, nowMillis int64) (seq uint64, found
 	if err != nil {
 		return 0, false, fmt.Errorf("read dedup key: %w", err)
 	}
-	seq, at, err := decodeDedupRecord(v)
+	seq, at, err := storage.DecodeDedupRecord(v)
 	closer.Close()
 	if err != nil {
 		return 0, false, err
@@ -151,31 +82,24 @@ func (s *Store) lookupDedup(app, key string, nowMillis int64) (seq uint64, found
 // an earlier entry of the call) and appends the rest with their index
 // records in one synced batch. Called with closeMu held shared.
 func (s *Store) appendDeduped(entries []*storage.Entry) error {
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		if e.DedupKey == "" {
-			continue
-		}
-		if len(e.DedupKey) > storage.MaxDedupKeyLen {
-			return fmt.Errorf("pebble: dedup key of %d bytes, over %d", len(e.DedupKey), storage.MaxDedupKeyLen)
-		}
-		names = append(names, dedupName(e.App, e.DedupKey))
+	release, err := s.dedup.claims.ClaimEntries("pebble", entries)
+	if err != nil {
+		return err
 	}
-	release := s.dedup.claim(uniq(names))
 	defer release()
 
 	now := s.dedup.now()
 	nowMillis := now.UnixMilli()
 	fresh := make([]*storage.Entry, 0, len(entries))
-	first := make(map[string]*storage.Entry, len(names)) // by name: the call's first entry of each key
-	var repeats []*storage.Entry                         // later entries of the call with a key seen before in it
+	first := make(map[string]*storage.Entry, len(entries)) // by name: the call's first entry of each key
+	var repeats []*storage.Entry                           // later entries of the call with a key seen before in it
 	for _, e := range entries {
 		e.Duplicate = false
 		if e.DedupKey == "" {
 			fresh = append(fresh, e)
 			continue
 		}
-		name := dedupName(e.App, e.DedupKey)
+		name := storage.DedupName(e.App, e.DedupKey)
 		if _, seen := first[name]; seen {
 			repeats = append(repeats, e)
 			continue
@@ -196,7 +120,7 @@ func (s *Store) appendDeduped(entries []*storage.Entry) error {
 			if e.DedupKey == "" {
 				return nil
 			}
-			if err := b.Set(dedupKey(e.App, e.DedupKey), encodeDedupRecord(e.Seq, nowMillis), nil); err != nil {
+			if err := b.Set(dedupKey(e.App, e.DedupKey), storage.EncodeDedupRecord(e.Seq, nowMillis), nil); err != nil {
 				return err
 			}
 			return b.Set(dedupExpiryKey(nowMillis, e.App, e.DedupKey), nil, nil)
@@ -206,23 +130,10 @@ func (s *Store) appendDeduped(entries []*storage.Entry) error {
 		}
 	}
 	for _, e := range repeats {
-		f := first[dedupName(e.App, e.DedupKey)]
+		f := first[storage.DedupName(e.App, e.DedupKey)]
 		e.Seq, e.Duplicate = f.Seq, true
 	}
 	return nil
-}
-
-// uniq returns names without repeats, in place.
-func uniq(names []string) []string {
-	seen := make(map[string]bool, len(names))
-	out := names[:0]
-	for _, n := range names {
-		if !seen[n] {
-			seen[n] = true
-			out = append(out, n)
-		}
-	}
-	return out
 }
 
 // sweepLoop deletes expired dedup keys every dedupSweepEvery, in sweeps of
@@ -294,9 +205,9 @@ func (s *Store) sweepDedup() (int, error) {
 	}
 	names := make([]string, len(found))
 	for i, f := range found {
-		names[i] = dedupName(f.app, f.key)
+		names[i] = storage.DedupName(f.app, f.key)
 	}
-	release := s.dedup.claim(uniq(names))
+	release := s.dedup.claims.Claim(names)
 	defer release()
 	b := s.db.NewBatch()
 	defer b.Close()
@@ -308,7 +219,7 @@ func (s *Store) sweepDedup() (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("read dedup key: %w", err)
 		}
-		_, at, derr := decodeDedupRecord(v)
+		_, at, derr := storage.DecodeDedupRecord(v)
 		closer.Close()
 		// Appended again since (after it had expired): that append's
 		// record stays, its own expiry entry will come.

@@ -2,7 +2,6 @@ package pebble
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"sync/atomic"
 	"syscall"
@@ -85,19 +84,6 @@ func TestStore_DedupSweep(t *testing.T) {
 	}
 	if e := appendKey("k1"); e.Duplicate {
 		t.Errorf("k1 after it was swept: a duplicate of %d; want stored anew", e.Seq)
-	}
-}
-
-// TestDedupRecord: the record round-trips, and anything else is corrupt.
-func TestDedupRecord(t *testing.T) {
-	v := encodeDedupRecord(1<<40+3, 1767323045000)
-	if seq, at, err := decodeDedupRecord(v); seq != 1<<40+3 || at != 1767323045000 || err != nil {
-		t.Errorf("decode(encode(2^40+3, 1767323045000)) = %d, %d, %v", seq, at, err)
-	}
-	for _, bad := range [][]byte{nil, {2, 1, 2}, {dedupRecordV1}, {dedupRecordV1, 1}, append(binary.AppendUvarint([]byte{dedupRecordV1}, 7), 2, 0)} {
-		if _, _, err := decodeDedupRecord(bad); err == nil {
-			t.Errorf("decode(%x) = nil error; want corrupt", bad)
-		}
 	}
 }
 

@@ -180,7 +180,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	}
 	s := &Store{opts: o, writes: make(chan *Batch, o.WriteQueue), commitWake: make(chan struct{})}
 	s.owners.seed = maphash.MakeSeed()
-	s.dedup = dedupIndex{window: o.DedupWindow, now: o.Now, inflight: make(map[string]*dedupClaim)}
+	s.dedup = dedupIndex{window: o.DedupWindow, now: o.Now}
 
 	cache := cpebble.NewCache(o.CacheSize)
 	defer cache.Unref()
