@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -23,29 +24,42 @@ func appendGorushPush(b []byte, token string, i int) []byte {
 // façade's /api/push (the api_key as bearer): the same client, connections
 // and closed loop as herald's own endpoint. A 429 or 503 is retried.
 func (e *env) driveGorush(ctx context.Context, label string, total int, token func(i int) string) (driveResult, error) {
+	ok := []byte(`"success":"ok"`)
+	return e.driveFacade(ctx, label, "/api/push", e.client.Key, total,
+		func(b []byte, r int) []byte { return appendGorushPush(b, token(r), r) },
+		func(status int, res []byte) (bool, bool) {
+			return status == 200 && bytes.Contains(res, ok), status == 429 || status == 503
+		})
+}
+
+// driveFacade drives total single requests to a drop-in API's path on the
+// same client, connections and closed loop as herald's own endpoint: body
+// appends request r's body, answer says whether an answer was accepted or
+// is to be retried (anything else ends the run with an error).
+func (e *env) driveFacade(ctx context.Context, label, path, key string, total int,
+	body func(b []byte, r int) []byte, answer func(status int, res []byte) (accepted, retry bool)) (driveResult, error) {
 	var accepted, rejected atomic.Int64
 	p := &progress{w: e.opts.Progress, label: label, total: int64(total), start: time.Now()}
 	stop := e.ticker(200*time.Millisecond, func() { p.draw(accepted.Load(), fmt.Sprintf("retries %d", rejected.Load())) })
-	var body []byte
+	var buf []byte
 	request := func(r int, dst []byte) []byte {
-		body = appendGorushPush(body[:0], token(r), r)
-		return appendPost(dst, e.client.addr, "/api/push", e.client.Key, body)
+		buf = body(buf[:0], r)
+		return appendPost(dst, e.client.addr, path, key, buf)
 	}
-	ok := []byte(`"success":"ok"`)
-	answer := func(r, status int, res []byte) (retry bool, err error) {
-		switch {
-		case status == 200 && bytes.Contains(res, ok):
+	check := func(r, status int, res []byte) (retry bool, err error) {
+		switch ok, again := answer(status, res); {
+		case ok:
 			accepted.Add(1)
 			return false, nil
-		case status == 429 || status == 503:
+		case again:
 			rejected.Add(1)
 			return true, nil
 		default:
-			return false, fmt.Errorf("POST /api/push = %d %s", status, res)
+			return false, fmt.Errorf("POST %s = %d %s", strings.SplitN(path, "?", 2)[0], status, res)
 		}
 	}
 	start := time.Now()
-	err := blast(ctx, e.client.addr, e.opts.Connections, total, 30*time.Second, request, answer)
+	err := blast(ctx, e.client.addr, e.opts.Connections, total, 30*time.Second, request, check)
 	elapsed := time.Since(start)
 	stop()
 	p.draw(accepted.Load(), fmt.Sprintf("retries %d", rejected.Load()))
@@ -72,34 +86,12 @@ const benchMatrixAppID = "im.herald.bench.ios"
 // gateway. Its answer waits for APNs (the rejected pushkeys), so with the
 // same connections it carries a push's round trip that the others do not.
 func (e *env) driveMatrix(ctx context.Context, label string, total int, token func(i int) string) (driveResult, error) {
-	var accepted, rejected atomic.Int64
-	p := &progress{w: e.opts.Progress, label: label, total: int64(total), start: time.Now()}
-	stop := e.ticker(200*time.Millisecond, func() { p.draw(accepted.Load(), fmt.Sprintf("retries %d", rejected.Load())) })
-	var body []byte
-	request := func(r int, dst []byte) []byte {
-		body = appendMatrixNotify(body[:0], token(r), r)
-		return appendPost(dst, e.client.addr, "/_matrix/push/v1/notify", "", body)
-	}
 	ok := []byte(`"rejected":[]`)
-	answer := func(r, status int, res []byte) (retry bool, err error) {
-		switch {
-		case status == 200 && bytes.Contains(res, ok):
-			accepted.Add(1)
-			return false, nil
-		case status == 429 || status == 503:
-			rejected.Add(1)
-			return true, nil
-		default:
-			return false, fmt.Errorf("POST /_matrix/push/v1/notify = %d %s", status, res)
-		}
-	}
-	start := time.Now()
-	err := blast(ctx, e.client.addr, e.opts.Connections, total, 30*time.Second, request, answer)
-	elapsed := time.Since(start)
-	stop()
-	p.draw(accepted.Load(), fmt.Sprintf("retries %d", rejected.Load()))
-	p.finish()
-	return driveResult{accepted.Load(), rejected.Load(), elapsed}, err
+	return e.driveFacade(ctx, label, "/_matrix/push/v1/notify", "", total,
+		func(b []byte, r int) []byte { return appendMatrixNotify(b, token(r), r) },
+		func(status int, res []byte) (bool, bool) {
+			return status == 200 && bytes.Contains(res, ok), status == 429 || status == 503
+		})
 }
 
 // gorushIngest measures one push per request through gorush's /api/push

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/heraldpush/herald/engine/tencent"
@@ -70,34 +69,13 @@ func (e *env) setupTencent(ctx context.Context, prefix string, n int) (string, e
 // herald's own endpoint, so the two rates compare. An answer of Tencent's
 // retry codes (90994 saturated, 60007 rate limited) is retried as a 429.
 func (e *env) driveTencent(ctx context.Context, label, path string, total int, to func(i int) string) (driveResult, error) {
-	var accepted, rejected atomic.Int64
-	p := &progress{w: e.opts.Progress, label: label, total: int64(total), start: time.Now()}
-	stop := e.ticker(200*time.Millisecond, func() { p.draw(accepted.Load(), fmt.Sprintf("retries %d", rejected.Load())) })
-	var body []byte
-	request := func(r int, dst []byte) []byte {
-		body = appendSendMsg(body[:0], "sender", to(r), r)
-		return appendPost(dst, e.client.addr, path, e.client.Key, body)
-	}
 	ok := []byte(`"ActionStatus":"OK"`)
-	answer := func(r, status int, res []byte) (retry bool, err error) {
-		switch {
-		case status == 200 && bytes.Contains(res, ok):
-			accepted.Add(1)
-			return false, nil
-		case status == 200 && (bytes.Contains(res, []byte(`"ErrorCode":90994`)) || bytes.Contains(res, []byte(`"ErrorCode":60007`))):
-			rejected.Add(1)
-			return true, nil
-		default:
-			return false, fmt.Errorf("POST /v4/openim/sendmsg = %d %s", status, res)
-		}
-	}
-	start := time.Now()
-	err := blast(ctx, e.client.addr, e.opts.Connections, total, 30*time.Second, request, answer)
-	elapsed := time.Since(start)
-	stop()
-	p.draw(accepted.Load(), fmt.Sprintf("retries %d", rejected.Load()))
-	p.finish()
-	return driveResult{accepted.Load(), rejected.Load(), elapsed}, err
+	return e.driveFacade(ctx, label, path, e.client.Key, total,
+		func(b []byte, r int) []byte { return appendSendMsg(b, "sender", to(r), r) },
+		func(status int, res []byte) (bool, bool) {
+			retry := status == 200 && (bytes.Contains(res, []byte(`"ErrorCode":90994`)) || bytes.Contains(res, []byte(`"ErrorCode":60007`)))
+			return status == 200 && bytes.Contains(res, ok), retry
+		})
 }
 
 // tencentIngest measures single-message ingest through Tencent's sendmsg
