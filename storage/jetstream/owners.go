@@ -4,43 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"slices"
-	"sync"
 
 	"github.com/heraldpush/herald/storage"
 )
-
-// ownerStripes is how many locks serialise token owner changes within one
-// store: two changes of a token in one process then take turns instead of
-// conflicting on the server and retrying.
-const ownerStripes = 256
-
-type ownerLocks struct {
-	seed    maphash.Seed
-	stripes [ownerStripes]sync.Mutex
-}
-
-func (o *ownerLocks) init() { o.seed = maphash.MakeSeed() }
-
-// lock takes the stripes of app's tokens in ascending order and returns
-// their unlock.
-func (o *ownerLocks) lock(app string, tokens []string) (unlock func()) {
-	idx := make([]int, 0, len(tokens))
-	for _, t := range tokens {
-		idx = append(idx, int(maphash.String(o.seed, app+"\x00"+t)%ownerStripes))
-	}
-	slices.Sort(idx)
-	idx = slices.Compact(idx)
-	for _, i := range idx {
-		o.stripes[i].Lock()
-	}
-	return func() {
-		for _, i := range idx {
-			o.stripes[i].Unlock()
-		}
-	}
-}
 
 // TokenOwner returns the user of app that owns token (ErrNotFound if none).
 func (s *Store) TokenOwner(app, token string) (string, error) {
@@ -69,7 +36,7 @@ func (s *Store) ChangeOwners(ctx context.Context, ch *storage.OwnerChange) error
 	if s.closed {
 		return storage.ErrClosed
 	}
-	unlock := s.owners.lock(ch.App, append(slices.Clip(ch.Claim), ch.Release...))
+	unlock := s.owners.Lock(ch.App, append(slices.Clip(ch.Claim), ch.Release...))
 	defer unlock()
 	s.queue.readYourWrites()
 	for range maxOwnerRetries {

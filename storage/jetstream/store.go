@@ -145,7 +145,7 @@ type Store struct {
 	log    messageLog
 	dedup  dedupIndex
 	queue  writeQueue
-	owners ownerLocks
+	owners *storage.TokenLocks
 	// appMu serialises business_id allocation (a read-modify-write of the
 	// app record) within this process; across processes the app record is
 	// written by compare-and-set.
@@ -196,7 +196,7 @@ func Open(nc *nats.Conn, opts *Options) (*Store, error) {
 		inflight: make(chan struct{}, o.MaxInflightBatches),
 	}
 	s.queue.init()
-	s.owners.init()
+	s.owners = storage.NewTokenLocks()
 	s.dedup = dedupIndex{window: o.DedupWindow, now: o.Now}
 	if err := s.log.open(s); err != nil {
 		return nil, fmt.Errorf("jetstream: open message log: %w", err)

@@ -4,49 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"slices"
-	"sync"
 
 	"github.com/heraldpush/herald/storage"
 )
-
-// ownerStripes is how many locks serialise token owner changes: two
-// changes of one token take the same stripe, so each reads the owner the
-// other committed; changes of different tokens rarely wait for each other.
-const ownerStripes = 256
-
-// ownerLocks are the token owner stripes and the seed that spreads tokens
-// over them.
-type ownerLocks struct {
-	seed    maphash.Seed
-	stripes [ownerStripes]stripe
-}
-
-// stripe pads its mutex to a cache line so neighbours do not share one.
-type stripe struct {
-	mu sync.Mutex
-	_  [56]byte
-}
-
-// lock takes the stripes of app's tokens in ascending order (no deadlock
-// between two changes that share several) and returns their unlock.
-func (o *ownerLocks) lock(app string, tokens []string) (unlock func()) {
-	idx := make([]int, 0, len(tokens))
-	for _, t := range tokens {
-		idx = append(idx, int(maphash.String(o.seed, app+"\x00"+t)%ownerStripes))
-	}
-	slices.Sort(idx)
-	idx = slices.Compact(idx)
-	for _, i := range idx {
-		o.stripes[i].mu.Lock()
-	}
-	return func() {
-		for _, i := range idx {
-			o.stripes[i].mu.Unlock()
-		}
-	}
-}
 
 // TokenOwner returns the user of app that owns token (ErrNotFound if none).
 func (s *Store) TokenOwner(app, token string) (string, error) {
@@ -64,7 +25,7 @@ func (s *Store) ChangeOwners(ctx context.Context, ch *storage.OwnerChange) error
 	if ch.User == "" {
 		return errors.New("pebble: owner change without a user")
 	}
-	unlock := s.owners.lock(ch.App, append(slices.Clip(ch.Claim), ch.Release...))
+	unlock := s.owners.Lock(ch.App, append(slices.Clip(ch.Claim), ch.Release...))
 	defer unlock()
 	b := s.newBatch()
 	for _, t := range ch.Claim {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -166,7 +165,7 @@ type Store struct {
 	// app record.
 	appMu sync.Mutex
 	// owners serialise token owner changes per token (see ChangeOwners).
-	owners ownerLocks
+	owners *storage.TokenLocks
 }
 
 // Open opens (creating if needed) the store in dir. A nil opts means defaults.
@@ -179,7 +178,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{opts: o, writes: make(chan *Batch, o.WriteQueue), commitWake: make(chan struct{})}
-	s.owners.seed = maphash.MakeSeed()
+	s.owners = storage.NewTokenLocks()
 	s.dedup = dedupIndex{window: o.DedupWindow, now: o.Now}
 
 	cache := cpebble.NewCache(o.CacheSize)
