@@ -627,10 +627,8 @@ func (c *conn) onGoAway(f *http2.GoAwayFrame) error {
 	c.mu.Unlock()
 
 	slices.SortFunc(retry, func(a, b *request) int { return int(a.id) - int(b.id) })
-	if first {
-		c.p.stats.goAways.Add(1)
-		c.p.retire(c)
-	}
+	// Log before retiring: retiring can end requests, and whoever waits on
+	// them should find the reason already in the log.
 	level := c.p.log.Info
 	if f.ErrCode != http2.ErrCodeNo || refusal != nil {
 		level = c.p.log.Warn
@@ -638,14 +636,21 @@ func (c *conn) onGoAway(f *http2.GoAwayFrame) error {
 	if refusal != nil {
 		level("apns: connection refused by goaway", logKeyConn, c.id, logKeyCode, f.ErrCode,
 			logKeyLastStream, f.LastStreamID, logKeyInFlight, remaining, logKeyFailed, len(retry), logKeyDebug, debug)
+	} else {
+		level("apns: goaway", logKeyConn, c.id, logKeyCode, f.ErrCode, logKeyLastStream, f.LastStreamID,
+			logKeyInFlight, remaining, logKeyRetried, len(retry), logKeyDebug, debug)
+	}
+	if first {
+		c.p.stats.goAways.Add(1)
+		c.p.retire(c)
+	}
+	if refusal != nil {
 		for _, r := range retry {
 			c.p.finish(r, nil, refusal)
 		}
 		c.p.refuse(refusal)
 	} else {
 		c.p.stats.retried.Add(uint64(len(retry)))
-		level("apns: goaway", logKeyConn, c.id, logKeyCode, f.ErrCode, logKeyLastStream, f.LastStreamID,
-			logKeyInFlight, remaining, logKeyRetried, len(retry), logKeyDebug, debug)
 		c.p.requeue(retry)
 	}
 	if remaining == 0 {
