@@ -99,3 +99,10 @@ func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 	}
 	ctx.SetBody(append(b, '\n'))
 }
+
+// WriteError answers ctx with the ingress's error shape: for a caller
+// serving Handler (Options.Detached) that answers some requests itself,
+// such as a cluster node with no leader to forward to.
+func WriteError(ctx *fasthttp.RequestCtx, status int, code, message string, retryAfter int) {
+	writeError(ctx, &apiError{status: status, code: code, message: message, retryAfter: retryAfter})
+}

@@ -98,6 +98,15 @@ type Options struct {
 	// StoreOptions tune the store (nil: defaults; Logger is filled in).
 	StoreOptions *pebble.Options
 
+	// Store, when set, is an open store the Server uses instead of Pebble
+	// in DataDir, and closes on Shutdown (or when New fails): cluster
+	// mode's JetStream store. StoreOptions are then ignored.
+	Store storage.Store
+	// Detached makes New bind no listener: the caller serves Handler on
+	// a listener of its own and never calls Run (cluster mode's node
+	// keeps one listener while it gains and loses the lead).
+	Detached bool
+
 	// Actors carries actor-system tuning (idle timeout, retry backoff, ...);
 	// Store, Logger, URLs and credentials are filled in by New.
 	Actors actors.Options
@@ -225,30 +234,32 @@ type Server struct {
 // The listener is bound here, so Addr is valid before Run.
 func New(opts Options) (*Server, error) {
 	if err := opts.EnsureDefaults().Validate(); err != nil {
-		return nil, err
+		return closeGiven(opts.Store, err)
 	}
 	s := &Server{opts: opts, logger: opts.Logger, limiter: newRateLimiter(opts.AppRateLimit)}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
+		return closeGiven(opts.Store, fmt.Errorf("create data dir: %w", err))
 	}
 	key, err := credential.LoadOrCreateMasterKey(opts.MasterKeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("master key: %w", err)
+		return closeGiven(opts.Store, fmt.Errorf("master key: %w", err))
 	}
 	if s.sealer, err = credential.NewSealer(key); err != nil {
-		return nil, fmt.Errorf("master key: %w", err)
+		return closeGiven(opts.Store, fmt.Errorf("master key: %w", err))
 	}
 	roots, err := apnsRoots(opts.APNsCAFile)
 	if err != nil {
-		return nil, err
+		return closeGiven(opts.Store, err)
 	}
-	var so pebble.Options
-	if opts.StoreOptions != nil {
-		so = *opts.StoreOptions
-	}
-	so.Logger = opts.Logger
-	if s.store, err = pebble.Open(filepath.Join(opts.DataDir, "db"), &so); err != nil {
-		return nil, err
+	if s.store = opts.Store; s.store == nil {
+		var so pebble.Options
+		if opts.StoreOptions != nil {
+			so = *opts.StoreOptions
+		}
+		so.Logger = opts.Logger
+		if s.store, err = pebble.Open(filepath.Join(opts.DataDir, "db"), &so); err != nil {
+			return nil, err
+		}
 	}
 	fail := func(err error) (*Server, error) {
 		if s.expiry != nil {
@@ -291,22 +302,52 @@ func New(opts Options) (*Server, error) {
 	if replayed > 0 {
 		s.logger.Info("replaying unsettled messages", "count", replayed)
 	}
-	if s.ln, err = net.Listen("tcp", opts.Listen); err != nil {
-		return fail(fmt.Errorf("listen on %s: %w", opts.Listen, err))
-	}
-	if opts.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(opts.TLSCertFile, opts.TLSKeyFile)
-		if err != nil {
-			return fail(fmt.Errorf("load ingress tls certificate: %w", err))
-		}
-		s.ln = tls.NewListener(s.ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-	}
 	s.http = IngressHTTPServer(s.handle)
 	s.http.ErrorHandler = s.handleTransportError
 	s.http.MaxRequestBodySize = opts.MaxBodySize
 	s.http.Logger = fasthttpLogger{opts.Logger}
+	if opts.Detached {
+		return s, nil
+	}
+	if s.ln, err = ListenIngress(opts); err != nil {
+		return fail(err)
+	}
 	return s, nil
 }
+
+// ListenIngress binds opts.Listen, over TLS when opts.TLSCertFile is set.
+func ListenIngress(opts Options) (net.Listener, error) {
+	var tlsConf *tls.Config
+	if opts.TLSCertFile != "" {
+		// Loaded before binding, so a bad file leaves no socket behind.
+		cert, err := tls.LoadX509KeyPair(opts.TLSCertFile, opts.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load ingress tls certificate: %w", err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", opts.Listen, err)
+	}
+	if tlsConf != nil {
+		ln = tls.NewListener(ln, tlsConf)
+	}
+	return ln, nil
+}
+
+// closeGiven closes a store the caller handed to New (Options.Store) when
+// New fails before the Server took it over, and returns err.
+func closeGiven(st storage.Store, err error) (*Server, error) {
+	if st != nil {
+		_ = st.Close()
+	}
+	return nil, err
+}
+
+// Handler is the ingress's request handler, for a caller that serves it
+// on a listener of its own (Options.Detached).
+func (s *Server) Handler() fasthttp.RequestHandler { return s.http.Handler }
 
 // IngressHTTPServer is the ingress's HTTP server around handler: its
 // timeouts, buffers and headers. herald bench serves its no-op ceiling
@@ -330,6 +371,9 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // Run serves the ingress until ctx ends or Shutdown is called. It returns
 // nil after a clean stop.
 func (s *Server) Run(ctx context.Context) error {
+	if s.ln == nil {
+		return errors.New("engine: Run on a detached server (Options.Detached): serve Handler instead")
+	}
 	errc := make(chan error, 1)
 	s.runMu.Lock()
 	if s.stopped {
@@ -377,10 +421,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.runMu.Lock()
 		s.stopped = true
 		s.runMu.Unlock()
-		httpErr := s.http.ShutdownWithContext(rest)
-		// Closing the listener ourselves also ends a Serve that had not
-		// yet taken it when fasthttp's shutdown ran.
-		_ = s.ln.Close()
+		var httpErr error
+		if s.ln != nil {
+			httpErr = s.http.ShutdownWithContext(rest)
+			// Closing the listener ourselves also ends a Serve that had
+			// not yet taken it when fasthttp's shutdown ran.
+			_ = s.ln.Close()
+		}
 		s.serving.Wait()
 		s.expiry.stop()
 		err = errors.Join(httpErr, s.system.Shutdown(rest), s.store.Close())

@@ -12,10 +12,12 @@ import (
 	"os/signal"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/heraldpush/herald/actors"
+	"github.com/heraldpush/herald/cluster"
 	"github.com/heraldpush/herald/engine"
 	"github.com/heraldpush/herald/storage"
 	"github.com/heraldpush/herald/storage/pebble"
@@ -56,8 +58,25 @@ func runServe(args []string) error {
 	procs := fs.Int("gomaxprocs", 0, "Go scheduler slots; 0: one more than the cores (or the GOMAXPROCS variable when set), so a slot held by a blocking fsync or a Pebble flush does not stall requests [HERALD_GOMAXPROCS]")
 	pprofAddr := fs.String("pprof-listen", "", "serve net/http/pprof on this address (keep it on loopback) [HERALD_PPROF_LISTEN]")
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long SIGTERM waits for in-flight pushes")
+	var co cluster.Options
+	fs.StringVar(&co.NodeName, "node-name", "", "cluster mode: this node's name, unique and stable [HERALD_NODE_NAME]")
+	fs.StringVar(&co.ClusterListen, "cluster-listen", "", "cluster mode: this node's route address, host:port [HERALD_CLUSTER_LISTEN]")
+	peers := fs.String("cluster-peers", "", "cluster mode: comma-separated route addresses of all nodes, this one included [HERALD_CLUSTER_PEERS]")
+	fs.StringVar(&co.NATSURL, "nats-url", "", "cluster mode on an existing NATS cluster instead of the embedded server [HERALD_NATS_URL]")
+	fs.DurationVar(&co.LeaseTTL, "lease-ttl", cluster.DefaultLeaseTTL, "cluster mode: how long a dead leading node's lease outlives it [HERALD_LEASE_TTL]")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *peers != "" {
+		for _, p := range strings.Split(*peers, ",") {
+			co.Peers = append(co.Peers, strings.TrimSpace(p))
+		}
+	}
+	clustered := len(co.Peers) > 0 || co.NATSURL != ""
+	if clustered && o.MasterKeyFile == "" {
+		// Each node would create a key of its own, and a credential sealed
+		// by one lead could not be opened by the next.
+		return usageError{errors.New("cluster mode needs --master-key-file: every node must seal credentials with the same key")}
 	}
 	o.Logger = newLogger(os.Stderr, format, level)
 	o.DisableMatrixGateway = !*matrixGateway
@@ -73,9 +92,26 @@ func runServe(args []string) error {
 		return usageError{fmt.Errorf("--shutdown-grace must be >= 0, got %v", *grace)}
 	}
 	runtime.GOMAXPROCS(gomaxprocs(*procs, os.Getenv("GOMAXPROCS")))
-	srv, err := engine.New(o)
-	if err != nil {
-		return err
+	var srv interface {
+		Run(context.Context) error
+		Shutdown(context.Context) error
+	}
+	if clustered {
+		co.Engine, co.Logger = o, o.Logger
+		if err := co.EnsureDefaults().Validate(); err != nil {
+			return usageError{err}
+		}
+		node, err := cluster.Start(co)
+		if err != nil {
+			return err
+		}
+		srv = node
+	} else {
+		eng, err := engine.New(o)
+		if err != nil {
+			return err
+		}
+		srv = eng
 	}
 	if *pprofAddr != "" {
 		// The default mux carries net/http/pprof's handlers; never on the

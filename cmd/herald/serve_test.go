@@ -71,6 +71,13 @@ func TestServe_BadFlags(t *testing.T) {
 			"engine: Options.HighWater must be >= 1, got -5"},
 		{"FlagOverEnv", []string{"--high-water=-7"}, map[string]string{"HERALD_HIGH_WATER": "-5"},
 			"engine: Options.HighWater must be >= 1, got -7"},
+		{"ClusterWithoutMasterKey", []string{"--cluster-peers=127.0.0.1:16221", "--cluster-listen=127.0.0.1:16221", "--node-name=n1"}, nil,
+			"cluster mode needs --master-key-file"},
+		{"ClusterWithoutName", []string{"--cluster-peers=127.0.0.1:16221", "--cluster-listen=127.0.0.1:16221", "--master-key-file=k"}, nil,
+			"cluster: Options.NodeName must be"},
+		{"ClusterSelfNotPeer", nil, map[string]string{"HERALD_CLUSTER_PEERS": "127.0.0.1:16222,127.0.0.1:16223",
+			"HERALD_CLUSTER_LISTEN": "127.0.0.1:16221", "HERALD_NODE_NAME": "n1", "HERALD_MASTER_KEY_FILE": "k"},
+			"cluster: Options.Peers must include this node's ClusterListen"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -26,6 +26,11 @@ type ServerConfig struct {
 	ClusterName string
 	ClusterPort int
 	Routes      []string
+	// ClusterHost is the cluster listener's host (default Host): the
+	// client listener can stay on loopback while routes face the network.
+	ClusterHost string
+	// MaxPayload bounds one message (default the server's, 1 MiB).
+	MaxPayload int32
 	// ReadyTimeout bounds the wait for the listener (default 10s).
 	ReadyTimeout time.Duration
 }
@@ -46,11 +51,18 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		NoSigs:     true,
 		NoLog:      true,
 	}
+	if cfg.MaxPayload > 0 {
+		o.MaxPayload = cfg.MaxPayload
+	}
 	if o.Port == 0 {
 		o.Port = server.RANDOM_PORT
 	}
 	if cfg.ClusterPort != 0 {
-		o.Cluster = server.ClusterOpts{Name: cfg.ClusterName, Host: cfg.Host, Port: cfg.ClusterPort}
+		host := cfg.ClusterHost
+		if host == "" {
+			host = cfg.Host
+		}
+		o.Cluster = server.ClusterOpts{Name: cfg.ClusterName, Host: host, Port: cfg.ClusterPort}
 		for _, r := range cfg.Routes {
 			u, err := url.Parse("nats://" + r)
 			if err != nil {
