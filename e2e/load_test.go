@@ -145,7 +145,7 @@ func (l *ledger) otherStatuses() (string, map[int]int) {
 // load posts one-to-one messages from sender to the tenant's users from
 // several goroutines, each with a unique text "m-<n>", until stop.
 type load struct {
-	c    *apiClient
+	cs   []*apiClient
 	tn   *tenant
 	led  *ledger
 	next atomic.Int64
@@ -155,7 +155,13 @@ type load struct {
 }
 
 func startLoad(c *apiClient, tn *tenant, workers int) *load {
-	l := &load{c: c, tn: tn, led: newLedger(), stop: make(chan struct{})}
+	return startLoadAcross([]*apiClient{c}, tn, workers)
+}
+
+// startLoadAcross spreads the messages over several nodes' clients,
+// round-robin.
+func startLoadAcross(cs []*apiClient, tn *tenant, workers int) *load {
+	l := &load{cs: cs, tn: tn, led: newLedger(), stop: make(chan struct{})}
 	for range workers {
 		l.wg.Add(1)
 		go l.worker()
@@ -186,7 +192,8 @@ func (l *load) worker() {
 		text := fmt.Sprintf("m-%d", n)
 		user := l.tn.users[int(n)%len(l.tn.users)]
 		msg := map[string]any{"from": sender, "to": user, "elems": []map[string]string{{"type": "text", "text": text}}}
-		status, raw, err := l.c.do("POST", "/v1/apps/"+l.tn.app+"/messages", l.tn.key, msg)
+		c := l.cs[int(n)%len(l.cs)]
+		status, raw, err := c.do("POST", "/v1/apps/"+l.tn.app+"/messages", l.tn.key, msg)
 		l.led.record(text, user, status, raw, err)
 		if err != nil || status != 202 {
 			select {

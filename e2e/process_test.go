@@ -129,6 +129,9 @@ type heraldProc struct {
 	base   string
 	log    logBuffer
 	starts int
+	// startTimeout replaces the package's startTimeout when set: a
+	// cluster node is healthy only once the cluster has a lead.
+	startTimeout time.Duration
 
 	cmd    *exec.Cmd
 	exited chan struct{} // closed once cmd.Wait returned
@@ -137,6 +140,8 @@ type heraldProc struct {
 // heraldConfig is what a herald process is started with.
 type heraldConfig struct {
 	addr, dataDir, apnsURL, caFile string
+	// extra are more serve flags (cluster mode's).
+	extra []string
 }
 
 func newHeraldProc(t *testing.T, cfg heraldConfig) *heraldProc {
@@ -155,12 +160,21 @@ func newHeraldProc(t *testing.T, cfg heraldConfig) *heraldProc {
 			"--log-level", "warn",
 		},
 	}
+	p.args = append(p.args, cfg.extra...)
 	t.Cleanup(p.killIfRunning)
 	return p
 }
 
 // start launches herald and waits until /healthz answers 200.
 func (p *heraldProc) start() {
+	p.t.Helper()
+	p.launch()
+	p.waitHealthy()
+}
+
+// launch starts herald without waiting for it: the nodes of a cluster
+// become healthy only together.
+func (p *heraldProc) launch() {
 	p.t.Helper()
 	p.starts++
 	fmt.Fprintf(&p.log, "--- herald start #%d ---\n", p.starts)
@@ -175,7 +189,6 @@ func (p *heraldProc) start() {
 		close(exited)
 	}()
 	p.cmd, p.exited = cmd, exited
-	p.waitHealthy()
 }
 
 // running reports whether the last started process has not exited.
@@ -203,13 +216,17 @@ func (p *heraldProc) waitHealthy() {
 		res.Body.Close()
 		return res.StatusCode == http.StatusOK
 	}
-	deadline := time.Now().Add(startTimeout)
+	timeout := startTimeout
+	if p.startTimeout > 0 {
+		timeout = p.startTimeout
+	}
+	deadline := time.Now().Add(timeout)
 	for !healthy() {
 		if !p.running() {
 			p.t.Fatalf("herald exited during start #%d: %v\n%s", p.starts, p.cmd.ProcessState, p.log.tail(4000))
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("herald start #%d: /healthz not 200 within %v\n%s", p.starts, startTimeout, p.log.tail(4000))
+			p.t.Fatalf("herald start #%d: /healthz not 200 within %v\n%s", p.starts, timeout, p.log.tail(4000))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
