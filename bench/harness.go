@@ -103,9 +103,9 @@ func (o *Options) ensureDefaults() error {
 	}
 	for _, s := range o.Scenarios {
 		switch s {
-		case "c2c", "group", "overload", "idle-million", "tenants":
+		case "c2c", "group", "overload", "idle-million", "tenants", "cluster":
 		default:
-			return fmt.Errorf("unknown scenario %q (c2c, group, overload, idle-million, tenants)", s)
+			return fmt.Errorf("unknown scenario %q (c2c, group, overload, idle-million, tenants, cluster)", s)
 		}
 	}
 	return nil
@@ -178,6 +178,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			err = e.scenarioIdleMillion(ctx)
 		case "tenants":
 			err = e.scenarioTenants(ctx)
+		case "cluster":
+			err = e.scenarioCluster(ctx)
 		}
 		if err != nil {
 			e.report.Warn("scenario %s: %v", s, err)

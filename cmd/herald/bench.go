@@ -15,7 +15,7 @@ import (
 func runBench(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var o bench.Options
-	scenarios := fs.String("scenario", "c2c,group", "comma-separated: c2c, group, overload, idle-million, tenants, or all")
+	scenarios := fs.String("scenario", "c2c,group", "comma-separated: c2c, group, overload, idle-million, tenants, cluster, or all")
 	fs.IntVar(&o.Users, "users", 10_000, "c2c recipients, one device each")
 	fs.IntVar(&o.Messages, "messages", 200_000, "c2c messages to deliver")
 	fs.IntVar(&o.Connections, "connections", 64, "ingress connections")

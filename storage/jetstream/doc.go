@@ -46,9 +46,9 @@
 // # Caveats
 //
 //   - Scans (Replay, the open of the log, rosters, certificates, apps,
-//     push outcomes) walk the stream one message per round trip
-//     (next_by_subj) and sort in memory: correct, slow for rosters of
-//     thousands.
+//     push outcomes) read their first messages one per round trip
+//     (next_by_subj) and stream the rest through an ordered consumer on
+//     the stream leader; results are sorted in memory.
 //   - Reads are the leader's, but JetStream's message get has no read
 //     index: in the moment of a leader change a deposed leader that has
 //     not noticed yet may still answer. Compare-and-set writes are checked

@@ -351,9 +351,16 @@ func (s *Store) retryRead(fn func(ctx context.Context) error) error {
 // errStop ends a scan early without an error.
 var errStop = errors.New("stop")
 
+// scanByGet is how many messages a scan reads one message get at a time
+// before it streams the rest through a consumer: a get is one round trip
+// and costs nothing to set up, a consumer costs a few round trips and then
+// delivers thousands of messages a second (a new lead's log open and
+// replay, large rosters).
+const scanByGet = 16
+
 // scanFrom walks messages matching filter from stream sequence seq on.
 func (s *Store) scanFrom(seq uint64, filter string, fn func(m *jetstream.RawStreamMsg) error) error {
-	for {
+	for got := 0; ; got++ {
 		var m *jetstream.RawStreamMsg
 		err := s.retryRead(func(ctx context.Context) (err error) {
 			m, err = s.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
@@ -365,6 +372,11 @@ func (s *Store) scanFrom(seq uint64, filter string, fn func(m *jetstream.RawStre
 		if err != nil {
 			return fmt.Errorf("jetstream: scan %s: %w", filter, err)
 		}
+		if got == scanByGet {
+			// m exists, so the consumer has at least it to deliver and
+			// never waits for a message that does not come.
+			return s.scanConsumer(m.Sequence, filter, fn)
+		}
 		if err := fn(m); err != nil {
 			if errors.Is(err, errStop) {
 				return nil
@@ -372,6 +384,48 @@ func (s *Store) scanFrom(seq uint64, filter string, fn func(m *jetstream.RawStre
 			return err
 		}
 		seq = m.Sequence + 1
+	}
+}
+
+// scanConsumer walks messages matching filter from stream sequence seq on
+// through an ordered consumer (served by the stream leader), until the
+// consumer reports nothing more pending. There must be a message at or
+// after seq matching filter.
+func (s *Store) scanConsumer(seq uint64, filter string, fn func(m *jetstream.RawStreamMsg) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+	defer cancel()
+	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: seq,
+	})
+	if err != nil {
+		return fmt.Errorf("jetstream: scan %s: consumer: %w", filter, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
+	if err != nil {
+		return fmt.Errorf("jetstream: scan %s: consumer: %w", filter, err)
+	}
+	defer it.Stop()
+	for {
+		// Each message resets the wait: a scan of any length goes on while
+		// messages keep coming.
+		msg, err := it.Next(jetstream.NextMaxWait(s.opts.Timeout))
+		if err != nil {
+			return fmt.Errorf("jetstream: scan %s: %w", filter, err)
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			return fmt.Errorf("jetstream: scan %s: %w", filter, err)
+		}
+		m := &jetstream.RawStreamMsg{Subject: msg.Subject(), Sequence: md.Sequence.Stream, Header: msg.Headers(), Data: msg.Data()}
+		if err := fn(m); err != nil {
+			if errors.Is(err, errStop) {
+				return nil
+			}
+			return err
+		}
+		if md.NumPending == 0 {
+			return nil
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldpush/herald/clocktest"
 	"github.com/heraldpush/herald/storage"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 func openTest(t *testing.T, o Options) (*Store, *cluster) {
@@ -162,6 +163,68 @@ func TestOptionsValidate(t *testing.T) {
 				t.Errorf("Validate() = %v; want nil", err)
 			case tt.field != "" && (err == nil || !strings.Contains(err.Error(), "Options."+tt.field)):
 				t.Errorf("Validate() = %v; want an error naming Options.%s", err, tt.field)
+			}
+		})
+	}
+}
+
+// TestScanLong: a scan longer than scanByGet goes on through a consumer
+// and yields every matching message once, in stream order; a scan stopped
+// early stops.
+func TestScanLong(t *testing.T) {
+	for _, n := range []int{0, 1, scanByGet, scanByGet + 1, 1500} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			s, _ := openTest(t, Options{})
+			var ops []op
+			for i := range n {
+				ops = append(ops, op{subj: s.subj.meta(fmt.Sprintf("k%05d", i)), data: []byte{byte(i)}})
+				// Interleaved messages the filter must skip.
+				ops = append(ops, op{subj: s.subj.app(fmt.Sprintf("a%05d", i)), data: []byte("x")})
+				if len(ops) >= 500 {
+					if _, err := s.publish(ops); err != nil {
+						t.Fatal(err)
+					}
+					ops = ops[:0]
+				}
+			}
+			if len(ops) > 0 {
+				if _, err := s.publish(ops); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got []string
+			var last uint64
+			err := s.scanFrom(1, s.opts.StreamPrefix+".M.*", func(m *jetstream.RawStreamMsg) error {
+				if m.Sequence <= last {
+					t.Fatalf("sequence %d after %d", m.Sequence, last)
+				}
+				last = m.Sequence
+				name, err := lastTok(m.Subject)
+				got = append(got, name)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != n {
+				t.Fatalf("scanned %d; want %d", len(got), n)
+			}
+			for i, name := range got {
+				if want := fmt.Sprintf("k%05d", i); name != want {
+					t.Fatalf("message %d is %s; want %s", i, name, want)
+				}
+			}
+			stopAt := n / 2
+			seen := 0
+			err = s.scanFrom(1, s.opts.StreamPrefix+".M.*", func(*jetstream.RawStreamMsg) error {
+				seen++
+				if seen > stopAt {
+					return errStop
+				}
+				return nil
+			})
+			if err != nil || (n > 0 && seen != stopAt+1) {
+				t.Errorf("stopped scan: %d seen, %v; want %d, nil", seen, err, stopAt+1)
 			}
 		})
 	}
