@@ -40,11 +40,12 @@ const (
 // clusterNode is one `herald serve` of the cluster, restartable on the
 // same flags and data directory.
 type clusterNode struct {
-	name   string
-	args   []string
-	addr   string
-	proc   *Process
-	client *Client
+	name      string
+	args      []string
+	addr      string
+	pprofAddr string
+	proc      *Process
+	client    *Client
 }
 
 // startClusterNodes starts three nodes on loopback and waits until one
@@ -71,8 +72,12 @@ func (e *env) startClusterNodes(ctx context.Context) ([]*clusterNode, error) {
 		if err != nil {
 			return nil, err
 		}
-		n := &clusterNode{name: fmt.Sprintf("n%d", i+1), addr: addr}
-		n.args = []string{"serve", "--listen", addr, "--data-dir", filepath.Join(dir, n.name), "--admin-token", benchAdmin,
+		pprofAddr, err := FreeAddr()
+		if err != nil {
+			return nil, err
+		}
+		n := &clusterNode{name: fmt.Sprintf("n%d", i+1), addr: addr, pprofAddr: pprofAddr}
+		n.args = []string{"serve", "--listen", addr, "--pprof-listen", pprofAddr, "--data-dir", filepath.Join(dir, n.name), "--admin-token", benchAdmin,
 			"--apns-production-url", url, "--apns-sandbox-url", url, "--apns-ca-file", e.caFile, "--log-level", "warn",
 			"--high-water", "500000", "--node-name", n.name, "--cluster-listen", routes[i],
 			"--cluster-peers", strings.Join(routes, ","), "--master-key-file", keyFile}
@@ -299,7 +304,9 @@ func (e *env) measureCluster(ctx context.Context, nodes []*clusterNode, d time.D
 	defer stop()
 	cl := &clusterLoad{nodes: nodes, app: nodes[0].client.App, ledger: l}
 	t0 := time.Now()
+	profiled := e.profileNodes(nodes, d/2)
 	cl.run(ctx, d)
+	profiled()
 	lost := waitAllPushed(ctx, l, clusterDrain)
 	l.mu.Lock()
 	end := l.last
@@ -335,7 +342,15 @@ func (e *env) scenarioCluster(ctx context.Context) error {
 		fmt.Sprintf("batches of %d from %d workers for %v; %d lost", clusterBatch, clusterWorkers, clusterRun, lost))
 	e.stopHerald()
 
-	nodes, err := e.startClusterNodes(ctx)
+	// A port FreeAddr found free can be taken before a node binds it
+	// (other processes share the machine): start again on new ports.
+	var nodes []*clusterNode
+	for attempt := 1; ; attempt++ {
+		nodes, err = e.startClusterNodes(ctx)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -427,4 +442,32 @@ func (e *env) clusterKill(ctx context.Context, nodes []*clusterNode) error {
 	l.mu.Unlock()
 	r.Add("cluster", "kill: duplicated", float64(dups), "pushes", "in flight at the kill, pushed again with the same apns-id")
 	return nil
+}
+
+// profileNodes saves a CPU profile of every cluster node over d, a second
+// into the load, to the profile path + ".cluster-" + the node's name and
+// its role, when the options ask for profiles. The returned function
+// waits for them.
+func (e *env) profileNodes(nodes []*clusterNode, d time.Duration) (wait func()) {
+	if e.opts.Profile == "" || nodes[0].pprofAddr == "" {
+		return func() {}
+	}
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Second)
+			role := "follower"
+			if n.leads() {
+				role = "lead"
+			}
+			path := fmt.Sprintf("%s.cluster-%s-%s", e.opts.Profile, n.name, role)
+			which := fmt.Sprintf("profile?seconds=%d", int(d.Seconds()))
+			if err := fetchProfileAt(n.pprofAddr, path, which, d+30*time.Second); err != nil {
+				e.report.Warn("cpu profile of %s: %v", n.name, err)
+			}
+		}()
+	}
+	return wg.Wait
 }

@@ -218,8 +218,14 @@ func (e *env) captureHeap(path string) error {
 }
 
 func (e *env) fetchProfile(path, which string, timeout time.Duration) error {
+	return fetchProfileAt(e.pprofAddr, path, which, timeout)
+}
+
+// fetchProfileAt saves the pprof profile which of the process serving
+// pprof at addr to path.
+func fetchProfileAt(addr, path, which string, timeout time.Duration) error {
 	c := &http.Client{Timeout: timeout}
-	res, err := c.Get(fmt.Sprintf("http://%s/debug/pprof/%s", e.pprofAddr, which))
+	res, err := c.Get(fmt.Sprintf("http://%s/debug/pprof/%s", addr, which))
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package jetstream
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -26,6 +27,10 @@ type messageLog struct {
 		sync.Mutex
 		next, limit uint64 // next seq to issue; the reservation ends before limit
 		unsettled   map[uint64]struct{}
+		// opened are the entries open found, kept for a Replay before
+		// any Append: a new lead's backlog is read from the stream once,
+		// not twice.
+		opened []*storage.Entry
 	}
 	reserveMu sync.Mutex
 }
@@ -33,7 +38,21 @@ type messageLog struct {
 // open registers every log entry still in the stream as unsettled.
 func (l *messageLog) open(s *Store) error {
 	l.mu.unsettled = make(map[uint64]struct{})
-	return s.scanFrom(1, s.subj.logs(), func(m *jetstream.RawStreamMsg) error {
+	entries, err := s.scanLog()
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		l.mu.unsettled[e.Seq] = struct{}{}
+	}
+	l.mu.opened = entries
+	return nil
+}
+
+// scanLog reads the log's unsettled entries, in seq order.
+func (s *Store) scanLog() ([]*storage.Entry, error) {
+	var es []*storage.Entry
+	err := s.scanFrom(1, s.subj.logs(), func(m *jetstream.RawStreamMsg) error {
 		if m.Header.Get(delHeader) != "" {
 			return nil
 		}
@@ -41,9 +60,20 @@ func (l *messageLog) open(s *Store) error {
 		if err != nil {
 			return fmt.Errorf("%w: log subject %q", storage.ErrCorrupt, m.Subject)
 		}
-		l.mu.unsettled[seq] = struct{}{}
+		e, err := storage.DecodeEntry(seq, m.Data)
+		if err != nil {
+			return err
+		}
+		es = append(es, e)
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	// Stream order is publish order, which concurrent appends may have
+	// made differ from seq order.
+	slices.SortFunc(es, func(a, b *storage.Entry) int { return cmp.Compare(a.Seq, b.Seq) })
+	return es, nil
 }
 
 // issue assigns n consecutive seqs, reserving a new range when the current
@@ -66,6 +96,7 @@ func (l *messageLog) issue(s *Store, n int) (uint64, error) {
 		l.mu.Unlock()
 	}
 	l.mu.Lock()
+	l.mu.opened = nil // Replay must see the new entries too: it scans
 	l.mu.next = first + uint64(n)
 	for seq := first; seq < first+uint64(n); seq++ {
 		l.mu.unsettled[seq] = struct{}{}
@@ -173,37 +204,23 @@ func (s *Store) appendLocked(entries []*storage.Entry, extra func(e *storage.Ent
 // Replay calls fn for every entry not yet settled, in seq order.
 func (s *Store) Replay(fn func(*storage.Entry) error) error {
 	s.queue.readYourWrites()
-	var es []*storage.Entry
-	err := s.scanFrom(1, s.subj.logs(), func(m *jetstream.RawStreamMsg) error {
-		if m.Header.Get(delHeader) != "" {
-			return nil
-		}
-		seq, err := strconv.ParseUint(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:], 16, 64)
-		if err != nil {
-			return fmt.Errorf("%w: log subject %q", storage.ErrCorrupt, m.Subject)
-		}
-		e, err := storage.DecodeEntry(seq, m.Data)
-		if err != nil {
+	s.log.mu.Lock()
+	es := s.log.mu.opened
+	s.log.mu.opened = nil
+	s.log.mu.Unlock()
+	if es == nil {
+		var err error
+		if es, err = s.scanLog(); err != nil {
 			return err
 		}
-		es = append(es, e)
-		return nil
-	})
-	if err != nil {
-		return err
 	}
-	// Stream order is publish order, which concurrent appends may have
-	// made differ from seq order.
-	slices.SortFunc(es, func(a, b *storage.Entry) int {
-		switch {
-		case a.Seq < b.Seq:
-			return -1
-		case a.Seq > b.Seq:
-			return 1
-		}
-		return 0
-	})
 	for _, e := range es {
+		s.log.mu.Lock()
+		_, unsettled := s.log.mu.unsettled[e.Seq]
+		s.log.mu.Unlock()
+		if !unsettled {
+			continue // settled since open
+		}
 		if err := fn(e); err != nil {
 			return err
 		}
