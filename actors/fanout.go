@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/heraldpush/herald"
@@ -92,7 +93,23 @@ type fanoutActor struct {
 	members   map[string]*fanoutMember // in flight, by user id
 	// asked counts claimMembers sent and not answered yet.
 	asked int
+	// readFailures counts roster reads failed in a row; the next try waits
+	// longer each time (see retryFill).
+	readFailures int
 }
+
+// fanoutRetryFill asks a fan-out to read its roster again after a failed
+// read.
+type fanoutRetryFill struct{}
+
+// Roster read retries back off from fanoutRetryFirst, doubling up to
+// fanoutRetryMax: a cluster's store can refuse reads for seconds while a
+// stream leader moves, and a fan-out that stopped would wait for the next
+// start (or the next lead) to be replayed.
+const (
+	fanoutRetryFirst = 200 * time.Millisecond
+	fanoutRetryMax   = 5 * time.Second
+)
 
 // fanoutChunk is one slice of the roster in flight.
 type fanoutChunk struct {
@@ -131,6 +148,8 @@ func (f *fanoutActor) Receive(ctx actor.Context) {
 			ctx.Stop(ctx.Self())
 			return
 		}
+		f.fill(ctx)
+	case *fanoutRetryFill:
 		f.fill(ctx)
 	case *membersClaimed:
 		f.asked--
@@ -227,10 +246,14 @@ func (f *fanoutActor) fill(ctx actor.Context) {
 			return nil
 		})
 		if err != nil {
-			f.sys.logger.Error("read group roster", "app", e.App, "group", e.Msg.GroupID, "err", err)
-			ctx.Stop(ctx.Self()) // unsettled: replayed at the next start
+			delay := min(fanoutRetryFirst<<min(f.readFailures, 10), fanoutRetryMax)
+			f.readFailures++
+			f.sys.logger.Warn("read group roster; trying again", "app", e.App, "group", e.Msg.GroupID,
+				"seq", e.Seq, "attempt", f.readFailures, "in", delay.String(), "err", err)
+			f.sys.timers.sendAfter(delay, ctx.Self(), &fanoutRetryFill{})
 			return
 		}
+		f.readFailures = 0
 		if n < f.sys.opts.FanoutChunk {
 			f.exhausted = true
 		}

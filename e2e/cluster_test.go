@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -218,4 +219,86 @@ func TestCluster_StopLeader(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestCluster_KillLeaderGroup kills the leading node with SIGKILL while
+// it fans group messages out to 2,000 members, posted round-robin over the
+// nodes: every group message any node answered 202 reaches every member
+// once a survivor has taken over.
+func TestCluster_KillLeaderGroup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: builds and runs three herald nodes")
+	}
+	cs := startCluster(t)
+	tn := setupTenant(t, cs.clients[0], crashGroupMembers)
+	base := "/v1/apps/" + tn.app
+	parallel(len(tn.users), 8, func(i int) {
+		c := cs.clients[i%len(cs.clients)]
+		status, raw, err := c.do("PUT", base+"/groups/g/members/"+tn.users[i], tn.key, map[string]any{})
+		if err != nil || status != 204 {
+			t.Errorf("add member %s = %d %s %v; want 204", tn.users[i], status, raw, err)
+		}
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	var mu sync.Mutex
+	accepted := map[string]bool{}
+	unknown := 0
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for n := 1; ; n++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(groupPostPause):
+			}
+			text := fmt.Sprintf("g-%d", n)
+			msg := map[string]any{"from": sender, "group_id": "g", "elems": []map[string]string{{"type": "text", "text": text}}}
+			status, _, err := cs.clients[n%len(cs.clients)].do("POST", base+"/messages", tn.key, msg)
+			mu.Lock()
+			switch {
+			case err == nil && status == 202:
+				accepted[text] = true
+			case err != nil:
+				unknown++ // may or may not have been stored
+			}
+			mu.Unlock()
+		}
+	}()
+	time.Sleep(clusterSpell)
+	lead := cs.leader()
+	if lead < 0 {
+		t.Fatalf("no node leads under load\n%s", cs.logs())
+	}
+	killAt := time.Now()
+	cs.nodes[lead].kill()
+	next, takeover := cs.waitLeader(lead, killAt)
+	cs.nodes[lead].launch()
+	cs.nodes[lead].waitHealthy()
+	time.Sleep(clusterSpell)
+	close(stop)
+	<-done
+
+	mu.Lock()
+	texts := len(accepted)
+	mu.Unlock()
+	if texts == 0 {
+		t.Fatal("the cluster accepted no group message")
+	}
+	gt := newGroupTally()
+	var short map[string]int
+	eventually(deliverTimeout, func() bool {
+		gt.update(cs.mock)
+		short = gt.short(accepted, crashGroupMembers)
+		return len(short) == 0
+	})
+	t.Logf("cluster group fan-out, SIGKILL of the lead %s: %s took over in %v; %d group messages accepted (%d unknown), %d member pushes answered 200, %d more than one per member and message",
+		cs.names[lead], cs.names[next], takeover.Round(time.Millisecond), texts, unknown, gt.pushes, gt.pushes-texts*crashGroupMembers)
+	if len(short) > 0 {
+		t.Errorf("%d of %d accepted group messages did not reach every member within %v (message: members reached): %v\n%s",
+			len(short), texts, deliverTimeout, short, cs.logs())
+	}
 }

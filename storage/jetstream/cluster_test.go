@@ -48,6 +48,16 @@ func TestLeaderKilled(t *testing.T) {
 		}
 		appended = append(appended, e)
 	}
+	// A roster longer than a scan reads by message get, so reading it
+	// back after the kill streams through a consumer on the new leader.
+	const members = 300
+	b := s.NewBatch()
+	for i := range members {
+		b.PutMember("a", "g", fmt.Sprintf("u%04d", i), "")
+	}
+	if err := s.Commit(context.Background(), b); err != nil {
+		t.Fatalf("commit roster: %v", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	info, err := s.stream.Info(ctx)
@@ -86,6 +96,24 @@ func TestLeaderKilled(t *testing.T) {
 	for i, e := range appended {
 		if seqs[i] != e.Seq {
 			t.Errorf("replayed seq %d at %d; want %d", seqs[i], i, e.Seq)
+		}
+	}
+	for _, chunk := range []int{members, 64} {
+		got, after := 0, ""
+		for {
+			n := 0
+			last, err := s2.ScanMembers("a", "g", after, chunk, func(storage.Member) error { n++; return nil })
+			if err != nil {
+				t.Fatalf("scan the roster by %d on the survivors: %v", chunk, err)
+			}
+			got += n
+			if n < chunk {
+				break
+			}
+			after = last
+		}
+		if got != members {
+			t.Errorf("roster scanned by %d on the survivors: %d members; want %d", chunk, got, members)
 		}
 	}
 	again := &storage.Entry{App: "a", DedupKey: "a", Msg: msg("m")}
@@ -131,6 +159,16 @@ func TestLeaderKilledUnderLoad(t *testing.T) {
 		t.Fatalf("open: %v", err)
 	}
 	defer s.Close()
+	// A roster longer than a scan reads by message get, so reading it
+	// back after the kill streams through a consumer on the new leader.
+	const members = 300
+	b := s.NewBatch()
+	for i := range members {
+		b.PutMember("a", "g", fmt.Sprintf("u%04d", i), "")
+	}
+	if err := s.Commit(context.Background(), b); err != nil {
+		t.Fatalf("commit roster: %v", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	info, err := s.stream.Info(ctx)

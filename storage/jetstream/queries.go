@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -260,29 +261,25 @@ func (s *Store) GroupMember(app, group, user string) (storage.Member, error) {
 
 // ScanMembers calls fn for up to limit members whose user id sorts after
 // the given one, in user id order, and returns the last user id visited.
-// It reads the whole roster from the leader and sorts it: a first
-// version, one round trip per member (see the package doc).
+// The roster is read whole and sorted, and kept while it does not change
+// (rosters.go), so the chunks of one fan-out read it once.
 func (s *Store) ScanMembers(app, group, after string, limit int, fn func(storage.Member) error) (string, error) {
-	last, n := after, 0
-	err := s.scanSorted(s.subj.members(app, group), func(user string, v []byte) error {
-		if n >= limit {
-			return errStop
-		}
-		if after != "" && strings.Compare(user, after) <= 0 {
-			return nil
-		}
-		m, err := storage.DecodeMember(user, v)
-		if err != nil {
-			return err
-		}
-		last = user
-		n++
-		return fn(m)
-	})
-	if errors.Is(err, errStop) {
-		err = nil
+	members, err := s.roster(s.subj.members(app, group))
+	if err != nil {
+		return after, err
 	}
-	return last, err
+	i, _ := slices.BinarySearchFunc(members, after, func(m storage.Member, id string) int { return strings.Compare(m.UserID, id) })
+	if i < len(members) && members[i].UserID == after {
+		i++
+	}
+	last := after
+	for _, m := range members[i:min(i+limit, len(members))] {
+		last = m.UserID
+		if err := fn(m); err != nil {
+			return last, err
+		}
+	}
+	return last, nil
 }
 
 // FanoutCursor returns where group message seq's fan-out may resume.

@@ -146,6 +146,8 @@ type Store struct {
 	dedup  dedupIndex
 	queue  writeQueue
 	owners *storage.TokenLocks
+	// rosters keeps group rosters between a fan-out's chunks.
+	rosters rosterCache
 	// appMu serialises business_id allocation (a read-modify-write of the
 	// app record) within this process; across processes the app record is
 	// written by compare-and-set.

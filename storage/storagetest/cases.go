@@ -368,6 +368,32 @@ func testGroups(t *testing.T, b Backend) {
 	if _, err := s.ScanMembers("a", "g", "", 100, func(storage.Member) error { return stop }); !errors.Is(err, stop) {
 		t.Errorf("ScanMembers with fn failing = %v; want fn's error", err)
 	}
+	// A scan after the roster changed sees the change: removals, a new
+	// name card and a new member, whichever member sorts last.
+	roster := func() []string {
+		var ids []string
+		if _, err := s.ScanMembers("a", "g", "", 100, func(m storage.Member) error {
+			ids = append(ids, m.UserID+"="+m.NameCard)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	commit(t, s, func(b storage.Batch) { b.DeleteMember("a", "g", "u00") })
+	commit(t, s, func(b storage.Batch) { b.PutMember("a", "g", "u05", "new card") })
+	commit(t, s, func(b storage.Batch) { b.PutMember("a", "g", "u10", "") })
+	commit(t, s, func(b storage.Batch) { b.DeleteMember("a", "g", "u09") })
+	want = []string{"u01=card1", "u02=card2", "u04=card4", "u05=new card", "u06=card6", "u07=card7", "u08=card8", "u10="}
+	if got := roster(); !reflect.DeepEqual(got, want) {
+		t.Errorf("roster after changes = %v; want %v", got, want)
+	}
+	for _, id := range []string{"u01", "u02", "u04", "u05", "u06", "u07", "u08", "u10"} {
+		commit(t, s, func(b storage.Batch) { b.DeleteMember("a", "g", id) })
+	}
+	if got := roster(); len(got) != 0 {
+		t.Errorf("roster after removing everyone = %v; want none", got)
+	}
 }
 
 // testLog: what Append returned nil for is replayed until it is settled,

@@ -1,0 +1,71 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/storage"
+)
+
+// flakyRoster is a store whose roster reads fail while fails is above 0,
+// as a cluster's store does while a stream leader moves.
+type flakyRoster struct {
+	storage.Store
+	fails atomic.Int32
+}
+
+func (f *flakyRoster) ScanMembers(app, group, after string, limit int, fn func(storage.Member) error) (string, error) {
+	if f.fails.Add(-1) >= 0 {
+		return after, errors.New("nats: timeout")
+	}
+	return f.Store.ScanMembers(app, group, after, limit, fn)
+}
+
+// A fan-out whose roster reads fail tries again, backing off, and
+// delivers to every member once the reads succeed, instead of leaving the
+// message to the next start.
+func TestFanout_RetriesRosterReads(t *testing.T) {
+	p := newGatedPusher()
+	p.open = true
+	st := &flakyRoster{Store: newTestStore(t)}
+	sys, err := New(Options{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FanoutChunk: 4, FanoutWindow: 8,
+		NewPusher: func(string, *storage.Certificate, string) (pusher, error) { return p, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sys.Shutdown(context.Background()) })
+	bid := addTestApp(t, sys)
+	const members = 9
+	b := st.NewBatch()
+	b.PutGroup("a", "g", &storage.Group{Name: "G"})
+	for i := range members {
+		b.PutMember("a", "g", fmt.Sprintf("m%02d", i), "")
+		bind(t, sys, fmt.Sprintf("m%02d", i), tok(100+i), bid)
+	}
+	if err := st.Commit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	st.fails.Store(3) // the first read and two retries fail
+	e := &storage.Entry{App: "a", ReceivedAt: time.Now(), Msg: &herald.Message{From: "m00", GroupID: "g",
+		Elems: []herald.Elem{{Type: herald.ElemText, Text: "hi"}}}}
+	if err := st.Append([]*storage.Entry{e}); err != nil {
+		t.Fatal(err)
+	}
+	sys.Deliver(e)
+	eventually(t, 10*time.Second, settled(st), func() string { return "group message unsettled after the roster came back" })
+	for i := 1; i < members; i++ {
+		if n := p.count(tok(100 + i)); n != 1 {
+			t.Errorf("m%02d's phone got %d pushes; want 1", i, n)
+		}
+	}
+	if left := st.fails.Load(); left > 0 {
+		t.Errorf("%d failing reads never made; want every one tried", left)
+	}
+}
