@@ -30,14 +30,17 @@ func startTestNATS(t *testing.T, maxPayload int32) string {
 	return s.ClientURL()
 }
 
-func startTestNode(t *testing.T, name, natsURL, keyFile string) *Node {
+func startTestNode(t *testing.T, name, natsURL, keyFile string, edit ...func(*engine.Options)) *Node {
 	t.Helper()
 	dir := t.TempDir()
+	eo := engine.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), AdminToken: testAdmin,
+		MasterKeyFile: keyFile, MaxBodySize: 4 << 20}
+	for _, e := range edit {
+		e(&eo)
+	}
 	n, err := Start(Options{
 		NodeName: name, NATSURL: natsURL, Replicas: 1, LeaseTTL: 2 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Engine: engine.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), AdminToken: testAdmin,
-			MasterKeyFile: keyFile, MaxBodySize: 4 << 20},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Engine: eo,
 	})
 	if err != nil {
 		t.Fatalf("start %s: %v", name, err)
@@ -61,11 +64,16 @@ type answer struct {
 
 func call(t *testing.T, n *Node, method, path, body string) answer {
 	t.Helper()
+	return callAs(t, n, testAdmin, method, path, body)
+}
+
+func callAs(t *testing.T, n *Node, token, method, path, body string) answer {
+	t.Helper()
 	req, err := http.NewRequest(method, "http://"+n.Addr()+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+testAdmin)
+	req.Header.Set("Authorization", "Bearer "+token)
 	res, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatalf("%s %s on %s: %v", method, path, n.o.NodeName, err)
@@ -178,4 +186,45 @@ func TestNode_NoLeader(t *testing.T) {
 	if res.StatusCode != 503 || res.Header.Get("Retry-After") != "1" || !strings.Contains(string(b), "no_leader") {
 		t.Errorf("GET /healthz without a lead = %d %q (Retry-After %q); want 503 no_leader, Retry-After 1", res.StatusCode, b, res.Header.Get("Retry-After"))
 	}
+}
+
+// An app's rate limit holds for the whole cluster: messages posted to
+// both nodes draw on one bucket (the lead's), so what is accepted over a
+// run never exceeds one second's burst plus the rate times the run's
+// length, however the requests are spread.
+func TestNode_RateLimitAcrossNodes(t *testing.T) {
+	const rate = 40
+	url := startTestNATS(t, 1<<20)
+	key := filepath.Join(t.TempDir(), "master.key")
+	limit := func(o *engine.Options) { o.AppRateLimit = rate }
+	a := startTestNode(t, "a", url, key, limit)
+	waitLead(t, a)
+	b := startTestNode(t, "b", url, key, limit)
+	var app struct {
+		APIKey string `json:"api_key"`
+	}
+	created := call(t, b, "POST", "/v1/apps", `{"app_id":"rl"}`)
+	if err := json.Unmarshal([]byte(created.body), &app); err != nil || created.status != 201 {
+		t.Fatalf("create app = %+v", created)
+	}
+	start := time.Now()
+	accepted, limited := 0, 0
+	for i := range 4 * rate {
+		n := []*Node{a, b}[i%2]
+		got := callAs(t, n, app.APIKey, "POST", "/v1/apps/rl/messages",
+			fmt.Sprintf(`{"from":"s","to":"u%d","elems":[{"type":"text","text":"m%d"}]}`, i, i))
+		switch got.status {
+		case 202:
+			accepted++
+		case 429:
+			limited++
+		default:
+			t.Fatalf("message %d through %s = %+v", i, n.o.NodeName, got)
+		}
+	}
+	elapsed := time.Since(start).Seconds()
+	if most := rate + int(rate*elapsed) + 1; accepted > most || accepted < rate {
+		t.Errorf("accepted %d of %d over %.2fs at %d/s across two nodes; want between the burst %d and %d", accepted, 4*rate, elapsed, rate, rate, most)
+	}
+	t.Logf("%d accepted, %d limited over %.2fs", accepted, limited, elapsed)
 }
