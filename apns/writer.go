@@ -3,6 +3,7 @@ package apns
 import (
 	"bytes"
 	"fmt"
+	"runtime"
 )
 
 // Batching limits of the writer. A batch is gathered under the locks,
@@ -14,6 +15,10 @@ const (
 	maxBatch       = 128
 	maxBatchBytes  = 64 << 10
 	flushThreshold = 64 << 10
+	// flushYields is how many times the writer yields its thread before
+	// writing a buffer under yieldBelow bytes that no new work joined.
+	flushYields = 2
+	yieldBelow  = 4 << 10
 )
 
 // writerState is the writer goroutine's scratch, reused between batches.
@@ -62,6 +67,7 @@ func (w *writerState) empty() bool {
 func (c *conn) writeLoop() {
 	defer c.p.wg.Done()
 	var w writerState
+	yields := 0 // rounds yielded since the buffer last took work
 	for {
 		if !c.gather(&w) {
 			return
@@ -78,6 +84,18 @@ func (c *conn) writeLoop() {
 			return
 		}
 		if w.empty() {
+			if n := len(c.enc.out.b); n > 0 && n < yieldBelow && yields < flushYields {
+				// A small buffer: pushes usually come in bursts (the
+				// messages of one group commit reach their user actors
+				// together), so let the goroutines about to Send run
+				// first and take their pushes into the same write. A
+				// write system call costs this side and the server's
+				// read about as much as a dozen pushes' encoding.
+				yields++
+				runtime.Gosched()
+				continue
+			}
+			yields = 0
 			if len(c.enc.out.b) > 0 {
 				if err := c.flush(); err != nil {
 					c.close(fmt.Errorf("write: %w", err))
@@ -88,6 +106,7 @@ func (c *conn) writeLoop() {
 			<-c.wakeCh
 			continue
 		}
+		yields = 0
 		c.encode(&w)
 		c.register(&w)
 		if len(c.enc.out.b) >= flushThreshold {

@@ -239,7 +239,7 @@ func (cl *clusterLoad) run(ctx context.Context, d time.Duration) {
 				r := int(cl.next.Add(1))
 				first := r * clusterBatch
 				to := func(i int) string { return "u" + strconv.Itoa(i%clusterUsers) }
-				body = appendBatch(body[:0], first, first+clusterBatch, to)
+				body = appendBatch(body[:0], first, first+clusterBatch, fromSender, to)
 				n := cl.nodes[(r+w)%len(cl.nodes)]
 				status, answer, err := n.client.Do("POST", "/v1/apps/"+n.client.App+"/messages:batch", n.client.Key, "application/json", body)
 				if err != nil || status != 202 {

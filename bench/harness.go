@@ -16,8 +16,8 @@ import (
 
 // Options configure a bench run. Zero values mean the documented defaults.
 type Options struct {
-	// Scenarios to run, in order: c2c, group, overload, idle-million,
-	// tenants (default c2c and group).
+	// Scenarios to run, in order: single, c2c, group, overload,
+	// idle-million, tenants, cluster (default single, c2c and group).
 	Scenarios []string
 	// Herald is the herald binary to start as `herald serve` and
 	// `herald mockapns` (default: this executable).
@@ -26,8 +26,12 @@ type Options struct {
 	// registers (default 10,000).
 	Users int
 	// Messages is how many one-to-one messages the c2c scenario sends
-	// (default 200,000).
+	// (default 200,000); the single scenario sends half as many, one per
+	// request.
 	Messages int
+	// SingleUsers is how many recipients (one device each) the single
+	// scenario registers (default 20,000).
+	SingleUsers int
 	// Connections is how many ingress connections the load uses (default 64).
 	Connections int
 	// Batch is how many messages one messages:batch request carries (default 100).
@@ -58,14 +62,15 @@ type Options struct {
 	// Profile, when set, saves a CPU profile of herald during the c2c
 	// delivery phase to this file, of the single-message ingest's first
 	// second to this file + ".single", of the latency run to this file +
-	// ".latency" and of the group fan-out's first second to this file +
-	// ".group".
+	// ".latency", of the group fan-out's first second to this file +
+	// ".group" and of the single scenario's delivery's first 3 s to this
+	// file + ".delivery-single".
 	Profile string
 }
 
 func (o *Options) ensureDefaults() error {
 	if len(o.Scenarios) == 0 {
-		o.Scenarios = []string{"c2c", "group"}
+		o.Scenarios = []string{"single", "c2c", "group"}
 	}
 	if o.Herald == "" {
 		exe, err := os.Executable()
@@ -76,6 +81,9 @@ func (o *Options) ensureDefaults() error {
 	}
 	if o.Users == 0 {
 		o.Users = 10_000
+	}
+	if o.SingleUsers == 0 {
+		o.SingleUsers = 20_000
 	}
 	if o.Messages == 0 {
 		o.Messages = 200_000
@@ -103,9 +111,9 @@ func (o *Options) ensureDefaults() error {
 	}
 	for _, s := range o.Scenarios {
 		switch s {
-		case "c2c", "group", "overload", "idle-million", "tenants", "cluster":
+		case "single", "c2c", "group", "overload", "idle-million", "tenants", "cluster":
 		default:
-			return fmt.Errorf("unknown scenario %q (c2c, group, overload, idle-million, tenants, cluster)", s)
+			return fmt.Errorf("unknown scenario %q (single, c2c, group, overload, idle-million, tenants, cluster)", s)
 		}
 	}
 	return nil
@@ -168,6 +176,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 		var err error
 		switch s {
+		case "single":
+			err = e.scenarioSingle(ctx)
 		case "c2c":
 			err = e.scenarioC2C(ctx)
 		case "group":
@@ -189,6 +199,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 		e.stopHerald()
 	}
+	e.singleRatios()
 	return e.report, errors.Join(ctx.Err())
 }
 

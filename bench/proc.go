@@ -154,6 +154,53 @@ func ReadUsage(pid int) (Usage, error) {
 	return u, sc.Err()
 }
 
+// Counters are a process's system call and scheduling counts, which say
+// what one request costs besides CPU time: each read and write is a
+// system call, each context switch a thread that slept and was woken.
+type Counters struct {
+	Reads, Writes int64 // read-like and write-like system calls (/proc/PID/io syscr, syscw)
+	Switches      int64 // voluntary and involuntary context switches, all threads
+}
+
+// Sub returns c - o.
+func (c Counters) Sub(o Counters) Counters {
+	return Counters{c.Reads - o.Reads, c.Writes - o.Writes, c.Switches - o.Switches}
+}
+
+// ReadCounters reads a process's Counters from /proc. Threads that exited
+// take their context switches with them; Go keeps its threads.
+func ReadCounters(pid int) (Counters, error) {
+	var c Counters
+	io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return c, err
+	}
+	for _, line := range strings.Split(string(io), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
+			c.Reads, _ = strconv.ParseInt(v, 10, 64)
+		} else if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			c.Writes, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return c, err
+	}
+	for _, t := range tasks {
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
+		if err != nil {
+			continue // the thread exited meanwhile
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			if _, v, ok := strings.Cut(line, "ctxt_switches:"); ok {
+				n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				c.Switches += n
+			}
+		}
+	}
+	return c, nil
+}
+
 // SelfCPU is this process's CPU time (the load generator's own cost).
 func SelfCPU() time.Duration {
 	var ru syscall.Rusage

@@ -84,12 +84,26 @@ func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "\nherald bench — %s\n%s\n\n", r.Started.Format(time.RFC3339), r.Machine)
 	fmt.Fprintf(w, "%-12s %-50s %14s %-10s %s\n", "scenario", "figure", "value", "unit", "note")
 	fmt.Fprintf(w, "%s\n", strings.Repeat("-", 110))
-	for _, f := range r.Figures {
+	for _, f := range r.ordered() {
 		fmt.Fprintf(w, "%-12s %-50s %14s %-10s %s\n", f.Scenario, f.Name, formatValue(f.Value), f.Unit, f.Note)
 	}
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
+}
+
+// ordered returns the figures with leadScenario's first, each group in
+// the order recorded. The caller holds r.mu.
+func (r *Report) ordered() []Figure {
+	out := make([]Figure, 0, len(r.Figures))
+	for _, lead := range []bool{true, false} {
+		for _, f := range r.Figures {
+			if (f.Scenario == leadScenario) == lead {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
 }
 
 func formatValue(v float64) string {

@@ -29,23 +29,40 @@ func appendKeyedMessage(b []byte, from, to string, i int, key string) []byte {
 	return append(b, `"}`...)
 }
 
-// appendBatch appends a messages:batch body of messages first..last-1
-// from "sender", message i to to(i).
-func appendBatch(b []byte, first, last int, to func(i int) string) []byte {
+// appendBatch appends a messages:batch body of messages first..last-1,
+// message i from from(i) to to(i).
+func appendBatch(b []byte, first, last int, from, to func(i int) string) []byte {
 	b = append(b, `{"messages":[`...)
 	for i := first; i < last; i++ {
 		if i > first {
 			b = append(b, ',')
 		}
-		b = appendMessage(b, "sender", to(i), i)
+		b = appendMessage(b, from(i), to(i), i)
 	}
 	return append(b, "]}"...)
 }
+
+// fromSender is the sender of the bench's batch-fed and ingest loads: a
+// user without a profile (pushes carry the content alone).
+func fromSender(int) string { return "sender" }
 
 // driveResult is what one load phase achieved.
 type driveResult struct {
 	accepted, rejected int64
 	elapsed            time.Duration
+}
+
+// load is one closed-loop message load: total messages, batch per
+// request (1 = the single-message endpoint), message i from from(i) (nil:
+// fromSender) to to(i), with client_msg_id key(i) when key is set (single
+// messages only).
+type load struct {
+	addr    string // "" = herald
+	label   string
+	total   int
+	batch   int
+	from    func(i int) string
+	to, key func(i int) string
 }
 
 // drive sends total messages, batch per request (1 = the single-message
@@ -54,24 +71,27 @@ type driveResult struct {
 // well-behaved client does. The load comes from blast: one thread, raw
 // epoll, so the client takes as little CPU from herald as it can.
 func (e *env) drive(ctx context.Context, label string, total, batch int, to func(i int) string) (driveResult, error) {
-	return e.driveAt(ctx, e.client.addr, label, total, batch, to)
+	return e.driveLoad(ctx, load{label: label, total: total, batch: batch, to: to})
 }
 
 // driveAt is drive against the server at addr (herald, or the no-op
 // ceiling server).
 func (e *env) driveAt(ctx context.Context, addr, label string, total, batch int, to func(i int) string) (driveResult, error) {
-	return e.driveKeyed(ctx, addr, label, total, batch, to, nil)
+	return e.driveLoad(ctx, load{addr: addr, label: label, total: total, batch: batch, to: to})
 }
 
-// driveKeyed is driveAt with single messages that carry client_msg_id
-// key(i) (nil: none; batches never carry one).
-func (e *env) driveKeyed(ctx context.Context, addr, label string, total, batch int, to, key func(i int) string) (driveResult, error) {
-	if batch < 1 {
-		batch = 1
+// driveLoad runs l (see drive).
+func (e *env) driveLoad(ctx context.Context, l load) (driveResult, error) {
+	addr, batch, total, from, to, key := l.addr, max(l.batch, 1), l.total, l.from, l.to, l.key
+	if addr == "" {
+		addr = e.client.addr
+	}
+	if from == nil {
+		from = fromSender
 	}
 	requests := (total + batch - 1) / batch
 	var accepted, rejected atomic.Int64
-	p := &progress{w: e.opts.Progress, label: label, total: int64(total), start: time.Now()}
+	p := &progress{w: e.opts.Progress, label: l.label, total: int64(total), start: time.Now()}
 	stop := e.ticker(200*time.Millisecond, func() { p.draw(accepted.Load(), fmt.Sprintf("429s %d", rejected.Load())) })
 	path := "/v1/apps/" + e.client.App + "/messages"
 	if batch > 1 {
@@ -83,11 +103,11 @@ func (e *env) driveKeyed(ctx context.Context, addr, label string, total, batch i
 	request := func(r int, dst []byte) []byte {
 		first, last := messages(r)
 		if batch > 1 {
-			body = appendBatch(body[:0], first, last, to)
+			body = appendBatch(body[:0], first, last, from, to)
 		} else if key != nil {
-			body = appendKeyedMessage(body[:0], "sender", to(first), first, key(first))
+			body = appendKeyedMessage(body[:0], from(first), to(first), first, key(first))
 		} else {
-			body = appendMessage(body[:0], "sender", to(first), first)
+			body = appendMessage(body[:0], from(first), to(first), first)
 		}
 		return appendPost(dst, addr, path, e.client.Key, body)
 	}
@@ -245,12 +265,19 @@ func (e *env) scenarioC2C(ctx context.Context) error {
 	// The ceiling first, the same requests on the same connections to a
 	// server that only answers 202: how much of the machine's request
 	// rate at this moment herald's durable ingest keeps.
+	noop0, _ := ReadUsage(e.mock.PID())
 	ceiling, err := e.driveAt(ctx, e.noopAddr, "reference: no-op HTTP/1.1", single, 1, toIdle)
 	if err != nil {
 		return fmt.Errorf("no-op HTTP/1.1 ceiling: %w", err)
 	}
+	noop1, _ := ReadUsage(e.mock.PID())
 	ceilingRate := float64(ceiling.accepted) / ceiling.elapsed.Seconds()
 	r.Add("c2c", fmt.Sprintf("ceiling: no-op HTTP/1.1 202 server (%d conns)", e.opts.Connections), ceilingRate, "req/s", "same client and requests, nothing durable")
+	// What a request costs a server that does nothing with it: the floor
+	// under any single-message figure, paid once per request where a
+	// batch pays it once per hundred messages.
+	r.Add("c2c", noopCPUName, float64((noop1.CPU-noop0.CPU).Microseconds())/float64(max(ceiling.accepted, 1)), "µs",
+		"fasthttp answering 202 (in the mock's process, which is otherwise idle then)")
 	cores := e.probeCores("single-message ingest")
 	singleProfiled := e.profileAsync(".single", time.Second)
 	before, err := e.client.Scrape()
@@ -307,6 +334,7 @@ func (e *env) scenarioC2C(ctx context.Context) error {
 	// The mock shares the cores: what it takes per push bounds what is
 	// left for herald (h2load's multiplexed requests cost it less).
 	r.Add("c2c", "mock CPU per delivered push", run.mockCPU, "µs", "")
+	r.Add("c2c", "herald system calls per delivered push", float64(run.counters.Reads+run.counters.Writes)/float64(e.opts.Messages), "calls", run.perPush(e.opts.Messages))
 	r.Add("c2c", "herald peak RSS during delivery", mib(run.peakRSS), "MiB", "")
 	r.Add("c2c", "pushes failed", run.failed, "pushes", "")
 
@@ -329,7 +357,7 @@ func (e *env) dedupIngest(ctx context.Context, n int, to func(i int) string) err
 	key := func(i int) string { return "bench-" + strconv.Itoa(i) }
 	measure := func(label string) (rate, cpuMicros float64, err error) {
 		usage0 := e.heraldUsage()
-		res, err := e.driveKeyed(ctx, e.client.addr, label, n, 1, to, key)
+		res, err := e.driveLoad(ctx, load{label: label, total: n, batch: 1, to: to, key: key})
 		if err != nil {
 			return 0, 0, err
 		}
@@ -363,26 +391,45 @@ type deliveryRun struct {
 	mockCPU   float64 // the mock's CPU µs per push
 	peakRSS   int64
 	failed    float64
+	counters  Counters // herald's system calls and context switches
+}
+
+// perPush describes herald's system calls and context switches per push.
+func (d deliveryRun) perPush(n int) string {
+	f := float64(max(n, 1))
+	return fmt.Sprintf("per push: %.2f reads, %.2f writes, %.2f context switches",
+		float64(d.counters.Reads)/f, float64(d.counters.Writes)/f, float64(d.counters.Switches)/f)
 }
 
 // deliverAll posts Messages one-to-one messages in batches, each to one of
 // users users with one device, as fast as herald accepts them, and waits
 // until every push is settled: herald's delivery peak.
 func (e *env) deliverAll(ctx context.Context, label, series string, users int) (deliveryRun, error) {
+	return e.deliverLoad(ctx, series, load{label: label, total: e.opts.Messages, batch: e.opts.Batch,
+		to: func(i int) string { return "u" + strconv.Itoa(i%users) }})
+}
+
+// deliverLoad runs l, whose every message is one push to one device, and
+// waits until every push is settled. l.label names its progress bars;
+// series, when set, records the delivery rate over time.
+func (e *env) deliverLoad(ctx context.Context, series string, l load) (deliveryRun, error) {
+	label := l.label
 	before, err := e.client.Scrape()
 	if err != nil {
 		return deliveryRun{}, err
 	}
 	usage0 := e.heraldUsage()
 	mock0, _ := ReadUsage(e.mock.PID())
+	counters0, _ := ReadCounters(e.herald.PID())
 	t0 := time.Now()
-	n := e.opts.Messages
+	n := l.total
+	l.label = label + ": send messages"
 	var driveErr error
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_, driveErr = e.drive(ctx, label+": send messages", n, e.opts.Batch, func(i int) string { return "u" + strconv.Itoa(i%users) })
+		_, driveErr = e.driveLoad(ctx, l)
 	}()
 	end, peakRSS, err := e.waitSettled(ctx, label+": pushes settled", series, before.Sent+before.Failed+float64(n), 5*time.Minute, t0)
 	wg.Wait()
@@ -391,11 +438,13 @@ func (e *env) deliverAll(ctx context.Context, label, series string, users int) (
 	}
 	usage1 := e.heraldUsage()
 	mock1, _ := ReadUsage(e.mock.PID())
+	counters1, _ := ReadCounters(e.herald.PID())
 	after, err := e.client.Scrape()
 	if err != nil {
 		return deliveryRun{}, err
 	}
 	return deliveryRun{
+		counters:  counters1.Sub(counters0),
 		rate:      float64(n) / end.Sub(t0).Seconds(),
 		heraldCPU: float64((usage1.CPU - usage0.CPU).Microseconds()) / float64(n),
 		mockCPU:   float64((mock1.CPU - mock0.CPU).Microseconds()) / float64(n),
@@ -441,7 +490,7 @@ func (e *env) latencyAtRate(ctx context.Context, rate float64, d time.Duration, 
 	for k := 0; k < ticks && ctx.Err() == nil; k++ {
 		<-t.C
 		first := k * perTick
-		body := appendBatch(nil, first, first+perTick, toUser)
+		body := appendBatch(nil, first, first+perTick, fromSender, toUser)
 		select {
 		case sem <- struct{}{}:
 		default:
@@ -635,7 +684,7 @@ func (e *env) scenarioOverload(ctx context.Context) error {
 	// Herald still decodes, logs and delivers every message it accepts.
 	bodies := make([][]byte, 64)
 	for i := range bodies {
-		bodies[i] = appendBatch(nil, i*perTick, (i+1)*perTick, toUser)
+		bodies[i] = appendBatch(nil, i*perTick, (i+1)*perTick, fromSender, toUser)
 	}
 	for k := 0; k < ticks && ctx.Err() == nil; k++ {
 		<-t.C

@@ -126,7 +126,7 @@ func (e *env) tencentIngest(ctx context.Context, total, users int, to func(i int
 		return hex.EncodeToString(sum[:16])
 	}
 	keyed, err := measure(".keyed-registered", func() (driveResult, error) {
-		return e.driveKeyed(ctx, e.client.addr, "ingest: keyed single messages, registered", total, 1, to, key)
+		return e.driveLoad(ctx, load{label: "ingest: keyed single messages, registered", total: total, batch: 1, to: to, key: key})
 	})
 	if err != nil {
 		return err

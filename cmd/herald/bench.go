@@ -15,9 +15,10 @@ import (
 func runBench(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var o bench.Options
-	scenarios := fs.String("scenario", "c2c,group", "comma-separated: c2c, group, overload, idle-million, tenants, cluster, or all")
+	scenarios := fs.String("scenario", "single,c2c,group", "comma-separated: single, c2c, group, overload, idle-million, tenants, cluster, or all (all but cluster)")
 	fs.IntVar(&o.Users, "users", 10_000, "c2c recipients, one device each")
-	fs.IntVar(&o.Messages, "messages", 200_000, "c2c messages to deliver")
+	fs.IntVar(&o.Messages, "messages", 200_000, "c2c messages to deliver (single: half as many, one per request)")
+	fs.IntVar(&o.SingleUsers, "single-users", 20_000, "single scenario recipients, one device each")
 	fs.IntVar(&o.Connections, "connections", 64, "ingress connections")
 	fs.IntVar(&o.Batch, "batch", 100, "messages per messages:batch request")
 	fs.IntVar(&o.GroupSize, "group-size", 100_000, "group scenario members")
@@ -28,13 +29,13 @@ func runBench(args []string) error {
 	fs.StringVar(&o.Out, "out", "bench-results", "directory for the JSON report and the SVG chart")
 	fs.Float64Var(&o.LatencyRate, "latency-rate", 0, "offered msgs/s of the c2c latency run (default: half of the measured peak)")
 	fs.StringVar(&o.HeapProfile, "heap-profile", "", "save herald's heap profile at the end of idle-million to this file")
-	fs.StringVar(&o.Profile, "profile", "", "save CPU profiles of herald to this file (c2c delivery), FILE.single (single-message ingest), FILE.latency (latency run) and FILE.group (group fan-out)")
+	fs.StringVar(&o.Profile, "profile", "", "save CPU profiles of herald to this file (c2c delivery), FILE.single (single-message ingest), FILE.latency (latency run), FILE.group (group fan-out) and FILE.delivery-single (single-fed delivery)")
 	fs.StringVar(&o.Herald, "herald", "", "herald binary to benchmark (default: this one)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *scenarios == "all" {
-		*scenarios = "c2c,group,overload,idle-million,tenants"
+		*scenarios = "single,c2c,group,overload,idle-million,tenants"
 	}
 	o.Scenarios = strings.Split(*scenarios, ",")
 	o.Progress = os.Stderr

@@ -40,8 +40,10 @@ type Options struct {
 	// Logger receives the store's few operational messages (slog.Default if nil).
 	Logger *slog.Logger
 	// CacheSize is Pebble's block cache in bytes (default DefaultCacheSize,
-	// 32 MiB): herald reads little (users on activation, rosters), most of
-	// it recent.
+	// 32 MiB): herald reads little (users on activation, rosters, the
+	// dedup index), most of it recent. It is room for blocks besides the
+	// memtables: Pebble charges each memtable to its cache, so Open makes
+	// the cache two memtables larger (see Open).
 	CacheSize int64
 	// WriteQueue bounds the batches waiting for the writer goroutine
 	// (default DefaultWriteQueue, 4096). A full queue makes CommitAsync
@@ -181,7 +183,16 @@ func Open(dir string, opts *Options) (*Store, error) {
 	s.owners = storage.NewTokenLocks()
 	s.dedup = dedupIndex{window: o.DedupWindow, now: o.Now}
 
-	cache := cpebble.NewCache(o.CacheSize)
+	// Pebble reserves each memtable's size in the block cache, to bound
+	// its memory as one budget. A cache of CacheSize alone, under a 64 MiB
+	// memtable, held no block at all: every read (a user's record on
+	// activation, a dedup lookup, a token's owner) read and checksummed
+	// its index, filter and data blocks from the file again, about 3
+	// block reads per lookup and two thirds of a keyed ingest's store
+	// time. Room for two memtables (the mutable one and one being
+	// flushed) keeps CacheSize for blocks in the usual state; with a
+	// single memtable alive the blocks may take one memtable more.
+	cache := cpebble.NewCache(o.CacheSize + 2*int64(o.MemTableSize))
 	defer cache.Unref()
 	popts := &cpebble.Options{
 		Cache: cache,
