@@ -3,6 +3,7 @@ package jetstream
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -76,6 +77,28 @@ func BenchmarkStore(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
+				cpu.stop()
+			})
+			// 64 goroutines committing a settle-sized batch each (a user
+			// record, an outcome, a tombstone): what the user actors' writes
+			// get from the writer's merging (and, on JetStream, pipelining).
+			b.Run("CommitSettleParallel64", func(b *testing.B) {
+				b.SetParallelism(32)
+				cpu := startCPU(b)
+				var next atomic.Int64
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						i := next.Add(1)
+						bt := s.NewBatch()
+						bt.PutUser("a", fmt.Sprint("u", i%1000), u)
+						bt.PutMember("a", "settle", fmt.Sprint("o", i), "")
+						bt.DeleteMember("a", "settle", fmt.Sprint("o", i-1))
+						if err := s.Commit(context.Background(), bt); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
 				cpu.stop()
 			})
 			b.Run("ReadUser", func(b *testing.B) {

@@ -394,10 +394,14 @@ func (s *Store) scanFrom(seq uint64, filter string, fn func(m *jetstream.RawStre
 // consumer reports nothing more pending. There must be a message at or
 // after seq matching filter.
 func (s *Store) scanConsumer(seq uint64, filter string, fn func(m *jetstream.RawStreamMsg) error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
-	defer cancel()
-	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: seq,
+	var cons jetstream.Consumer
+	// Like a read, the consumer's creation is sent again while nobody
+	// answers it (a stream leader just died).
+	err := s.retryRead(func(ctx context.Context) (err error) {
+		cons, err = s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: seq,
+		})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("jetstream: scan %s: consumer: %w", filter, err)
@@ -499,30 +503,11 @@ func (s *Store) publish(ops []op) (uint64, error) {
 
 func (s *Store) publishOnce(ops []op) (uint64, error) {
 	id := nuid.Next()
-	msg := func(i int) *nats.Msg {
-		o := ops[i]
-		m := nats.NewMsg(o.subj)
-		m.Data = o.data
-		if o.del {
-			m.Header.Set(delHeader, "1")
-		}
-		if o.expect != nil {
-			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(*o.expect, 10))
-		}
-		if len(ops) > 1 {
-			m.Header.Set("Nats-Batch-Id", id)
-			m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
-			if i == len(ops)-1 {
-				m.Header.Set("Nats-Batch-Commit", "1")
-			}
-		}
-		return m
-	}
 	// The messages before the commit go without a reply: the commit's
 	// answer covers the whole batch (an incomplete batch is refused), and
 	// one connection keeps their order.
 	for i := 0; i < len(ops)-1; i++ {
-		if err := s.nc.PublishMsg(msg(i)); err != nil {
+		if err := s.nc.PublishMsg(batchMsg(ops, id, i)); err != nil {
 			return 0, fmt.Errorf("jetstream: publish batch: %w", err)
 		}
 	}
@@ -531,13 +516,40 @@ func (s *Store) publishOnce(ops []op) (uint64, error) {
 	// No responders: the stream's subjects have no interest on the server
 	// yet (a stream just created, or a leader just elected). Nobody took
 	// the batch, so publish sends it again.
-	resp, err := s.nc.RequestMsgWithContext(ctx, msg(len(ops)-1))
+	resp, err := s.nc.RequestMsgWithContext(ctx, batchMsg(ops, id, len(ops)-1))
 	if err != nil {
 		return 0, fmt.Errorf("jetstream: commit batch of %d: %w", len(ops), err)
 	}
+	return parseBatchAck(resp.Data, len(ops))
+}
+
+// batchMsg is message i of the atomic batch id made of ops (a plain
+// message when ops has one).
+func batchMsg(ops []op, id string, i int) *nats.Msg {
+	o := ops[i]
+	m := nats.NewMsg(o.subj)
+	m.Data = o.data
+	if o.del {
+		m.Header.Set(delHeader, "1")
+	}
+	if o.expect != nil {
+		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(*o.expect, 10))
+	}
+	if len(ops) > 1 {
+		m.Header.Set("Nats-Batch-Id", id)
+		m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
+		if i == len(ops)-1 {
+			m.Header.Set("Nats-Batch-Commit", "1")
+		}
+	}
+	return m
+}
+
+// parseBatchAck reads the server's answer to a batch's commit.
+func parseBatchAck(data []byte, n int) (uint64, error) {
 	var ack pubAck
-	if err := json.Unmarshal(resp.Data, &ack); err != nil {
-		return 0, fmt.Errorf("jetstream: commit batch: bad ack %q: %w", resp.Data, err)
+	if err := json.Unmarshal(data, &ack); err != nil {
+		return 0, fmt.Errorf("jetstream: commit batch: bad ack %q: %w", data, err)
 	}
 	if ack.Error != nil {
 		if ack.Error.ErrCode == errCodeWrongLastSeq || ack.Error.ErrCode == errCodeWrongLastSeqConst {
@@ -546,7 +558,7 @@ func (s *Store) publishOnce(ops []op) (uint64, error) {
 		if ack.Error.ErrCode == errCodeTooManyInflight {
 			return 0, errTooManyInflight
 		}
-		return 0, fmt.Errorf("jetstream: commit batch of %d: %s (%d)", len(ops), ack.Error.Description, ack.Error.ErrCode)
+		return 0, fmt.Errorf("jetstream: commit batch of %d: %s (%d)", n, ack.Error.Description, ack.Error.ErrCode)
 	}
 	return ack.Sequence, nil
 }
