@@ -70,7 +70,7 @@ func (e *env) setupTencent(ctx context.Context, prefix string, n int) (string, e
 // retry codes (90994 saturated, 60007 rate limited) is retried as a 429.
 func (e *env) driveTencent(ctx context.Context, label, path string, total int, to func(i int) string) (driveResult, error) {
 	ok := []byte(`"ActionStatus":"OK"`)
-	return e.driveFacade(ctx, label, path, e.client.Key, total,
+	return e.driveFacade(ctx, label, path, e.client.Key, e.opts.Connections, total,
 		func(b []byte, r int) []byte { return appendSendMsg(b, "sender", to(r), r) },
 		func(status int, res []byte) (bool, bool) {
 			retry := status == 200 && (bytes.Contains(res, []byte(`"ErrorCode":90994`)) || bytes.Contains(res, []byte(`"ErrorCode":60007`)))
