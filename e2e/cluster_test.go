@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -231,43 +230,8 @@ func TestCluster_KillLeaderGroup(t *testing.T) {
 	}
 	cs := startCluster(t)
 	tn := setupTenant(t, cs.clients[0], crashGroupMembers)
-	base := "/v1/apps/" + tn.app
-	parallel(len(tn.users), 8, func(i int) {
-		c := cs.clients[i%len(cs.clients)]
-		status, raw, err := c.do("PUT", base+"/groups/g/members/"+tn.users[i], tn.key, map[string]any{})
-		if err != nil || status != 204 {
-			t.Errorf("add member %s = %d %s %v; want 204", tn.users[i], status, raw, err)
-		}
-	})
-	if t.Failed() {
-		t.FailNow()
-	}
-
-	var mu sync.Mutex
-	accepted := map[string]bool{}
-	unknown := 0
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		for n := 1; ; n++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(groupPostPause):
-			}
-			text := fmt.Sprintf("g-%d", n)
-			msg := map[string]any{"from": sender, "group_id": "g", "elems": []map[string]string{{"type": "text", "text": text}}}
-			status, _, err := cs.clients[n%len(cs.clients)].do("POST", base+"/messages", tn.key, msg)
-			mu.Lock()
-			switch {
-			case err == nil && status == 202:
-				accepted[text] = true
-			case err != nil:
-				unknown++ // may or may not have been stored
-			}
-			mu.Unlock()
-		}
-	}()
+	addMembers(t, cs.clients, tn)
+	gl := startGroupLoad(cs.clients, tn)
 	time.Sleep(clusterSpell)
 	lead := cs.leader()
 	if lead < 0 {
@@ -279,22 +243,12 @@ func TestCluster_KillLeaderGroup(t *testing.T) {
 	cs.nodes[lead].launch()
 	cs.nodes[lead].waitHealthy()
 	time.Sleep(clusterSpell)
-	close(stop)
-	<-done
-
-	mu.Lock()
+	accepted, unknown := gl.halt()
 	texts := len(accepted)
-	mu.Unlock()
 	if texts == 0 {
 		t.Fatal("the cluster accepted no group message")
 	}
-	gt := newGroupTally()
-	var short map[string]int
-	eventually(deliverTimeout, func() bool {
-		gt.update(cs.mock)
-		short = gt.short(accepted, crashGroupMembers)
-		return len(short) == 0
-	})
+	gt, short := waitGroupReached(cs.mock, accepted, crashGroupMembers)
 	t.Logf("cluster group fan-out, SIGKILL of the lead %s: %s took over in %v; %d group messages accepted (%d unknown), %d member pushes answered 200, %d more than one per member and message",
 		cs.names[lead], cs.names[next], takeover.Round(time.Millisecond), texts, unknown, gt.pushes, gt.pushes-texts*crashGroupMembers)
 	if len(short) > 0 {

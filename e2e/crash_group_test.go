@@ -29,43 +29,8 @@ func TestCrashRecoveryGroups(t *testing.T) {
 	}
 	mock, h, c, tn := startStack(t, crashGroupMembers)
 	defer c.close()
-	base := "/v1/apps/" + tn.app
-	parallel(len(tn.users), 8, func(i int) {
-		status, raw, err := c.do("PUT", base+"/groups/g/members/"+tn.users[i], tn.key, map[string]any{})
-		if err != nil || status != 204 {
-			t.Errorf("add member %s = %d %s %v; want 204", tn.users[i], status, raw, err)
-		}
-	})
-	if t.Failed() {
-		t.FailNow()
-	}
-
-	var mu sync.Mutex
-	accepted := map[string]bool{}
-	unknown := 0
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for n := 1; ; n++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(groupPostPause):
-			}
-			text := fmt.Sprintf("g-%d", n)
-			msg := map[string]any{"from": sender, "group_id": "g", "elems": []map[string]string{{"type": "text", "text": text}}}
-			status, _, err := c.do("POST", base+"/messages", tn.key, msg)
-			mu.Lock()
-			switch {
-			case err == nil && status == 202:
-				accepted[text] = true
-			case err != nil:
-				unknown++ // may or may not have been stored
-			}
-			mu.Unlock()
-		}
-	}()
+	addMembers(t, []*apiClient{c}, tn)
+	gl := startGroupLoad([]*apiClient{c}, tn)
 	var log string
 	for i := range crashGroupKills {
 		spell := loadSpell()
@@ -74,22 +39,12 @@ func TestCrashRecoveryGroups(t *testing.T) {
 		log += fmt.Sprintf("kill %d after %v\n", i+1, spell.Round(time.Millisecond))
 	}
 	loadSpell()
-	close(stop)
-	<-done
-
-	mu.Lock()
+	accepted, unknown := gl.halt()
 	texts := len(accepted)
-	mu.Unlock()
 	if texts == 0 {
 		t.Fatal("herald accepted no group message")
 	}
-	gt := newGroupTally()
-	var short map[string]int
-	eventually(deliverTimeout, func() bool {
-		gt.update(mock)
-		short = gt.short(accepted, crashGroupMembers)
-		return len(short) == 0
-	})
+	gt, short := waitGroupReached(mock, accepted, crashGroupMembers)
 	t.Logf("%sgroup crash recovery: %d group messages accepted (%d unknown), %d member pushes answered 200, %d more than one per member and message",
 		log, texts, unknown, gt.pushes, gt.pushes-texts*crashGroupMembers)
 	if len(short) > 0 {
@@ -99,6 +54,79 @@ func TestCrashRecoveryGroups(t *testing.T) {
 	if code, took := h.terminate(); code != 0 {
 		t.Errorf("herald exited with status %d after SIGTERM (took %v)\n%s", code, took, h.log.tail(4000))
 	}
+}
+
+// addMembers puts every user of tn in group g, through the clients in
+// turn.
+func addMembers(t *testing.T, cs []*apiClient, tn *tenant) {
+	t.Helper()
+	parallel(len(tn.users), 8, func(i int) {
+		status, raw, err := cs[i%len(cs)].do("PUT", "/v1/apps/"+tn.app+"/groups/g/members/"+tn.users[i], tn.key, map[string]any{})
+		if err != nil || status != 204 {
+			t.Errorf("add member %s = %d %s %v; want 204", tn.users[i], status, raw, err)
+		}
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
+// groupLoad posts a group message to group g every groupPostPause,
+// through its clients in turn, and records which were accepted.
+type groupLoad struct {
+	mu       sync.Mutex
+	accepted map[string]bool
+	unknown  int // no answer: may or may not have been stored
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+func startGroupLoad(cs []*apiClient, tn *tenant) *groupLoad {
+	gl := &groupLoad{accepted: map[string]bool{}, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(gl.done)
+		for n := 1; ; n++ {
+			select {
+			case <-gl.stop:
+				return
+			case <-time.After(groupPostPause):
+			}
+			text := fmt.Sprintf("g-%d", n)
+			msg := map[string]any{"from": sender, "group_id": "g", "elems": []map[string]string{{"type": "text", "text": text}}}
+			status, _, err := cs[n%len(cs)].do("POST", "/v1/apps/"+tn.app+"/messages", tn.key, msg)
+			gl.mu.Lock()
+			switch {
+			case err == nil && status == 202:
+				gl.accepted[text] = true
+			case err != nil:
+				gl.unknown++
+			}
+			gl.mu.Unlock()
+		}
+	}()
+	return gl
+}
+
+// halt stops the posting and returns what was accepted.
+func (gl *groupLoad) halt() (accepted map[string]bool, unknown int) {
+	close(gl.stop)
+	<-gl.done
+	gl.mu.Lock()
+	defer gl.mu.Unlock()
+	return gl.accepted, gl.unknown
+}
+
+// waitGroupReached waits until every accepted group message reached every
+// member's device at the mock, or deliverTimeout; short lists the
+// messages that did not, with the members they reached.
+func waitGroupReached(mock *mockapns.Server, accepted map[string]bool, members int) (gt *groupTally, short map[string]int) {
+	gt = newGroupTally()
+	eventually(deliverTimeout, func() bool {
+		gt.update(mock)
+		short = gt.short(accepted, members)
+		return len(short) == 0
+	})
+	return gt, short
 }
 
 // groupTextInBody finds a group message's text in an alert body such as
