@@ -221,6 +221,29 @@ func (e *env) waitDrained(ctx context.Context, timeout time.Duration) error {
 	return fmt.Errorf("log not drained after %v", timeout)
 }
 
+// waitStoreQuiet waits until the store has done no flush or compaction
+// for two seconds (or timeout): a run measured right after another must
+// not pay for compacting what the other wrote.
+func (e *env) waitStoreQuiet(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	last, err := e.client.Scrape()
+	if err != nil {
+		return err
+	}
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		sleepCtx(ctx, 2*time.Second)
+		m, err := e.client.Scrape()
+		if err != nil {
+			return err
+		}
+		if backgroundMillis(last, m) == 0 && m.Flushes == last.Flushes && m.Compactions == last.Compactions {
+			return nil
+		}
+		last = m
+	}
+	return ctx.Err()
+}
+
 // freshEngine starts a new engine with extra serve flags, creates the
 // bench app with one certificate and registers users u0..u(n-1).
 func (e *env) freshEngine(ctx context.Context, label string, users int, extra ...string) error {

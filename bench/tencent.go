@@ -94,12 +94,22 @@ func (e *env) tencentIngest(ctx context.Context, total, users int, to func(i int
 	}
 	type run struct {
 		rate, cpu float64
+		// background is the store's flush and compaction time during the
+		// run, in ms: the runs go one after the other, and a later run
+		// can pay for compacting what an earlier one wrote.
+		background float64
 	}
 	measure := func(suffix string, drive func() (driveResult, error)) (run, error) {
-		// Let Pebble finish flushing what the run before wrote: its cost,
-		// not this run's.
-		sleepCtx(ctx, 5*time.Second)
+		// Let Pebble finish flushing and compacting what the run before
+		// wrote: its cost, not this run's.
+		if err := e.waitStoreQuiet(ctx, time.Minute); err != nil {
+			return run{}, err
+		}
 		profiled := e.profileAsync(suffix, time.Second)
+		m0, err := e.client.Scrape()
+		if err != nil {
+			return run{}, err
+		}
 		usage0 := e.heraldUsage()
 		res, err := drive()
 		profiled()
@@ -107,10 +117,15 @@ func (e *env) tencentIngest(ctx context.Context, total, users int, to func(i int
 			return run{}, err
 		}
 		usage1 := e.heraldUsage()
+		m1, err := e.client.Scrape()
+		if err != nil {
+			return run{}, err
+		}
 		if err := e.waitDrained(ctx, 2*time.Minute); err != nil {
 			return run{}, err
 		}
-		return run{float64(res.accepted) / res.elapsed.Seconds(), float64((usage1.CPU - usage0.CPU).Microseconds()) / float64(res.accepted)}, nil
+		return run{float64(res.accepted) / res.elapsed.Seconds(), float64((usage1.CPU - usage0.CPU).Microseconds()) / float64(res.accepted),
+			backgroundMillis(m0, m1)}, nil
 	}
 	own, err := measure(".single-registered", func() (driveResult, error) {
 		return e.drive(ctx, "ingest: single messages, registered", total, 1, to)
@@ -139,10 +154,10 @@ func (e *env) tencentIngest(ctx context.Context, total, users int, to func(i int
 	}
 	conns, r := e.opts.Connections, e.report
 	r.Add("c2c", fmt.Sprintf("durable ingest, single messages to registered users (%d conns)", conns), own.rate, "msgs/s",
-		fmt.Sprintf("herald's own endpoint, beside the Tencent run; %.1f µs of herald CPU each", own.cpu))
+		fmt.Sprintf("herald's own endpoint, beside the Tencent run; %.1f µs of herald CPU each; %.0f ms of store flushes and compactions during it", own.cpu, own.background))
 	r.Add("c2c", fmt.Sprintf("durable ingest, single messages with a client_msg_id to registered users (%d conns)", conns), keyed.rate, "msgs/s",
-		fmt.Sprintf("herald's own endpoint, random keys as every sendmsg has; %.1f µs of herald CPU each", keyed.cpu))
+		fmt.Sprintf("herald's own endpoint, random keys as every sendmsg has; %.1f µs of herald CPU each; %.0f ms of store flushes and compactions during it", keyed.cpu, keyed.background))
 	r.Add("c2c", fmt.Sprintf("durable ingest, Tencent sendmsg (%d conns)", conns), tc.rate, "msgs/s",
-		fmt.Sprintf("%.2f× herald's own keyed endpoint (goal ≥ 0.8×), %.2f× unkeyed; %.1f µs of herald CPU each", tc.rate/keyed.rate, tc.rate/own.rate, tc.cpu))
+		fmt.Sprintf("%.2f× herald's own keyed endpoint (goal ≥ 0.8×), %.2f× unkeyed; %.1f µs of herald CPU each; %.0f ms of store flushes and compactions during it", tc.rate/keyed.rate, tc.rate/own.rate, tc.cpu, tc.background))
 	return nil
 }
