@@ -80,7 +80,8 @@ func (t *ProviderToken) Bearer() string {
 	if s := t.cur.Load(); s != nil && now.Sub(s.iat) < t.refreshAfter {
 		return s.bearer
 	}
-	return t.sign(now, t.refreshAfter)
+	bearer, _ := t.sign(now, t.refreshAfter)
+	return bearer
 }
 
 // Refresh replaces the token after APNs answered 403 ExpiredProviderToken,
@@ -89,9 +90,10 @@ func (t *ProviderToken) Bearer() string {
 // clocks disagree and a new token would only draw 429
 // TooManyProviderTokenUpdates. It reports whether it signed a new token.
 func (t *ProviderToken) Refresh() bool {
-	before := t.cur.Load()
-	t.sign(t.now(), MinTokenRefresh)
-	return t.cur.Load() != before
+	// Whether this call signed, not whether the token changed since it
+	// began: with many refreshes at once only the one that signed says so.
+	_, signed := t.sign(t.now(), MinTokenRefresh)
+	return signed
 }
 
 // Signed counts the tokens signed so far: the first, then one per refresh.
@@ -106,12 +108,13 @@ func (t *ProviderToken) IssuedAt() time.Time {
 }
 
 // sign signs a new token unless the current one is younger than minAge
-// (someone signed meanwhile), and returns the current bearer.
-func (t *ProviderToken) sign(now time.Time, minAge time.Duration) string {
+// (someone signed meanwhile), and returns the current bearer and whether
+// it signed it.
+func (t *ProviderToken) sign(now time.Time, minAge time.Duration) (bearer string, signed bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if s := t.cur.Load(); s != nil && now.Sub(s.iat) < minAge {
-		return s.bearer
+		return s.bearer, false
 	}
 	// iat is whole seconds; the token remembers the truncated time so its
 	// age is measured as APNs measures it.
@@ -121,14 +124,14 @@ func (t *ProviderToken) sign(now time.Time, minAge time.Duration) string {
 		// ecdsa.Sign fails only when crypto/rand does, which crashes the
 		// program first; keep the old token rather than send none.
 		if s := t.cur.Load(); s != nil {
-			return s.bearer
+			return s.bearer, false
 		}
-		return "bearer "
+		return "bearer ", false
 	}
 	s := &signedToken{bearer: "bearer " + jwt, iat: iat}
 	t.cur.Store(s)
 	t.signed.Add(1)
-	return s.bearer
+	return s.bearer, true
 }
 
 // signJWT returns the ES256 JWT APNs expects of a provider.
