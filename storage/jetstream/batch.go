@@ -2,8 +2,10 @@ package jetstream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/heraldpush/herald/storage"
 )
@@ -205,6 +207,34 @@ func (s *Store) writeLoop() {
 	}
 }
 
+// writerPersistence is how long the writer goes on sending a batch that
+// failed. A batch's writes are blind puts and tombstones, so sending one
+// again, even after an attempt that timed out but landed, leaves the same
+// records; and the writer is the only one writing them, in order, so
+// nothing written after it can be overwritten by the resend. Giving up
+// early instead loses a settle (the message stays unsettled until the
+// next start or lead) while a stream leader moves.
+const writerPersistence = time.Minute
+
+// publishUntil publishes ops, sending them again after any failure until
+// deadline or Close.
+func (s *Store) publishUntil(ops []op, deadline time.Time) error {
+	pause := 50 * time.Millisecond
+	for {
+		_, err := s.publish(ops)
+		if err == nil || errors.Is(err, errConflict) || time.Now().After(deadline) {
+			return err
+		}
+		s.opts.Logger.Warn("commit batch failed; sending it again", "err", err, "writes", len(ops))
+		select {
+		case <-s.closing:
+			return err
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 2*time.Second)
+	}
+}
+
 func (s *Store) commitPending(pending []*Batch) {
 	if len(pending) == 0 {
 		return
@@ -213,7 +243,7 @@ func (s *Store) commitPending(pending []*Batch) {
 	for _, b := range pending {
 		ops = append(ops, b.ops...)
 	}
-	_, err := s.publish(ops)
+	err := s.publishUntil(ops, time.Now().Add(writerPersistence))
 	if err != nil {
 		err = fmt.Errorf("commit batch: %w", err)
 	}

@@ -137,6 +137,7 @@ type Store struct {
 	inflight chan struct{}
 	wg       sync.WaitGroup // the writer and the sweep
 	cancel   context.CancelFunc
+	closing  <-chan struct{} // closed by Close: the writer stops sending again
 
 	// closeMu orders writes against Close: writers hold it shared.
 	closeMu sync.RWMutex
@@ -204,7 +205,7 @@ func Open(nc *nats.Conn, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("jetstream: open message log: %w", err)
 	}
 	lctx, lcancel := context.WithCancel(context.Background())
-	s.cancel = lcancel
+	s.cancel, s.closing = lcancel, lctx.Done()
 	s.wg.Add(2)
 	go s.writeLoop()
 	go s.sweepLoop(lctx)
