@@ -12,6 +12,7 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/storage"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // flakyRoster is a store whose roster reads fail while fails is above 0,
@@ -64,6 +65,55 @@ func TestFanout_RetriesRosterReads(t *testing.T) {
 		if n := p.count(tok(100 + i)); n != 1 {
 			t.Errorf("m%02d's phone got %d pushes; want 1", i, n)
 		}
+	}
+	if left := st.fails.Load(); left > 0 {
+		t.Errorf("%d failing reads never made; want every one tried", left)
+	}
+}
+
+// flakyUsers is a store whose user record reads fail while fails is
+// above 0.
+type flakyUsers struct {
+	storage.Store
+	fails atomic.Int32
+}
+
+func (f *flakyUsers) User(app, user string) (storage.User, error) {
+	if f.fails.Add(-1) >= 0 {
+		return storage.User{}, errors.New("nats: API error: code=503 err_code=10008 description=JetStream system temporarily unavailable")
+	}
+	return f.Store.User(app, user)
+}
+
+// A one-to-one delivery whose recipient's record cannot be read is tried
+// again, backing off, and pushed once the reads succeed, instead of
+// waiting in the log for the next start.
+func TestDeliver_RetriesUserLoad(t *testing.T) {
+	p := newGatedPusher()
+	p.open = true
+	st := &flakyUsers{Store: newTestStore(t)}
+	sys, err := New(Options{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		NewPusher: func(string, *storage.Certificate, string) (pusher, error) { return p, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sys.Shutdown(context.Background()) })
+	bid := addTestApp(t, sys)
+	bind(t, sys, "bob", tok(7), bid)
+	// Passivate bob, so the delivery has to read his record again.
+	sys.root.Send(sys.users, &sweep{now: time.Now().Add(time.Hour).UnixNano()})
+	eventually(t, 5*time.Second, func() bool { return testutil.ToFloat64(sys.metrics.activeUsers) == 0 },
+		func() string { return "bob's actor not passivated" })
+	st.fails.Store(3)
+	e := &storage.Entry{App: "a", ReceivedAt: time.Now(), Msg: &herald.Message{From: "alice", To: "bob",
+		Elems: []herald.Elem{{Type: herald.ElemText, Text: "hi"}}}}
+	if err := st.Append([]*storage.Entry{e}); err != nil {
+		t.Fatal(err)
+	}
+	sys.Deliver(e)
+	eventually(t, 10*time.Second, settled(st), func() string { return "message unsettled after the record came back" })
+	if n := p.count(tok(7)); n != 1 {
+		t.Errorf("bob's phone got %d pushes; want 1", n)
 	}
 	if left := st.fails.Load(); left > 0 {
 		t.Errorf("%d failing reads never made; want every one tried", left)

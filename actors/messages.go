@@ -40,6 +40,9 @@ type Deliver struct {
 	// SenderNickname is the one-to-one sender's nickname, stamped by the
 	// sender's own user actor on the way (see Outgoing).
 	SenderNickname string
+	// LoadFailures counts the recipient's record reads that failed for
+	// this delivery; each retry waits longer (see deliverLater).
+	LoadFailures int
 }
 
 func (m *Deliver) Target() (string, string) { return m.App, m.Recipient }

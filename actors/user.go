@@ -141,13 +141,31 @@ func fromGroup(m UserMessage) bool {
 	return false
 }
 
+// Deliveries whose recipient's record could not be read are tried again
+// after deliverRetryFirst, doubling up to deliverRetryMax: a cluster's store
+// refuses reads for seconds while a stream leader moves, and a delivery
+// dropped here would wait in the log for the next start or lead.
+const (
+	deliverRetryFirst = 200 * time.Millisecond
+	deliverRetryMax   = 10 * time.Second
+)
+
+// deliverLater sends m back through the directory after a pause (the
+// directory, not this actor: it may have passivated by then).
+func (u *userActor) deliverLater(m *Deliver, err error) {
+	delay := min(deliverRetryFirst<<min(m.LoadFailures, 10), deliverRetryMax)
+	m.LoadFailures++
+	u.sys.logger.Warn("load user for delivery; trying again", "app", u.app, "user", u.user,
+		"seq", m.Seq, "attempt", m.LoadFailures, "in", delay.String(), "err", err)
+	u.sys.timers.sendAfter(delay, u.sys.users, m)
+}
+
 // receiveUserMessage handles what the directory routes here.
 func (u *userActor) receiveUserMessage(ctx actor.Context, msg UserMessage) {
 	switch m := msg.(type) {
 	case *Deliver:
 		if err := u.load(); err != nil {
-			// Left unsettled in the log: replayed at the next start.
-			u.sys.logger.Error("load user for delivery", "app", u.app, "user", u.user, "err", err)
+			u.deliverLater(m, err)
 			return
 		}
 		u.deliver(ctx, m)

@@ -335,20 +335,28 @@ const readAttempt = 2 * time.Second
 
 // retryRead runs the idempotent request fn until it is answered (an
 // answer may be an error, such as not found), Options.Timeout has passed,
-// or it fails otherwise. Unanswered: the attempt's deadline passed, or no
-// server took the request.
+// or it fails otherwise. Unanswered: see unavailable.
 func (s *Store) retryRead(fn func(ctx context.Context) error) error {
 	deadline := time.Now().Add(s.opts.Timeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), min(time.Until(deadline), readAttempt))
 		err := fn(ctx)
 		cancel()
-		unanswered := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)
-		if !unanswered || time.Now().After(deadline) {
+		if !unavailable(err) || time.Now().After(deadline) {
 			return err
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// unavailable reports whether err means the request was not served and
+// may be sent again: nobody answered in time, nobody took it, or
+// JetStream answered 503 ("JetStream system temporarily unavailable",
+// as while its meta leader is being elected).
+func unavailable(err error) bool {
+	var api *jetstream.APIError
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.As(err, &api) && api.Code == 503
 }
 
 // errStop ends a scan early without an error.
