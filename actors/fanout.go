@@ -306,27 +306,30 @@ func (f *fanoutActor) deliverClaimed(ctx actor.Context, m *membersClaimed) (err 
 	}()
 	var jobs []*PushJob
 	var idle []string // members settled without a push
+	planned := 0
 	convs, err := f.claimedConversations(m.claimed)
-	if err != nil {
-		return err
+	if err == nil {
+		err = f.sys.store.Users(e.App, m.claimed, func(i int, rec storage.User, _ bool) {
+			planned++
+			f.planClaimed(ctx, b, userState{app: e.App, user: m.claimed[i], rec: rec, convs: convs[i]}, &jobs, &idle)
+		})
 	}
-	err = f.sys.store.Users(e.App, m.claimed, func(i int, rec storage.User, _ bool) {
-		member := userState{app: e.App, user: m.claimed[i], rec: rec, convs: convs[i]}
-		fm := f.members[member.user]
-		mine, skipped, raised := member.plan(f.sys, f.deliver, ctx.Self())
-		fm.chunk.results = append(fm.chunk.results, skipped...)
-		if raised {
-			member.save(b)
-		}
-		fm.pushes = len(mine)
-		jobs = append(jobs, mine...)
-		if len(mine) == 0 {
-			idle = append(idle, member.user)
-		}
-	})
-	if err != nil {
-		return err
+	if err != nil && planned == 0 {
+		// Nothing of these members was read: claim them again later (the
+		// claims are released meanwhile), as a cluster's store refuses
+		// reads for seconds while a stream leader moves.
+		delay := min(fanoutRetryFirst<<min(f.readFailures, 10), fanoutRetryMax)
+		f.readFailures++
+		f.sys.logger.Warn("read claimed group members; trying again", "app", e.App, "seq", e.Seq,
+			"members", len(m.claimed), "attempt", f.readFailures, "in", delay.String(), "err", err)
+		f.asked++
+		f.sys.timers.sendAfter(delay, f.sys.users, &claimMembers{owner: ctx.Self(), app: e.App, ids: m.claimed, deliver: f.deliver})
+		return nil
 	}
+	if err != nil {
+		return err // some members were planned: left for the next start
+	}
+	f.readFailures = 0
 	f.sys.metrics.fanoutDirect.Add(float64(len(m.claimed)))
 	for _, j := range jobs {
 		ctx.Send(f.sys.tenants, j)
@@ -335,6 +338,22 @@ func (f *fanoutActor) deliverClaimed(ctx actor.Context, m *membersClaimed) (err 
 		f.settled(id, f.members[id])
 	}
 	return nil
+}
+
+// planClaimed plans one claimed member's pushes from its record, as its
+// user actor would, and queues its raised badge in b.
+func (f *fanoutActor) planClaimed(ctx actor.Context, b storage.Batch, member userState, jobs *[]*PushJob, idle *[]string) {
+	fm := f.members[member.user]
+	mine, skipped, raised := member.plan(f.sys, f.deliver, ctx.Self())
+	fm.chunk.results = append(fm.chunk.results, skipped...)
+	if raised {
+		member.save(b)
+	}
+	fm.pushes = len(mine)
+	*jobs = append(*jobs, mine...)
+	if len(mine) == 0 {
+		*idle = append(*idle, member.user)
+	}
 }
 
 // claimedConversations reads the conversation settings of claimed

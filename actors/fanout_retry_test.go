@@ -119,3 +119,64 @@ func TestDeliver_RetriesUserLoad(t *testing.T) {
 		t.Errorf("%d failing reads never made; want every one tried", left)
 	}
 }
+
+// flakyMemberRecords is a store whose batched user reads (a fan-out's
+// read of the members it claimed) fail while fails is above 0.
+type flakyMemberRecords struct {
+	storage.Store
+	fails atomic.Int32
+}
+
+func (f *flakyMemberRecords) Users(app string, ids []string, fn func(i int, u storage.User, found bool)) error {
+	if f.fails.Add(-1) >= 0 {
+		return errors.New("nats: timeout")
+	}
+	return f.Store.Users(app, ids, fn)
+}
+
+// A fan-out whose read of the members it claimed fails claims them again
+// later and delivers to every one, instead of leaving the message to the
+// next start.
+func TestFanout_RetriesClaimedReads(t *testing.T) {
+	p := newGatedPusher()
+	p.open = true
+	st := &flakyMemberRecords{Store: newTestStore(t)}
+	sys, err := New(Options{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FanoutChunk: 4, FanoutWindow: 8,
+		NewPusher: func(string, *storage.Certificate, string) (pusher, error) { return p, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sys.Shutdown(context.Background()) })
+	bid := addTestApp(t, sys)
+	const members = 9
+	b := st.NewBatch()
+	b.PutGroup("a", "g", &storage.Group{Name: "G"})
+	for i := range members {
+		b.PutMember("a", "g", fmt.Sprintf("m%02d", i), "")
+		bind(t, sys, fmt.Sprintf("m%02d", i), tok(200+i), bid)
+	}
+	if err := st.Commit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	// Every member passivated, so the fan-out claims them all and reads
+	// their records itself.
+	sys.root.Send(sys.users, &sweep{now: time.Now().Add(time.Hour).UnixNano()})
+	eventually(t, 5*time.Second, func() bool { return testutil.ToFloat64(sys.metrics.activeUsers) == 0 },
+		func() string { return "members' actors not passivated" })
+	st.fails.Store(3)
+	e := &storage.Entry{App: "a", ReceivedAt: time.Now(), Msg: &herald.Message{From: "m00", GroupID: "g",
+		Elems: []herald.Elem{{Type: herald.ElemText, Text: "hi"}}}}
+	if err := st.Append([]*storage.Entry{e}); err != nil {
+		t.Fatal(err)
+	}
+	sys.Deliver(e)
+	eventually(t, 10*time.Second, settled(st), func() string { return "group message unsettled after the records came back" })
+	for i := 1; i < members; i++ {
+		if n := p.count(tok(200 + i)); n != 1 {
+			t.Errorf("m%02d's phone got %d pushes; want 1", i, n)
+		}
+	}
+	if left := st.fails.Load(); left > 0 {
+		t.Errorf("%d failing reads never made; want every one tried", left)
+	}
+}
