@@ -58,22 +58,7 @@ func TestLeaderKilled(t *testing.T) {
 	if err := s.Commit(context.Background(), b); err != nil {
 		t.Fatalf("commit roster: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	info, err := s.stream.Info(ctx)
-	if err != nil {
-		t.Fatalf("stream info: %v", err)
-	}
-	leader := -1
-	for i := range c.cmds {
-		if c.config(i).Name == info.Cluster.Leader {
-			leader = i
-		}
-	}
-	if leader < 0 {
-		t.Fatalf("leader %q is none of the servers", info.Cluster.Leader)
-	}
-	c.kill(leader)
+	c.kill(streamLeader(t, s, c))
 
 	// A fresh store on the survivors (the client reconnects to one): it
 	// finds every entry unsettled, and a keyed one appended again is a
@@ -159,22 +144,7 @@ func TestLeaderKilledUnderLoad(t *testing.T) {
 		t.Fatalf("open: %v", err)
 	}
 	defer s.Close()
-	// A roster longer than a scan reads by message get, so reading it
-	// back after the kill streams through a consumer on the new leader.
-	const members = 300
-	b := s.NewBatch()
-	for i := range members {
-		b.PutMember("a", "g", fmt.Sprintf("u%04d", i), "")
-	}
-	if err := s.Commit(context.Background(), b); err != nil {
-		t.Fatalf("commit roster: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	info, err := s.stream.Info(ctx)
-	if err != nil {
-		t.Fatalf("stream info: %v", err)
-	}
+	leader := streamLeader(t, s, c)
 
 	var mu sync.Mutex
 	acked := map[uint64]bool{}
@@ -211,11 +181,7 @@ func TestLeaderKilledUnderLoad(t *testing.T) {
 		}()
 	}
 	time.Sleep(300 * time.Millisecond)
-	for i := range c.cmds {
-		if c.config(i).Name == info.Cluster.Leader {
-			c.kill(i)
-		}
-	}
+	c.kill(leader)
 	time.Sleep(3 * time.Second)
 	close(stop)
 	wg.Wait()
@@ -243,4 +209,22 @@ func TestLeaderKilledUnderLoad(t *testing.T) {
 	if lost > 0 {
 		t.Errorf("%d of %d acknowledged entries are not replayed from the survivors", lost, len(acked))
 	}
+}
+
+// streamLeader is the index of the server leading s's stream.
+func streamLeader(t *testing.T, s *Store, c *procCluster) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		t.Fatalf("stream info: %v", err)
+	}
+	for i := range c.cmds {
+		if c.config(i).Name == info.Cluster.Leader {
+			return i
+		}
+	}
+	t.Fatalf("leader %q is none of the servers", info.Cluster.Leader)
+	return -1
 }
