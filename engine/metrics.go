@@ -82,15 +82,18 @@ func newHTTPMetrics(reg prometheus.Registerer, g prometheus.Gatherer, store stor
 		return 0
 	})
 	bgErrors := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "herald_store_background_errors_total", Help: "Failed Pebble flushes and compactions (retried by Pebble; a full disk shows here first).",
+		Name: "herald_store_background_errors_total", Help: "Failed background work: Pebble flushes and compactions (retried by Pebble; a full disk shows here first); in cluster mode, sweeps and asynchronous commits given up on after a minute (their messages are replayed by the next lead).",
 	}, func() float64 { return float64(store.Stats().BackgroundErrors) })
+	resends := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "herald_store_commit_resends_total", Help: "Commit batches sent again after a failure: in cluster mode, while a JetStream stream leader moves (always 0 on Pebble).",
+	}, func() float64 { return float64(store.Stats().CommitResends) })
 	memtables := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "herald_store_memtable_bytes", Help: "Bytes of Pebble memtables (the live one and those waiting for a flush), held outside the Go heap.",
 	}, func() float64 { return float64(store.Stats().MemTableBytes) })
 	blockCache := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "herald_store_block_cache_bytes", Help: "Bytes of sstable blocks in Pebble's cache, held outside the Go heap.",
 	}, func() float64 { return float64(store.Stats().BlockCacheBytes) })
-	reg.MustRegister(m.requests, m.latency, m.duplicates, unsettled, stalls, stallTime, compactions, compactionTime, flushes, flushTime, writeFailed, bgErrors, memtables, blockCache)
+	reg.MustRegister(m.requests, m.latency, m.duplicates, unsettled, stalls, stallTime, compactions, compactionTime, flushes, flushTime, writeFailed, bgErrors, resends, memtables, blockCache)
 	return m
 }
 

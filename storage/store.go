@@ -237,8 +237,14 @@ const (
 type Stats struct {
 	WriteStalls    int64
 	WriteStallTime time.Duration
-	// BackgroundErrors counts failed flushes and compactions.
+	// BackgroundErrors counts work the store does on its own that failed:
+	// Pebble's flushes and compactions; JetStream's sweeps and the
+	// asynchronous commits it gave up on (their settles are replayed at
+	// the next start or lead).
 	BackgroundErrors int64
+	// CommitResends counts commit batches sent again after a failure (a
+	// JetStream stream leader moving); Pebble never resends.
+	CommitResends int64
 	// Compactions, Flushes and L0Sublevels are Pebble's own figures.
 	Compactions, Flushes int64
 	L0Sublevels          int32

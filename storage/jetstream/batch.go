@@ -225,6 +225,7 @@ func (s *Store) publishUntil(ops []op, deadline time.Time) error {
 		if err == nil || errors.Is(err, errConflict) || time.Now().After(deadline) {
 			return err
 		}
+		s.resends.Add(1)
 		s.opts.Logger.Warn("commit batch failed; sending it again", "err", err, "writes", len(ops))
 		select {
 		case <-s.closing:
@@ -261,6 +262,7 @@ func (s *Store) commitPending(pending []*Batch) {
 	if unheard > 0 {
 		// Their writes are lost; what they settled stays in the log and is
 		// replayed at the next start.
+		s.bgErrors.Add(int64(unheard))
 		s.opts.Logger.Error("asynchronous commit failed", "err", err, "batches", unheard)
 	}
 	s.queue.markCommitted(pending[len(pending)-1].queued)

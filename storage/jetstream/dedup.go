@@ -116,6 +116,7 @@ func (s *Store) sweepLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		if err := s.sweep(ctx); err != nil && ctx.Err() == nil {
+			s.bgErrors.Add(1)
 			s.opts.Logger.Warn("sweep settled log entries and dedup keys", "err", err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldpush/herald/storage"
@@ -153,6 +154,10 @@ type Store struct {
 	// app record) within this process; across processes the app record is
 	// written by compare-and-set.
 	appMu sync.Mutex
+
+	// bgErrors counts failed sweeps and asynchronous batches given up on;
+	// resends counts commit batches sent again (Stats).
+	bgErrors, resends atomic.Int64
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -279,7 +284,9 @@ func (s *Store) Healthy() error {
 }
 
 // Stats returns zeros: JetStream's own figures are the server's to export.
-func (s *Store) Stats() storage.Stats { return storage.Stats{} }
+func (s *Store) Stats() storage.Stats {
+	return storage.Stats{BackgroundErrors: s.bgErrors.Load(), CommitResends: s.resends.Load()}
+}
 
 func (s *Store) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), s.opts.Timeout)

@@ -229,3 +229,35 @@ func TestScanLong(t *testing.T) {
 		})
 	}
 }
+
+// TestCommitResentWhileServerDown: a commit whose server is away is sent
+// again until the server is back, lands, and is counted in Stats.
+func TestCommitResentWhileServerDown(t *testing.T) {
+	s, c := openTest(t, Options{Timeout: 500 * time.Millisecond})
+	if got := s.Stats(); got.CommitResends != 0 || got.BackgroundErrors != 0 {
+		t.Fatalf("Stats of a new store = %+v; want zeros", got)
+	}
+	c.stopServer(0)
+	b := s.NewBatch()
+	b.PutConversations("a", "u", storage.Conversations{"c2c_x": storage.ReceiveNotNotify})
+	done := make(chan error, 1)
+	go func() { done <- s.Commit(t.Context(), b) }()
+	time.Sleep(1500 * time.Millisecond) // at least one attempt times out
+	c.start()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("commit after the server came back: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("commit did not land within a minute of the server's return")
+	}
+	if got := s.Stats().CommitResends; got == 0 {
+		t.Error("Stats().CommitResends = 0 after a commit sent while the server was down")
+	}
+	var got storage.Conversations
+	err := s.Conversations("a", []string{"u"}, func(_ int, c storage.Conversations) { got = c })
+	if err != nil || got["c2c_x"] != storage.ReceiveNotNotify {
+		t.Errorf("conversations after the resent commit = %v, %v; want c2c_x not_notify", got, err)
+	}
+}
