@@ -175,6 +175,7 @@ func TestLeaderKilledUnderLoad(t *testing.T) {
 					acked[e.Seq] = true
 				} else {
 					failed++
+					t.Logf("append failed after %v: %v", took.Round(time.Millisecond), err)
 				}
 				mu.Unlock()
 			}

@@ -39,9 +39,12 @@
 // answered "no responders" (no server had the stream's subjects yet) or
 // refused as one atomic batch too many in flight (the server allows 50 per
 // stream; a store keeps at most Options.MaxInflightBatches), and a read no
-// leader answered within two seconds. A publish that timed out is not sent
-// again: it may have landed, and Append's caller then sees an error for an
-// entry the next Replay may yield (at least once, never lost).
+// leader answered within two seconds. Append's batch carries a message id
+// (Nats-Msg-Id on its first message), so it is sent again too when its
+// answer does not come within two seconds (a stream leader that died):
+// the stream refuses a copy of a batch that landed, and Append reports it
+// stored, once. The writer sends a failed batch again for up to a minute
+// (its writes are blind puts and tombstones, so a copy is harmless).
 //
 // # Caveats
 //

@@ -184,7 +184,7 @@ func (s *Store) appendLocked(entries []*storage.Entry, extra func(e *storage.Ent
 			ops = append(ops, extra(e)...)
 		}
 	}
-	if _, err := s.publish(ops); err != nil {
+	if err := s.publishIdempotent(ops); err != nil {
 		seqs := make([]uint64, len(entries))
 		for i := range entries {
 			seqs[i] = first + uint64(i)

@@ -175,6 +175,7 @@ func StreamConfig(opts Options) jetstream.StreamConfig {
 		Discard:            jetstream.DiscardOld,
 		MaxMsgsPerSubject:  1,
 		AllowAtomicPublish: true,
+		Duplicates:         msgIDWindow,
 		// No direct get: any replica answers one, a follower from behind.
 		AllowDirect: false,
 	}
@@ -482,16 +483,40 @@ const (
 	errCodeWrongLastSeq      = 10071
 	errCodeWrongLastSeqConst = 10164
 	errCodeTooManyInflight   = 10210
+	// A batch's message id is in the duplicate window: the batch landed
+	// before (JSAtomicPublishContainsDuplicateMessageErr), or is being
+	// stored now (JSStreamDuplicateMessageConflict).
+	errCodeDuplicateInBatch   = 10201
+	errCodeDuplicateInProcess = 10158
 )
 
 // errTooManyInflight is the server refusing a batch because the stream
 // has its maximum of atomic batches in flight.
 var errTooManyInflight = errors.New("jetstream: too many atomic batches in flight")
 
+// errLanded and errInProcess answer a batch sent again under its message
+// id: an earlier copy is stored, or is being stored.
+var (
+	errLanded    = errors.New("jetstream: batch already stored")
+	errInProcess = errors.New("jetstream: batch being stored")
+)
+
+// msgIDWindow is how long the stream remembers message ids;
+// publishIdempotent sends a batch again for half of it at most. The server
+// keeps every id of the window in memory (about 100 bytes each, one per
+// append), so it is no longer than a resend needs.
+const msgIDWindow = 30 * time.Second
+
 // publish writes ops as one atomic batch (all or none, replicated and
 // synced as the stream is configured before the ack) and returns the
 // stream sequence of the last. One op is a plain publish.
 func (s *Store) publish(ops []op) (uint64, error) {
+	return s.publishAs(ops, "", s.opts.Timeout)
+}
+
+// publishAs is publish with msgID (none when "") as the batch's
+// Nats-Msg-Id and each attempt bounded by attempt.
+func (s *Store) publishAs(ops []op, msgID string, attempt time.Duration) (uint64, error) {
 	if len(ops) == 0 {
 		return 0, nil
 	}
@@ -505,7 +530,7 @@ func (s *Store) publish(ops []op) (uint64, error) {
 		if len(ops) > 1 {
 			s.inflight <- struct{}{}
 		}
-		seq, err := s.publishOnce(ops)
+		seq, err := s.publishOnce(ops, msgID, min(attempt, max(time.Until(deadline), time.Millisecond)))
 		if len(ops) > 1 {
 			<-s.inflight
 		}
@@ -517,22 +542,45 @@ func (s *Store) publish(ops []op) (uint64, error) {
 	}
 }
 
-func (s *Store) publishOnce(ops []op) (uint64, error) {
+// publishIdempotent publishes ops as one atomic batch under a message id
+// of its own, and sends it again while unanswered or refused as
+// unavailable, until Options.Timeout or half of msgIDWindow: the stream
+// refuses a copy of a batch that landed within the window, which is then
+// reported as landed. So an append in flight while a stream leader moves
+// is neither lost nor written twice, and the caller gets no error for it.
+// Each attempt waits readAttempt at most, as a read does.
+func (s *Store) publishIdempotent(ops []op) error {
+	id := nuid.Next()
+	deadline := time.Now().Add(min(s.opts.Timeout, msgIDWindow/2))
+	for {
+		_, err := s.publishAs(ops, id, readAttempt)
+		switch {
+		case err == nil, errors.Is(err, errLanded):
+			return nil
+		case !unavailable(err) && !errors.Is(err, errInProcess) || time.Now().After(deadline):
+			return err
+		}
+		s.resends.Add(1)
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *Store) publishOnce(ops []op, msgID string, attempt time.Duration) (uint64, error) {
 	id := nuid.Next()
 	// The messages before the commit go without a reply: the commit's
 	// answer covers the whole batch (an incomplete batch is refused), and
 	// one connection keeps their order.
 	for i := 0; i < len(ops)-1; i++ {
-		if err := s.nc.PublishMsg(batchMsg(ops, id, i)); err != nil {
+		if err := s.nc.PublishMsg(batchMsg(ops, id, msgID, i)); err != nil {
 			return 0, fmt.Errorf("jetstream: publish batch: %w", err)
 		}
 	}
-	ctx, cancel := s.ctx()
+	ctx, cancel := context.WithTimeout(context.Background(), attempt)
 	defer cancel()
 	// No responders: the stream's subjects have no interest on the server
 	// yet (a stream just created, or a leader just elected). Nobody took
 	// the batch, so publish sends it again.
-	resp, err := s.nc.RequestMsgWithContext(ctx, batchMsg(ops, id, len(ops)-1))
+	resp, err := s.nc.RequestMsgWithContext(ctx, batchMsg(ops, id, msgID, len(ops)-1))
 	if err != nil {
 		return 0, fmt.Errorf("jetstream: commit batch of %d: %w", len(ops), err)
 	}
@@ -540,11 +588,17 @@ func (s *Store) publishOnce(ops []op) (uint64, error) {
 }
 
 // batchMsg is message i of the atomic batch id made of ops (a plain
-// message when ops has one).
-func batchMsg(ops []op, id string, i int) *nats.Msg {
+// message when ops has one). The first message carries msgID, if any:
+// the server checks message ids in batch order, so a copy of a batch that
+// landed is refused before any compare-and-set of its later messages is
+// (which would otherwise fail against the batch's own writes).
+func batchMsg(ops []op, id, msgID string, i int) *nats.Msg {
 	o := ops[i]
 	m := nats.NewMsg(o.subj)
 	m.Data = o.data
+	if i == 0 && msgID != "" {
+		m.Header.Set(jetstream.MsgIDHeader, msgID)
+	}
 	if o.del {
 		m.Header.Set(delHeader, "1")
 	}
@@ -571,8 +625,13 @@ func parseBatchAck(data []byte, n int) (uint64, error) {
 		if ack.Error.ErrCode == errCodeWrongLastSeq || ack.Error.ErrCode == errCodeWrongLastSeqConst {
 			return 0, errConflict
 		}
-		if ack.Error.ErrCode == errCodeTooManyInflight {
+		switch ack.Error.ErrCode {
+		case errCodeTooManyInflight:
 			return 0, errTooManyInflight
+		case errCodeDuplicateInBatch:
+			return ack.Sequence, errLanded
+		case errCodeDuplicateInProcess:
+			return 0, errInProcess
 		}
 		return 0, fmt.Errorf("jetstream: commit batch of %d: %s (%d)", n, ack.Error.Description, ack.Error.ErrCode)
 	}

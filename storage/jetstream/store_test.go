@@ -261,3 +261,45 @@ func TestCommitResentWhileServerDown(t *testing.T) {
 		t.Errorf("conversations after the resent commit = %v, %v; want c2c_x not_notify", got, err)
 	}
 }
+
+// TestPublishSentAgain: a batch sent again under its message id after it
+// landed (its answer lost) is reported as landed and writes nothing, even
+// when its later messages carry a compare-and-set its first copy made
+// stale, and even after the records it wrote changed since.
+func TestPublishSentAgain(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	zero := uint64(0)
+	ops := []op{
+		{subj: s.subj.meta("entry"), data: []byte("entry")},
+		{subj: s.subj.meta("key"), data: []byte("key"), expect: &zero},
+	}
+	if _, err := s.publishAs(ops, "batch-1", readAttempt); err != nil {
+		t.Fatalf("first copy: %v", err)
+	}
+	// Settled since: the entry is a tombstone now.
+	if _, err := s.publish([]op{{subj: s.subj.meta("entry"), del: true}}); err != nil {
+		t.Fatalf("tombstone: %v", err)
+	}
+	info, err := s.stream.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := info.State.LastSeq
+	if _, err := s.publishAs(ops, "batch-1", readAttempt); !errors.Is(err, errLanded) {
+		t.Fatalf("second copy = %v; want errLanded", err)
+	}
+	// A new batch (its own message id) with the same writes is checked
+	// as usual: its compare-and-set is stale.
+	if err := s.publishIdempotent(ops); !errors.Is(err, errConflict) {
+		t.Fatalf("publishIdempotent of a new batch with the same writes = %v; want errConflict", err)
+	}
+	if info, err = s.stream.Info(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := info.State.LastSeq; got != before {
+		t.Errorf("stream's last seq went from %d to %d; want no message from the copy, and the new batch refused by its stale compare-and-set", before, got)
+	}
+	if v, err := s.Meta("entry"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("entry after the copy = %q, %v; want its tombstone (ErrNotFound)", v, err)
+	}
+}
