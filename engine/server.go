@@ -81,6 +81,10 @@ type Options struct {
 	// rate_limited with Retry-After.
 	AppRateLimit float64
 
+	// StatusRetention is how long a message's status is kept after it
+	// was stored (default DefaultStatusRetention; negative: forever).
+	StatusRetention time.Duration
+
 	// DisableMatrixGateway turns POST /_matrix/push/v1/notify off (404).
 	// The endpoint has no authentication (the protocol has none): it serves
 	// only app_ids an app mapped (PUT /v1/apps/{app}/matrix), each app
@@ -139,6 +143,9 @@ func (o *Options) EnsureDefaults() *Options {
 	}
 	if o.MaxGroupMembers == 0 {
 		o.MaxGroupMembers = DefaultMaxGroupMembers
+	}
+	if o.StatusRetention == 0 {
+		o.StatusRetention = DefaultStatusRetention
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -210,7 +217,9 @@ type Server struct {
 	auth    *authenticator
 	metrics *httpMetrics
 	expiry  *certExpiry
-	http    *fasthttp.Server
+	// statuses deletes message statuses past Options.StatusRetention.
+	statuses *statusSweep
+	http     *fasthttp.Server
 
 	ln         net.Listener
 	draining   atomic.Bool
@@ -265,6 +274,9 @@ func New(opts Options) (*Server, error) {
 		if s.expiry != nil {
 			s.expiry.stop()
 		}
+		if s.statuses != nil {
+			s.statuses.stop()
+		}
 		if s.system != nil {
 			_ = s.system.Shutdown(context.Background())
 		}
@@ -302,6 +314,7 @@ func New(opts Options) (*Server, error) {
 	if replayed > 0 {
 		s.logger.Info("replaying unsettled messages", "count", replayed)
 	}
+	s.statuses = startStatusSweep(s.store, opts.StatusRetention, opts.Logger)
 	s.http = IngressHTTPServer(s.handle)
 	s.http.ErrorHandler = s.handleTransportError
 	s.http.MaxRequestBodySize = opts.MaxBodySize
@@ -430,6 +443,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		s.serving.Wait()
 		s.expiry.stop()
+		s.statuses.stop()
 		err = errors.Join(httpErr, s.system.Shutdown(rest), s.store.Close())
 	})
 	return err

@@ -66,6 +66,12 @@ type Log interface {
 	// message seq of app and the outcomes of its pushes settled so far;
 	// ErrNotFound when app has no such message.
 	MessageStatus(app string, seq uint64) (string, []PushResult, error)
+	// ExpireStatuses deletes the statuses (push outcomes, done markers)
+	// of messages stored more than retention before now, give or take one
+	// checkpoint interval (statuses.go), and records a checkpoint when one
+	// is due. One process calls it now and then: the engine (in a
+	// cluster, the lead). Log entries not yet settled stay.
+	ExpireStatuses(ctx context.Context, now time.Time, retention time.Duration) error
 }
 
 // Entries are settled through a Batch (Settle, SettleGroup), so a message's

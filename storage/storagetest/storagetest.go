@@ -46,6 +46,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("Conversations", func(t *testing.T) { testConversations(t, b) })
 	t.Run("Direct", func(t *testing.T) { testDirect(t, b) })
 	t.Run("Matrix", func(t *testing.T) { testMatrix(t, b) })
+	t.Run("StatusExpiry", func(t *testing.T) { testStatusExpiry(t, b) })
 	t.Run("Dedup", func(t *testing.T) { testDedup(t, b) })
 	t.Run("DedupConcurrent", func(t *testing.T) { testDedupConcurrent(t, b) })
 	t.Run("Restart", func(t *testing.T) {
