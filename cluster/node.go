@@ -33,6 +33,13 @@ const (
 	DefaultMaxForwarded = 8192
 )
 
+// DefaultStatusRetention is the engine's status retention in cluster mode
+// unless the operator sets one (herald serve --status-retention): every
+// message status is a subject of the JetStream stream, and the servers
+// index every subject in memory, so statuses are kept an hour, not the
+// single node's week.
+const DefaultStatusRetention = time.Hour
+
 const (
 	leaseBucket = "herald-lease"
 	leaseKey    = "lead"

@@ -51,7 +51,7 @@ func runServe(args []string) error {
 	fs.IntVar(&o.Actors.MaxDevicesPerUser, "max-devices-per-user", actors.DefaultMaxDevicesPerUser, "devices per user; binding one more evicts the oldest [HERALD_MAX_DEVICES_PER_USER]")
 	fs.Float64Var(&o.Actors.TenantRateLimit, "tenant-rate-limit", 0, "pushes/s each certificate (business_id) may send, 0 for no limit [HERALD_TENANT_RATE_LIMIT]")
 	fs.DurationVar(&o.Actors.RetryWindow, "retry-window", actors.DefaultRetryWindow, "how long a push without its own expiration is retried before it fails \"expired\"")
-	fs.DurationVar(&o.StatusRetention, "status-retention", engine.DefaultStatusRetention, "how long a message's status (GET .../messages/{id}) is kept after it was stored; 0 keeps statuses forever [HERALD_STATUS_RETENTION]")
+	fs.DurationVar(&o.StatusRetention, "status-retention", engine.DefaultStatusRetention, "how long a message's status (GET .../messages/{id}) is kept after it was stored (cluster mode: 1h unless set); 0 keeps statuses forever [HERALD_STATUS_RETENTION]")
 	matrixGateway := fs.Bool("matrix-gateway", true, "serve the Matrix push gateway, POST /_matrix/push/v1/notify (unauthenticated by protocol: only app_ids an app mapped are served) [HERALD_MATRIX_GATEWAY]")
 	so := pebble.Options{MemTableSize: pebble.DefaultMemTableSize}
 	fs.Var(mebibytes{&so.MemTableSize}, "store-memtable-mib", "Pebble memtable size in MiB: larger flushes less often but in longer CPU bursts [HERALD_STORE_MEMTABLE_MIB]")
@@ -79,11 +79,11 @@ func runServe(args []string) error {
 		// by one lead could not be opened by the next.
 		return usageError{errors.New("cluster mode needs --master-key-file: every node must seal credentials with the same key")}
 	}
-	switch {
-	case o.StatusRetention == 0:
-		o.StatusRetention = -1 // forever
-	case o.StatusRetention < time.Minute:
-		return usageError{fmt.Errorf("--status-retention must be 0 (forever) or at least 1m, got %v", o.StatusRetention)}
+	retentionSet := false
+	fs.Visit(func(f *flag.Flag) { retentionSet = retentionSet || f.Name == "status-retention" })
+	var err error
+	if o.StatusRetention, err = statusRetention(o.StatusRetention, retentionSet, clustered); err != nil {
+		return usageError{err}
 	}
 	o.Logger = newLogger(os.Stderr, format, level)
 	o.DisableMatrixGateway = !*matrixGateway
@@ -190,4 +190,22 @@ func gomaxprocs(flagValue int, env string) int {
 		return runtime.GOMAXPROCS(0)
 	}
 	return runtime.GOMAXPROCS(0) + 1
+}
+
+// statusRetention is the engine's Options.StatusRetention for the flag's
+// value: 0 keeps statuses forever (-1 to the engine), and cluster mode
+// keeps them cluster.DefaultStatusRetention unless the flag (or its
+// variable) was given. Every status is a subject of the JetStream stream,
+// and the NATS servers index every subject in memory (docs/operations.md,
+// "Disk"): a week of them is too many.
+func statusRetention(flagValue time.Duration, set, clustered bool) (time.Duration, error) {
+	switch {
+	case clustered && !set:
+		return cluster.DefaultStatusRetention, nil
+	case flagValue == 0:
+		return -1, nil
+	case flagValue < time.Minute:
+		return 0, fmt.Errorf("--status-retention must be 0 (forever) or at least 1m, got %v", flagValue)
+	}
+	return flagValue, nil
 }

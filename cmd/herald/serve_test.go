@@ -7,6 +7,10 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/cluster"
+	"github.com/heraldpush/herald/engine"
 )
 
 func TestGomaxprocs(t *testing.T) {
@@ -126,5 +130,33 @@ func TestExitCode(t *testing.T) {
 		if got := exitCode(tt.err); got != tt.want {
 			t.Errorf("exitCode(%v) = %d; want %d", tt.err, got, tt.want)
 		}
+	}
+}
+
+func TestStatusRetention(t *testing.T) {
+	week := engine.DefaultStatusRetention
+	tests := []struct {
+		name           string
+		flag           time.Duration
+		set, clustered bool
+		want           time.Duration
+		wantErr        bool
+	}{
+		{"single node default", week, false, false, week, false},
+		{"single node set", 24 * time.Hour, true, false, 24 * time.Hour, false},
+		{"zero keeps forever", 0, true, false, -1, false},
+		{"cluster default", week, false, true, cluster.DefaultStatusRetention, false},
+		{"cluster set", 3 * time.Hour, true, true, 3 * time.Hour, false},
+		{"cluster forever when asked", 0, true, true, -1, false},
+		{"under a minute", 30 * time.Second, true, false, 0, true},
+		{"negative", -time.Hour, true, true, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := statusRetention(tt.flag, tt.set, tt.clustered)
+			if got != tt.want || (err != nil) != tt.wantErr {
+				t.Errorf("statusRetention(%v, set %v, clustered %v) = %v, %v; want %v, error %v", tt.flag, tt.set, tt.clustered, got, err, tt.want, tt.wantErr)
+			}
+		})
 	}
 }
