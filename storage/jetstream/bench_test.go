@@ -19,20 +19,7 @@ import (
 // cpu-ns/op is the process's CPU (user + system) per operation: with the
 // servers embedded, theirs is included (all three for R3).
 func BenchmarkStore(b *testing.B) {
-	backends := []struct {
-		name string
-		open func(b *testing.B) storage.Store
-	}{
-		{"pebble", func(b *testing.B) storage.Store {
-			s, err := pebble.Open(b.TempDir(), &pebble.Options{Logger: quietSlog(), MinFreeBytes: -1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			return s
-		}},
-		{"jetstream-R1", func(b *testing.B) storage.Store { return benchJetStream(b, 1) }},
-		{"jetstream-R3", func(b *testing.B) storage.Store { return benchJetStream(b, 3) }},
-	}
+	backends := benchBackends(3)
 	for _, be := range backends {
 		b.Run(be.name, func(b *testing.B) {
 			s := be.open(b)
@@ -156,19 +143,7 @@ func (m cpuMeter) stop() {
 // slowest append made meanwhile (a JetStream purge holds the stream).
 func BenchmarkExpireStatuses(b *testing.B) {
 	const messages, kept, chunk = 100_000, 100_000, 250
-	for _, be := range []struct {
-		name string
-		open func(b *testing.B) storage.Store
-	}{
-		{"pebble", func(b *testing.B) storage.Store {
-			s, err := pebble.Open(b.TempDir(), &pebble.Options{Logger: quietSlog(), MinFreeBytes: -1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			return s
-		}},
-		{"jetstream-R1", func(b *testing.B) storage.Store { return benchJetStream(b, 1) }},
-	} {
+	for _, be := range benchBackends(1) {
 		b.Run(be.name, func(b *testing.B) {
 			s := be.open(b)
 			defer s.Close()
@@ -186,43 +161,12 @@ func BenchmarkExpireStatuses(b *testing.B) {
 				if err := s.ExpireStatuses(ctx, at, time.Hour); err != nil {
 					b.Fatal(err)
 				}
-				for range messages / chunk {
-					es := make([]*storage.Entry, chunk)
-					for j := range es {
-						es[j] = &storage.Entry{App: "a", ReceivedAt: time.Now(), Msg: msg("bench")}
-					}
-					if err := s.Append(es); err != nil {
-						b.Fatal(err)
-					}
-					lastSeq = es[len(es)-1].Seq
-					batch := s.NewBatch()
-					for _, e := range es {
-						batch.Settle("a", e.Seq, "u", []storage.PushResult{{UserID: "u", Token: "aa", Status: storage.PushSent}})
-					}
-					if err := s.Commit(ctx, batch); err != nil {
-						b.Fatal(err)
-					}
-				}
+				lastSeq = settleMany(b, s, messages, chunk)
 				// A checkpoint past them, then a sweep an hour later.
 				if err := s.ExpireStatuses(ctx, at.Add(2*time.Hour), time.Hour); err != nil {
 					b.Fatal(err)
 				}
-				for range kept / chunk {
-					es := make([]*storage.Entry, chunk)
-					for j := range es {
-						es[j] = &storage.Entry{App: "a", ReceivedAt: time.Now(), Msg: msg("bench")}
-					}
-					if err := s.Append(es); err != nil {
-						b.Fatal(err)
-					}
-					batch := s.NewBatch()
-					for _, e := range es {
-						batch.Settle("a", e.Seq, "u", []storage.PushResult{{UserID: "u", Token: "aa", Status: storage.PushSent}})
-					}
-					if err := s.Commit(ctx, batch); err != nil {
-						b.Fatal(err)
-					}
-				}
+				settleMany(b, s, kept, chunk)
 				stop := make(chan struct{})
 				worst := make(chan time.Duration)
 				go func() {
@@ -261,4 +205,53 @@ func BenchmarkExpireStatuses(b *testing.B) {
 			b.ReportMetric(float64(slowest.Microseconds())/1000, "ms-slowest-append")
 		})
 	}
+}
+
+// benchBackend is a store a benchmark runs on.
+type benchBackend struct {
+	name string
+	open func(b *testing.B) storage.Store
+}
+
+// benchBackends are Pebble on disk and JetStream with one server, and
+// with three when maxReplicas is 3.
+func benchBackends(maxReplicas int) []benchBackend {
+	bs := []benchBackend{
+		{"pebble", func(b *testing.B) storage.Store {
+			s, err := pebble.Open(b.TempDir(), &pebble.Options{Logger: quietSlog(), MinFreeBytes: -1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s
+		}},
+		{"jetstream-R1", func(b *testing.B) storage.Store { return benchJetStream(b, 1) }},
+	}
+	if maxReplicas >= 3 {
+		bs = append(bs, benchBackend{"jetstream-R3", func(b *testing.B) storage.Store { return benchJetStream(b, 3) }})
+	}
+	return bs
+}
+
+// settleMany appends n one-to-one messages of app "a" in batches of chunk
+// and settles each with one push; it returns the last seq.
+func settleMany(b *testing.B, s storage.Store, n, chunk int) uint64 {
+	var last uint64
+	for range n / chunk {
+		es := make([]*storage.Entry, chunk)
+		for j := range es {
+			es[j] = &storage.Entry{App: "a", ReceivedAt: time.Now(), Msg: msg("bench")}
+		}
+		if err := s.Append(es); err != nil {
+			b.Fatal(err)
+		}
+		last = es[len(es)-1].Seq
+		batch := s.NewBatch()
+		for _, e := range es {
+			batch.Settle("a", e.Seq, "u", []storage.PushResult{{UserID: "u", Token: "aa", Status: storage.PushSent}})
+		}
+		if err := s.Commit(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return last
 }
