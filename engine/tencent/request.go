@@ -29,7 +29,7 @@ const (
 
 // c2cFields are the fields sendmsg and batchsendmsg share. Fields herald
 // has no use for (MsgTimeStamp, CloudCustomData, IsNeedReadReceipt,
-// SupportMessageExtension) are not declared: the decoder skips them.
+// SupportMessageExtension) are not declared: the decoders skip them.
 type c2cFields struct {
 	SyncOtherMachine *int64           `json:"SyncOtherMachine"`
 	From             string           `json:"From_Account"`
@@ -220,7 +220,7 @@ type template struct {
 
 // mapBody maps MsgBody, OfflinePushInfo and SendMsgControl onto a herald
 // message without recipients. MsgBody was decoded with the rest of the
-// body: one pass of encoding/json, the façade's largest cost.
+// body, in one pass (decode.go).
 func mapBody(a api, from string, elems []msgElem, opi *offlinePushInfo, control []string) (*template, *Error) {
 	if len(elems) == 0 {
 		return nil, a.fail(CodeMsgBodyArray, CodeGroupParam, "MsgBody must be a non-empty array of elems")
