@@ -16,8 +16,10 @@
 // and identifier and not expired, and only when the identifier is the
 // admin. [GenUserSig] makes one as Tencent's tls-sig-api-v2 does.
 //
-// The body is decoded with encoding/json into Tencent's shapes, mapped
-// onto one herald.Message per recipient, and handed to the [Ingester]:
+// The body is decoded into Tencent's shapes (by hand on engine/wire's
+// scanner, exactly as encoding/json would decode it; encoding/json itself
+// only words a refusal), mapped onto one herald.Message per recipient,
+// and handed to the [Ingester]:
 // the engine's own ingest path (the one POST /v1/apps/{app}/messages
 // takes), which answers only once the messages are durably stored. Every
 // answer is HTTP 200 with ActionStatus "OK" or "FAIL", ErrorCode and
@@ -125,6 +127,6 @@
 //
 // A verified UserSig is remembered per app (up to 64), so a caller that
 // reuses its UserSig, as Tencent's SDKs do, pays for zlib and the HMAC
-// once; it is still held to its expiry, and forgotten when the key
-// changes.
+// once; it is still held to its expiry, and forgotten, with the app's
+// unsealed key and admin, when PUT /v1/apps/{app}/tencent changes them.
 package tencent

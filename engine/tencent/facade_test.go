@@ -390,6 +390,59 @@ func TestFacade_SigCache(t *testing.T) {
 	}
 }
 
+// TestFacade_SettingsChange checks a PUT of the settings replaces what
+// the façade remembered of the app: its unsealed key and admin, and the
+// UserSigs verified with them. Each case first serves a request with the
+// old admin's UserSig (so it is remembered), changes the settings, and
+// checks each request's answer.
+func TestFacade_SettingsChange(t *testing.T) {
+	// settingsCall is a request by identifier with a UserSig of key, and
+	// the code it must get (0: OK).
+	type settingsCall struct {
+		identifier, key string
+		want            int
+	}
+	oldKey := testSecret + "0" // newTestFacade's key for testApp
+	for _, tt := range []struct {
+		name, key, admin string
+		calls            []settingsCall
+	}{
+		{"key rotated", "rotated", "", []settingsCall{
+			{admin, oldKey, CodeUserSigMismatch},
+			{admin, "rotated", 0},
+		}},
+		{"admin renamed", oldKey, "ops", []settingsCall{
+			{admin, oldKey, CodeNotAdmin},
+			{"ops", oldKey, 0},
+		}},
+		{"both", "rotated", "ops", []settingsCall{
+			{admin, oldKey, CodeUserSigMismatch},
+			{"ops", oldKey, CodeUserSigMismatch},
+			{admin, "rotated", CodeNotAdmin},
+			{"ops", "rotated", 0},
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tf := newTestFacade(t)
+			body := fixture(t, "sendmsg_admin.json")
+			q := query(testApp, admin, tf.sig(admin))
+			if a := tf.call(t, "POST", pathSend, q, body); a.ActionStatus != "OK" {
+				t.Fatalf("before the change = %+v", a)
+			}
+			if err := tf.SetSettings(context.Background(), testApp, tt.key, tt.admin); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range tt.calls {
+				sig := GenUserSig([]byte(c.key), testApp, c.identifier, 24*time.Hour, tf.now)
+				a := tf.call(t, "POST", pathSend, query(testApp, c.identifier, sig), body)
+				if (c.want == 0 && a.ActionStatus != "OK") || (c.want != 0 && a.ErrorCode != c.want) {
+					t.Errorf("%s with a UserSig of key %q = %+v; want code %d", c.identifier, c.key, a, c.want)
+				}
+			}
+		})
+	}
+}
+
 // TestFacade_Settings checks SetSettings' refusals and that the key is
 // sealed at rest and loaded by a fresh façade.
 func TestFacade_Settings(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/engine/wire"
 )
 
 // Limits Tencent documents, kept so callers see the same refusals.
@@ -28,7 +29,7 @@ const (
 
 // c2cFields are the fields sendmsg and batchsendmsg share. Fields herald
 // has no use for (MsgTimeStamp, CloudCustomData, IsNeedReadReceipt,
-// SupportMessageExtension) are not declared: the decoder skips them.
+// SupportMessageExtension) are not declared: the decoders skip them.
 type c2cFields struct {
 	SyncOtherMachine *int64           `json:"SyncOtherMachine"`
 	From             string           `json:"From_Account"`
@@ -132,13 +133,35 @@ func (a api) fail(openimCode, groupCode int, format string, args ...any) *Error 
 	return errorf(openimCode, format, args...)
 }
 
-// decodeBody decodes a request body into v with encoding/json, wording
-// failures with Tencent's code for the field at fault.
-func decodeBody(a api, body []byte, v any) *Error {
+// decodeBody decodes a request body into v, one of the three request
+// shapes: by the hand-written decoders of decode.go, or, for a body they
+// refuse, by encoding/json, wording its failure with Tencent's code for
+// the field at fault (the decoders accept exactly what encoding/json
+// accepts, so only failures take that path).
+func decodeBody[T sendMsgRequest | batchSendMsgRequest | groupMsgRequest](a api, body []byte, v *T) *Error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return a.fail(CodeJSON, CodeGroupJSON, "request body is empty; expected a JSON object")
 	}
-	err := json.Unmarshal(body, v)
+	var s wire.Scanner
+	s.Reset(body)
+	var ok bool
+	switch r := any(v).(type) {
+	case *sendMsgRequest:
+		ok = decodeSendMsg(&s, r)
+	case *batchSendMsgRequest:
+		ok = decodeBatchSendMsg(&s, r)
+	case *groupMsgRequest:
+		ok = decodeGroupMsg(&s, r)
+	}
+	if ok {
+		return nil
+	}
+	// encoding/json decides from scratch, not on what the fast path left
+	// half decoded; decoding into a local keeps v off the heap on the
+	// fast path.
+	var slow T
+	err := json.Unmarshal(body, &slow)
+	*v = slow
 	if err == nil {
 		return nil
 	}
@@ -197,7 +220,7 @@ type template struct {
 
 // mapBody maps MsgBody, OfflinePushInfo and SendMsgControl onto a herald
 // message without recipients. MsgBody was decoded with the rest of the
-// body: one pass of encoding/json, the façade's largest cost.
+// body, in one pass (decode.go).
 func mapBody(a api, from string, elems []msgElem, opi *offlinePushInfo, control []string) (*template, *Error) {
 	if len(elems) == 0 {
 		return nil, a.fail(CodeMsgBodyArray, CodeGroupParam, "MsgBody must be a non-empty array of elems")
