@@ -26,7 +26,7 @@ func ownLeaseConfig(ttl time.Duration) jetstream.KeyValueConfig {
 	}
 }
 
-func partKey(p int) string    { return "p." + strconv.Itoa(p) }
+func partKey(p int) string     { return "p." + strconv.Itoa(p) }
 func presenceKey(i int) string { return "node." + strconv.Itoa(i) }
 
 // leaseHold is a lease this node holds: the revision to renew from and
