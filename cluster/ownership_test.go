@@ -149,8 +149,8 @@ type ownRep struct {
 	// Balance and After: partitions per node at the kill and once the
 	// victim had been back for 3×TTL.
 	Balance, After []int
-	// RebalanceIn is how long after the return every node owned its fair
-	// share (±1); -1: not within 3×TTL.
+	// RebalanceIn is how long after the return no node owned more than
+	// its fair share, ceil(N/3); -1: not within 3×TTL.
 	RebalanceIn time.Duration
 }
 
@@ -313,7 +313,7 @@ func runOwnCase(t *testing.T, c ownCase) (ownCost, []ownRep) {
 			}
 			if waitOwn(3*c.TTL, func() bool {
 				own := led.owners(c.N)
-				return oneOwnerEach(own) && balanced(perNode(own))
+				return oneOwnerEach(own) && balanced(perNode(own), c.N)
 			}) {
 				r.RebalanceIn = time.Since(back)
 			}
@@ -406,8 +406,10 @@ func perNode(own [][]int) []int {
 	return out
 }
 
-func balanced(counts []int) bool {
-	return slices.Max(counts)-slices.Min(counts) <= 1
+// balanced: no node owns more than its fair share, ceil(n/3), the
+// share the lease scheme aims at.
+func balanced(counts []int, n int) bool {
+	return slices.Max(counts) <= (n+2)/3
 }
 
 // waitOwn polls cond until it holds or within passes.
