@@ -49,7 +49,10 @@ type leaseSeen struct {
 // by compare-and-set, releases leases above its fair share (ceil(N / live
 // nodes)) and takes free ones up to it. A lease is free when the watch
 // showed its expiry or deletion, or when nothing was written to it for
-// longer than TTL (a watch that lost its consumer still converges).
+// longer than TTL: it has expired then, and the expiry's marker can come
+// seconds later (a clustered stream removes expired messages through its
+// leader, checking every 2 s at most), or never to a watch that lost its
+// consumer.
 type leaseNode struct {
 	id, n int
 	ttl   time.Duration
@@ -165,6 +168,10 @@ func (ln *leaseNode) loop(ctx context.Context) {
 	defer ln.wg.Done()
 	t := time.NewTicker(ln.ttl / 5)
 	defer t.Stop()
+	// Between renewals, look for free leases every TTL/20: a local check,
+	// that sends a Create only for a lease whose expiry is due.
+	look := time.NewTicker(ln.ttl / 20)
+	defer look.Stop()
 	for {
 		ln.gate.wait()
 		if ctx.Err() != nil {
@@ -173,20 +180,19 @@ func (ln *leaseNode) loop(ctx context.Context) {
 		ln.expire()
 		ln.renew(ctx)
 		ln.balance(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-ln.kick:
-			ln.gate.wait()
-			ln.expire()
-			ln.balance(ctx)
-			// Renew on the next tick, not on every expiry seen.
+	wait:
+		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+				break wait
+			case <-ln.kick:
+			case <-look.C:
 			}
+			ln.gate.wait()
+			ln.expire()
+			ln.balance(ctx)
 		}
 	}
 }
@@ -281,7 +287,7 @@ func (ln *leaseNode) balance(ctx context.Context) {
 				continue
 			}
 			s, ok := ln.mu.seen[p]
-			if !ok || s.deleted || now.Sub(s.at) > ln.ttl+ln.ttl/5 {
+			if !ok || s.deleted || now.Sub(s.at) > ln.ttl {
 				free = append(free, p)
 				if len(free) == need {
 					break

@@ -80,9 +80,9 @@ func TestOwnershipSchemes(t *testing.T) {
 	}
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 1, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "case\trep\tvictim owned\torphans taken\ttakeover median\ttakeover max\tmax/TTL\tothers moved\ttwo owners\tlongest\tbalance at kill\tafter return\trebalanced in\t")
+	fmt.Fprintln(w, "case\trep\tvictim led\tvictim owned\torphans taken\ttakeover median\ttakeover max\tmax/TTL\tothers moved\ttwo owners\tlongest\tbalance at kill\tafter return\trebalanced in\t")
 	for _, r := range rows {
-		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%v\t%v\t%.2f\t%d\t%d\t%v\t%v\t%v\t%v\t\n", r.Case.name(), r.Rep, r.Orphans, r.Taken,
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%v\t%v\t%.2f\t%d\t%d\t%v\t%v\t%v\t%v\t\n", r.Case.name(), r.Rep, r.LedByVictim, r.Orphans, r.Taken,
 			r.TakeMed.Round(time.Millisecond), r.TakeMax.Round(time.Millisecond), float64(r.TakeMax)/float64(r.Case.TTL),
 			r.Moved, r.Overlaps, r.OverlapMax.Round(time.Millisecond), r.Balance, r.After, roundOrNone(r.RebalanceIn))
 	}
@@ -142,6 +142,9 @@ type ownRep struct {
 	// Moved counts the partitions not the victim's that changed owner
 	// before its return.
 	Moved int
+	// LedByVictim: for leases, 1 if the victim's server led the bucket's
+	// stream; for pins, how many partition consumers it led.
+	LedByVictim int
 	// Overlaps counts the times two nodes believed they owned one
 	// partition at once, from the kill to the end of the repetition.
 	Overlaps   int
@@ -155,8 +158,8 @@ type ownRep struct {
 }
 
 func (r ownRep) String() string {
-	return fmt.Sprintf("%s rep %d: victim n%d owned %d, taken %d, takeover median %v max %v, others moved %d, two owners %d (longest %v), balance %v -> %v, rebalanced in %s",
-		r.Case.name(), r.Rep, r.Victim, r.Orphans, r.Taken, r.TakeMed.Round(time.Millisecond), r.TakeMax.Round(time.Millisecond),
+	return fmt.Sprintf("%s rep %d: victim n%d (led %d) owned %d, taken %d, takeover median %v max %v, others moved %d, two owners %d (longest %v), balance %v -> %v, rebalanced in %s",
+		r.Case.name(), r.Rep, r.Victim, r.LedByVictim, r.Orphans, r.Taken, r.TakeMed.Round(time.Millisecond), r.TakeMax.Round(time.Millisecond),
 		r.Moved, r.Overlaps, r.OverlapMax.Round(time.Millisecond), r.Balance, r.After, roundOrNone(r.RebalanceIn))
 }
 
@@ -275,6 +278,7 @@ func runOwnCase(t *testing.T, c ownCase) (ownCost, []ownRep) {
 			}
 		}
 		r.Orphans = len(orphans)
+		r.LedByVictim = ledBy(js, c, fmt.Sprintf("s%d", r.Victim))
 		kill := time.Now()
 		if c.Stop {
 			nodes[r.Victim].pause()
@@ -349,6 +353,34 @@ func runOwnCase(t *testing.T, c ownCase) (ownCost, []ownRep) {
 		waitOwn(10*c.TTL, func() bool { return oneOwnerEach(led.owners(c.N)) })
 	}
 	return cost, reps
+}
+
+// ledBy tells what the server named srv leads of the scheme's streams
+// and consumers, when asked just before the kill.
+func ledBy(js jetstream.JetStream, c ownCase, srv string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if c.Scheme == "lease" {
+		s, err := js.Stream(ctx, "KV_"+ownLeaseBucket)
+		if err != nil {
+			return -1
+		}
+		if info, err := s.Info(ctx); err == nil && info.Cluster != nil && info.Cluster.Leader == srv {
+			return 1
+		}
+		return 0
+	}
+	n := 0
+	for p := range c.N {
+		cons, err := js.Consumer(ctx, ownPinStream, pinConsumer(p))
+		if err != nil {
+			continue
+		}
+		if info := cons.CachedInfo(); info.Cluster != nil && info.Cluster.Leader == srv {
+			n++
+		}
+	}
+	return n
 }
 
 func setUpOwnScheme(t *testing.T, js jetstream.JetStream, c ownCase) {
