@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"text/tabwriter"
@@ -59,26 +60,36 @@ func TestOwnershipSchemes(t *testing.T) {
 			}
 		}
 	}
+	var mu sync.Mutex
 	var rows []ownRep
 	var costs []ownCostRow
-	for _, c := range cases {
-		t.Run(c.name(), func(t *testing.T) {
-			cost, reps := runOwnCase(t, c)
-			for _, r := range reps {
-				t.Logf("%s", r)
-				if r.Taken != r.Orphans {
-					t.Errorf("%s rep %d: %d of %d orphaned partitions found a new owner", c.name(), r.Rep, r.Taken, r.Orphans)
+	// The small cases run side by side to keep make test short; the
+	// measured ones one after the other, each alone on the machine.
+	t.Run("cases", func(t *testing.T) {
+		for _, c := range cases {
+			t.Run(c.name(), func(t *testing.T) {
+				if !full {
+					t.Parallel()
 				}
-				if c.Scheme == "lease" && r.Overlaps > 0 {
-					t.Errorf("%s rep %d: %d times two nodes owned one partition (longest %v)", c.name(), r.Rep, r.Overlaps, r.OverlapMax)
+				cost, reps := runOwnCase(t, c)
+				mu.Lock()
+				defer mu.Unlock()
+				for _, r := range reps {
+					t.Logf("%s", r)
+					if r.Taken != r.Orphans {
+						t.Errorf("%s rep %d: %d of %d orphaned partitions found a new owner", c.name(), r.Rep, r.Taken, r.Orphans)
+					}
+					if c.Scheme == "lease" && r.Overlaps > 0 {
+						t.Errorf("%s rep %d: %d times two nodes owned one partition (longest %v)", c.name(), r.Rep, r.Overlaps, r.OverlapMax)
+					}
 				}
-			}
-			rows = append(rows, reps...)
-			if c.Cost {
-				costs = append(costs, ownCostRow{c, cost})
-			}
-		})
-	}
+				rows = append(rows, reps...)
+				if c.Cost {
+					costs = append(costs, ownCostRow{c, cost})
+				}
+			})
+		}
+	})
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 1, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "case\trep\tvictim led\tvictim owned\torphans taken\ttakeover median\ttakeover max\tmax/TTL\tothers moved\ttwo owners\tlongest\tbalance at kill\tafter return\trebalanced in\t")
