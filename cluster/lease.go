@@ -155,7 +155,7 @@ func (n *Node) takeLead(term uint64) {
 // openEngine opens the store and an engine on it with a registry of its
 // own: a node that leads again must not register its metrics twice.
 func (n *Node) openEngine() (*engine.Server, error) {
-	st, err := jsstore.Open(n.nc, &jsstore.Options{Logger: n.log, Replicas: n.o.Replicas})
+	st, err := jsstore.Open(n.nc, &jsstore.Options{Logger: n.log, Replicas: n.o.Replicas, StatusTTL: statusTTL(n.o.Engine.StatusRetention)})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: open store: %w", err)
 	}
@@ -215,4 +215,17 @@ func expired() context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	return ctx
+}
+
+// statusTTL is the store's per-message TTL for statuses kept retention
+// (the engine's Options.StatusRetention: 0 for its default, negative for
+// forever): the servers expire them, with no purge holding the stream.
+func statusTTL(retention time.Duration) time.Duration {
+	if retention == 0 {
+		retention = engine.DefaultStatusRetention
+	}
+	if retention < 0 {
+		return 0
+	}
+	return max(retention.Round(time.Second), time.Second)
 }

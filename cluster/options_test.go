@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldpush/herald/engine"
 )
 
 func TestOptions_Validate(t *testing.T) {
@@ -53,6 +55,22 @@ func TestOptions_ReplicasFollowPeers(t *testing.T) {
 		o := Options{Peers: tt.peers, NATSURL: tt.url}
 		if got := o.EnsureDefaults().Replicas; got != tt.want {
 			t.Errorf("peers %v, url %q: Replicas = %d; want %d", tt.peers, tt.url, got, tt.want)
+		}
+	}
+}
+
+func TestStatusTTL(t *testing.T) {
+	tests := []struct {
+		retention, want time.Duration
+	}{
+		{0, engine.DefaultStatusRetention},
+		{time.Hour, time.Hour},
+		{-1, 0},
+		{90*time.Second + 400*time.Millisecond, 90 * time.Second},
+	}
+	for _, tt := range tests {
+		if got := statusTTL(tt.retention); got != tt.want {
+			t.Errorf("statusTTL(%v) = %v; want %v", tt.retention, got, tt.want)
 		}
 	}
 }

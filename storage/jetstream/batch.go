@@ -29,6 +29,12 @@ func (s *Store) NewBatch() storage.Batch { return s.newBatch() }
 func (s *Store) newBatch() *Batch { return &Batch{s: s} }
 
 func (b *Batch) put(subj string, v []byte) { b.ops = append(b.ops, op{subj: subj, data: v}) }
+
+// putStatus puts a push outcome or done marker, with the store's status
+// TTL if it has one.
+func (b *Batch) putStatus(subj string, v []byte) {
+	b.ops = append(b.ops, op{subj: subj, data: v, ttl: b.s.statusTTL})
+}
 func (b *Batch) del(subj string)           { b.ops = append(b.ops, op{subj: subj, del: true}) }
 
 // Empty reports whether the batch holds no writes.
@@ -64,7 +70,7 @@ func (b *Batch) DeleteMember(app, group, user string) { b.del(b.s.subj.member(ap
 // PutGroupPushResults records the outcomes of a group message's pushes to
 // a run of members ending with last, in one record.
 func (b *Batch) PutGroupPushResults(app string, seq uint64, last string, rs []storage.PushResult) {
-	b.put(b.s.subj.push(app, seq, storage.GroupResultsName(last)), storage.EncodeGroupPushResults(rs))
+	b.putStatus(b.s.subj.push(app, seq, storage.GroupResultsName(last)), storage.EncodeGroupPushResults(rs))
 }
 
 // PutFanoutCursor records that every member of group message seq's roster
@@ -81,13 +87,13 @@ func (b *Batch) Settle(app string, seq uint64, user string, rs []storage.PushRes
 		b.markDone(app, seq)
 		return
 	}
-	b.put(b.s.subj.push(app, seq, user), storage.EncodePushResults(rs))
+	b.putStatus(b.s.subj.push(app, seq, user), storage.EncodePushResults(rs))
 	b.del(b.s.subj.log(seq))
 	b.doneSeqs = append(b.doneSeqs, seq)
 }
 
 func (b *Batch) markDone(app string, seq uint64) {
-	b.put(b.s.subj.done(app, seq), nil)
+	b.putStatus(b.s.subj.done(app, seq), nil)
 	b.del(b.s.subj.log(seq))
 	b.doneSeqs = append(b.doneSeqs, seq)
 }

@@ -46,6 +46,12 @@
 // stored, once. The writer sends a failed batch again for up to a minute
 // (its writes are blind puts and tombstones, so a copy is harmless).
 //
+// Push outcomes and done markers expire: with Options.StatusTTL each is
+// written with a per-message TTL (Nats-TTL; the stream allows them) and
+// the server expires it; without, [Store.ExpireStatuses] purges them by a
+// status clock (storage.ExpireStatuses), which holds the stream while it
+// walks every status subject.
+//
 // # Caveats
 //
 //   - Scans (Replay, the open of the log, rosters, certificates, apps,

@@ -68,6 +68,11 @@ type Options struct {
 	// server refuses as one too many (several stores share its limit) is
 	// sent again after a pause, until Timeout.
 	MaxInflightBatches int
+	// StatusTTL, when set, is how long the server keeps each push outcome
+	// and done marker (a per-message TTL, Nats-TTL): it expires them
+	// itself, so ExpireStatuses purges nothing. 0: statuses stay until
+	// ExpireStatuses purges them. At least a second; whole seconds.
+	StatusTTL time.Duration
 }
 
 // EnsureDefaults replaces zero values with their defaults and returns o.
@@ -109,6 +114,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("jetstream: Options.Replicas must be in 1..5, got %d", o.Replicas)
 	case o.DedupWindow < time.Second:
 		return fmt.Errorf("jetstream: Options.DedupWindow must be >= 1s, got %v", o.DedupWindow)
+	case o.StatusTTL != 0 && o.StatusTTL < time.Second:
+		return fmt.Errorf("jetstream: Options.StatusTTL must be 0 or >= 1s, got %v", o.StatusTTL)
 	case o.Timeout <= 0:
 		return fmt.Errorf("jetstream: Options.Timeout must be > 0, got %v", o.Timeout)
 	case o.MaxInflightBatches < 1:
@@ -155,6 +162,10 @@ type Store struct {
 	// written by compare-and-set.
 	appMu sync.Mutex
 
+	// statusTTL is Options.StatusTTL in seconds for the Nats-TTL header
+	// ("" without one).
+	statusTTL string
+
 	// bgErrors counts failed sweeps and asynchronous batches given up on;
 	// resends counts commit batches sent again (Stats).
 	bgErrors, resends atomic.Int64
@@ -175,6 +186,7 @@ func StreamConfig(opts Options) jetstream.StreamConfig {
 		Discard:            jetstream.DiscardOld,
 		MaxMsgsPerSubject:  1,
 		AllowAtomicPublish: true,
+		AllowMsgTTL:        true, // Options.StatusTTL
 		Duplicates:         msgIDWindow,
 		// No direct get: any replica answers one, a follower from behind.
 		AllowDirect: false,
@@ -204,6 +216,9 @@ func Open(nc *nats.Conn, opts *Options) (*Store, error) {
 		writes:   make(chan *Batch, o.WriteQueue),
 		inflight: make(chan struct{}, o.MaxInflightBatches),
 	}
+	if o.StatusTTL > 0 {
+		s.statusTTL = strconv.FormatInt(int64(o.StatusTTL/time.Second), 10)
+	}
 	s.queue.init()
 	s.owners = storage.NewTokenLocks()
 	s.dedup = dedupIndex{window: o.DedupWindow, now: o.Now}
@@ -228,8 +243,15 @@ func openStream(js jetstream.JetStream, o Options) (jetstream.Stream, error) {
 		attempt := min(time.Until(deadline), 2*time.Second)
 		ctx, cancel := context.WithTimeout(context.Background(), attempt)
 		st, err := js.Stream(ctx, o.StreamPrefix)
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
+		switch {
+		case errors.Is(err, jetstream.ErrStreamNotFound):
 			st, err = js.CreateStream(ctx, StreamConfig(o))
+		case err == nil && !st.CachedInfo().Config.AllowMsgTTL:
+			// A stream from before per-message TTLs: they can be turned
+			// on (never off) in place.
+			cfg := st.CachedInfo().Config
+			cfg.AllowMsgTTL = true
+			st, err = js.UpdateStream(ctx, cfg)
 		}
 		cancel()
 		if err == nil {
@@ -459,6 +481,7 @@ type op struct {
 	data   []byte
 	del    bool
 	expect *uint64 // Nats-Expected-Last-Subject-Sequence when set
+	ttl    string  // Nats-TTL when set
 }
 
 // errConflict is returned when a compare-and-set in a batch failed: the
@@ -604,6 +627,9 @@ func batchMsg(ops []op, id, msgID string, i int) *nats.Msg {
 	}
 	if o.expect != nil {
 		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(*o.expect, 10))
+	}
+	if o.ttl != "" {
+		m.Header.Set(jetstream.MsgTTLHeader, o.ttl)
 	}
 	if len(ops) > 1 {
 		m.Header.Set("Nats-Batch-Id", id)

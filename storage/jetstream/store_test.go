@@ -151,6 +151,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"negative timeout", Options{Timeout: -time.Second}, "Timeout"},
 		{"negative queue", Options{WriteQueue: -1}, "WriteQueue"},
 		{"negative inflight", Options{MaxInflightBatches: -1}, "MaxInflightBatches"},
+		{"status TTL under a second", Options{StatusTTL: 500 * time.Millisecond}, "StatusTTL"},
+		{"status TTL of an hour", Options{StatusTTL: time.Hour}, ""},
 		{"prefix with a dot", Options{StreamPrefix: "a.b"}, "StreamPrefix"},
 		{"prefix with a wildcard", Options{StreamPrefix: "a*"}, "StreamPrefix"},
 	}
@@ -301,5 +303,67 @@ func TestPublishSentAgain(t *testing.T) {
 	}
 	if v, err := s.Meta("entry"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("entry after the copy = %q, %v; want its tombstone (ErrNotFound)", v, err)
+	}
+}
+
+// TestStatusTTL: with Options.StatusTTL the server expires outcomes and
+// done markers itself, on a stream made before per-message TTLs too, and
+// keeps the records written beside them.
+func TestStatusTTL(t *testing.T) {
+	c := newCluster(t, 1)
+	nc := c.connect(t)
+	t.Cleanup(nc.Close)
+	// A stream as stores made it before per-message TTLs.
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := StreamConfig(*(&Options{}).EnsureDefaults())
+	old.AllowMsgTTL = false
+	if _, err := js.CreateStream(t.Context(), old); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(nc, &Options{Logger: quietSlog(), StatusTTL: time.Second})
+	if err != nil {
+		t.Fatalf("open with a status TTL on an older stream: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	direct := &storage.Entry{App: "a", ReceivedAt: time.Now(), Msg: msg("direct")}
+	group := &storage.Entry{App: "a", ReceivedAt: time.Now(), Msg: msg("group")}
+	if err := s.Append([]*storage.Entry{direct, group}); err != nil {
+		t.Fatal(err)
+	}
+	sent := []storage.PushResult{{UserID: "u", Token: "aa", Status: storage.PushSent}}
+	b := s.NewBatch()
+	b.Settle("a", direct.Seq, "u", sent)
+	b.PutGroupPushResults("a", group.Seq, "u", sent)
+	b.SettleGroup("a", group.Seq)
+	b.PutUser("a", "u", &storage.User{Badge: 3})
+	if err := s.Commit(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	for _, seq := range []uint64{direct.Seq, group.Seq} {
+		if state, _, err := s.MessageStatus("a", seq); err != nil || state != storage.MessageDone {
+			t.Fatalf("status of %d right after settling = %q, %v; want done", seq, state, err)
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for _, seq := range []uint64{direct.Seq, group.Seq} {
+		for {
+			_, _, err := s.MessageStatus("a", seq)
+			if errors.Is(err, storage.ErrNotFound) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("status of %d still there 15 s after its 1 s TTL: %v", seq, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if u, err := s.User("a", "u"); err != nil || u.Badge != 3 {
+		t.Errorf("user written beside the statuses = %+v, %v; want badge 3, kept", u, err)
+	}
+	if err := s.ExpireStatuses(t.Context(), time.Now(), time.Hour); err != nil {
+		t.Errorf("ExpireStatuses with a status TTL: %v", err)
 	}
 }
