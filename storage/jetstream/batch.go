@@ -35,7 +35,7 @@ func (b *Batch) put(subj string, v []byte) { b.ops = append(b.ops, op{subj: subj
 func (b *Batch) putStatus(subj string, v []byte) {
 	b.ops = append(b.ops, op{subj: subj, data: v, ttl: b.s.statusTTL})
 }
-func (b *Batch) del(subj string)           { b.ops = append(b.ops, op{subj: subj, del: true}) }
+func (b *Batch) del(subj string) { b.ops = append(b.ops, op{subj: subj, del: true}) }
 
 // Empty reports whether the batch holds no writes.
 func (b *Batch) Empty() bool { return len(b.ops) == 0 }
