@@ -29,13 +29,13 @@ func (s *Store) NewBatch() storage.Batch { return s.newBatch() }
 func (s *Store) newBatch() *Batch { return &Batch{s: s} }
 
 func (b *Batch) put(subj string, v []byte) { b.ops = append(b.ops, op{subj: subj, data: v}) }
+func (b *Batch) del(subj string)           { b.ops = append(b.ops, op{subj: subj, del: true}) }
 
 // putStatus puts a push outcome or done marker, with the store's status
 // TTL if it has one.
 func (b *Batch) putStatus(subj string, v []byte) {
 	b.ops = append(b.ops, op{subj: subj, data: v, ttl: b.s.statusTTL})
 }
-func (b *Batch) del(subj string) { b.ops = append(b.ops, op{subj: subj, del: true}) }
 
 // Empty reports whether the batch holds no writes.
 func (b *Batch) Empty() bool { return len(b.ops) == 0 }
