@@ -218,12 +218,9 @@ func expired() context.Context {
 }
 
 // statusTTL is the store's per-message TTL for statuses kept retention
-// (the engine's Options.StatusRetention: 0 for its default, negative for
-// forever): the servers expire them, with no purge holding the stream.
+// (the engine's Options.StatusRetention after EnsureDefaults: negative
+// for forever): the servers expire them, with no purge holding the stream.
 func statusTTL(retention time.Duration) time.Duration {
-	if retention == 0 {
-		retention = engine.DefaultStatusRetention
-	}
 	if retention < 0 {
 		return 0
 	}

@@ -34,7 +34,7 @@ const (
 )
 
 // DefaultStatusRetention is the engine's status retention in cluster mode
-// unless the operator sets one (herald serve --status-retention): every
+// unless Options.Engine sets one (herald serve --status-retention): every
 // message status is a subject of the JetStream stream, and the servers
 // index every subject in memory, so statuses are kept an hour, not the
 // single node's week.
@@ -105,6 +105,9 @@ func (o *Options) EnsureDefaults() *Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Engine.StatusRetention == 0 {
+		o.Engine.StatusRetention = DefaultStatusRetention
 	}
 	o.Engine.EnsureDefaults()
 	return o

@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/heraldpush/herald/engine"
 )
 
 func TestOptions_Validate(t *testing.T) {
@@ -63,7 +61,6 @@ func TestStatusTTL(t *testing.T) {
 	tests := []struct {
 		retention, want time.Duration
 	}{
-		{0, engine.DefaultStatusRetention},
 		{time.Hour, time.Hour},
 		{-1, 0},
 		{90*time.Second + 400*time.Millisecond, 90 * time.Second},
@@ -71,6 +68,22 @@ func TestStatusTTL(t *testing.T) {
 	for _, tt := range tests {
 		if got := statusTTL(tt.retention); got != tt.want {
 			t.Errorf("statusTTL(%v) = %v; want %v", tt.retention, got, tt.want)
+		}
+	}
+}
+
+// TestStatusRetentionDefault: cluster mode keeps statuses
+// DefaultStatusRetention unless the engine's options set a retention.
+func TestStatusRetentionDefault(t *testing.T) {
+	for _, tt := range []struct{ set, want time.Duration }{
+		{0, DefaultStatusRetention},
+		{3 * time.Hour, 3 * time.Hour},
+		{-1, -1},
+	} {
+		o := Options{}
+		o.Engine.StatusRetention = tt.set
+		if got := o.EnsureDefaults().Engine.StatusRetention; got != tt.want {
+			t.Errorf("StatusRetention %v after EnsureDefaults = %v; want %v", tt.set, got, tt.want)
 		}
 	}
 }

@@ -193,15 +193,13 @@ func gomaxprocs(flagValue int, env string) int {
 }
 
 // statusRetention is the engine's Options.StatusRetention for the flag's
-// value: 0 keeps statuses forever (-1 to the engine), and cluster mode
-// keeps them cluster.DefaultStatusRetention unless the flag (or its
-// variable) was given. Every status is a subject of the JetStream stream,
-// and the NATS servers index every subject in memory (docs/operations.md,
-// "Disk"): a week of them is too many.
+// value: 0 keeps statuses forever (-1 to the engine), and in cluster mode
+// a flag (or variable) not given leaves 0, the cluster's own default
+// (cluster.DefaultStatusRetention, not the flag's single-node week).
 func statusRetention(flagValue time.Duration, set, clustered bool) (time.Duration, error) {
 	switch {
 	case clustered && !set:
-		return cluster.DefaultStatusRetention, nil
+		return 0, nil
 	case flagValue == 0:
 		return -1, nil
 	case flagValue < time.Minute:

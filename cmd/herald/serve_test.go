@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldpush/herald/cluster"
 	"github.com/heraldpush/herald/engine"
 )
 
@@ -145,7 +144,7 @@ func TestStatusRetention(t *testing.T) {
 		{"single node default", week, false, false, week, false},
 		{"single node set", 24 * time.Hour, true, false, 24 * time.Hour, false},
 		{"zero keeps forever", 0, true, false, -1, false},
-		{"cluster default", week, false, true, cluster.DefaultStatusRetention, false},
+		{"cluster default: the cluster's own", week, false, true, 0, false},
 		{"cluster set", 3 * time.Hour, true, true, 3 * time.Hour, false},
 		{"cluster forever when asked", 0, true, true, -1, false},
 		{"under a minute", 30 * time.Second, true, false, 0, true},
