@@ -101,11 +101,7 @@ func (e *env) driveMatrix(ctx context.Context, label string, conns, total int, t
 // It reports the rates, herald's CPU per message (ingest, push and
 // settling) and the ratios (goal ≥ 0.8×).
 func (e *env) gorushIngest(ctx context.Context, total, users int) error {
-	type run struct {
-		accepted int64
-		elapsed  time.Duration
-		cpu      time.Duration
-	}
+	type run = ingestRun
 	measure := func(drive func() (driveResult, error)) (run, error) {
 		sleepCtx(ctx, 5*time.Second) // the run before's flushes are its cost
 		usage0 := e.heraldUsage()
@@ -117,16 +113,12 @@ func (e *env) gorushIngest(ctx context.Context, total, users int) error {
 			return run{}, err
 		}
 		usage1 := e.heraldUsage()
-		return run{res.accepted, res.elapsed, usage1.CPU - usage0.CPU}, nil
+		return run{accepted: res.accepted, elapsed: res.elapsed, cpu: usage1.CPU - usage0.CPU}, nil
 	}
 	// rate and CPU per message (µs) of runs together.
 	sum := func(runs ...run) (rate, cpu float64) {
-		var n int64
-		var elapsed, used time.Duration
-		for _, r := range runs {
-			n, elapsed, used = n+r.accepted, elapsed+r.elapsed, used+r.cpu
-		}
-		return float64(n) / elapsed.Seconds(), float64(used.Microseconds()) / float64(max(n, 1))
+		rate, cpu, _ = sumRuns(runs...)
+		return rate, cpu
 	}
 	// herald's own endpoint and gorush go own, gorush, gorush, own, half
 	// the messages each, and each side's pair is summed: with one run

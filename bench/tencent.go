@@ -105,14 +105,7 @@ func (e *env) tencentIngest(ctx context.Context, total, users int, to func(i int
 	if err != nil {
 		return err
 	}
-	type run struct {
-		accepted int64
-		elapsed  time.Duration
-		cpu      time.Duration
-		// background is the store's flush and compaction time during the
-		// run: the cost of what this run or an earlier one wrote.
-		background float64 // ms
-	}
+	type run = ingestRun
 	measure := func(suffix string, drive func() (driveResult, error)) (run, error) {
 		// Let Pebble finish flushing and compacting what the run before
 		// wrote: its cost, not this run's.
@@ -140,18 +133,7 @@ func (e *env) tencentIngest(ctx context.Context, total, users int, to func(i int
 		}
 		return run{res.accepted, res.elapsed, usage1.CPU - usage0.CPU, backgroundMillis(m0, m1)}, nil
 	}
-	// rate, cpu (µs per message) and background (ms) of runs together.
-	sum := func(runs ...run) (rate, cpu, background float64) {
-		var n int64
-		var elapsed, used time.Duration
-		for _, r := range runs {
-			n += r.accepted
-			elapsed += r.elapsed
-			used += r.cpu
-			background += r.background
-		}
-		return float64(n) / elapsed.Seconds(), float64(used.Microseconds()) / float64(max(n, 1)), background
-	}
+	sum := sumRuns
 	own, err := measure(".single-registered", func() (driveResult, error) {
 		return e.drive(ctx, "ingest: single messages, registered", total, 1, to)
 	})
@@ -229,4 +211,28 @@ func (e *env) tencentIngest(ctx context.Context, total, users int, to func(i int
 	r.Add("c2c", fmt.Sprintf("durable ingest, Tencent sendmsg (%d conns)", conns), tcRate, "msgs/s",
 		fmt.Sprintf("%.2f× herald's own keyed endpoint (goal ≥ 0.8×), %.2f× unkeyed; two runs (second and third of four: %s); %.1f µs of herald CPU each; %.0f ms of store flushes and compactions during them; %d runs repeated for flushes or compactions in them", tcRate/keyedRate, tcRate/ownRate, perRun(tc), tcCPU, tcBG, repeated[1]))
 	return nil
+}
+
+// ingestRun is one measured ingest run of a façade comparison.
+type ingestRun struct {
+	accepted int64
+	elapsed  time.Duration
+	cpu      time.Duration // herald's
+	// background is the store's flush and compaction time during the run
+	// (ms): the cost of what this run or an earlier one wrote.
+	background float64
+}
+
+// sumRuns is the rate, herald's CPU per message (µs) and background time
+// (ms) of runs together, as one run of all their messages.
+func sumRuns(runs ...ingestRun) (rate, cpu, background float64) {
+	var n int64
+	var elapsed, used time.Duration
+	for _, r := range runs {
+		n += r.accepted
+		elapsed += r.elapsed
+		used += r.cpu
+		background += r.background
+	}
+	return float64(n) / elapsed.Seconds(), float64(used.Microseconds()) / float64(max(n, 1)), background
 }
