@@ -30,6 +30,11 @@ type Entry struct {
 	// DedupKey was appended within the dedup window: this one was not
 	// stored, and Seq is the first one's.
 	Duplicate bool
+	// Partition is the entry's partition in a partitioned log (cluster
+	// mode with partitions, docs/partitions.md): the caller sets it, the
+	// backend keeps it in the seq (PartitionedSeq) and a replayed or fed
+	// entry has it again. Ignored by an unpartitioned log.
+	Partition int
 }
 
 // MaxDedupKeyLen bounds Entry.DedupKey (SPEC §6.2: 1–128 bytes).

@@ -2,6 +2,7 @@ package jetstream
 
 import (
 	"cmp"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -35,9 +36,13 @@ type messageLog struct {
 	reserveMu sync.Mutex
 }
 
-// open registers every log entry still in the stream as unsettled.
+// open registers every log entry still in the stream as unsettled. A
+// partitioned log is read by each partition's owner (Feed), not here.
 func (l *messageLog) open(s *Store) error {
 	l.mu.unsettled = make(map[uint64]struct{})
+	if s.subj.parted {
+		return nil
+	}
 	entries, err := s.scanLog()
 	if err != nil {
 		return err
@@ -76,9 +81,11 @@ func (s *Store) scanLog() ([]*storage.Entry, error) {
 	return es, nil
 }
 
-// issue assigns n consecutive seqs, reserving a new range when the current
-// one runs out, and registers them unsettled.
-func (l *messageLog) issue(s *Store, n int) (uint64, error) {
+// issue assigns entries consecutive seqs (in a partitioned log, with
+// each one's partition in the low bits), reserving a new range when the
+// current one runs out, and registers them unsettled.
+func (l *messageLog) issue(s *Store, entries []*storage.Entry) error {
+	n := len(entries)
 	l.reserveMu.Lock()
 	defer l.reserveMu.Unlock()
 	l.mu.Lock()
@@ -88,21 +95,31 @@ func (l *messageLog) issue(s *Store, n int) (uint64, error) {
 	if !ok {
 		from, err := l.reserve(s, uint64(n))
 		if err != nil {
-			return 0, err
+			return err
 		}
 		first = from
 		l.mu.Lock()
 		l.mu.limit = from + reserveStep
 		l.mu.Unlock()
 	}
+	for i, e := range entries {
+		e.Seq = first + uint64(i)
+		if s.subj.parted {
+			e.Seq = storage.PartitionedSeq(e.Seq, e.Partition)
+		}
+	}
 	l.mu.Lock()
 	l.mu.opened = nil // Replay must see the new entries too: it scans
 	l.mu.next = first + uint64(n)
-	for seq := first; seq < first+uint64(n); seq++ {
-		l.mu.unsettled[seq] = struct{}{}
+	// A partitioned log counts what its feeds deliver, not its appends:
+	// another node's feed settles them.
+	if !s.subj.parted {
+		for _, e := range entries {
+			l.mu.unsettled[e.Seq] = struct{}{}
+		}
 	}
 	l.mu.Unlock()
-	return first, nil
+	return nil
 }
 
 // reserve takes the next range of reserveStep seqs (at least n) by
@@ -172,13 +189,18 @@ func (s *Store) Append(entries []*storage.Entry) error {
 // appendLocked issues seqs for entries and publishes them, with what extra
 // adds for each, in one atomic batch. Called with closeMu held shared.
 func (s *Store) appendLocked(entries []*storage.Entry, extra func(e *storage.Entry) []op) error {
-	first, err := s.log.issue(s, len(entries))
-	if err != nil {
+	if s.subj.parted {
+		for _, e := range entries {
+			if e.Partition < 0 || e.Partition >= s.opts.Partitions {
+				return fmt.Errorf("log append: entry partition %d outside 0..%d", e.Partition, s.opts.Partitions-1)
+			}
+		}
+	}
+	if err := s.log.issue(s, entries); err != nil {
 		return fmt.Errorf("log append: %w", err)
 	}
 	ops := make([]op, 0, len(entries))
-	for i, e := range entries {
-		e.Seq = first + uint64(i)
+	for _, e := range entries {
 		ops = append(ops, op{subj: s.subj.log(e.Seq), data: storage.AppendEntry(nil, e)})
 		if extra != nil {
 			ops = append(ops, extra(e)...)
@@ -186,8 +208,8 @@ func (s *Store) appendLocked(entries []*storage.Entry, extra func(e *storage.Ent
 	}
 	if err := s.publishIdempotent(ops); err != nil {
 		seqs := make([]uint64, len(entries))
-		for i := range entries {
-			seqs[i] = first + uint64(i)
+		for i, e := range entries {
+			seqs[i] = e.Seq
 		}
 		// Never written (a refused atomic batch stores nothing): nothing
 		// to replay. A timeout leaves it unknown; the next start finds
@@ -201,8 +223,13 @@ func (s *Store) appendLocked(entries []*storage.Entry, extra func(e *storage.Ent
 	return nil
 }
 
-// Replay calls fn for every entry not yet settled, in seq order.
+// Replay calls fn for every entry not yet settled, in seq order. A
+// partitioned log replays nothing: each partition's owner reads its
+// entries with Feed.
 func (s *Store) Replay(fn func(*storage.Entry) error) error {
+	if s.subj.parted {
+		return nil
+	}
 	s.queue.readYourWrites()
 	s.log.mu.Lock()
 	es := s.log.mu.opened
@@ -226,6 +253,71 @@ func (s *Store) Replay(fn func(*storage.Entry) error) error {
 		}
 	}
 	return nil
+}
+
+// Feed reads partition part of a partitioned log: it calls fn for every
+// entry of the partition not yet settled, in stream order, and then for
+// each new one as it is appended, until ctx ends (it returns nil then) or
+// fn or the stream fails. Every entry fed counts as unsettled until it is
+// settled (Unsettled); an entry another store settles meanwhile stops
+// counting when its tombstone comes by. The partition's owner runs one
+// Feed per partition it owns: it is the replay and the live delivery at
+// once, so an entry is handed over once however it was appended.
+//
+// It reads through an ordered consumer on the stream leader, which
+// nats.go makes again from the last message it delivered when the leader
+// moves.
+func (s *Store) Feed(ctx context.Context, part int, fn func(*storage.Entry) error) error {
+	if !s.subj.parted || part < 0 || part >= s.opts.Partitions {
+		return fmt.Errorf("jetstream: feed of partition %d: the log has %d partitions", part, s.opts.Partitions)
+	}
+	filter := s.subj.partLogs(part) + "*"
+	var cons jetstream.Consumer
+	err := s.retryRead(func(rctx context.Context) (err error) {
+		cons, err = s.stream.OrderedConsumer(rctx, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverAllPolicy,
+		})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("jetstream: feed %s: consumer: %w", filter, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
+	if err != nil {
+		return fmt.Errorf("jetstream: feed %s: consumer: %w", filter, err)
+	}
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	defer it.Stop()
+	for {
+		msg, err := it.Next()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("jetstream: feed %s: %w", filter, err)
+		}
+		subj := msg.Subject()
+		seq, err := strconv.ParseUint(subj[strings.LastIndexByte(subj, '.')+1:], 16, 64)
+		if err != nil {
+			return fmt.Errorf("%w: log subject %q", storage.ErrCorrupt, subj)
+		}
+		if msg.Headers().Get(delHeader) != "" {
+			s.log.settled([]uint64{seq})
+			continue
+		}
+		e, err := storage.DecodeEntry(seq, msg.Data())
+		if err != nil {
+			return err
+		}
+		e.Partition = part
+		s.log.mu.Lock()
+		s.log.mu.unsettled[seq] = struct{}{}
+		s.log.mu.Unlock()
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
 }
 
 // MessageStatus returns the state of message seq of app and the outcomes

@@ -73,6 +73,13 @@ type Options struct {
 	// itself, so ExpireStatuses purges nothing. 0: statuses stay until
 	// ExpireStatuses purges them. At least a second; whole seconds.
 	StatusTTL time.Duration
+	// Partitions, when above 1, makes the log partitioned (cluster mode
+	// with partitions, docs/partitions.md): an entry's seq carries its
+	// Entry.Partition (storage.PartitionedSeq) and its subject the
+	// partition, each partition's owner reads it with Feed, and Open and
+	// Replay read no log. At most storage.MaxPartitions; fixed for the
+	// stream's life.
+	Partitions int
 }
 
 // EnsureDefaults replaces zero values with their defaults and returns o.
@@ -122,6 +129,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("jetstream: Options.MaxInflightBatches must be >= 1, got %d", o.MaxInflightBatches)
 	case o.WriteQueue < 1:
 		return fmt.Errorf("jetstream: Options.WriteQueue must be >= 1, got %d", o.WriteQueue)
+	case o.Partitions < 0 || o.Partitions > storage.MaxPartitions:
+		return fmt.Errorf("jetstream: Options.Partitions must be in 0..%d, got %d", storage.MaxPartitions, o.Partitions)
 	}
 	for _, r := range o.StreamPrefix {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
@@ -212,7 +221,7 @@ func Open(nc *nats.Conn, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		nc: nc, js: js, stream: st, opts: o, subj: subjects{o.StreamPrefix},
+		nc: nc, js: js, stream: st, opts: o, subj: subjects{p: o.StreamPrefix, parted: o.Partitions > 1},
 		writes:   make(chan *Batch, o.WriteQueue),
 		inflight: make(chan struct{}, o.MaxInflightBatches),
 	}

@@ -17,6 +17,8 @@ import (
 //	<p>.P.<app>                    app record
 //	<p>.M.<name>                   process-wide metadata (and the seq reservation)
 //	<p>.L.<seq>                    log entry (a tombstone once settled)
+//	<p>.L.<part>.<seq>             the same in a partitioned log: part is the
+//	                               seq's low byte, 2 hex digits
 //	<p>.A.<app>.c.<business id>    certificate
 //	<p>.A.<app>.u.<user>           user record
 //	<p>.A.<app>.t.<token>          token owner (compare-and-set only)
@@ -53,14 +55,29 @@ func untok(t string) (string, error) {
 func seqTok(seq uint64) string { return fmt.Sprintf("%016x", seq) }
 
 // subjects builds the subjects of one store, under its stream prefix.
-type subjects struct{ p string }
+type subjects struct {
+	p string
+	// parted: the log is partitioned (Options.Partitions > 1).
+	parted bool
+}
 
-func (s subjects) all() string                { return s.p + ".>" }
-func (s subjects) app(app string) string      { return s.p + ".P." + tok(app) }
-func (s subjects) apps() string               { return s.p + ".P.*" }
-func (s subjects) meta(name string) string    { return s.p + ".M." + tok(name) }
-func (s subjects) log(seq uint64) string      { return s.p + ".L." + seqTok(seq) }
-func (s subjects) logs() string               { return s.p + ".L.*" }
+func (s subjects) all() string             { return s.p + ".>" }
+func (s subjects) app(app string) string   { return s.p + ".P." + tok(app) }
+func (s subjects) apps() string            { return s.p + ".P.*" }
+func (s subjects) meta(name string) string { return s.p + ".M." + tok(name) }
+func (s subjects) log(seq uint64) string {
+	if s.parted {
+		return s.partLogs(storage.PartitionOfSeq(seq)) + seqTok(seq)
+	}
+	return s.p + ".L." + seqTok(seq)
+}
+
+// logs matches every log entry, in either layout.
+func (s subjects) logs() string { return s.p + ".L.>" }
+
+// partLogs is the prefix of partition part's log subjects in a
+// partitioned log (add "*" for a filter).
+func (s subjects) partLogs(part int) string   { return fmt.Sprintf("%s.L.%02x.", s.p, part) }
 func (s subjects) of(app, kind string) string { return s.p + ".A." + tok(app) + "." + kind }
 func (s subjects) cert(app string, id uint64) string {
 	return s.of(app, "c") + "." + seqTok(id)

@@ -1,0 +1,192 @@
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/storage"
+)
+
+// feedRecorder collects what a Feed hands over.
+type feedRecorder struct {
+	mu  sync.Mutex
+	got []*storage.Entry
+}
+
+func (r *feedRecorder) add(e *storage.Entry) error {
+	r.mu.Lock()
+	r.got = append(r.got, e)
+	r.mu.Unlock()
+	return nil
+}
+
+// waitFor waits until n entries came and returns their message texts'
+// senders ("from" ids), in the order fed.
+func (r *feedRecorder) waitFor(t *testing.T, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r.mu.Lock()
+		got := len(r.got)
+		var froms []string
+		if got >= n {
+			for _, e := range r.got {
+				froms = append(froms, e.Msg.From)
+			}
+		}
+		r.mu.Unlock()
+		if got >= n {
+			return froms
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fed %d entries within 10s, want %d", got, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func partEntry(from, to string, parts int) *storage.Entry {
+	return &storage.Entry{
+		App: "a", ReceivedAt: time.UnixMilli(1700000000000),
+		Msg:       &herald.Message{From: from, To: to, Elems: []herald.Elem{{Type: herald.ElemText, Text: "hi"}}},
+		Partition: storage.PartitionOf("a", to, parts),
+	}
+}
+
+// TestFeedPartitioned: two stores share a partitioned stream, as nodes
+// do. Entries appended by one are fed, by partition, to a Feed on the
+// other: the unsettled ones from before it started, then new ones, each
+// once, with its partition; a settled entry is not fed to the next owner;
+// seqs carry the partition and statuses are found by them.
+func TestFeedPartitioned(t *testing.T) {
+	const parts = 4
+	c := newCluster(t, 1)
+	open := func() *Store {
+		nc := c.connect(t)
+		t.Cleanup(nc.Close)
+		s, err := Open(nc, &Options{Logger: quietSlog(), Partitions: parts})
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	appender, owner := open(), open()
+
+	// Recipients by partition, so the test knows where each entry goes.
+	byPart := map[int][]string{}
+	for i := 0; len(byPart[1]) < 4 || len(byPart[2]) < 1; i++ {
+		u := "u" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		p := storage.PartitionOf("a", u, parts)
+		byPart[p] = append(byPart[p], u)
+	}
+	before := []*storage.Entry{
+		partEntry("s1", byPart[1][0], parts), partEntry("x", byPart[2][0], parts),
+		partEntry("s2", byPart[1][1], parts),
+	}
+	if err := appender.Append(before); err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	for _, e := range before {
+		if got := storage.PartitionOfSeq(e.Seq); got != e.Partition {
+			t.Fatalf("seq %d carries partition %d, entry's is %d", e.Seq, got, e.Partition)
+		}
+	}
+	if n := appender.Unsettled(); n != 0 {
+		t.Errorf("appender's Unsettled = %d; a partitioned log counts what its feeds hold, want 0", n)
+	}
+
+	var rec feedRecorder
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- owner.Feed(ctx, 1, rec.add) }()
+	if got := rec.waitFor(t, 2); got[0] != "s1" || got[1] != "s2" {
+		t.Fatalf("fed before = %v; want [s1 s2]", got)
+	}
+	after := partEntry("s3", byPart[1][2], parts)
+	if err := appender.Append([]*storage.Entry{after}); err != nil {
+		t.Fatal(err)
+	}
+	got := rec.waitFor(t, 3)
+	if got[2] != "s3" {
+		t.Fatalf("fed = %v; want s3 third", got)
+	}
+	rec.mu.Lock()
+	for _, e := range rec.got {
+		if e.Partition != 1 || e.App != "a" {
+			t.Errorf("fed entry %d: partition %d app %q; want 1, a", e.Seq, e.Partition, e.App)
+		}
+	}
+	first := rec.got[0]
+	rec.mu.Unlock()
+	if n := owner.Unsettled(); n != 3 {
+		t.Errorf("owner's Unsettled = %d, want 3", n)
+	}
+
+	// The owner settles the first; the status is found by its seq.
+	b := owner.NewBatch()
+	b.Settle("a", first.Seq, first.Msg.To, []storage.PushResult{{UserID: first.Msg.To, Token: "ab", Status: "sent", ApnsID: "x"}})
+	if err := owner.Commit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if n := owner.Unsettled(); n != 2 {
+		t.Errorf("owner's Unsettled after a settle = %d, want 2", n)
+	}
+	if state, rs, err := appender.MessageStatus("a", first.Seq); err != nil || state != storage.MessageDone || len(rs) != 1 {
+		t.Errorf("MessageStatus of the settled entry = %q, %v, %v; want done with one outcome", state, rs, err)
+	}
+	if state, _, err := appender.MessageStatus("a", after.Seq); err != nil || state != storage.MessagePending {
+		t.Errorf("MessageStatus of an unsettled entry = %q, %v; want pending", state, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Feed after its context ended = %v, want nil", err)
+	}
+
+	// The next owner of partition 1 gets the two unsettled ones only.
+	var next feedRecorder
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	go func() { _ = appender.Feed(ctx2, 1, next.add) }()
+	if got := next.waitFor(t, 2); len(got) != 2 || got[0] != "s2" || got[1] != "s3" {
+		t.Fatalf("next owner fed %v; want [s2 s3]", got)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := next.waitFor(t, 2); len(got) != 2 {
+		t.Fatalf("next owner fed %v; want only [s2 s3]", got)
+	}
+}
+
+func TestFeedPartitionedRefusals(t *testing.T) {
+	c := newCluster(t, 1)
+	nc := c.connect(t)
+	t.Cleanup(nc.Close)
+	s, err := Open(nc, &Options{Logger: quietSlog(), Partitions: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	bad := partEntry("s", "r", 4)
+	bad.Partition = 4
+	if err := s.Append([]*storage.Entry{bad}); err == nil {
+		t.Error("Append of an entry in partition 4 of 4 succeeded")
+	}
+	if err := s.Feed(context.Background(), 4, func(*storage.Entry) error { return nil }); err == nil {
+		t.Error("Feed of partition 4 of 4 succeeded")
+	}
+	replayed := 0
+	if err := s.Append([]*storage.Entry{partEntry("s", "r", 4)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Replay(func(*storage.Entry) error { replayed++; return nil }); err != nil || replayed != 0 {
+		t.Errorf("Replay of a partitioned log = %d entries, %v; want none (feeds read it)", replayed, err)
+	}
+	stop := errors.New("stop")
+	if err := s.Feed(context.Background(), storage.PartitionOf("a", "r", 4), func(*storage.Entry) error { return stop }); !errors.Is(err, stop) {
+		t.Errorf("Feed whose fn fails = %v, want that error", err)
+	}
+}
