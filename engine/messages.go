@@ -204,6 +204,11 @@ func (s *Server) admitMore(app string, n, admitted int) *apiError {
 // beforeDispatch, when not nil, is called for each new entry (its index
 // in entries) just before it is dispatched.
 func (s *Server) logEntries(entries []*storage.Entry, beforeDispatch func(int, *storage.Entry)) ([]*storage.Entry, *apiError) {
+	if parts := s.opts.Partitions; parts > 1 {
+		for _, e := range entries {
+			e.Partition = storage.PartitionOf(e.App, storage.PartitionKey(e), parts)
+		}
+	}
 	if err := s.store.Append(entries); err != nil {
 		if errors.Is(err, storage.ErrClosed) {
 			return nil, &apiError{status: 503, code: codeShuttingDown, message: "herald is shutting down", retryAfter: 5}
@@ -217,6 +222,9 @@ func (s *Server) logEntries(entries []*storage.Entry, beforeDispatch func(int, *
 		}
 		if beforeDispatch != nil {
 			beforeDispatch(i, e)
+		}
+		if s.opts.Partitions > 1 {
+			continue // its partition's feed hands it over, on whichever node owns it
 		}
 		s.dispatch(e)
 	}

@@ -110,6 +110,16 @@ type Options struct {
 	// a listener of its own and never calls Run (cluster mode's node
 	// keeps one listener while it gains and loses the lead).
 	Detached bool
+	// Partitions, above 1, runs the engine on a partitioned log (cluster
+	// mode with partitions, docs/partitions.md): the Store must implement
+	// PartitionFeeder. Ingest appends each entry to its partition and
+	// hands it to no actor; the engine delivers only the partitions it was
+	// given (AcquirePartition), each through its store feed. Not yet used
+	// by cluster mode, which needs the pieces docs/partitions.md lists
+	// first: a group's fan-out still lends itself every member's record,
+	// whatever its partition, and user requests and app changes are not
+	// yet routed to the owner or announced to the other engines.
+	Partitions int
 
 	// Actors carries actor-system tuning (idle timeout, retry backoff, ...);
 	// Store, Logger, URLs and credentials are filled in by New.
@@ -166,6 +176,12 @@ func (o *Options) EnsureDefaults() *Options {
 func (o *Options) Validate() error {
 	if _, _, err := net.SplitHostPort(o.Listen); err != nil {
 		return fmt.Errorf("engine: Options.Listen must be host:port, got %q", o.Listen)
+	}
+	if o.Partitions < 0 || o.Partitions > storage.MaxPartitions {
+		return fmt.Errorf("engine: Options.Partitions must be in 0..%d, got %d", storage.MaxPartitions, o.Partitions)
+	}
+	if _, ok := o.Store.(PartitionFeeder); o.Partitions > 1 && !ok {
+		return errors.New("engine: Options.Partitions needs a Store that feeds partitions (storage/jetstream)")
 	}
 	for _, n := range []struct {
 		name string
@@ -225,6 +241,8 @@ type Server struct {
 	draining   atomic.Bool
 	groupLocks groupLocks
 	limiter    *rateLimiter
+	// feeds are the partitions this engine delivers (Options.Partitions).
+	feeds partitionFeeds
 	// certMetas caches each app's certificates for the gorush façade,
 	// matrixTargets the Matrix app_ids the gateway serves.
 	certMetas     certMetaCache
@@ -444,6 +462,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.serving.Wait()
 		s.expiry.stop()
 		s.statuses.stop()
+		s.feeds.stopAll()
 		err = errors.Join(httpErr, s.system.Shutdown(rest), s.store.Close())
 	})
 	return err

@@ -1,0 +1,110 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/heraldpush/herald/storage"
+)
+
+// PartitionFeeder is a store whose log is partitioned (Options.Partitions):
+// Feed hands over one partition's unsettled entries and then its new ones
+// until ctx ends (storage/jetstream's Store.Feed).
+type PartitionFeeder interface {
+	Feed(ctx context.Context, part int, fn func(*storage.Entry) error) error
+}
+
+// partitionFeeds runs one feed per partition the engine delivers.
+type partitionFeeds struct {
+	mu      sync.Mutex
+	running map[int]*partitionFeed
+}
+
+type partitionFeed struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// AcquirePartition starts delivering partition part: its feed hands every
+// unsettled entry and every new one to the actors. A feed whose stream
+// read fails starts again after a pause until ReleasePartition. Returns an
+// error when the engine is not partitioned or part is out of range; a
+// partition already delivered is left as it is.
+func (s *Server) AcquirePartition(part int) error {
+	feeder, ok := s.store.(PartitionFeeder)
+	if s.opts.Partitions < 2 || !ok {
+		return fmt.Errorf("engine: AcquirePartition(%d): the engine is not partitioned", part)
+	}
+	if part < 0 || part >= s.opts.Partitions {
+		return fmt.Errorf("engine: AcquirePartition(%d): the log has %d partitions", part, s.opts.Partitions)
+	}
+	s.feeds.mu.Lock()
+	defer s.feeds.mu.Unlock()
+	if s.feeds.running == nil {
+		s.feeds.running = make(map[int]*partitionFeed)
+	}
+	if s.feeds.running[part] != nil {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &partitionFeed{cancel: cancel, done: make(chan struct{})}
+	s.feeds.running[part] = f
+	go func() {
+		defer close(f.done)
+		for ctx.Err() == nil {
+			err := feeder.Feed(ctx, part, func(e *storage.Entry) error {
+				s.dispatch(e)
+				return nil
+			})
+			if err == nil || ctx.Err() != nil {
+				return
+			}
+			s.logger.Warn("partition feed failed; starting it again", "partition", part, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	s.logger.Info("delivering partition", "partition", part)
+	return nil
+}
+
+// ReleasePartition stops delivering partition part and waits for its feed
+// to stop. What its actors had not settled stays in the log for the next
+// owner.
+func (s *Server) ReleasePartition(part int) {
+	s.feeds.mu.Lock()
+	f := s.feeds.running[part]
+	delete(s.feeds.running, part)
+	s.feeds.mu.Unlock()
+	if f != nil {
+		f.cancel()
+		<-f.done
+		s.logger.Info("released partition", "partition", part)
+	}
+}
+
+// Partitions returns the partitions the engine delivers, in no order.
+func (s *Server) Partitions() []int {
+	s.feeds.mu.Lock()
+	defer s.feeds.mu.Unlock()
+	parts := make([]int, 0, len(s.feeds.running))
+	for p := range s.feeds.running {
+		parts = append(parts, p)
+	}
+	return parts
+}
+
+func (fs *partitionFeeds) stopAll() {
+	fs.mu.Lock()
+	running := fs.running
+	fs.running = nil
+	fs.mu.Unlock()
+	for _, f := range running {
+		f.cancel()
+		<-f.done
+	}
+}
