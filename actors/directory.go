@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"github.com/heraldpush/herald/storage"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -186,6 +187,8 @@ func (d *usersDirectory) Receive(ctx actor.Context) {
 		d.keepAlive(ctx, m.key)
 	case *userStopped:
 		d.stopped(ctx, m.id)
+	case *dropPartition:
+		d.drop(ctx, m)
 	case *actor.Stopping:
 		for _, c := range d.children {
 			ctx.Stop(c.pid)
@@ -232,6 +235,26 @@ func (d *usersDirectory) sweep(ctx actor.Context, now int64) {
 		d.byPID = shrinkMap(d.byPID, &peak)
 		d.children = shrinkMap(d.children, &d.peakChildren)
 	}
+}
+
+// drop stops the actors of the users in a partition, without waiting
+// for their work: what they had not settled is in the log for the
+// partition's next owner. What waited for them is dropped too; a message
+// that comes after this spawns a fresh actor, which reads the user's
+// record from the store.
+func (d *usersDirectory) drop(ctx actor.Context, m *dropPartition) {
+	for key, c := range d.children {
+		if storage.PartitionOf(key.app, key.user, m.count) != m.part {
+			continue
+		}
+		d.sys.senders.forget(key)
+		c.waiting = nil
+		if !c.stopping {
+			c.stopping = true
+			ctx.Stop(c.pid)
+		}
+	}
+	ctx.Respond(ok{})
 }
 
 // keepAlive takes back a passivation a busy child refused and forwards

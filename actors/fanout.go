@@ -29,9 +29,16 @@ const maxFanoutRestarts = 2
 // fan-out that panicked is started again at once (maxFanoutRestarts), so
 // its message does not wait for a process restart.
 type fanoutsParent struct {
-	sys      *System
-	running  map[string]*actor.PID
+	sys *System
+	// running are the fan-outs by pid id, with their log entries'
+	// partitions (dropPartition).
+	running  map[string]runningFanout
 	restarts map[uint64]int // by seq, of fan-outs that panicked
+}
+
+type runningFanout struct {
+	pid  *actor.PID
+	part int
 }
 
 func (p *fanoutsParent) Receive(ctx actor.Context) {
@@ -50,9 +57,16 @@ func (p *fanoutsParent) Receive(ctx actor.Context) {
 		p.sys.logger.Error("group fan-out keeps panicking: left in the log for the next start", "app", m.entry.App, "seq", m.entry.Seq)
 	case *actor.Terminated:
 		delete(p.running, m.Who.Id)
+	case *dropPartition:
+		for _, f := range p.running {
+			if f.part == m.part {
+				ctx.Stop(f.pid)
+			}
+		}
+		ctx.Respond(ok{})
 	case *actor.Stopping:
-		for _, pid := range p.running {
-			ctx.Stop(pid)
+		for _, f := range p.running {
+			ctx.Stop(f.pid)
 		}
 	}
 }
@@ -61,9 +75,9 @@ func (p *fanoutsParent) start(ctx actor.Context, e *storage.Entry) {
 	pid := p.sys.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &fanoutActor{sys: p.sys, entry: e} }, p.sys.withPool))
 	ctx.Watch(pid)
 	if p.running == nil {
-		p.running = make(map[string]*actor.PID)
+		p.running = make(map[string]runningFanout)
 	}
-	p.running[pid.Id] = pid
+	p.running[pid.Id] = runningFanout{pid: pid, part: e.Partition}
 }
 
 // fanoutActor delivers one group message to every member but the sender.
@@ -188,10 +202,11 @@ func (f *fanoutActor) Receive(ctx actor.Context) {
 		f.settled(m.User, fm)
 		f.fill(ctx)
 	case *actor.Stopping:
-		// Cut short with a claim unanswered: the directory may hold
-		// members for this fan-out. They get the message again at the
-		// next start.
-		if f.asked > 0 {
+		// Cut short (a shutdown, or its partition given up) with members
+		// claimed or a claim unanswered: the directory may hold members
+		// for this fan-out. They get the message again from the next
+		// owner of the log entry.
+		if f.asked > 0 || len(f.members) > 0 {
 			ctx.Send(f.sys.users, &releaseClaims{owner: ctx.Self()})
 		}
 	}

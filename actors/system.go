@@ -389,6 +389,30 @@ func (s *System) Request(ctx context.Context, msg UserMessage) (any, error) {
 	}
 }
 
+// dropPartition asks the users directory and the fan-outs parent to stop
+// the actors of partition part (of count partitions); each answers ok.
+type dropPartition struct{ part, count int }
+
+// DropPartition stops the user actors of the users in partition part of
+// count, and the group fan-outs of the partition's log entries, without
+// waiting for their pushes in flight: a node that gives a partition up
+// (cluster mode with partitions) leaves what they had not settled to the
+// next owner, and one that takes a partition drops what it read of its
+// users before (a sender's record, for its nickname), so it reads them
+// again. Returns when both have sent their stops.
+func (s *System) DropPartition(ctx context.Context, part, count int) error {
+	timeout := 10 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	for _, pid := range []*actor.PID{s.fanouts, s.users} {
+		if _, err := s.root.RequestFuture(pid, &dropPartition{part: part, count: count}, timeout).Result(); err != nil {
+			return fmt.Errorf("drop partition %d: %w", part, err)
+		}
+	}
+	return nil
+}
+
 // CertificateRemoved stops the tenant actor of a deleted certificate.
 func (s *System) CertificateRemoved(app string, businessID uint64) {
 	s.root.Send(s.tenants, &CertificateRemoved{App: app, BusinessID: businessID})

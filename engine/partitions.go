@@ -48,6 +48,12 @@ func (s *Server) AcquirePartition(part int) error {
 	if s.feeds.running[part] != nil {
 		return nil
 	}
+	// Actors this engine has of the partition's users hold what they read
+	// while another node owned it (a sender's record, for its nickname):
+	// they go, and the users' records are read again.
+	if err := s.dropPartition(part); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &partitionFeed{cancel: cancel, done: make(chan struct{})}
 	s.feeds.running[part] = f
@@ -72,9 +78,10 @@ func (s *Server) AcquirePartition(part int) error {
 	return nil
 }
 
-// ReleasePartition stops delivering partition part and waits for its feed
-// to stop. What its actors had not settled stays in the log for the next
-// owner.
+// ReleasePartition stops delivering partition part: it waits for its
+// feed to stop, then stops the actors of its users and its group
+// fan-outs. What they had not settled stays in the log for the next
+// owner, whose pushes repeat theirs with the same apns-id.
 func (s *Server) ReleasePartition(part int) {
 	s.feeds.mu.Lock()
 	f := s.feeds.running[part]
@@ -83,8 +90,17 @@ func (s *Server) ReleasePartition(part int) {
 	if f != nil {
 		f.cancel()
 		<-f.done
+		if err := s.dropPartition(part); err != nil {
+			s.logger.Warn("stop the actors of a released partition", "partition", part, "err", err)
+		}
 		s.logger.Info("released partition", "partition", part)
 	}
+}
+
+func (s *Server) dropPartition(part int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.system.DropPartition(ctx, part, s.opts.Partitions)
 }
 
 // Partitions returns the partitions the engine delivers, in no order.

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -106,8 +107,22 @@ func TestEngine_PartitionFeeds(t *testing.T) {
 		}
 	}
 
-	// b gives partition 2 up: a message to it waits in the log...
+	// b gives partition 2 up: its users' actors stop, and a message to
+	// it waits in the log...
+	// b has an actor for each user of its partitions, and one for the
+	// sender (the hop that stamps its nickname).
+	if n := b.activeUsers(); n != 5 {
+		t.Fatalf("b has %v user actors; want 5", n)
+	}
+	want := 3.0
+	if storage.PartitionOf(app, "sender", parts) == 2 {
+		want = 2
+	}
 	b.srv.ReleasePartition(2)
+	eventually(t, 5*time.Second, func() bool { return b.activeUsers() == want },
+		func() string {
+			return fmt.Sprintf("b has %v user actors after giving partition 2 up; want %v", b.activeUsers(), want)
+		})
 	u := users[2][0]
 	id := b.post(app, key, msg(u))
 	time.Sleep(300 * time.Millisecond)
