@@ -30,6 +30,11 @@ type Entry struct {
 	// DedupKey was appended within the dedup window: this one was not
 	// stored, and Seq is the first one's.
 	Duplicate bool
+	// Slice, when not nil, makes this entry one partition's share of a
+	// group message (Msg, a group message) in a partitioned log: the
+	// group's owner appends one per member partition, and each is
+	// delivered by its partition's owner (docs/partitions.md, piece 8).
+	Slice *Slice
 	// Partition is the entry's partition in a partitioned log (cluster
 	// mode with partitions, docs/partitions.md): the caller sets it, the
 	// backend keeps it in the seq (PartitionedSeq) and a replayed or fed
@@ -74,8 +79,23 @@ type Direct struct {
 	PushType string
 }
 
-// entryDirectV1 marks a log entry holding a Direct instead of a message.
-const entryDirectV1 = 2
+// entryDirectV1 marks a log entry holding a Direct instead of a message;
+// entrySliceV1 a group message's Slice.
+const (
+	entryDirectV1 = 2
+	entrySliceV1  = 3
+)
+
+// Slice is the share of group message Parent that goes to Members, all of
+// one partition: their pushes are the parent's (its apns-ids, its status
+// lists their outcomes).
+type Slice struct {
+	Parent  uint64
+	Members []string // in user id order
+}
+
+// maxSliceMembers bounds the member count a decoder believes.
+const maxSliceMembers = 1 << 20
 
 // AppendEntry appends e's versioned binary encoding (without its seq, which
 // a backend keeps in the key or the stream position) to dst.
@@ -85,6 +105,17 @@ func AppendEntry(dst []byte, e *Entry) []byte {
 		dst = appendString(dst, e.App)
 		dst = binary.AppendVarint(dst, e.ReceivedAt.UnixMilli())
 		return appendDirect(dst, e.Direct)
+	}
+	if e.Slice != nil {
+		dst = append(dst, entrySliceV1)
+		dst = appendString(dst, e.App)
+		dst = binary.AppendVarint(dst, e.ReceivedAt.UnixMilli())
+		dst = binary.AppendUvarint(dst, e.Slice.Parent)
+		dst = binary.AppendUvarint(dst, uint64(len(e.Slice.Members)))
+		for _, m := range e.Slice.Members {
+			dst = appendString(dst, m)
+		}
+		return AppendMessageBinary(dst, e.Msg)
 	}
 	dst = append(dst, recordV1)
 	dst = appendString(dst, e.App)
@@ -135,7 +166,7 @@ func (d *decoder) direct() *Direct {
 func DecodeEntry(seq uint64, p []byte) (*Entry, error) {
 	d := decoder{b: p}
 	v := d.byte()
-	if v != recordV1 && v != entryDirectV1 && d.err == nil {
+	if v != recordV1 && v != entryDirectV1 && v != entrySliceV1 && d.err == nil {
 		return nil, fmt.Errorf("%w: log entry version %d", ErrCorrupt, v)
 	}
 	e := &Entry{Seq: seq, App: d.string(), ReceivedAt: time.UnixMilli(d.varint())}
@@ -147,6 +178,20 @@ func DecodeEntry(seq uint64, p []byte) (*Entry, error) {
 			return nil, fmt.Errorf("log entry %d: %w", seq, d.err)
 		}
 		return e, nil
+	}
+	if v == entrySliceV1 {
+		sl := &Slice{Parent: d.uvarint()}
+		n := d.uvarint()
+		if n > maxSliceMembers || n > uint64(len(d.b)) {
+			d.fail("slice member count")
+		}
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			sl.Members = append(sl.Members, d.string())
+		}
+		if d.err != nil {
+			return nil, fmt.Errorf("log entry %d: %w", seq, d.err)
+		}
+		e.Slice = sl
 	}
 	m, err := DecodeMessageBinary(d.b)
 	if err != nil {
