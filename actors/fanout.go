@@ -2,6 +2,7 @@ package actors
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -113,7 +114,7 @@ type fanoutActor struct {
 }
 
 // fanoutRetryFill asks a fan-out to read its roster again after a failed
-// read.
+// read, or (slicing) to go on with its next chunk.
 type fanoutRetryFill struct{}
 
 // Roster read retries back off from fanoutRetryFirst, doubling up to
@@ -233,7 +234,9 @@ func (f *fanoutActor) start(ctx actor.Context) error {
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
-	f.deliver = &Deliver{Seq: e.Seq, App: e.App, Msg: e.Msg, ReceivedAt: e.ReceivedAt, ReplyTo: ctx.Self()}
+	// A slice's pushes are its parent message's: same apns-ids, and a
+	// member's record tells the parent apart from other messages.
+	f.deliver = &Deliver{Seq: f.messageSeq(), App: e.App, Msg: e.Msg, ReceivedAt: e.ReceivedAt, ReplyTo: ctx.Self()}
 	if a, ok := herald.Render(e.Msg, herald.Sender{Nickname: sender.Nickname, NameCard: member.NameCard, GroupName: group.Name}); ok {
 		f.deliver.Alert = &a
 	}
@@ -248,22 +251,29 @@ func (f *fanoutActor) fill(ctx actor.Context) {
 		c := &fanoutChunk{}
 		ids := make([]string, 0, f.sys.opts.FanoutChunk)
 		n := 0
-		last, err := f.sys.store.ScanMembers(e.App, e.Msg.GroupID, f.scanAfter, f.sys.opts.FanoutChunk, func(m storage.Member) error {
+		last, err := f.scanMembers(f.scanAfter, f.sys.opts.FanoutChunk, func(id string) {
 			n++
-			if m.UserID == e.Msg.From {
-				return nil // the sender never gets its own message
+			if id == e.Msg.From {
+				return // the sender never gets its own message
 			}
-			if _, dup := f.members[m.UserID]; dup {
-				return nil
+			if _, dup := f.members[id]; dup {
+				return
 			}
-			f.members[m.UserID] = &fanoutMember{chunk: c}
-			ids = append(ids, m.UserID)
-			return nil
+			f.members[id] = &fanoutMember{chunk: c}
+			ids = append(ids, id)
 		})
+		if err == nil && f.slicing() && len(ids) > 0 {
+			err = f.appendSlices(ids)
+		}
 		if err != nil {
+			// The chunk is read again: forget what this try noted, or the
+			// next would skip those members as duplicates.
+			for _, id := range ids {
+				delete(f.members, id)
+			}
 			delay := min(fanoutRetryFirst<<min(f.readFailures, 10), fanoutRetryMax)
 			f.readFailures++
-			f.sys.logger.Warn("read group roster; trying again", "app", e.App, "group", e.Msg.GroupID,
+			f.sys.logger.Warn("read group roster (or append its slices); trying again", "app", e.App, "group", e.Msg.GroupID,
 				"seq", e.Seq, "attempt", f.readFailures, "in", delay.String(), "err", err)
 			f.sys.timers.sendAfter(delay, ctx.Self(), &fanoutRetryFill{})
 			return
@@ -276,6 +286,22 @@ func (f *fanoutActor) fill(ctx actor.Context) {
 			break
 		}
 		f.scanAfter, c.last = last, last
+		if f.slicing() {
+			// Handed over durably: each slice's owner delivers it.
+			for _, id := range ids {
+				delete(f.members, id)
+			}
+			f.chunks = append(f.chunks, c)
+			if !f.exhausted {
+				// The next chunk in a message of its own, after the
+				// cursor, so that a stop (the partition given up) comes
+				// between two appends.
+				f.advance()
+				ctx.Send(ctx.Self(), &fanoutRetryFill{})
+				return
+			}
+			continue
+		}
 		c.remaining = len(ids)
 		f.inflight += c.remaining
 		f.chunks = append(f.chunks, c)
@@ -292,7 +318,7 @@ func (f *fanoutActor) fill(ctx actor.Context) {
 		b.SettleGroup(e.App, e.Seq)
 		if err := f.sys.store.CommitAsync(b); err != nil {
 			f.sys.logger.Error("settle group message", "app", e.App, "seq", e.Seq, "err", err)
-		} else {
+		} else if e.Slice == nil {
 			f.sys.metrics.messagesDone.Inc()
 		}
 		ctx.Stop(ctx.Self())
@@ -411,11 +437,76 @@ func (f *fanoutActor) popSettled(b storage.Batch) (cursor string) {
 		if len(c.results) > 0 {
 			// In roster order, as a user's own records would be listed.
 			slices.SortFunc(c.results, func(a, b storage.PushResult) int { return strings.Compare(a.UserID, b.UserID) })
-			b.PutGroupPushResults(f.entry.App, f.entry.Seq, c.last, c.results)
+			b.PutGroupPushResults(f.entry.App, f.messageSeq(), c.last, c.results)
 		}
 		cursor = c.last
 		f.chunks[0] = nil
 		f.chunks = f.chunks[1:]
 	}
 	return cursor
+}
+
+// slicing reports whether this fan-out hands its members over as slices
+// (a group message in a partitioned log) instead of delivering to them.
+func (f *fanoutActor) slicing() bool { return f.sys.opts.Partitions > 1 && f.entry.Slice == nil }
+
+// messageSeq is the seq of the message whose pushes this fan-out makes:
+// a slice's parent, or its own entry's.
+func (f *fanoutActor) messageSeq() uint64 {
+	if f.entry.Slice != nil {
+		return f.entry.Slice.Parent
+	}
+	return f.entry.Seq
+}
+
+// scanMembers calls fn for up to limit members after the given user id,
+// in user id order, and returns the last one visited: from the group's
+// roster, or from a slice's own member list.
+func (f *fanoutActor) scanMembers(after string, limit int, fn func(id string)) (string, error) {
+	e := f.entry
+	if e.Slice == nil {
+		return f.sys.store.ScanMembers(e.App, e.Msg.GroupID, after, limit, func(m storage.Member) error {
+			fn(m.UserID)
+			return nil
+		})
+	}
+	ms := e.Slice.Members
+	i, _ := slices.BinarySearch(ms, after)
+	if after != "" && i < len(ms) && ms[i] == after {
+		i++
+	}
+	last := after
+	for ; i < len(ms) && limit > 0; i, limit = i+1, limit-1 {
+		fn(ms[i])
+		last = ms[i]
+	}
+	return last, nil
+}
+
+// appendSlices appends one slice entry per partition of ids (a roster
+// chunk, in user id order), durably, in one append.
+func (f *fanoutActor) appendSlices(ids []string) error {
+	e := f.entry
+	byPart := make(map[int][]string)
+	var parts []int
+	for _, id := range ids {
+		p := storage.PartitionOf(e.App, id, f.sys.opts.Partitions)
+		if byPart[p] == nil {
+			parts = append(parts, p)
+		}
+		byPart[p] = append(byPart[p], id)
+	}
+	slices.Sort(parts)
+	entries := make([]*storage.Entry, 0, len(parts))
+	for _, p := range parts {
+		entries = append(entries, &storage.Entry{
+			App: e.App, ReceivedAt: e.ReceivedAt, Msg: e.Msg, Partition: p,
+			Slice: &storage.Slice{Parent: e.Seq, Members: byPart[p]},
+		})
+	}
+	if err := f.sys.store.Append(entries); err != nil {
+		return fmt.Errorf("append the slices of group message %d: %w", e.Seq, err)
+	}
+	f.sys.metrics.fanoutMembers.Add(float64(len(ids)))
+	return nil
 }

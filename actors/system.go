@@ -100,6 +100,16 @@ type Options struct {
 	// 1024 keeps APNs busy (a push is settled in a few ms) at a quarter of
 	// the memory 4096 took, measured in the bench's group scenario.
 	FanoutChunk, FanoutWindow int
+	// Partitions, above 1, is the partition count of a partitioned log
+	// (cluster mode with partitions, docs/partitions.md): a group
+	// message's fan-out then delivers to no member itself but appends one
+	// Slice entry per member partition per roster chunk, and each slice
+	// is delivered by its partition's owner.
+	Partitions int
+	// Peers, when set, reaches the user actors of users this node does
+	// not own (cluster mode with partitions): a token claimed from such
+	// a user is released by its owner's actor, on its node.
+	Peers Peers
 	// StoreTimeout bounds a synced write made for an API request (default 10s).
 	StoreTimeout time.Duration
 }
@@ -355,7 +365,7 @@ func (s *System) Deliver(e *storage.Entry) {
 		s.root.Send(s.directs, &startDirect{entry: e})
 		return
 	}
-	if e.Msg.IsGroup() {
+	if e.Msg.IsGroup() || e.Slice != nil {
 		s.root.Send(s.fanouts, &startFanout{entry: e})
 		return
 	}
@@ -387,6 +397,36 @@ func (s *System) Request(ctx context.Context, msg UserMessage) (any, error) {
 	default:
 		return r, nil
 	}
+}
+
+// Peers reaches the user actors other nodes run (cluster mode with
+// partitions, docs/partitions.md).
+type Peers interface {
+	// Local reports whether this node owns user's actor.
+	Local(app, user string) bool
+	// ReleaseToken has user's owner release token (claimed by user
+	// claimedBy) and returns its answer: nil once the token is free.
+	ReleaseToken(ctx context.Context, app, user, token, claimedBy string) error
+}
+
+// ReleaseToken asks user's actor here to release token, which user
+// claimedBy claims on another node (Peers.ReleaseToken arrives here), and
+// waits for its answer: nil once the token is free or was not user's.
+func (s *System) ReleaseToken(ctx context.Context, app, user, token, claimedBy string) error {
+	timeout := s.opts.StoreTimeout + 5*time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	f := actor.NewFuture(s.actors, timeout)
+	s.root.Send(s.users, &ReleaseToken{App: app, User: user, Token: token, ClaimedBy: claimedBy, ReplyTo: f.PID()})
+	res, err := f.Result()
+	if err != nil {
+		return fmt.Errorf("ask user actor to release a token: %w", err)
+	}
+	if r, ok := res.(*tokenReleased); ok {
+		return r.err
+	}
+	return fmt.Errorf("release token: unexpected answer %T", res)
 }
 
 // dropPartition asks the users directory and the fan-outs parent to stop

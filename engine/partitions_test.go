@@ -1,12 +1,14 @@
 package engine_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,7 +34,20 @@ func TestEngine_PartitionFeeds(t *testing.T) {
 	}
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
 	keyFile := filepath.Join(t.TempDir(), "master.key")
+	// Each engine reaches the other's user actors as a cluster node
+	// reaches its peers' (ReleaseRemote), here by a direct call.
+	var peersMu sync.Mutex
+	var engines []*harness
+	started := 0
 	tune := func(o *engine.Options) {
+		me := started
+		started++
+		o.ReleaseRemote = func(ctx context.Context, app, user, token, claimedBy string) error {
+			peersMu.Lock()
+			other := engines[1-me]
+			peersMu.Unlock()
+			return other.srv.ReleaseToken(ctx, app, user, token, claimedBy)
+		}
 		nc, err := nats.Connect(ns.ClientURL())
 		if err != nil {
 			t.Fatal(err)
@@ -43,14 +58,21 @@ func TestEngine_PartitionFeeds(t *testing.T) {
 			t.Fatal(err)
 		}
 		o.Store, o.Partitions, o.MasterKeyFile = st, parts, keyFile
+		o.Actors.FanoutChunk = 3 // several slices per partition
 	}
 	a := newTunedHarness(t, tune)
+	peersMu.Lock()
+	engines = append(engines, a)
+	peersMu.Unlock()
 	const app = "1400000001"
 	key := a.createApp(app)
 	bid := a.addCert(app, key, credentialtest.Universal, "com.example.chat", "production")
 	// b starts after the app exists: an engine reads the apps at start,
 	// and one created on another engine is not announced yet (piece 10).
 	b := newTunedHarness(t, tune)
+	peersMu.Lock()
+	engines = append(engines, b)
+	peersMu.Unlock()
 	for p := range parts {
 		own := a
 		if p >= 2 {
@@ -139,6 +161,74 @@ func TestEngine_PartitionFeeds(t *testing.T) {
 	}
 	if got := strings.Join(intsToStrings(a.srv.Partitions()), ","); !sameInts(a.srv.Partitions(), []int{0, 1, 2}) {
 		t.Errorf("a's partitions = %s, want 0,1,2", got)
+	}
+
+	// A group message: the group's owner appends a slice per member
+	// partition (chunks of 3, so several per partition), and each member
+	// gets one push, from its own partition's owner (a: 0-2, b: 3), with
+	// the parent's apns-id; the parent's status lists every outcome.
+	const group = "all"
+	owner := func(p int) (*harness, *harness) {
+		if p == 3 {
+			return b, a
+		}
+		return a, b
+	}
+	type counts struct{ own, other int }
+	before := map[string]counts{}
+	for p := range parts {
+		for _, u := range users[p] {
+			a.must(204, "PUT", "/v1/apps/"+app+"/groups/"+group+"/members/"+u, key, nil)
+			own, other := owner(p)
+			before[u] = counts{countTo(own.prod, tokens[u]), countTo(other.prod, tokens[u])}
+		}
+	}
+	a.must(204, "PUT", "/v1/apps/"+app+"/groups/"+group+"/members/sender", key, nil)
+	gid := b.post(app, key, map[string]any{"from": "sender", "group_id": group, "elems": []map[string]any{{"type": "text", "text": "all"}}})
+	var pushes []any
+	eventually(t, 10*time.Second, func() bool {
+		st := a.must(200, "GET", "/v1/apps/"+app+"/messages/"+gid, key, nil)
+		pushes, _ = st["pushes"].([]any)
+		return st["state"] == "done" && len(pushes) == 8
+	}, func() string {
+		return fmt.Sprintf("group message %s has %d outcomes, want 8: %v", gid, len(pushes), pushes)
+	})
+	seq, _ := storage.ParseMessageID(gid)
+	for p := range parts {
+		for _, u := range users[p] {
+			own, other := owner(p)
+			got := counts{countTo(own.prod, tokens[u]), countTo(other.prod, tokens[u])}
+			if want := (counts{before[u].own + 1, before[u].other}); got != want {
+				t.Errorf("%s (partition %d): pushes from its owner and the other engine %+v, want %+v", u, p, got, want)
+			}
+			r := lastTo(t, own.prod, tokens[u])
+			if want := storage.PushID(app, seq, tokens[u]); r.ApnsID != want {
+				t.Errorf("%s's push of the group message has apns-id %s, want the parent's %s", u, r.ApnsID, want)
+			}
+		}
+	}
+
+	// A token moves between users of partitions on different engines: y
+	// (partition 3, b) registers x's (partition 0, a) token, and a's
+	// actor of x gives it up, so a never pushes x's messages to it again.
+	x, y := users[0][0], users[3][0]
+	moved := tokens[x]
+	b.must(204, "PUT", "/v1/apps/"+app+"/users/"+y+"/apns", key, map[string]any{"business_id": bid, "token": moved})
+	if got := a.devices(app, key, x); slices.Contains(got, moved) {
+		t.Errorf("%s still has the token %s moved to %s: %v", x, moved, y, got)
+	}
+	if got := b.devices(app, key, y); !slices.Contains(got, moved) {
+		t.Errorf("%s has devices %v, without the token it registered", y, got)
+	}
+	fromA := countTo(a.prod, moved)
+	a.waitDone(app, key, a.post(app, key, msg(x)))
+	if n := countTo(a.prod, moved); n != fromA {
+		t.Errorf("a pushed %s's message to the token it gave up to %s", x, y)
+	}
+	fromB := countTo(b.prod, moved)
+	b.waitDone(app, key, b.post(app, key, msg(y)))
+	if n := countTo(b.prod, moved); n != fromB+1 {
+		t.Errorf("b pushed %d of %s's message to its new token, want 1", n-fromB, y)
 	}
 }
 

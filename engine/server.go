@@ -120,6 +120,11 @@ type Options struct {
 	// whatever its partition, and user requests and app changes are not
 	// yet routed to the owner or announced to the other engines.
 	Partitions int
+	// ReleaseRemote, with Partitions, has the owner of a user this engine
+	// does not deliver release a token another user claims here: the
+	// cluster node sends it to that user's partition's owner, whose
+	// engine answers it with ReleaseToken. Nil: released by an actor here.
+	ReleaseRemote func(ctx context.Context, app, user, token, claimedBy string) error
 
 	// Actors carries actor-system tuning (idle timeout, retry backoff, ...);
 	// Store, Logger, URLs and credentials are filled in by New.
@@ -309,6 +314,10 @@ func New(opts Options) (*Server, error) {
 	}
 	ao := opts.Actors
 	ao.Store, ao.Logger, ao.Registerer = s.store, opts.Logger, opts.Registerer
+	ao.Partitions = opts.Partitions
+	if opts.Partitions > 1 && opts.ReleaseRemote != nil {
+		ao.Peers = enginePeers{s}
+	}
 	ao.ProductionURL, ao.SandboxURL, ao.RootCAs = opts.APNsProductionURL, opts.APNsSandboxURL, roots
 	if ao.OpenCredential == nil {
 		ao.OpenCredential = s.openCredential
