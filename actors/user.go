@@ -391,6 +391,19 @@ func (u *userActor) claim(ctx actor.Context, c *tokenClaim) {
 			u.claims = make(map[string]*tokenClaim)
 		}
 		u.claims[c.token] = c
+		if peers := u.sys.opts.Peers; peers != nil && !peers.Local(u.app, conflict.Owner) {
+			// Its owner's actor runs on another node: asked there, the
+			// answer comes back here as from a local actor.
+			self, app, owner, token, by := ctx.Self(), u.app, conflict.Owner, c.token, u.user
+			timeout := u.sys.opts.StoreTimeout + 5*time.Second
+			go func() {
+				rctx, cancel := context.WithTimeout(context.Background(), timeout)
+				defer cancel()
+				err := peers.ReleaseToken(rctx, app, owner, token, by)
+				u.sys.root.Send(self, &tokenReleased{token: token, err: err})
+			}()
+			return
+		}
 		ctx.Send(u.sys.users, &ReleaseToken{App: u.app, User: conflict.Owner, Token: c.token, ClaimedBy: u.user, ReplyTo: ctx.Self()})
 		return
 	}

@@ -124,3 +124,28 @@ func (fs *partitionFeeds) stopAll() {
 		<-f.done
 	}
 }
+
+// delivers reports whether this engine delivers (app, user)'s partition.
+func (s *Server) delivers(app, user string) bool {
+	part := storage.PartitionOf(app, user, s.opts.Partitions)
+	s.feeds.mu.Lock()
+	defer s.feeds.mu.Unlock()
+	return s.feeds.running[part] != nil
+}
+
+// ReleaseToken has user's actor here release token, which claimedBy
+// claims on another node (Options.ReleaseRemote of that node's engine
+// sends it here). Nil once the token is free or was not user's.
+func (s *Server) ReleaseToken(ctx context.Context, app, user, token, claimedBy string) error {
+	return s.system.ReleaseToken(ctx, app, user, token, claimedBy)
+}
+
+// enginePeers is the actors' view of the other nodes: a user is local
+// when this engine delivers its partition.
+type enginePeers struct{ s *Server }
+
+func (p enginePeers) Local(app, user string) bool { return p.s.delivers(app, user) }
+
+func (p enginePeers) ReleaseToken(ctx context.Context, app, user, token, claimedBy string) error {
+	return p.s.opts.ReleaseRemote(ctx, app, user, token, claimedBy)
+}
