@@ -33,6 +33,7 @@ func (s *Server) createApp(r *request) *apiError {
 		return s.storeError("create app", err, logKeyApp, req.AppID)
 	}
 	s.auth.add(app)
+	s.announce(Change{App: app.ID})
 	s.logger.Info("app created", logKeyApp, app.ID)
 	writeJSON(ctx, 201, map[string]string{"app_id": app.ID, "api_key": key})
 	return nil
@@ -90,6 +91,7 @@ func (s *Server) rotateKey(r *request) *apiError {
 		return s.storeError("rotate api key", err, logKeyApp, r.app)
 	}
 	s.auth.add(app)
+	s.announce(Change{App: app.ID})
 	out := map[string]any{"app_id": app.ID, "api_key": key}
 	if !oldExpires.IsZero() {
 		out["old_key_expires"] = oldExpires.UTC().Format(time.RFC3339)

@@ -165,6 +165,7 @@ func (s *Server) addCertificate(r *request, rec *storage.Certificate) *apiError 
 	s.expiry.set(r.app, rec)
 	s.logger.Info("certificate added", logKeyApp, r.app, logKeyBusinessID, rec.BusinessID, "type", rec.Kind, "topic", rec.Topic, "environment", rec.Environment)
 	s.certMetas.forget(r.app)
+	s.announce(Change{App: r.app})
 	writeJSON(r.ctx, 201, viewOf(rec, time.Now()))
 	return nil
 }
@@ -215,6 +216,7 @@ func (s *Server) deleteCertificate(r *request) *apiError {
 	s.certMetas.forget(r.app)
 	s.system.CertificateRemoved(r.app, bid)
 	s.expiry.remove(r.app, bid)
+	s.announce(Change{App: r.app, RemovedCertificate: bid})
 	r.ctx.SetStatusCode(204)
 	return nil
 }

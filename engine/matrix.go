@@ -243,6 +243,7 @@ func (s *Server) putMatrixApps(r *request) *apiError {
 	}
 	err := s.store.SetMatrixApps(context.Background(), r.app, storage.MatrixApps(body.AppIDs))
 	s.matrixTargets.forget()
+	s.announce(Change{App: r.app})
 	var conflict *storage.MatrixConflict
 	switch {
 	case errors.As(err, &conflict):

@@ -42,11 +42,18 @@ func TestEngine_PartitionFeeds(t *testing.T) {
 	tune := func(o *engine.Options) {
 		me := started
 		started++
-		o.ReleaseRemote = func(ctx context.Context, app, user, token, claimedBy string) error {
+		other := func() *harness {
 			peersMu.Lock()
-			other := engines[1-me]
-			peersMu.Unlock()
-			return other.srv.ReleaseToken(ctx, app, user, token, claimedBy)
+			defer peersMu.Unlock()
+			return engines[1-me]
+		}
+		o.ReleaseRemote = func(ctx context.Context, app, user, token, claimedBy string) error {
+			return other().srv.ReleaseToken(ctx, app, user, token, claimedBy)
+		}
+		o.OnChange = func(c engine.Change) {
+			if err := other().srv.Apply(c); err != nil {
+				t.Errorf("apply %+v: %v", c, err)
+			}
 		}
 		nc, err := nats.Connect(ns.ClientURL())
 		if err != nil {
@@ -61,18 +68,15 @@ func TestEngine_PartitionFeeds(t *testing.T) {
 		o.Actors.FanoutChunk = 3 // several slices per partition
 	}
 	a := newTunedHarness(t, tune)
+	b := newTunedHarness(t, tune)
 	peersMu.Lock()
-	engines = append(engines, a)
+	engines = append(engines, a, b)
 	peersMu.Unlock()
+	// The app and its certificate are made through a and used through b
+	// at once: a announces them (OnChange) and b applies them.
 	const app = "1400000001"
 	key := a.createApp(app)
 	bid := a.addCert(app, key, credentialtest.Universal, "com.example.chat", "production")
-	// b starts after the app exists: an engine reads the apps at start,
-	// and one created on another engine is not announced yet (piece 10).
-	b := newTunedHarness(t, tune)
-	peersMu.Lock()
-	engines = append(engines, b)
-	peersMu.Unlock()
 	for p := range parts {
 		own := a
 		if p >= 2 {
@@ -230,6 +234,12 @@ func TestEngine_PartitionFeeds(t *testing.T) {
 	if n := countTo(b.prod, moved); n != fromB+1 {
 		t.Errorf("b pushed %d of %s's message to its new token, want 1", n-fromB, y)
 	}
+
+	// A key rotated through b holds on a at once: the new key works, the
+	// old one (no grace) is refused.
+	rotated := b.must(200, "POST", "/v1/apps/"+app+"/keys:rotate", key, nil)["api_key"].(string)
+	a.must(200, "GET", "/v1/apps/"+app+"/users/"+x, rotated, nil)
+	a.must(401, "GET", "/v1/apps/"+app+"/users/"+x, key, nil)
 }
 
 func sameInts(got, want []int) bool {

@@ -125,6 +125,11 @@ type Options struct {
 	// cluster node sends it to that user's partition's owner, whose
 	// engine answers it with ReleaseToken. Nil: released by an actor here.
 	ReleaseRemote func(ctx context.Context, app, user, token, claimedBy string) error
+	// OnChange, when set, is told of every change of an app's own state
+	// (its record and key, certificates, Matrix mapping, Tencent
+	// settings) made through this engine, after it is stored: a cluster
+	// node announces it to the other nodes, whose engines Apply it.
+	OnChange func(Change)
 
 	// Actors carries actor-system tuning (idle timeout, retry backoff, ...);
 	// Store, Logger, URLs and credentials are filled in by New.

@@ -102,6 +102,7 @@ func (s *Server) putTencent(r *request) *apiError {
 	case err != nil:
 		return s.storeError("store tencent settings", err)
 	}
+	s.announce(Change{App: r.app})
 	return s.getTencent(r)
 }
 

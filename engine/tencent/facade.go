@@ -175,6 +175,15 @@ func (f *Facade) SetSettings(ctx context.Context, app, secretKey, admin string) 
 	return nil
 }
 
+// Forget drops what the façade holds of app's settings (the key, the
+// UserSigs it verified): they were changed elsewhere (another node of a
+// cluster), and are read again at the next request.
+func (f *Facade) Forget(app string) {
+	f.mu.Lock()
+	delete(f.mu.apps, app)
+	f.mu.Unlock()
+}
+
 // Settings returns app's admin identifier and when its settings were last
 // set; storage.ErrNotFound when they never were. The key is never shown.
 func (f *Facade) Settings(app string) (admin string, updated time.Time, err error) {
