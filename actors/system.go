@@ -256,6 +256,8 @@ type System struct {
 	// senders lets one-to-one messages skip their sender's actor once its
 	// nickname is known.
 	senders *senderNicknames
+	// remoteSenders are the nicknames of senders other nodes own.
+	remoteSenders remoteNicknames
 	// loops are the reclaim and sweep goroutines and the dispatcher's
 	// workers; stopLoops ends the first two.
 	loops     sync.WaitGroup
@@ -370,6 +372,11 @@ func (s *System) Deliver(e *storage.Entry) {
 		return
 	}
 	d := &Deliver{Seq: e.Seq, App: e.App, Recipient: e.Msg.To, Msg: e.Msg, ReceivedAt: e.ReceivedAt}
+	if p := s.opts.Peers; p != nil && !p.Local(e.App, e.Msg.From) {
+		d.SenderNickname = s.remoteSenders.get(s.opts.Store, userKey{e.App, e.Msg.From}, time.Now())
+		s.root.Send(s.users, d)
+		return
+	}
 	if nickname, ok := s.senders.direct(userKey{e.App, e.Msg.From}); ok {
 		d.SenderNickname = nickname
 		s.root.Send(s.users, d)
