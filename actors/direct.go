@@ -176,15 +176,35 @@ func (s *System) WatchDirect(app string, seq uint64) *DirectWatch {
 // when ctx ends first, the state and results the store has then (a
 // direct entry's results are written together, at its settling, so a
 // pending one has none yet). It ends the watch.
+//
+// In a partitioned log (Options.Partitions) the entry may be delivered by
+// another node, whose settling wakes no waiter here: Wait then also reads
+// the entry's status every directPollEvery.
 func (w *DirectWatch) Wait(ctx context.Context) (string, []storage.PushResult, error) {
 	defer w.sys.directWaiters.remove(w.k, w.ch)
-	select {
-	case rs := <-w.ch:
-		return storage.MessageDone, rs, nil
-	case <-ctx.Done():
-		return w.sys.store.MessageStatus(w.k.app, w.k.seq)
+	var poll <-chan time.Time
+	if w.sys.opts.Partitions > 1 {
+		t := time.NewTicker(directPollEvery)
+		defer t.Stop()
+		poll = t.C
+	}
+	for {
+		select {
+		case rs := <-w.ch:
+			return storage.MessageDone, rs, nil
+		case <-poll:
+			if state, rs, err := w.sys.store.MessageStatus(w.k.app, w.k.seq); err == nil && state == storage.MessageDone {
+				return state, rs, nil
+			}
+		case <-ctx.Done():
+			return w.sys.store.MessageStatus(w.k.app, w.k.seq)
+		}
 	}
 }
+
+// directPollEvery is how often a DirectWatch reads the status of an entry
+// another node may deliver.
+const directPollEvery = 50 * time.Millisecond
 
 // AwaitDirect waits until direct entry seq of app is settled, or ctx ends,
 // and returns what Wait returns, for an entry that may have been

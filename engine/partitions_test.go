@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -253,6 +254,34 @@ func TestEngine_PartitionFeeds(t *testing.T) {
 	b.waitDone(app, key, b.post(app, key, msg(y)))
 	if n := countTo(b.prod, moved); n != fromB+1 {
 		t.Errorf("b pushed %d of %s's message to its new token, want 1", n-fromB, y)
+	}
+
+	// gorush's sync mode through the engine that does not deliver the
+	// credential's partition still answers with the outcome: a settling
+	// on another engine is read from the store.
+	direct := storage.PartitionOf(app, "b"+strconv.Itoa(bid), parts)
+	via, deliverer := b, a
+	if direct == 3 { // b delivers only partition 3 by now
+		via, deliverer = a, b
+	}
+	gone := token(9, 32)
+	if err := deliverer.prod.RespondToken(gone, 410, "Unregistered", time.Now().UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	status, raw := gorushPost(t, via, "/gorush/"+app+"/"+key+"/sync/api/push", "",
+		`{"notifications":[{"platform":1,"tokens":["`+gone+`"],"message":"hi"}]}`)
+	if status != 200 || !strings.Contains(string(raw), `"error":"Unregistered"`) {
+		t.Errorf("gorush sync through the other engine = %d %s; want the Unregistered outcome", status, raw)
+	}
+	// Not a timing threshold but which wake ended the wait: the settling
+	// (read from the store), not the end of sync mode's 10 s.
+	if waited := time.Since(began); waited >= 10*time.Second {
+		t.Errorf("gorush sync answered after %v: at the end of its wait, not at the settling", waited)
+	}
+	if countTo(deliverer.prod, gone) != 1 || countTo(via.prod, gone) != 0 {
+		t.Errorf("the direct push went %d times through its owner, %d through the other; want 1, 0",
+			countTo(deliverer.prod, gone), countTo(via.prod, gone))
 	}
 
 	// A key rotated through b holds on a at once: the new key works, the
