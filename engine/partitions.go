@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -148,4 +150,33 @@ func (p enginePeers) Local(app, user string) bool { return p.s.delivers(app, use
 
 func (p enginePeers) ReleaseToken(ctx context.Context, app, user, token, claimedBy string) error {
 	return p.s.opts.ReleaseRemote(ctx, app, user, token, claimedBy)
+}
+
+// UserOfPath returns the app and user of a request path that a user's
+// actor answers (/v1/apps/{app}/users/{user}...), ids unescaped as the
+// router does: in a partitioned cluster the node sends such a request to
+// the owner of the user's partition. ok is false for any other path.
+func UserOfPath(path string) (app, user string, ok bool) {
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	var buf [maxSegments]string
+	seg, ok := splitPath(strings.TrimPrefix(path, "/"), buf[:0])
+	if !ok || len(seg) < 4 || seg[0] != "v1" || seg[1] != "apps" || seg[3] != "users" {
+		return "", "", false
+	}
+	for i, v := range seg {
+		if strings.IndexByte(v, '%') >= 0 {
+			u, err := url.PathUnescape(v)
+			if err != nil {
+				return "", "", false
+			}
+			seg[i] = u
+		}
+	}
+	var r request
+	if ep := match(&r, seg); ep == nil || !ep.hasUser {
+		return "", "", false
+	}
+	return r.app, r.user, true
 }
