@@ -234,6 +234,10 @@ type Partitions struct {
 		// is empty.
 		stopping bool
 		events   []partEvent
+		// watchCancel ends the current watcher; watchedAt is when it
+		// was made or last showed an update.
+		watchCancel context.CancelFunc
+		watchedAt   time.Time
 	}
 }
 
@@ -566,17 +570,31 @@ func (ps *Partitions) release(p int, rev uint64) {
 // watch follows every key of the bucket. Runs in its own goroutine; exits
 // when ctx is done. A watcher whose consumer died with its server is made
 // again.
+//
+// The watcher's context bounds its whole life, and nats.go makes its
+// consumer (and makes it again after a server's death) with that context:
+// a guard cancels it if the watcher is not made within
+// partitionOpenTimeout, and the loop cancels it when the watch has shown
+// nothing for TTL, although this node's own presence is written every
+// TTL/5.
 func (ps *Partitions) watch(ctx context.Context) {
 	defer ps.loops.Done()
 	for ctx.Err() == nil {
-		w, err := ps.kv.WatchAll(ctx)
+		wctx, cancel := context.WithCancel(ctx)
+		guard := time.AfterFunc(partitionOpenTimeout, cancel)
+		w, err := ps.kv.WatchAll(wctx)
+		guard.Stop()
 		if err != nil {
+			cancel()
 			select {
 			case <-ctx.Done():
 			case <-time.After(ps.o.TTL / 5):
 			}
 			continue
 		}
+		ps.mu.Lock()
+		ps.mu.watchCancel, ps.mu.watchedAt = cancel, time.Now()
+		ps.mu.Unlock()
 		for e := range w.Updates() {
 			ps.stall()
 			if e == nil {
@@ -589,6 +607,19 @@ func (ps *Partitions) watch(ctx context.Context) {
 			ps.saw(e)
 		}
 		_ = w.Stop()
+		cancel()
+	}
+}
+
+// checkWatch makes the watch start again when it has shown nothing for
+// TTL.
+func (ps *Partitions) checkWatch() {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.mu.watchCancel != nil && time.Since(ps.mu.watchedAt) > ps.o.TTL {
+		ps.log.Warn("the partition watch showed nothing for a TTL; starting it again")
+		ps.mu.watchCancel()
+		ps.mu.watchCancel = nil
 	}
 }
 
@@ -597,6 +628,7 @@ func (ps *Partitions) saw(e jetstream.KeyValueEntry) {
 	deleted := e.Operation() != jetstream.KeyValuePut
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	ps.mu.watchedAt = now
 	if name, ok := strings.CutPrefix(e.Key(), presenceKeyPrefix); ok {
 		_, known := ps.mu.nodes[name]
 		if deleted {
@@ -639,6 +671,7 @@ func (ps *Partitions) loop(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		ps.checkWatch()
 		ps.expire()
 		ps.renew(ctx)
 		ps.balance(ctx)

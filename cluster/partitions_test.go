@@ -469,11 +469,15 @@ type partKill struct {
 	med, max    time.Duration // takeover of the orphans
 	ownerless   int           // other partitions left without an owner
 	ownerlessMx time.Duration
+	// restart: the victim's server and node started again (its server
+	// catching up); rebalance: from then to even shares.
+	restart, rebalance time.Duration
 }
 
 func (k partKill) String() string {
-	return fmt.Sprintf("victim n%d (its server led the bucket: %v) owned %d: takeover median %v, max %v; others left ownerless %d (longest %v)",
-		k.victim, k.ledBucket, k.orphans, k.med.Round(time.Millisecond), k.max.Round(time.Millisecond), k.ownerless, k.ownerlessMx.Round(time.Millisecond))
+	return fmt.Sprintf("victim n%d (its server led the bucket: %v) owned %d: takeover median %v, max %v; others left ownerless %d (longest %v); back in %v, even again %v later",
+		k.victim, k.ledBucket, k.orphans, k.med.Round(time.Millisecond), k.max.Round(time.Millisecond), k.ownerless, k.ownerlessMx.Round(time.Millisecond),
+		k.restart.Round(time.Millisecond), k.rebalance.Round(time.Millisecond))
 }
 
 // killAndReturn kills victim (its node, connection and server), waits for
@@ -497,13 +501,16 @@ func (c *partCluster) killAndReturn(victim int) partKill {
 	// Partitions of live owners that found themselves without one.
 	c.waitSettled(2, "after the kill")
 	k.ownerless, k.ownerlessMx = ownerless(c.led.allSpans(), c.count, orphans, kill, time.Now())
+	back := time.Now()
 	if err := c.srv.start(victim); err != nil {
 		c.t.Fatal(err)
 	}
 	if err := c.start(victim); err != nil {
 		c.t.Fatal(err)
 	}
+	started := time.Now()
 	c.waitSettled(3, "after the return")
+	k.restart, k.rebalance = started.Sub(back), time.Since(started)
 	return k
 }
 
