@@ -717,3 +717,67 @@ func TestPartitionsTakeover(t *testing.T) {
 	}
 	t.Logf("takeover figures:\n%s", strings.Join(rows, "\n"))
 }
+
+// blockingHandler's Acquired blocks until release is closed, as a
+// handler replaying a partition in place would.
+type blockingHandler struct {
+	*partRecorder
+	release chan struct{}
+	calls   chan int
+}
+
+func (h *blockingHandler) Acquired(p int) {
+	h.partRecorder.Acquired(p)
+	h.calls <- p
+	<-h.release
+}
+
+// A handler that blocks in Acquired delays the handler's next calls, not
+// the renewals: the node goes on owning every partition it took, on one
+// server with one node, for 3×TTL.
+func TestPartitions_SlowHandler(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a nats-server")
+	}
+	url := startTestNATS(t, 1<<20)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ttl = time.Second
+	h := &blockingHandler{partRecorder: newPartRecorder(), release: make(chan struct{}), calls: make(chan int, 16)}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ps, err := StartPartitions(ctx, js, PartitionOptions{Node: "solo", Count: 4, TTL: ttl, Replicas: 1,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := <-h.calls
+	if !waitOwn(10*time.Second, func() bool { return len(ps.Owned()) == 4 }) {
+		t.Fatalf("a lone node owns %v of 4 partitions", ps.Owned())
+	}
+	end := time.Now().Add(3 * ttl)
+	for time.Now().Before(end) {
+		if got := ps.Owned(); len(got) != 4 {
+			t.Fatalf("while the handler blocks in Acquired(%d): owns %v; want all 4", first, got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := h.set(); len(got) != 1 {
+		t.Errorf("the handler was told %v while blocked; want only %d", got, first)
+	}
+	close(h.release)
+	if !waitOwn(10*time.Second, func() bool { return len(h.set()) == 4 }) {
+		t.Errorf("after the handler returned it was told %v; want all 4", h.set())
+	}
+	ps.Stop(ctx, true)
+	if got := h.set(); len(got) != 0 || len(h.bad) != 0 {
+		t.Errorf("after Stop the handler owns %v (bad calls %v); want none", got, h.bad)
+	}
+}
