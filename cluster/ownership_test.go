@@ -373,7 +373,7 @@ func ledBy(js jetstream.JetStream, c ownCase, srv string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if c.Scheme == "lease" {
-		s, err := js.Stream(ctx, "KV_"+ownLeaseBucket)
+		s, err := js.Stream(ctx, "KV_"+partitionBucket)
 		if err != nil {
 			return -1
 		}
@@ -414,7 +414,8 @@ func setUpOwnScheme(t *testing.T, js jetstream.JetStream, c ownCase) {
 	}
 	if c.Scheme == "lease" {
 		retry("lease bucket", func(ctx context.Context) error {
-			_, err := js.CreateOrUpdateKeyValue(ctx, ownLeaseConfig(c.TTL))
+			// As the nodes will ask for it: they then find it made.
+			_, err := js.CreateOrUpdateKeyValue(ctx, partitionBucketConfig(PartitionOptions{TTL: c.TTL, Replicas: 3}))
 			return err
 		})
 		return
