@@ -27,6 +27,10 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 		n.serveStatus(ctx)
 		return
 	}
+	if n.o.Partitions > 1 {
+		n.handlePartitioned(ctx)
+		return
+	}
 	if srv := n.leading(); srv != nil {
 		srv.Handler()(ctx)
 		ctx.Response.Header.Set(headerNode, n.o.NodeName)
@@ -48,7 +52,12 @@ func (n *Node) leading() *engine.Server {
 
 // forward sends the request, as HTTP/1.1 bytes, to the lead over NATS and
 // relays the lead's answer.
-func (n *Node) forward(ctx *fasthttp.RequestCtx) {
+func (n *Node) forward(ctx *fasthttp.RequestCtx) { n.forwardTo(ctx, apiSubject) }
+
+// forwardTo sends the request, as HTTP/1.1 bytes, to the node that
+// subscribes to subject (the lead, or a partition's owner) and relays its
+// answer.
+func (n *Node) forwardTo(ctx *fasthttp.RequestCtx, subject string) {
 	var buf bytes.Buffer
 	if _, err := ctx.Request.WriteTo(&buf); err != nil {
 		engine.WriteError(ctx, fasthttp.StatusBadRequest, "bad_request", "cannot forward the request: "+err.Error(), 0)
@@ -59,8 +68,13 @@ func (n *Node) forward(ctx *fasthttp.RequestCtx) {
 			"the request is larger than the cluster's NATS message limit", 0)
 		return
 	}
-	msg, err := n.nc.Request(apiSubject, buf.Bytes(), n.o.RequestTimeout)
+	msg, err := n.nc.Request(subject, buf.Bytes(), n.o.RequestTimeout)
 	switch {
+	case errors.Is(err, nats.ErrNoResponders) && subject != apiSubject:
+		// A partition's owner died and no survivor took it yet.
+		engine.WriteError(ctx, fasthttp.StatusServiceUnavailable, "no_owner",
+			"the node owning this user's partition is gone (a takeover is in progress); try again", 1)
+		return
 	case errors.Is(err, nats.ErrNoResponders):
 		// Between a lead's death and a survivor's takeover.
 		engine.WriteError(ctx, fasthttp.StatusServiceUnavailable, "no_leader",
@@ -85,10 +99,23 @@ func (n *Node) forward(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// serveForwarded answers a request another node forwarded, on a goroutine
-// of its own (a subscription's callbacks run one at a time), at most
-// MaxForwarded at once.
+// serveForwarded answers a request another node forwarded to the lead.
 func (n *Node) serveForwarded(m *nats.Msg) {
+	n.serveForwardedWith(m, func(rc *fasthttp.RequestCtx) {
+		srv := n.leading()
+		if srv == nil {
+			engine.WriteError(rc, fasthttp.StatusServiceUnavailable, "no_leader", "this node stopped leading; try again", 1)
+			return
+		}
+		srv.Handler()(rc)
+		rc.Response.Header.Set(headerNode, n.o.NodeName)
+	})
+}
+
+// serveForwardedWith answers a request another node forwarded with serve,
+// on a goroutine of its own (a subscription's callbacks run one at a
+// time), at most MaxForwarded at once.
+func (n *Node) serveForwardedWith(m *nats.Msg, serve func(*fasthttp.RequestCtx)) {
 	select {
 	case n.forwarded <- struct{}{}:
 	default:
@@ -102,15 +129,9 @@ func (n *Node) serveForwarded(m *nats.Msg) {
 			n.respondError(m, fasthttp.StatusBadRequest, "bad_request", "unreadable forwarded request: "+err.Error(), 0)
 			return
 		}
-		srv := n.leading()
-		if srv == nil {
-			n.respondError(m, fasthttp.StatusServiceUnavailable, "no_leader", "this node stopped leading; try again", 1)
-			return
-		}
 		var rc fasthttp.RequestCtx
 		rc.Init(&req, nil, nil)
-		srv.Handler()(&rc)
-		rc.Response.Header.Set(headerNode, n.o.NodeName)
+		serve(&rc)
 		n.respond(m, &rc)
 	}()
 }
@@ -139,10 +160,26 @@ type nodeStatus struct {
 	Role     string `json:"role"`
 	Leader   string `json:"leader,omitempty"`
 	Replicas int    `json:"replicas"`
+	// Partitions, in a partitioned cluster: how many, and which this
+	// node owns.
+	Partitions int   `json:"partitions,omitempty"`
+	Owned      []int `json:"owned,omitempty"`
 }
 
 func (n *Node) serveStatus(ctx *fasthttp.RequestCtx) {
 	st := nodeStatus{Node: n.o.NodeName, Role: "follower", Replicas: n.o.Replicas}
+	if n.o.Partitions > 1 {
+		st.Role, st.Partitions = "partitioned", n.o.Partitions
+		if p := n.parts.Load(); p != nil {
+			st.Owned = p.ps.Owned()
+		} else {
+			st.Role = "starting"
+		}
+		b, _ := json.Marshal(st)
+		ctx.SetContentType("application/json")
+		ctx.SetBody(b)
+		return
+	}
 	if l := n.leader.Load(); l != nil {
 		st.Leader = *l
 	}

@@ -152,15 +152,24 @@ func (n *Node) takeLead(term uint64) {
 	n.log.Info("leading", "ready_in", time.Since(start).Round(time.Millisecond).String())
 }
 
-// openEngine opens the store and an engine on it with a registry of its
-// own: a node that leads again must not register its metrics twice.
+// openEngine opens the store and an engine on it.
 func (n *Node) openEngine() (*engine.Server, error) {
 	st, err := jsstore.Open(n.nc, &jsstore.Options{Logger: n.log, Replicas: n.o.Replicas, StatusTTL: statusTTL(n.o.Engine.StatusRetention)})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: open store: %w", err)
 	}
+	return n.startEngine(st, nil)
+}
+
+// startEngine starts an engine on st with a registry of its own (a node
+// that leads again must not register its metrics twice), after edit (if
+// any) adjusted its options.
+func (n *Node) startEngine(st *jsstore.Store, edit func(*engine.Options)) (*engine.Server, error) {
 	eo := n.o.Engine
 	eo.Store, eo.Detached = st, true
+	if edit != nil {
+		edit(&eo)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	eo.Registerer, eo.Gatherer = reg, reg

@@ -20,6 +20,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/heraldpush/herald/engine"
+	"github.com/heraldpush/herald/storage"
 	jsstore "github.com/heraldpush/herald/storage/jetstream"
 )
 
@@ -79,6 +80,12 @@ type Options struct {
 	RequestTimeout time.Duration
 	// MaxForwarded bounds the forwarded requests the lead serves at once.
 	MaxForwarded int
+	// Partitions, above 1, makes the cluster partitioned
+	// (docs/partitions.md): every node runs an engine and owns a share of
+	// this many partitions of (app, user) and (app, group), each by a
+	// lease; no single lead. Fixed when the cluster is created. 0 or 1:
+	// one lead runs all delivery.
+	Partitions int
 	// Engine configures the engine the lead runs. Store, Detached,
 	// Registerer and Gatherer are set per lead; Listen is the node's
 	// ingress address.
@@ -137,6 +144,9 @@ func (o *Options) Validate() error {
 	if o.LeaseTTL < time.Second {
 		return fmt.Errorf("cluster: Options.LeaseTTL must be >= 1s, got %v", o.LeaseTTL)
 	}
+	if o.Partitions < 0 || o.Partitions > storage.MaxPartitions {
+		return fmt.Errorf("cluster: Options.Partitions must be 0-%d, got %d", storage.MaxPartitions, o.Partitions)
+	}
 	if o.RequestTimeout <= 0 || o.MaxForwarded < 1 {
 		return errors.New("cluster: Options.RequestTimeout and MaxForwarded must be > 0")
 	}
@@ -165,6 +175,8 @@ type Node struct {
 	// renewedAt is when this node's lease was last renewed (unix nanos),
 	// 0 while it does not lead.
 	renewedAt atomic.Int64
+	// parts is a partitioned node's engine and leases once it serves.
+	parts atomic.Pointer[parted]
 
 	mu struct {
 		sync.Mutex
@@ -251,6 +263,10 @@ func (n *Node) Run(ctx context.Context) error {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
+		if n.o.Partitions > 1 {
+			n.runPartitioned(lctx)
+			return
+		}
 		n.campaign(lctx)
 	}()
 	n.log.Info("herald cluster node serving", "listen", n.Addr(), "peers", n.o.Peers, "replicas", n.o.Replicas)
@@ -271,7 +287,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.cancel()
 	}
 	n.wg.Wait()
-	err := n.stepDown(ctx, "shutting down", true)
+	err := errors.Join(n.stopPartitioned(ctx), n.stepDown(ctx, "shutting down", true))
 	err = errors.Join(err, n.http.ShutdownWithContext(ctx))
 	_ = n.ln.Close()
 	n.closeConn()

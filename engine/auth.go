@@ -22,12 +22,52 @@ import (
 // only their SHA-256 hashes are kept, on disk and in memory.
 type authenticator struct {
 	admin [32]byte
+	// shared, when set, is a store other engines write apps to (a
+	// partitioned cluster): a token this engine does not know makes it
+	// read the named app again, at most once per appRereadEvery, since
+	// the other engine's announcement may not have arrived yet.
+	shared storage.State
 
 	mu struct {
 		sync.RWMutex
 		apps  map[string]storage.App // by app id
 		byKey map[[32]byte]appKey    // key hash -> whose, until when
+		// reread is when each app was last read again (shared).
+		reread map[string]time.Time
 	}
+}
+
+// appRereadEvery bounds the rereads of one app's record a shared store's
+// engine makes for tokens it does not know; appRereadMax bounds the apps
+// it remembers rereading (past it, it starts over).
+const (
+	appRereadEvery = time.Second
+	appRereadMax   = 1 << 14
+)
+
+// reread reads app's record again, when the store is shared and it was
+// not read within appRereadEvery, and reports whether it was found.
+func (a *authenticator) reread(app string) bool {
+	if a.shared == nil {
+		return false
+	}
+	now := time.Now()
+	a.mu.Lock()
+	if now.Sub(a.mu.reread[app]) < appRereadEvery {
+		a.mu.Unlock()
+		return false
+	}
+	if a.mu.reread == nil || len(a.mu.reread) >= appRereadMax {
+		a.mu.reread = make(map[string]time.Time)
+	}
+	a.mu.reread[app] = now
+	a.mu.Unlock()
+	rec, err := a.shared.App(app)
+	if err != nil {
+		return false
+	}
+	a.add(rec)
+	return true
 }
 
 // appKey is one accepted api_key hash: the app's current key, or the key a
@@ -179,6 +219,15 @@ func (a *authenticator) appOfKey(tok []byte) (string, bool) {
 // checkApp is requireApp for a token from elsewhere than the
 // Authorization header (a drop-in API's base URL).
 func (a *authenticator) checkApp(tok []byte, app string) *apiError {
+	err := a.checkAppKnown(tok, app)
+	if err != nil && a.reread(app) {
+		return a.checkAppKnown(tok, app)
+	}
+	return err
+}
+
+// checkAppKnown is checkApp against the apps this engine knows.
+func (a *authenticator) checkAppKnown(tok []byte, app string) *apiError {
 	h := sha256.Sum256(tok)
 	if subtle.ConstantTimeCompare(h[:], a.admin[:]) == 1 {
 		if !a.appExists(app) {

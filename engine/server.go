@@ -314,6 +314,9 @@ func New(opts Options) (*Server, error) {
 	if s.auth, err = newAuthenticator(s.store, opts.AdminToken, opts.AdminTokenOut); err != nil {
 		return fail(err)
 	}
+	if opts.Partitions > 1 {
+		s.auth.shared = s.store // other nodes' engines create apps and rotate keys
+	}
 	if s.tencent, err = s.newTencent(); err != nil {
 		return fail(err)
 	}

@@ -65,6 +65,7 @@ func runServe(args []string) error {
 	peers := fs.String("cluster-peers", "", "cluster mode: comma-separated route addresses of all nodes, this one included [HERALD_CLUSTER_PEERS]")
 	fs.StringVar(&co.NATSURL, "nats-url", "", "cluster mode on an existing NATS cluster instead of the embedded server [HERALD_NATS_URL]")
 	fs.DurationVar(&co.LeaseTTL, "lease-ttl", cluster.DefaultLeaseTTL, "cluster mode: how long a dead leading node's lease outlives it [HERALD_LEASE_TTL]")
+	fs.IntVar(&co.Partitions, "partitions", 0, "cluster mode: spread delivery over this many partitions of (app, user) and (app, group), each owned by one node (2-256, fixed when the cluster is created; every node the same); 0: one leading node delivers everything [HERALD_PARTITIONS]")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -85,6 +85,10 @@ func TestServe_BadFlags(t *testing.T) {
 		{"ClusterSelfNotPeer", nil, map[string]string{"HERALD_CLUSTER_PEERS": "127.0.0.1:16222,127.0.0.1:16223",
 			"HERALD_CLUSTER_LISTEN": "127.0.0.1:16221", "HERALD_NODE_NAME": "n1", "HERALD_MASTER_KEY_FILE": "k"},
 			"cluster: Options.Peers must include this node's ClusterListen"},
+		{"ClusterTooManyPartitions", []string{"--cluster-peers=127.0.0.1:16221", "--cluster-listen=127.0.0.1:16221", "--node-name=n1",
+			"--master-key-file=k", "--partitions=300"}, nil, "cluster: Options.Partitions must be 0-256, got 300"},
+		{"ClusterNegativePartitionsEnv", []string{"--cluster-peers=127.0.0.1:16221", "--cluster-listen=127.0.0.1:16221", "--node-name=n1",
+			"--master-key-file=k"}, map[string]string{"HERALD_PARTITIONS": "-2"}, "cluster: Options.Partitions must be 0-256, got -2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
