@@ -37,7 +37,8 @@ type clusterStack struct {
 	names   []string
 }
 
-func startCluster(t *testing.T) *clusterStack {
+// startCluster starts the stack; extra flags go to every node.
+func startCluster(t *testing.T, extra ...string) *clusterStack {
 	t.Helper()
 	mock, caFile := startMock(t)
 	dir := t.TempDir()
@@ -54,8 +55,8 @@ func startCluster(t *testing.T) *clusterStack {
 		name := fmt.Sprintf("n%d", i+1)
 		p := newHeraldProc(t, heraldConfig{
 			addr: freeAddr(t), dataDir: filepath.Join(dir, name), apnsURL: mock.URL(), caFile: caFile,
-			extra: []string{"--node-name", name, "--cluster-listen", routes[i],
-				"--cluster-peers", strings.Join(routes, ","), "--master-key-file", keyFile, "--log-level", "info"},
+			extra: append([]string{"--node-name", name, "--cluster-listen", routes[i],
+				"--cluster-peers", strings.Join(routes, ","), "--master-key-file", keyFile, "--log-level", "info"}, extra...),
 		})
 		p.startTimeout = clusterStart
 		cs.nodes, cs.names = append(cs.nodes, p), append(cs.names, name)
@@ -78,6 +79,9 @@ func startCluster(t *testing.T) *clusterStack {
 // nodeStatus is a node's GET /cluster.
 type nodeStatus struct {
 	Node, Role, Leader string
+	// Partitions and Owned, in a partitioned cluster.
+	Partitions int
+	Owned      []int
 }
 
 func (cs *clusterStack) status(i int) (nodeStatus, error) {
