@@ -185,8 +185,48 @@ func TestFeedPartitionedRefusals(t *testing.T) {
 	if err := s.Replay(func(*storage.Entry) error { replayed++; return nil }); err != nil || replayed != 0 {
 		t.Errorf("Replay of a partitioned log = %d entries, %v; want none (feeds read it)", replayed, err)
 	}
+	// The stream's log is laid out for 4 partitions: a store for another
+	// count, or an unpartitioned one, is refused.
+	for _, parts := range []int{0, 8} {
+		if other, err := Open(nc, &Options{Logger: quietSlog(), Partitions: parts}); err == nil {
+			other.Close()
+			t.Errorf("Open with %d partitions of a stream laid out for 4 succeeded", parts)
+		}
+	}
 	stop := errors.New("stop")
 	if err := s.Feed(context.Background(), storage.PartitionOf("a", "r", 4), func(*storage.Entry) error { return stop }); !errors.Is(err, stop) {
 		t.Errorf("Feed whose fn fails = %v, want that error", err)
 	}
+}
+
+// TestLayoutOfOldStream: a stream used before the layout record existed
+// (an unpartitioned log with a seq reservation) opens unpartitioned and
+// is refused to a partitioned store.
+func TestLayoutOfOldStream(t *testing.T) {
+	c := newCluster(t, 1)
+	nc := c.connect(t)
+	t.Cleanup(nc.Close)
+	s, err := Open(nc, &Options{Logger: quietSlog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append([]*storage.Entry{partEntry("s", "r", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	// As if from before: the record gone.
+	b := s.newBatch()
+	b.del(s.subj.meta(layoutMeta))
+	if err := s.Commit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if p, err := Open(nc, &Options{Logger: quietSlog(), Partitions: 4}); err == nil {
+		p.Close()
+		t.Error("a partitioned store opened a stream holding an unpartitioned log")
+	}
+	again, err := Open(nc, &Options{Logger: quietSlog()})
+	if err != nil {
+		t.Fatalf("reopen unpartitioned: %v", err)
+	}
+	again.Close()
 }

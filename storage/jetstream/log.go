@@ -36,6 +36,46 @@ type messageLog struct {
 	reserveMu sync.Mutex
 }
 
+// layoutMeta is the meta record holding the log's partition count
+// (4 bytes, big-endian; 1: unpartitioned).
+const layoutMeta = "log-partitions"
+
+// checkLayout refuses a stream whose log is laid out for another partition
+// count than Options.Partitions (its entries' subjects and seqs depend on
+// it), and records the count in a stream that has none: a new one, or one
+// from before the record existed, which is unpartitioned.
+func (s *Store) checkLayout() error {
+	want := max(s.opts.Partitions, 1)
+	for range 10 {
+		v, last, err := s.getRaw(s.subj.meta(layoutMeta))
+		switch {
+		case err == nil && len(v) == 4:
+			if got := int(binary.BigEndian.Uint32(v)); got != want {
+				return fmt.Errorf("jetstream: the stream's log has %d partitions, not %d: a cluster's partition count is fixed when it is created (moving between them is an export and an import)", got, want)
+			}
+			return nil
+		case err == nil:
+			return fmt.Errorf("%w: meta %s", storage.ErrCorrupt, layoutMeta)
+		case !errors.Is(err, storage.ErrNotFound):
+			return fmt.Errorf("jetstream: read the log's layout: %w", err)
+		}
+		if want > 1 {
+			if _, _, err := s.getRaw(s.subj.meta("seq")); err == nil {
+				return fmt.Errorf("jetstream: the stream holds an unpartitioned log (from before partitions), not one of %d partitions", want)
+			}
+		}
+		err = s.putCAS(s.subj.meta(layoutMeta), binary.BigEndian.AppendUint32(nil, uint32(want)), last)
+		if errors.Is(err, errConflict) {
+			continue // another store recorded it: read again
+		}
+		if err != nil {
+			return fmt.Errorf("jetstream: record the log's layout: %w", err)
+		}
+		return nil
+	}
+	return errors.New("jetstream: record the log's layout: too many conflicts")
+}
+
 // open registers every log entry still in the stream as unsettled. A
 // partitioned log is read by each partition's owner (Feed), not here.
 func (l *messageLog) open(s *Store) error {

@@ -231,6 +231,9 @@ func Open(nc *nats.Conn, opts *Options) (*Store, error) {
 	s.queue.init()
 	s.owners = storage.NewTokenLocks()
 	s.dedup = dedupIndex{window: o.DedupWindow, now: o.Now}
+	if err := s.checkLayout(); err != nil {
+		return nil, err
+	}
 	if err := s.log.open(s); err != nil {
 		return nil, fmt.Errorf("jetstream: open message log: %w", err)
 	}
