@@ -35,6 +35,8 @@ const (
 	clusterBeforeKill = 8 * time.Second
 	clusterAfterKill  = 20 * time.Second
 	clusterDrain      = 90 * time.Second
+	// clusterPartitions is the partitioned cluster's partition count.
+	clusterPartitions = 16
 )
 
 // clusterNode is one `herald serve` of the cluster, restartable on the
@@ -49,8 +51,9 @@ type clusterNode struct {
 }
 
 // startClusterNodes starts three nodes on loopback and waits until one
-// leads (each node's /healthz answers through the lead).
-func (e *env) startClusterNodes(ctx context.Context) ([]*clusterNode, error) {
+// leads (each node's /healthz answers through the lead) or, with
+// partitions, until the nodes own every partition.
+func (e *env) startClusterNodes(ctx context.Context, partitions int) ([]*clusterNode, error) {
 	dir, err := os.MkdirTemp(e.dir, "cluster-")
 	if err != nil {
 		return nil, err
@@ -81,6 +84,9 @@ func (e *env) startClusterNodes(ctx context.Context) ([]*clusterNode, error) {
 			"--apns-production-url", url, "--apns-sandbox-url", url, "--apns-ca-file", e.caFile, "--log-level", "warn",
 			"--high-water", "500000", "--node-name", n.name, "--cluster-listen", routes[i],
 			"--cluster-peers", strings.Join(routes, ","), "--master-key-file", keyFile}
+		if partitions > 1 {
+			n.args = append(n.args, "--partitions", strconv.Itoa(partitions))
+		}
 		n.client = NewClient(addr, e.opts.Connections)
 		n.client.Admin = benchAdmin
 		nodes = append(nodes, n)
@@ -97,7 +103,52 @@ func (e *env) startClusterNodes(ctx context.Context) ([]*clusterNode, error) {
 			return nil, err
 		}
 	}
+	if partitions > 1 {
+		if _, ok := waitOwnedBy(ctx, nodes, -1, partitions, time.Now()); !ok {
+			stopClusterNodes(nodes)
+			return nil, errors.New("cluster: the nodes did not own every partition within a minute")
+		}
+	}
 	return nodes, nil
+}
+
+// clusterStatus is a node's GET /cluster.
+type clusterStatus struct {
+	Role  string
+	Owned []int
+}
+
+func (n *clusterNode) status() (clusterStatus, bool) {
+	var st clusterStatus
+	status, body, err := n.client.Do("GET", "/cluster", "", "", nil)
+	if err != nil || status != 200 {
+		return st, false
+	}
+	return st, json.Unmarshal(body, &st) == nil
+}
+
+// waitOwnedBy waits until the nodes but not (-1: all) own every one of
+// parts partitions, each once, and returns the time since since; false
+// after a minute.
+func waitOwnedBy(ctx context.Context, nodes []*clusterNode, not, parts int, since time.Time) (time.Duration, bool) {
+	for ctx.Err() == nil && time.Since(since) < time.Minute {
+		seen, once := map[int]int{}, true
+		for i, n := range nodes {
+			if i == not {
+				continue
+			}
+			st, _ := n.status()
+			for _, p := range st.Owned {
+				seen[p]++
+				once = once && seen[p] == 1
+			}
+		}
+		if once && len(seen) == parts {
+			return time.Since(since), true
+		}
+		sleepCtx(ctx, 50*time.Millisecond)
+	}
+	return 0, false
 }
 
 func (n *clusterNode) start(bin string) (err error) {
@@ -118,12 +169,8 @@ func (n *clusterNode) waitHealthy(ctx context.Context, timeout time.Duration) er
 
 // leads reports whether the node says it leads (GET /cluster).
 func (n *clusterNode) leads() bool {
-	status, body, err := n.client.Do("GET", "/cluster", "", "", nil)
-	if err != nil || status != 200 {
-		return false
-	}
-	var st struct{ Role string }
-	return json.Unmarshal(body, &st) == nil && st.Role == "leader"
+	st, ok := n.status()
+	return ok && st.Role == "leader"
 }
 
 func stopClusterNodes(nodes []*clusterNode) {
@@ -296,10 +343,18 @@ func waitAllPushed(ctx context.Context, l *pushLedger, timeout time.Duration) in
 // delivered pushes/s: accepted messages over the time from the first
 // request to the last push.
 func (e *env) measureCluster(ctx context.Context, nodes []*clusterNode, d time.Duration) (float64, int, error) {
+	rate, lost, _, err := e.measureClusterCPU(ctx, nodes, d)
+	return rate, lost, err
+}
+
+// measureClusterCPU is measureCluster that also returns each node's CPU
+// per delivered push (in nodes' order; nil for a node it cannot read).
+func (e *env) measureClusterCPU(ctx context.Context, nodes []*clusterNode, d time.Duration) (float64, int, []time.Duration, error) {
+	cpu0 := nodesCPU(nodes)
 	l := newPushLedger()
 	stop, err := e.follow(l)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	defer stop()
 	cl := &clusterLoad{nodes: nodes, app: nodes[0].client.App, ledger: l}
@@ -312,9 +367,33 @@ func (e *env) measureCluster(ctx context.Context, nodes []*clusterNode, d time.D
 	end := l.last
 	l.mu.Unlock()
 	if cl.accepted.Load() == 0 || !end.After(t0) {
-		return 0, lost, errors.New("no message accepted and pushed")
+		return 0, lost, nil, errors.New("no message accepted and pushed")
 	}
-	return float64(cl.accepted.Load()-int64(lost)) / end.Sub(t0).Seconds(), lost, nil
+	pushed := cl.accepted.Load() - int64(lost)
+	var perPush []time.Duration
+	for i, c := range nodesCPU(nodes) {
+		if c < 0 || cpu0[i] < 0 || pushed == 0 {
+			perPush = append(perPush, -1)
+			continue
+		}
+		perPush = append(perPush, (c-cpu0[i])/time.Duration(pushed))
+	}
+	return float64(pushed) / end.Sub(t0).Seconds(), lost, perPush, nil
+}
+
+// nodesCPU reads each node's CPU time so far (-1 when unreadable).
+func nodesCPU(nodes []*clusterNode) []time.Duration {
+	out := make([]time.Duration, len(nodes))
+	for i, n := range nodes {
+		out[i] = -1
+		if n.proc == nil {
+			continue
+		}
+		if u, err := ReadUsage(n.proc.PID()); err == nil {
+			out[i] = u.CPU
+		}
+	}
+	return out
 }
 
 func (e *env) setupClusterApp(ctx context.Context, c *Client) error {
@@ -341,12 +420,27 @@ func (e *env) scenarioCluster(ctx context.Context) error {
 	r.Add("cluster", "single node (Pebble): delivered pushes/s", oneRate, "pushes/s",
 		fmt.Sprintf("batches of %d from %d workers for %v; %d lost", clusterBatch, clusterWorkers, clusterRun, lost))
 	e.stopHerald()
+	if err := e.clusterRuns(ctx, 0, oneRate); err != nil {
+		return err
+	}
+	return e.clusterRuns(ctx, clusterPartitions, oneRate)
+}
 
+// clusterRuns starts three nodes (one lead delivering everything, or
+// partitions spread over the nodes), measures the delivered rate and each
+// node's CPU per push, and runs the kill.
+func (e *env) clusterRuns(ctx context.Context, partitions int, oneRate float64) error {
+	r := e.report
+	label := "3 nodes, one lead"
+	if partitions > 1 {
+		label = fmt.Sprintf("3 nodes, %d partitions", partitions)
+	}
 	// A port FreeAddr found free can be taken before a node binds it
 	// (other processes share the machine): start again on new ports.
 	var nodes []*clusterNode
+	var err error
 	for attempt := 1; ; attempt++ {
-		nodes, err = e.startClusterNodes(ctx)
+		nodes, err = e.startClusterNodes(ctx, partitions)
 		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
 			break
 		}
@@ -361,19 +455,32 @@ func (e *env) scenarioCluster(ctx context.Context) error {
 	for _, n := range nodes[1:] {
 		n.client.App, n.client.Key = nodes[0].client.App, nodes[0].client.Key
 	}
-	threeRate, lost, err := e.measureCluster(ctx, nodes, clusterRun)
+	threeRate, lost, cpu, err := e.measureClusterCPU(ctx, nodes, clusterRun)
 	if err != nil {
-		return fmt.Errorf("three nodes: %w", err)
+		return fmt.Errorf("%s: %w", label, err)
 	}
-	r.Add("cluster", "3 nodes (JetStream R3): delivered pushes/s", threeRate, "pushes/s",
+	r.Add("cluster", label+" (JetStream R3): delivered pushes/s", threeRate, "pushes/s",
 		ratioNote(threeRate, oneRate, "one node", "goal ≥ 0.3×")+fmt.Sprintf("; round-robin over the nodes; %d lost", lost))
-	return e.clusterKill(ctx, nodes)
+	var total time.Duration
+	var each []string
+	for i, c := range cpu {
+		if c < 0 {
+			each = append(each, nodes[i].name+" ?")
+			continue
+		}
+		total += c
+		each = append(each, fmt.Sprintf("%s %.1f µs", nodes[i].name, float64(c)/float64(time.Microsecond)))
+	}
+	r.Add("cluster", label+": herald CPU per delivered push, all nodes", float64(total)/float64(time.Microsecond), "µs",
+		strings.Join(each, ", ")+" (each node with its NATS server)")
+	return e.clusterKill(ctx, nodes, label, partitions)
 }
 
-// clusterKill runs the load, kills the lead with SIGKILL after
-// clusterBeforeKill, restarts it once a survivor leads, and reports the
+// clusterKill runs the load, kills the lead (with partitions: the node
+// owning the most) with SIGKILL after clusterBeforeKill, restarts it once
+// a survivor leads (the others own every partition), and reports the
 // pushes/s before, during and after, the takeover, lost and duplicates.
-func (e *env) clusterKill(ctx context.Context, nodes []*clusterNode) error {
+func (e *env) clusterKill(ctx context.Context, nodes []*clusterNode, label string, partitions int) error {
 	r := e.report
 	l := newPushLedger()
 	stop, err := e.follow(l)
@@ -389,15 +496,18 @@ func (e *env) clusterKill(ctx context.Context, nodes []*clusterNode) error {
 		cl.run(ctx, clusterBeforeKill+clusterAfterKill)
 	}()
 	sleepCtx(ctx, clusterBeforeKill)
-	lead := -1
+	lead, most := -1, -1
 	for i, n := range nodes {
-		if n.leads() {
+		st, _ := n.status()
+		if partitions > 1 && len(st.Owned) > most {
+			lead, most = i, len(st.Owned)
+		} else if partitions <= 1 && st.Role == "leader" {
 			lead = i
 		}
 	}
 	if lead < 0 {
 		<-done
-		return errors.New("no node leads before the kill")
+		return errors.New("no node leads (or owns partitions) before the kill")
 	}
 	killed := nodes[lead]
 	killAt := time.Now()
@@ -405,7 +515,10 @@ func (e *env) clusterKill(ctx context.Context, nodes []*clusterNode) error {
 	waitErr := <-killed.proc.done
 	killed.proc.done <- waitErr // for Stop, should the restart fail
 	var takeover time.Duration
-	for ctx.Err() == nil && takeover == 0 {
+	if partitions > 1 {
+		takeover, _ = waitOwnedBy(ctx, nodes, lead, partitions, killAt)
+	}
+	for partitions <= 1 && ctx.Err() == nil && takeover == 0 {
 		for i, n := range nodes {
 			if i != lead && n.leads() {
 				takeover = time.Since(killAt)
@@ -426,21 +539,26 @@ func (e *env) clusterKill(ctx context.Context, nodes []*clusterNode) error {
 	end := time.Now()
 	lost := waitAllPushed(ctx, l, clusterDrain)
 
-	if takeover == 0 {
-		r.Add("cluster", "kill: takeover", 0, "s", "no survivor took the lead within a minute")
-	} else {
-		r.Add("cluster", "kill: takeover (SIGKILL of the lead → a survivor leads)", takeover.Seconds(), "s", "goal ≤ 15 s")
+	k := label + ", kill: "
+	switch {
+	case takeover == 0:
+		r.Add("cluster", k+"takeover", 0, "s", "no survivor took over within a minute")
+	case partitions > 1:
+		r.Add("cluster", k+"takeover (SIGKILL of the node owning the most partitions → the others own all)", takeover.Seconds(), "s",
+			fmt.Sprintf("it owned %d of %d; goal ≤ 15 s", most, partitions))
+	default:
+		r.Add("cluster", k+"takeover (SIGKILL of the lead → a survivor leads)", takeover.Seconds(), "s", "goal ≤ 15 s")
 	}
 	resumeAt := killAt.Add(takeover).Add(time.Second)
-	r.Add("cluster", "kill: pushes/s before", l.rate(t0.Add(2*time.Second), killAt), "pushes/s", "")
-	r.Add("cluster", "kill: pushes/s from kill to takeover", l.rate(killAt, killAt.Add(takeover)), "pushes/s", "")
-	r.Add("cluster", "kill: pushes/s after takeover", l.rate(resumeAt, end), "pushes/s",
+	r.Add("cluster", k+"pushes/s before", l.rate(t0.Add(2*time.Second), killAt), "pushes/s", "")
+	r.Add("cluster", k+"pushes/s from kill to takeover", l.rate(killAt, killAt.Add(takeover)), "pushes/s", "")
+	r.Add("cluster", k+"pushes/s after takeover", l.rate(resumeAt, end), "pushes/s",
 		fmt.Sprintf("the killed node rejoined %.1f s after the kill", rejoin.Seconds()))
-	r.Add("cluster", "kill: lost", float64(lost), "pushes", fmt.Sprintf("of %d accepted; goal 0", cl.accepted.Load()))
+	r.Add("cluster", k+"lost", float64(lost), "pushes", fmt.Sprintf("of %d accepted; goal 0", cl.accepted.Load()))
 	l.mu.Lock()
 	dups := l.dups
 	l.mu.Unlock()
-	r.Add("cluster", "kill: duplicated", float64(dups), "pushes", "in flight at the kill, pushed again with the same apns-id")
+	r.Add("cluster", k+"duplicated", float64(dups), "pushes", "in flight at the kill, pushed again with the same apns-id")
 	return nil
 }
 
@@ -459,8 +577,10 @@ func (e *env) profileNodes(nodes []*clusterNode, d time.Duration) (wait func()) 
 			defer wg.Done()
 			time.Sleep(time.Second)
 			role := "follower"
-			if n.leads() {
+			if st, _ := n.status(); st.Role == "leader" {
 				role = "lead"
+			} else if len(st.Owned) > 0 {
+				role = fmt.Sprintf("owner-of-%d", len(st.Owned))
 			}
 			path := fmt.Sprintf("%s.cluster-%s-%s", e.opts.Profile, n.name, role)
 			which := fmt.Sprintf("profile?seconds=%d", int(d.Seconds()))
