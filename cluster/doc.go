@@ -6,10 +6,11 @@
 // # Shape
 //
 // Every node runs an embedded nats-server (or connects to an existing NATS
-// cluster, Options.NATSURL) and listens on the ingress address. One node
-// at a time leads: it holds the lease, a key in a replicated KV bucket
-// that it renews every LeaseTTL/5 by compare-and-set and that JetStream
-// expires LeaseTTL after the last renewal. The lead runs the engine (the
+// cluster, Options.NATSURL) and listens on the ingress address. Without
+// partitions (the default), one node at a time leads: it holds the lease,
+// a key in a replicated KV bucket that it renews every LeaseTTL/5 by
+// compare-and-set and that JetStream expires LeaseTTL after the last
+// renewal. The lead runs the engine (the
 // actors, the APNs pools) on the JetStream store (storage/jetstream,
 // replicas 3, every write fsynced on a majority before it returns) and
 // answers API requests; every other node forwards each request to it over
@@ -24,15 +25,34 @@
 // steps down as soon as it notices: at once on a refused renewal, and
 // before the lease can have expired when renewals fail for another reason.
 //
-// # What this is not yet
+// # Partitions (Options.Partitions > 1, herald serve --partitions)
 //
-// This is the one-partition case of DESIGN's partitions: the whole
-// cluster's delivery runs on the lead, so a cluster survives a node but
-// delivers at one node's rate. Spreading (app, user) and (app, group)
-// partitions over the nodes is the next step; the engine's actor messages
-// are already plain values for that reason.
+// With partitions there is no single lead: every node runs an engine on
+// the shared store (storage/jetstream with a partitioned log) and owns a
+// share of the partitions of (app, user) and (app, group) by lease
+// (Partitions, partitions.go: one KV key per partition, fair shares by
+// live nodes). The engine delivers the partitions its node owns, each
+// through a feed of the partition's log (engine.Server.AcquirePartition).
+// A node that loses a partition stops its feed and its users' actors
+// before the lease is released or can have expired; the next owner's feed
+// hands it every entry not settled.
 //
-// A lead resumed after SIGSTOP may push what it had in flight before it
-// notices it lost the lease; such a push repeats one the new lead makes,
-// with the same apns-id, and its store writes race the new lead's.
+// Requests: one a user's actor answers (/v1/apps/{app}/users/{user}...)
+// goes to the owner of the user's partition, forwarded over NATS on the
+// owner's subject (nodeSubjectPrefix + name) when that is another node;
+// any other request is served where it lands, since any node can append
+// to the log and write rosters and app state. A token claimed from a user
+// another node owns is released by that node (releaseSubjectPrefix), and
+// every change of an app's own state is announced to every node
+// (changesSubject), whose engines drop what they cache of it.
+//
+// docs/partitions.md lists the pieces and what each one costs or leaves
+// open.
+//
+// # Caveats
+//
+// A lead (or owner) resumed after SIGSTOP may push what it had in flight
+// before it notices it lost the lease; such a push repeats one the new
+// owner makes, with the same apns-id, and its store writes race the new
+// owner's.
 package cluster

@@ -32,16 +32,26 @@ func startTestNATS(t *testing.T, maxPayload int32) string {
 
 func startTestNode(t *testing.T, name, natsURL, keyFile string, edit ...func(*engine.Options)) *Node {
 	t.Helper()
-	dir := t.TempDir()
-	eo := engine.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), AdminToken: testAdmin,
-		MasterKeyFile: keyFile, MaxBodySize: 4 << 20}
-	for _, e := range edit {
-		e(&eo)
-	}
-	n, err := Start(Options{
-		NodeName: name, NATSURL: natsURL, Replicas: 1, LeaseTTL: 2 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Engine: eo,
+	return startTestNodeWith(t, name, natsURL, keyFile, func(o *Options) {
+		for _, e := range edit {
+			e(&o.Engine)
+		}
 	})
+}
+
+// startTestNodeWith starts a node on natsURL (one replica, lease TTL 2s)
+// after edit adjusted its options, and runs it until the test ends.
+func startTestNodeWith(t *testing.T, name, natsURL, keyFile string, edit func(*Options)) *Node {
+	t.Helper()
+	dir := t.TempDir()
+	o := Options{
+		NodeName: name, NATSURL: natsURL, Replicas: 1, LeaseTTL: 2 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Engine: engine.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), AdminToken: testAdmin,
+			MasterKeyFile: keyFile, MaxBodySize: 4 << 20},
+	}
+	edit(&o)
+	n, err := Start(o)
 	if err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"os"
@@ -17,7 +16,6 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/credential/credentialtest"
-	"github.com/heraldpush/herald/engine"
 	"github.com/heraldpush/herald/mockapns"
 	"github.com/heraldpush/herald/storage"
 )
@@ -26,26 +24,10 @@ import (
 // that pushes to mock.
 func startPartitionedNode(t *testing.T, name, natsURL, keyFile string, parts int, mock *mockapns.Server, caFile string) *Node {
 	t.Helper()
-	dir := t.TempDir()
-	eo := engine.Options{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), AdminToken: testAdmin,
-		MasterKeyFile: keyFile, MaxBodySize: 4 << 20,
-		APNsProductionURL: mock.URL(), APNsSandboxURL: mock.URL(), APNsCAFile: caFile}
-	n, err := Start(Options{
-		NodeName: name, NATSURL: natsURL, Replicas: 1, LeaseTTL: 2 * time.Second, Partitions: parts,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Engine: eo,
+	return startTestNodeWith(t, name, natsURL, keyFile, func(o *Options) {
+		o.Partitions = parts
+		o.Engine.APNsProductionURL, o.Engine.APNsSandboxURL, o.Engine.APNsCAFile = mock.URL(), mock.URL(), caFile
 	})
-	if err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go n.Run(ctx)
-	t.Cleanup(func() {
-		cancel()
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer scancel()
-		n.Shutdown(sctx)
-	})
-	return n
 }
 
 // owned reads which partitions each node owns from its GET /cluster.

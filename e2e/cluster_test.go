@@ -132,31 +132,62 @@ func (cs *clusterStack) logs() string {
 	return b.String()
 }
 
+// clusterMode is how a fault test starts its cluster, picks the node to
+// fault and knows the takeover done: the single lead, or the node owning
+// the most partitions.
+type clusterMode struct {
+	name  string
+	start func(t *testing.T) *clusterStack
+	// victim is the running node to fault (-1: none) and what it was.
+	victim func(cs *clusterStack) (int, string)
+	// takeover waits until the others serve without victim and returns
+	// how long after since, and which node serves now.
+	takeover func(cs *clusterStack, victim int, since time.Time) (time.Duration, int)
+}
+
+var leaderMode = clusterMode{
+	name:  "cluster",
+	start: func(t *testing.T) *clusterStack { return startCluster(t) },
+	victim: func(cs *clusterStack) (int, string) {
+		lead := cs.leader()
+		return lead, "the lead, " + cs.nameOf(lead)
+	},
+	takeover: func(cs *clusterStack, victim int, since time.Time) (time.Duration, int) {
+		next, d := cs.waitLeader(victim, since)
+		return d, next
+	},
+}
+
 // faultLeader runs one-to-one load round-robin over the three nodes,
 // applies fault to the leading node, lets the load go on through the
 // survivors, undoes the fault (restart, SIGCONT) once a survivor leads,
 // and then checks the promise of SPEC §6.4: every message any node
 // answered 202 reaches APNs, with one apns-id.
 func faultLeader(t *testing.T, what string, fault func(p *heraldProc) (undo func())) {
+	faultNode(t, leaderMode, what, fault)
+}
+
+// faultNode is faultLeader in either mode.
+func faultNode(t *testing.T, mode clusterMode, what string, fault func(p *heraldProc) (undo func())) {
 	if testing.Short() {
 		t.Skip("end-to-end: builds and runs three herald nodes")
 	}
 	began := time.Now()
-	cs := startCluster(t)
+	cs := mode.start(t)
 	tn := setupTenant(t, cs.clients[0], crashUsers)
 	ld := startLoadAcross(cs.clients, tn, loadWorkers)
 	t.Cleanup(ld.halt)
 	time.Sleep(clusterSpell)
 	requireAcceptedSince(t, ld, 0, "the cluster started")
 
-	lead := cs.leader()
-	if lead < 0 {
-		t.Fatalf("no node leads under load\n%s", cs.logs())
+	victim, was := mode.victim(cs)
+	if victim < 0 {
+		t.Fatalf("no node to fault under load\n%s", cs.logs())
 	}
 	before, _, _, _ := ld.led.counts()
 	faultAt := time.Now()
-	undo := fault(cs.nodes[lead])
-	next, takeover := cs.waitLeader(lead, faultAt)
+	undo := fault(cs.nodes[victim])
+	takeover, next := mode.takeover(cs, victim, faultAt)
 	requireAcceptedSince(t, ld, before, what)
 	resumed := time.Since(faultAt)
 	undo()
@@ -170,14 +201,13 @@ func faultLeader(t *testing.T, what string, fault func(p *heraldProc) (undo func
 	tl.update(cs.mock)
 	f := computeFigures(ld.led, tl)
 	rows := append([][2]string{
-		{"fault", what + " of the lead, " + cs.names[lead]},
-		{"new lead", cs.names[next]},
-		{"takeover (fault → a survivor leads)", takeover.Round(time.Millisecond).String()},
+		{"fault", what + " of " + was},
+		{"serving after it", cs.names[next]},
+		{"takeover", takeover.Round(time.Millisecond).String()},
 		{"fault → first 202 after it", resumed.Round(time.Millisecond).String()},
-		{"lead after the fault was undone", cs.nameOf(cs.leader())},
 	}, f.rows()...)
 	rows = append(rows, [2]string{"run time", time.Since(began).Round(time.Millisecond).String()})
-	t.Log(table("cluster: "+what, rows))
+	t.Log(table(mode.name+": "+what, rows))
 
 	if len(missing) > 0 {
 		t.Errorf("%d of %d accepted messages never reached APNs within %v:\n  %s\n%s", len(missing), len(accepted), deliverTimeout, head(missing, 20), cs.logs())
@@ -228,24 +258,29 @@ func TestCluster_StopLeader(t *testing.T) {
 // it fans group messages out to 2,000 members, posted round-robin over the
 // nodes: every group message any node answered 202 reaches every member
 // once a survivor has taken over.
-func TestCluster_KillLeaderGroup(t *testing.T) {
+func TestCluster_KillLeaderGroup(t *testing.T) { killDuringGroups(t, leaderMode) }
+
+// killDuringGroups kills mode's victim with SIGKILL during group load and
+// restarts it once the others serve: every group message any node
+// answered 202 reaches every member.
+func killDuringGroups(t *testing.T, mode clusterMode) {
 	if testing.Short() {
 		t.Skip("end-to-end: builds and runs three herald nodes")
 	}
-	cs := startCluster(t)
+	cs := mode.start(t)
 	tn := setupTenant(t, cs.clients[0], crashGroupMembers)
 	addMembers(t, cs.clients, tn)
 	gl := startGroupLoad(cs.clients, tn)
 	time.Sleep(clusterSpell)
-	lead := cs.leader()
-	if lead < 0 {
-		t.Fatalf("no node leads under load\n%s", cs.logs())
+	victim, was := mode.victim(cs)
+	if victim < 0 {
+		t.Fatalf("no node to fault under load\n%s", cs.logs())
 	}
 	killAt := time.Now()
-	cs.nodes[lead].kill()
-	next, takeover := cs.waitLeader(lead, killAt)
-	cs.nodes[lead].launch()
-	cs.nodes[lead].waitHealthy()
+	cs.nodes[victim].kill()
+	takeover, _ := mode.takeover(cs, victim, killAt)
+	cs.nodes[victim].launch()
+	cs.nodes[victim].waitHealthy()
 	time.Sleep(clusterSpell)
 	accepted, unknown := gl.halt()
 	texts := len(accepted)
@@ -253,8 +288,8 @@ func TestCluster_KillLeaderGroup(t *testing.T) {
 		t.Fatal("the cluster accepted no group message")
 	}
 	gt, short := waitGroupReached(cs.mock, accepted, crashGroupMembers)
-	t.Logf("cluster group fan-out, SIGKILL of the lead %s: %s took over in %v; %d group messages accepted (%d unknown), %d member pushes answered 200, %d more than one per member and message",
-		cs.names[lead], cs.names[next], takeover.Round(time.Millisecond), texts, unknown, gt.pushes, gt.pushes-texts*crashGroupMembers)
+	t.Logf("%s group fan-out, SIGKILL of %s: taken over in %v; %d group messages accepted (%d unknown), %d member pushes answered 200, %d more than one per member and message",
+		mode.name, was, takeover.Round(time.Millisecond), texts, unknown, gt.pushes, gt.pushes-texts*crashGroupMembers)
 	if len(short) > 0 {
 		t.Errorf("%d of %d accepted group messages did not reach every member within %v (message: members reached): %v\n%s",
 			len(short), texts, deliverTimeout, short, cs.logs())

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"strconv"
 	"syscall"
 	"testing"
@@ -70,58 +71,27 @@ func (cs *clusterStack) waitOwnedWithout(not int, since time.Time) time.Duration
 	return time.Since(since)
 }
 
-// faultOwner is faultLeader for a partitioned cluster: the fault hits the
-// node owning the most partitions, and the takeover is done when the
-// others own every partition.
+// ownerMode faults the node owning the most partitions; the takeover is
+// done when the others own every partition.
+var ownerMode = clusterMode{
+	name:  "partitioned cluster",
+	start: startPartitioned,
+	victim: func(cs *clusterStack) (int, string) {
+		v := cs.mostOwner()
+		if v < 0 {
+			return v, "none"
+		}
+		st, _ := cs.status(v)
+		return v, fmt.Sprintf("%s, owner of %d of %d partitions", cs.names[v], len(st.Owned), e2ePartitions)
+	},
+	takeover: func(cs *clusterStack, victim int, since time.Time) (time.Duration, int) {
+		return cs.waitOwnedWithout(victim, since), (victim + 1) % len(cs.nodes)
+	},
+}
+
+// faultOwner is faultLeader for a partitioned cluster.
 func faultOwner(t *testing.T, what string, fault func(p *heraldProc) (undo func())) {
-	if testing.Short() {
-		t.Skip("end-to-end: builds and runs three herald nodes")
-	}
-	began := time.Now()
-	cs := startPartitioned(t)
-	tn := setupTenant(t, cs.clients[0], crashUsers)
-	ld := startLoadAcross(cs.clients, tn, loadWorkers)
-	t.Cleanup(ld.halt)
-	time.Sleep(clusterSpell)
-	requireAcceptedSince(t, ld, 0, "the cluster started")
-
-	victim := cs.mostOwner()
-	if victim < 0 {
-		t.Fatalf("no node owns partitions under load\n%s", cs.logs())
-	}
-	st, _ := cs.status(victim)
-	before, _, _, _ := ld.led.counts()
-	faultAt := time.Now()
-	undo := fault(cs.nodes[victim])
-	takeover := cs.waitOwnedWithout(victim, faultAt)
-	requireAcceptedSince(t, ld, before, what)
-	resumed := time.Since(faultAt)
-	undo()
-	time.Sleep(clusterSpell)
-	ld.halt()
-
-	survivor := (victim + 1) % len(cs.nodes)
-	accepted := ld.led.snapshot()
-	tl := newTally()
-	missing := waitDelivered(cs.mock, tl, accepted, deliverTimeout)
-	badStatus := checkStatuses(cs.clients[survivor], tn, accepted, statusTimeout)
-	tl.update(cs.mock)
-	f := computeFigures(ld.led, tl)
-	rows := append([][2]string{
-		{"fault", what + " of " + cs.names[victim] + ", owner of " + strconv.Itoa(len(st.Owned)) + " of " + strconv.Itoa(e2ePartitions) + " partitions"},
-		{"takeover (fault → the others own every partition)", takeover.Round(time.Millisecond).String()},
-		{"fault → first 202 after it", resumed.Round(time.Millisecond).String()},
-	}, f.rows()...)
-	rows = append(rows, [2]string{"run time", time.Since(began).Round(time.Millisecond).String()})
-	t.Log(table("partitioned cluster: "+what, rows))
-
-	if len(missing) > 0 {
-		t.Errorf("%d of %d accepted messages never reached APNs within %v:\n  %s\n%s", len(missing), len(accepted), deliverTimeout, head(missing, 20), cs.logs())
-	}
-	reportCommonFailures(t, f, badStatus)
-	if t.Failed() {
-		t.Log(cs.logs())
-	}
+	faultNode(t, ownerMode, what, fault)
 }
 
 // TestPartitioned_KillOwner kills the node owning the most partitions
@@ -158,35 +128,4 @@ func TestPartitioned_StopOwner(t *testing.T) {
 // partitions with SIGKILL while group messages to 2,000 members, posted
 // round-robin over the nodes, are sliced and delivered: every group
 // message any node answered 202 reaches every member.
-func TestPartitioned_KillOwnerGroup(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end: builds and runs three herald nodes")
-	}
-	cs := startPartitioned(t)
-	tn := setupTenant(t, cs.clients[0], crashGroupMembers)
-	addMembers(t, cs.clients, tn)
-	gl := startGroupLoad(cs.clients, tn)
-	time.Sleep(clusterSpell)
-	victim := cs.mostOwner()
-	if victim < 0 {
-		t.Fatalf("no node owns partitions under load\n%s", cs.logs())
-	}
-	killAt := time.Now()
-	cs.nodes[victim].kill()
-	takeover := cs.waitOwnedWithout(victim, killAt)
-	cs.nodes[victim].launch()
-	cs.nodes[victim].waitHealthy()
-	time.Sleep(clusterSpell)
-	accepted, unknown := gl.halt()
-	texts := len(accepted)
-	if texts == 0 {
-		t.Fatal("the cluster accepted no group message")
-	}
-	gt, short := waitGroupReached(cs.mock, accepted, crashGroupMembers)
-	t.Logf("partitioned cluster group fan-out, SIGKILL of %s (the most partitions): the others owned every partition after %v; %d group messages accepted (%d unknown), %d member pushes answered 200, %d more than one per member and message",
-		cs.names[victim], takeover.Round(time.Millisecond), texts, unknown, gt.pushes, gt.pushes-texts*crashGroupMembers)
-	if len(short) > 0 {
-		t.Errorf("%d of %d accepted group messages did not reach every member within %v (message: members reached): %v\n%s",
-			len(short), texts, deliverTimeout, short, cs.logs())
-	}
-}
+func TestPartitioned_KillOwnerGroup(t *testing.T) { killDuringGroups(t, ownerMode) }
