@@ -230,3 +230,45 @@ func TestLayoutOfOldStream(t *testing.T) {
 	}
 	again.Close()
 }
+
+// TestFeedGoesOnAfterServerRestart: the server under a feed restarts; the
+// feed goes on with the entries appended after, and hands none over twice.
+func TestFeedGoesOnAfterServerRestart(t *testing.T) {
+	const parts = 2
+	c := newCluster(t, 1)
+	nc := c.connect(t)
+	t.Cleanup(nc.Close)
+	s, err := Open(nc, &Options{Logger: quietSlog(), Partitions: parts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var to []string
+	for i := 0; len(to) < 5; i++ {
+		if u := "r" + string(rune('a'+i)); storage.PartitionOf("a", u, parts) == 1 {
+			to = append(to, u)
+		}
+	}
+	appendTo := func(from int, us ...string) {
+		t.Helper()
+		for i, u := range us {
+			if err := s.Append([]*storage.Entry{partEntry("s"+string(rune('0'+from+i)), u, parts)}); err != nil {
+				t.Fatalf("append: %v", err)
+			}
+		}
+	}
+	appendTo(0, to[:3]...)
+	var rec feedRecorder
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = s.Feed(ctx, 1, rec.add) }()
+	rec.waitFor(t, 3)
+	c.stopServer(0)
+	c.start()
+	appendTo(3, to[3:]...)
+	got := rec.waitFor(t, 5)
+	time.Sleep(300 * time.Millisecond)
+	if got = rec.waitFor(t, 5); len(got) != 5 || got[0] != "s0" || got[4] != "s4" {
+		t.Fatalf("fed %v across a server restart; want s0 to s4, each once", got)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/heraldpush/herald/storage"
 	"github.com/nats-io/nats.go/jetstream"
@@ -298,25 +299,63 @@ func (s *Store) Replay(fn func(*storage.Entry) error) error {
 // Feed reads partition part of a partitioned log: it calls fn for every
 // entry of the partition not yet settled, in stream order, and then for
 // each new one as it is appended, until ctx ends (it returns nil then) or
-// fn or the stream fails. Every entry fed counts as unsettled until it is
-// settled (Unsettled); an entry another store settles meanwhile stops
-// counting when its tombstone comes by. The partition's owner runs one
-// Feed per partition it owns: it is the replay and the live delivery at
-// once, so an entry is handed over once however it was appended.
+// fn fails or an entry is corrupt (it returns that error). Every entry fed
+// counts as unsettled until it is settled (Unsettled); an entry another
+// store settles meanwhile stops counting when its tombstone comes by. The
+// partition's owner runs one Feed per partition it owns: it is the replay
+// and the live delivery at once, so an entry is handed over once however
+// it was appended.
 //
-// It reads through an ordered consumer on the stream leader, which
-// nats.go makes again from the last message it delivered when the leader
-// moves.
+// It reads through an ordered consumer on the stream leader. When the
+// consumer fails (its stream leader moved, a server restarted) the feed
+// makes another that starts after the last message handed over, so no
+// entry is handed over twice.
 func (s *Store) Feed(ctx context.Context, part int, fn func(*storage.Entry) error) error {
 	if !s.subj.parted || part < 0 || part >= s.opts.Partitions {
 		return fmt.Errorf("jetstream: feed of partition %d: the log has %d partitions", part, s.opts.Partitions)
 	}
 	filter := s.subj.partLogs(part) + "*"
+	var next uint64 // the stream sequence to go on from; 0: the start
+	for {
+		err := s.feedFrom(ctx, filter, part, &next, fn)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var failed *feedFailed
+		if errors.As(err, &failed) {
+			return failed.err
+		}
+		// The consumer went away (its stream leader moved, the server
+		// restarted): go on after the last message handed over, so that
+		// nothing is handed over twice.
+		s.opts.Logger.Warn("partition feed interrupted; going on", "partition", part, "from", next, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(feedRetry):
+		}
+	}
+}
+
+// feedRetry is the pause before a feed whose consumer failed goes on.
+const feedRetry = 200 * time.Millisecond
+
+// feedFailed is an error of fn or of a log entry, which ends a Feed; any
+// other error of feedFrom is the consumer's, and the feed goes on.
+type feedFailed struct{ err error }
+
+func (f *feedFailed) Error() string { return f.err.Error() }
+
+// feedFrom is one consumer's part of Feed: from stream sequence *next (0:
+// the start) on, moving *next past every message it handles.
+func (s *Store) feedFrom(ctx context.Context, filter string, part int, next *uint64, fn func(*storage.Entry) error) error {
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverAllPolicy}
+	if *next > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, *next
+	}
 	var cons jetstream.Consumer
 	err := s.retryRead(func(rctx context.Context) (err error) {
-		cons, err = s.stream.OrderedConsumer(rctx, jetstream.OrderedConsumerConfig{
-			FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverAllPolicy,
-		})
+		cons, err = s.stream.OrderedConsumer(rctx, cfg)
 		return err
 	})
 	if err != nil {
@@ -337,10 +376,15 @@ func (s *Store) Feed(ctx context.Context, part int, fn func(*storage.Entry) erro
 		if err != nil {
 			return fmt.Errorf("jetstream: feed %s: %w", filter, err)
 		}
+		md, err := msg.Metadata()
+		if err != nil {
+			return fmt.Errorf("jetstream: feed %s: %w", filter, err)
+		}
+		*next = md.Sequence.Stream + 1
 		subj := msg.Subject()
 		seq, err := strconv.ParseUint(subj[strings.LastIndexByte(subj, '.')+1:], 16, 64)
 		if err != nil {
-			return fmt.Errorf("%w: log subject %q", storage.ErrCorrupt, subj)
+			return &feedFailed{fmt.Errorf("%w: log subject %q", storage.ErrCorrupt, subj)}
 		}
 		if msg.Headers().Get(delHeader) != "" {
 			s.log.settled([]uint64{seq})
@@ -348,14 +392,14 @@ func (s *Store) Feed(ctx context.Context, part int, fn func(*storage.Entry) erro
 		}
 		e, err := storage.DecodeEntry(seq, msg.Data())
 		if err != nil {
-			return err
+			return &feedFailed{err}
 		}
 		e.Partition = part
 		s.log.mu.Lock()
 		s.log.mu.unsettled[seq] = struct{}{}
 		s.log.mu.Unlock()
 		if err := fn(e); err != nil {
-			return err
+			return &feedFailed{err}
 		}
 	}
 }
