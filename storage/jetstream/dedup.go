@@ -136,16 +136,32 @@ func (s *Store) sweep(ctx context.Context) error {
 		defer cancel()
 		return s.stream.Purge(pctx, jetstream.WithPurgeSubject(m.Subject), jetstream.WithPurgeSequence(m.Sequence+1))
 	}
-	err := s.scanFrom(1, s.subj.logs(), func(m *jetstream.RawStreamMsg) error {
-		if m.Header.Get(delHeader) == "" {
-			return nil
+	// A partitioned log's stores each sweep the partitions they feed, and
+	// the one feeding partition 0 the dedup keys: every store of a
+	// cluster sweeping everything would purge each record three times.
+	logs, dedups := []string{s.subj.logs()}, true
+	if s.subj.parted {
+		logs, dedups = nil, false
+		for _, p := range s.fedPartitions() {
+			logs = append(logs, s.subj.partLogs(p)+"*")
+			dedups = dedups || p == 0
 		}
-		return purge(m)
-	})
-	if err != nil {
-		return fmt.Errorf("purge settled log entries: %w", err)
 	}
-	err = s.scanFrom(1, s.subj.dedups(), func(m *jetstream.RawStreamMsg) error {
+	for _, filter := range logs {
+		err := s.scanFrom(1, filter, func(m *jetstream.RawStreamMsg) error {
+			if m.Header.Get(delHeader) == "" {
+				return nil
+			}
+			return purge(m)
+		})
+		if err != nil {
+			return fmt.Errorf("purge settled log entries: %w", err)
+		}
+	}
+	if !dedups {
+		return nil
+	}
+	err := s.scanFrom(1, s.subj.dedups(), func(m *jetstream.RawStreamMsg) error {
 		_, at, err := storage.DecodeDedupRecord(m.Data)
 		if err != nil || at > cutoff {
 			return nil

@@ -272,3 +272,70 @@ func TestFeedGoesOnAfterServerRestart(t *testing.T) {
 		t.Fatalf("fed %v across a server restart; want s0 to s4, each once", got)
 	}
 }
+
+// TestSweepPartitioned: each store of a partitioned log sweeps the
+// tombstones of the partitions it feeds, and only the one feeding
+// partition 0 sweeps the dedup keys.
+func TestSweepPartitioned(t *testing.T) {
+	const parts = 2
+	c := newCluster(t, 1)
+	open := func() *Store {
+		nc := c.connect(t)
+		t.Cleanup(nc.Close)
+		s, err := Open(nc, &Options{Logger: quietSlog(), Partitions: parts, DedupWindow: time.Second, SweepEvery: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	zero, one := open(), open()
+	var in [parts]*storage.Entry
+	for i := 0; in[0] == nil || in[1] == nil; i++ {
+		e := partEntry("s", "r"+string(rune('a'+i)), parts)
+		if in[e.Partition] == nil {
+			in[e.Partition] = e
+		}
+	}
+	in[0].DedupKey = "k"
+	if err := zero.Append([]*storage.Entry{in[0], in[1]}); err != nil {
+		t.Fatal(err)
+	}
+	b := zero.NewBatch()
+	for _, e := range in {
+		b.Settle("a", e.Seq, e.Msg.To, nil)
+	}
+	if err := zero.Commit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for p, s := range []*Store{zero, one} {
+		go func() { _ = s.Feed(ctx, p, func(*storage.Entry) error { return nil }) }()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(zero.fedPartitions()) == 0 || len(one.fedPartitions()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("feeds did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(1100 * time.Millisecond) // the dedup key is past its window
+	gone := func(subj string) bool {
+		_, last, err := zero.getRaw(subj)
+		return last == 0 && errors.Is(err, storage.ErrNotFound)
+	}
+	if err := one.sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !gone(one.subj.log(in[1].Seq)) || gone(one.subj.log(in[0].Seq)) || gone(one.subj.dedup("a", "k")) {
+		t.Errorf("the sweep of partition 1's feeder purged: 1's tombstone %v, 0's %v, the dedup key %v; want true, false, false",
+			gone(one.subj.log(in[1].Seq)), gone(one.subj.log(in[0].Seq)), gone(one.subj.dedup("a", "k")))
+	}
+	if err := zero.sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !gone(zero.subj.log(in[0].Seq)) || !gone(zero.subj.dedup("a", "k")) {
+		t.Error("the sweep of partition 0's feeder left its tombstone or the expired dedup key")
+	}
+}

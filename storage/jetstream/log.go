@@ -33,6 +33,8 @@ type messageLog struct {
 		// any Append: a new lead's backlog is read from the stream once,
 		// not twice.
 		opened []*storage.Entry
+		// feeds counts the Feeds running, by partition.
+		feeds map[int]int
 	}
 	reserveMu sync.Mutex
 }
@@ -315,6 +317,8 @@ func (s *Store) Feed(ctx context.Context, part int, fn func(*storage.Entry) erro
 		return fmt.Errorf("jetstream: feed of partition %d: the log has %d partitions", part, s.opts.Partitions)
 	}
 	filter := s.subj.partLogs(part) + "*"
+	s.feeding(part, 1)
+	defer s.feeding(part, -1)
 	var next uint64 // the stream sequence to go on from; 0: the start
 	for {
 		err := s.feedFrom(ctx, filter, part, &next, fn)
@@ -335,6 +339,31 @@ func (s *Store) Feed(ctx context.Context, part int, fn func(*storage.Entry) erro
 		case <-time.After(feedRetry):
 		}
 	}
+}
+
+// feeding counts the feeds of part running (delta +1 or -1), for the
+// sweep.
+func (s *Store) feeding(part, delta int) {
+	s.log.mu.Lock()
+	defer s.log.mu.Unlock()
+	if s.log.mu.feeds == nil {
+		s.log.mu.feeds = make(map[int]int)
+	}
+	if s.log.mu.feeds[part] += delta; s.log.mu.feeds[part] <= 0 {
+		delete(s.log.mu.feeds, part)
+	}
+}
+
+// fedPartitions are the partitions this store feeds, in order.
+func (s *Store) fedPartitions() []int {
+	s.log.mu.Lock()
+	defer s.log.mu.Unlock()
+	parts := make([]int, 0, len(s.log.mu.feeds))
+	for p := range s.log.mu.feeds {
+		parts = append(parts, p)
+	}
+	slices.Sort(parts)
+	return parts
 }
 
 // feedRetry is the pause before a feed whose consumer failed goes on.
