@@ -87,3 +87,21 @@ func TestStatusRetentionDefault(t *testing.T) {
 		}
 	}
 }
+
+func TestNodeRateShare(t *testing.T) {
+	for _, c := range []struct {
+		limit float64
+		peers int
+		want  float64
+	}{
+		{300, 3, 100},
+		{1000, 4, 250},
+		{300, 1, 300}, // one node
+		{300, 0, 300}, // an existing NATS cluster: the node count is unknown
+		{0, 3, 0},     // no limit
+	} {
+		if got := nodeRateShare(c.limit, c.peers); got != c.want {
+			t.Errorf("nodeRateShare(%v, %d) = %v, want %v", c.limit, c.peers, got, c.want)
+		}
+	}
+}

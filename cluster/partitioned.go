@@ -107,12 +107,20 @@ func (n *Node) openPartitionedEngine() (*engine.Server, error) {
 		eo.Partitions = n.o.Partitions
 		eo.ReleaseRemote = n.releaseRemote
 		eo.OnChange = n.announce
-		// Each node admits its share of an app's rate: the load balancer
-		// spreads requests over the nodes.
-		if eo.AppRateLimit > 0 && len(n.o.Peers) > 1 {
-			eo.AppRateLimit /= float64(len(n.o.Peers))
-		}
+		eo.AppRateLimit = nodeRateShare(eo.AppRateLimit, len(n.o.Peers))
 	})
+}
+
+// nodeRateShare is the app rate limit one of peers nodes admits in a
+// partitioned cluster, where every node takes in messages: its share of
+// the cluster's limit, as the load balancer spreads requests evenly. With
+// no peer list (an existing NATS cluster) the count is unknown and the
+// limit is each node's.
+func nodeRateShare(limit float64, peers int) float64 {
+	if limit <= 0 || peers < 2 {
+		return limit
+	}
+	return limit / float64(peers)
 }
 
 // closeParted stops what runPartitioned started.
