@@ -211,6 +211,9 @@ type Partitions struct {
 	// the nanoseconds since epoch before which p is owned, 0 when not.
 	epoch    time.Time
 	deadline []atomic.Int64
+	// started is when the loop started: it takes nothing in its first
+	// TTL/2.
+	started time.Time
 	// offset is where this node starts looking for free partitions, so
 	// that nodes starting together seldom race for the same keys.
 	offset int
@@ -299,7 +302,7 @@ func startPartitions(ctx context.Context, js jetstream.JetStream, opts Partition
 		return nil, err
 	}
 	lctx, cancel := context.WithCancel(context.Background())
-	ps.cancel = cancel
+	ps.cancel, ps.started = cancel, time.Now()
 	ps.loops.Add(2)
 	go ps.watch(lctx)
 	go ps.loop(lctx)
@@ -358,7 +361,7 @@ func (ps *Partitions) tryOpenBucket(ctx context.Context, cfg jetstream.KeyValueC
 	if st.TTL() != cfg.TTL {
 		return nil, fmt.Errorf("%w: bucket %s expires leases after %v, this node has %v", ErrPartitionTTL, cfg.Bucket, st.TTL(), cfg.TTL)
 	}
-	ps.log.Warn("the partition bucket's configuration differs from this node's (replicas?); using it as it is", "bucket", cfg.Bucket)
+	ps.log.Warn("the partition bucket exists with another configuration than this node's (its replicas?); using it as it is", "bucket", cfg.Bucket)
 	return kv, nil
 }
 
@@ -821,7 +824,7 @@ func (ps *Partitions) balance(ctx context.Context) {
 		ps.signal(ps.notify)
 	}
 	var free []int
-	if need := want - len(ps.mu.held); need > 0 && now.Sub(ps.epoch) >= ps.o.TTL/2 {
+	if need := want - len(ps.mu.held); need > 0 && now.Sub(ps.started) >= ps.o.TTL/2 {
 		for k := range ps.o.Count {
 			p := (ps.offset + k) % ps.o.Count
 			if _, mine := ps.mu.held[p]; mine {
