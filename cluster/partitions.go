@@ -52,9 +52,11 @@ const (
 	// nodes (64 over 9 nodes: 7 or 8 each); a held partition costs one
 	// replicated KV write every TTL/5.
 	DefaultPartitionCount = 64
-	// MaxPartitionCount bounds Count: 4,096 leases at TTL 5s are 4,096
+	// MaxPartitionCount bounds Count as the partitioned log does: it keeps
+	// an entry's partition in the low 8 bits of its seq
+	// (storage.MaxPartitions). 256 leases at TTL 5s are already 256
 	// replicated, fsynced writes per second for the renewals alone.
-	MaxPartitionCount = 4096
+	MaxPartitionCount = 256
 )
 
 const (
