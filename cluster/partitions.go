@@ -600,16 +600,18 @@ func (ps *Partitions) watch(ctx context.Context) {
 		ps.mu.Lock()
 		ps.mu.watchCancel, ps.mu.watchedAt = cancel, time.Now()
 		ps.mu.Unlock()
+		initial := true
 		for e := range w.Updates() {
 			ps.stall()
 			if e == nil {
+				initial = false
 				ps.mu.Lock()
 				ps.mu.ready = true
 				ps.mu.Unlock()
 				ps.signal(ps.kick)
 				continue
 			}
-			ps.saw(e)
+			ps.saw(e, initial)
 		}
 		_ = w.Stop()
 		cancel()
@@ -628,8 +630,18 @@ func (ps *Partitions) checkWatch() {
 	}
 }
 
-func (ps *Partitions) saw(e jetstream.KeyValueEntry) {
+// saw records what the watch showed of a key, as of when it was
+// written. That is when it arrived for an update; for one of the values
+// the watch starts with (initial), which may have been written up to TTL
+// earlier, it is the server's store time, on the server's clock, bounded
+// to the last TTL: a skew of the clocks only moves a Create, which the
+// compare-and-set decides anyway.
+func (ps *Partitions) saw(e jetstream.KeyValueEntry, initial bool) {
 	now := time.Now()
+	at := now
+	if initial {
+		at = now.Add(-min(max(now.Sub(e.Created()), 0), ps.o.TTL))
+	}
 	deleted := e.Operation() != jetstream.KeyValuePut
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
@@ -639,7 +651,7 @@ func (ps *Partitions) saw(e jetstream.KeyValueEntry) {
 		if deleted {
 			delete(ps.mu.nodes, name)
 		} else {
-			ps.mu.nodes[name] = now
+			ps.mu.nodes[name] = at
 		}
 		if deleted == known {
 			ps.signal(ps.kick) // the live nodes changed: shares change
@@ -654,7 +666,7 @@ func (ps *Partitions) saw(e jetstream.KeyValueEntry) {
 	if err != nil || p < 0 || p >= ps.o.Count {
 		return
 	}
-	ps.mu.seen[p] = partSeen{at: now, holder: string(e.Value()), deleted: deleted}
+	ps.mu.seen[p] = partSeen{at: at, holder: string(e.Value()), deleted: deleted}
 	if deleted {
 		ps.signal(ps.kick)
 	}
