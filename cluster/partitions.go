@@ -169,11 +169,14 @@ func (o *PartitionOptions) Validate() error {
 //
 // Lost(p) is called once the node can no longer be sure it holds the
 // lease: a refused renewal, TTL/2 since the last successful one (noticed
-// within TTL/20), a release to another node, or Stop. The handler must
-// stop the partition's work before it returns: a released lease is
-// deleted only then, so the next owner starts after this one stopped.
-// Owns(p) is false from the deadline on, before Lost is called; work that
-// acts on a partition checks Owns(p) first.
+// within TTL/20, or TTL/5 while a round of renewals waits on the servers),
+// a release to another node, or Stop. The handler must stop the
+// partition's work before it returns: a released lease is deleted only
+// then, so the next owner starts after this one stopped (a lease whose
+// Lost takes longer than TTL expires meanwhile). Owns(p) is false from
+// the deadline on, before Lost is called: work that acts on a partition
+// checks Owns(p) first, which is the only fence against a process
+// stopped past its deadline.
 type PartitionHandler interface {
 	Acquired(p int)
 	Lost(p int)
