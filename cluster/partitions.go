@@ -52,9 +52,11 @@ const (
 	// nodes (64 over 9 nodes: 7 or 8 each); a held partition costs one
 	// replicated KV write every TTL/5.
 	DefaultPartitionCount = 64
-	// MaxPartitionCount bounds Count: 4,096 leases at TTL 5s are 4,096
+	// MaxPartitionCount bounds Count as the partitioned log does: it keeps
+	// an entry's partition in the low 8 bits of its seq
+	// (storage.MaxPartitions). 256 leases at TTL 5s are already 256
 	// replicated, fsynced writes per second for the renewals alone.
-	MaxPartitionCount = 4096
+	MaxPartitionCount = 256
 )
 
 const (
@@ -167,11 +169,14 @@ func (o *PartitionOptions) Validate() error {
 //
 // Lost(p) is called once the node can no longer be sure it holds the
 // lease: a refused renewal, TTL/2 since the last successful one (noticed
-// within TTL/20), a release to another node, or Stop. The handler must
-// stop the partition's work before it returns: a released lease is
-// deleted only then, so the next owner starts after this one stopped.
-// Owns(p) is false from the deadline on, before Lost is called; work that
-// acts on a partition checks Owns(p) first.
+// within TTL/20, or TTL/5 while a round of renewals waits on the servers),
+// a release to another node, or Stop. The handler must stop the
+// partition's work before it returns: a released lease is deleted only
+// then, so the next owner starts after this one stopped (a lease whose
+// Lost takes longer than TTL expires meanwhile). Owns(p) is false from
+// the deadline on, before Lost is called: work that acts on a partition
+// checks Owns(p) first, which is the only fence against a process
+// stopped past its deadline.
 type PartitionHandler interface {
 	Acquired(p int)
 	Lost(p int)
@@ -211,6 +216,9 @@ type Partitions struct {
 	// the nanoseconds since epoch before which p is owned, 0 when not.
 	epoch    time.Time
 	deadline []atomic.Int64
+	// started is when the loop started: it takes nothing in its first
+	// TTL/2.
+	started time.Time
 	// offset is where this node starts looking for free partitions, so
 	// that nodes starting together seldom race for the same keys.
 	offset int
@@ -299,7 +307,7 @@ func startPartitions(ctx context.Context, js jetstream.JetStream, opts Partition
 		return nil, err
 	}
 	lctx, cancel := context.WithCancel(context.Background())
-	ps.cancel = cancel
+	ps.cancel, ps.started = cancel, time.Now()
 	ps.loops.Add(2)
 	go ps.watch(lctx)
 	go ps.loop(lctx)
@@ -358,7 +366,7 @@ func (ps *Partitions) tryOpenBucket(ctx context.Context, cfg jetstream.KeyValueC
 	if st.TTL() != cfg.TTL {
 		return nil, fmt.Errorf("%w: bucket %s expires leases after %v, this node has %v", ErrPartitionTTL, cfg.Bucket, st.TTL(), cfg.TTL)
 	}
-	ps.log.Warn("the partition bucket's configuration differs from this node's (replicas?); using it as it is", "bucket", cfg.Bucket)
+	ps.log.Warn("the partition bucket exists with another configuration than this node's (its replicas?); using it as it is", "bucket", cfg.Bucket)
 	return kv, nil
 }
 
@@ -595,16 +603,18 @@ func (ps *Partitions) watch(ctx context.Context) {
 		ps.mu.Lock()
 		ps.mu.watchCancel, ps.mu.watchedAt = cancel, time.Now()
 		ps.mu.Unlock()
+		initial := true
 		for e := range w.Updates() {
 			ps.stall()
 			if e == nil {
+				initial = false
 				ps.mu.Lock()
 				ps.mu.ready = true
 				ps.mu.Unlock()
 				ps.signal(ps.kick)
 				continue
 			}
-			ps.saw(e)
+			ps.saw(e, initial)
 		}
 		_ = w.Stop()
 		cancel()
@@ -623,8 +633,18 @@ func (ps *Partitions) checkWatch() {
 	}
 }
 
-func (ps *Partitions) saw(e jetstream.KeyValueEntry) {
+// saw records what the watch showed of a key, as of when it was
+// written. That is when it arrived for an update; for one of the values
+// the watch starts with (initial), which may have been written up to TTL
+// earlier, it is the server's store time, on the server's clock, bounded
+// to the last TTL: a skew of the clocks only moves a Create, which the
+// compare-and-set decides anyway.
+func (ps *Partitions) saw(e jetstream.KeyValueEntry, initial bool) {
 	now := time.Now()
+	at := now
+	if initial {
+		at = now.Add(-min(max(now.Sub(e.Created()), 0), ps.o.TTL))
+	}
 	deleted := e.Operation() != jetstream.KeyValuePut
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
@@ -634,7 +654,7 @@ func (ps *Partitions) saw(e jetstream.KeyValueEntry) {
 		if deleted {
 			delete(ps.mu.nodes, name)
 		} else {
-			ps.mu.nodes[name] = now
+			ps.mu.nodes[name] = at
 		}
 		if deleted == known {
 			ps.signal(ps.kick) // the live nodes changed: shares change
@@ -649,7 +669,7 @@ func (ps *Partitions) saw(e jetstream.KeyValueEntry) {
 	if err != nil || p < 0 || p >= ps.o.Count {
 		return
 	}
-	ps.mu.seen[p] = partSeen{at: now, holder: string(e.Value()), deleted: deleted}
+	ps.mu.seen[p] = partSeen{at: at, holder: string(e.Value()), deleted: deleted}
 	if deleted {
 		ps.signal(ps.kick)
 	}
@@ -821,7 +841,7 @@ func (ps *Partitions) balance(ctx context.Context) {
 		ps.signal(ps.notify)
 	}
 	var free []int
-	if need := want - len(ps.mu.held); need > 0 && now.Sub(ps.epoch) >= ps.o.TTL/2 {
+	if need := want - len(ps.mu.held); need > 0 && now.Sub(ps.started) >= ps.o.TTL/2 {
 		for k := range ps.o.Count {
 			p := (ps.offset + k) % ps.o.Count
 			if _, mine := ps.mu.held[p]; mine {

@@ -9,7 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -172,7 +175,7 @@ func (r *partRecorder) set() []int {
 // ledger what every node's Owns says every 20ms.
 type partCluster struct {
 	t     *testing.T
-	srv   *ownServers
+	srv   partServers
 	admin *nats.Conn
 	js    jetstream.JetStream // the admin connection's
 	count int
@@ -196,9 +199,23 @@ type partNode struct {
 	rec  *partRecorder
 }
 
+// partServers are the three nats-servers of a partCluster: embedded ones
+// (ownServers), or processes that a kill ends with SIGKILL
+// (procServers).
+type partServers interface {
+	start(i int) error
+	stop(i int)
+	url(i int) string
+	urls() string
+}
+
 func startPartCluster(t *testing.T, count int, ttl time.Duration) *partCluster {
 	t.Helper()
-	srv := startOwnServers(t)
+	return startPartClusterOn(t, startOwnServers(t), count, ttl)
+}
+
+func startPartClusterOn(t *testing.T, srv partServers, count int, ttl time.Duration) *partCluster {
+	t.Helper()
 	admin, err := nats.Connect(srv.urls(), nats.MaxReconnects(-1))
 	if err != nil {
 		t.Fatal(err)
@@ -685,15 +702,29 @@ func TestPartitions(t *testing.T) {
 // the one owning most in turn, six times each (run it without -race):
 //
 //	HERALD_PARTITIONS=full go test -run TestPartitionsTakeover -v -count=1 -timeout 30m ./cluster
+//
+// An embedded server's Shutdown hands its Raft leaderships over before it
+// stops, so its death never makes the bucket wait for an election. With
+// HERALD_NATS_SERVER naming a nats-server binary, the three servers are
+// processes and a kill is a SIGKILL:
+//
+//	go build -o /tmp/nats-server github.com/nats-io/nats-server/v2
+//	HERALD_PARTITIONS=full HERALD_NATS_SERVER=/tmp/nats-server go test -run TestPartitionsTakeover -v -count=1 -timeout 30m ./cluster
 func TestPartitionsTakeover(t *testing.T) {
 	if os.Getenv("HERALD_PARTITIONS") != "full" {
 		t.Skip("HERALD_PARTITIONS=full measures")
 	}
+	bin := os.Getenv("HERALD_NATS_SERVER")
 	var rows []string
 	for _, ttl := range []time.Duration{time.Second, 2 * time.Second, 5 * time.Second} {
 		t.Run(ttl.String(), func(t *testing.T) {
 			begin := time.Now()
-			c := startPartCluster(t, 16, ttl)
+			var c *partCluster
+			if bin != "" {
+				c = startPartClusterOn(t, startProcServers(t, bin), 16, ttl)
+			} else {
+				c = startPartCluster(t, 16, ttl)
+			}
 			c.waitSettled(3, "at start")
 			var maxes, meds []float64
 			for rep := range 12 {
@@ -780,4 +811,97 @@ func TestPartitions_SlowHandler(t *testing.T) {
 	if got := h.set(); len(got) != 0 || len(h.bad) != 0 {
 		t.Errorf("after Stop the handler owns %v (bad calls %v); want none", got, h.bad)
 	}
+}
+
+// procServers are three nats-server processes clustered on loopback, on
+// fixed ports and directories so that a killed one restarts on its data;
+// stop kills with SIGKILL.
+type procServers struct {
+	t      *testing.T
+	bin    string
+	dirs   []string
+	ports  []int
+	cports []int
+	cmds   []*exec.Cmd
+}
+
+func startProcServers(t *testing.T, bin string) *procServers {
+	t.Helper()
+	c := &procServers{t: t, bin: bin, cmds: make([]*exec.Cmd, 3)}
+	base := t.TempDir()
+	for i := range 3 {
+		c.dirs = append(c.dirs, filepath.Join(base, fmt.Sprintf("s%d", i)))
+		c.ports = append(c.ports, loopbackPort(t))
+		c.cports = append(c.cports, loopbackPort(t))
+	}
+	t.Cleanup(func() {
+		for i := range 3 {
+			c.stop(i)
+		}
+	})
+	for i := range 3 {
+		if err := c.start(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+func (c *procServers) start(i int) error {
+	var routes []string
+	for j, p := range c.cports {
+		if j != i {
+			routes = append(routes, fmt.Sprintf("%q", fmt.Sprintf("nats-route://127.0.0.1:%d", p)))
+		}
+	}
+	conf := fmt.Sprintf(`server_name: s%d
+host: 127.0.0.1
+port: %d
+jetstream { store_dir: %q, sync_interval: always }
+cluster { name: own, listen: "127.0.0.1:%d", routes: [%s] }
+`, i, c.ports[i], c.dirs[i], c.cports[i], strings.Join(routes, ", "))
+	file := c.dirs[i] + ".conf"
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+		return err
+	}
+	logf, err := os.Create(c.dirs[i] + ".log")
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(c.bin, "-c", file)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start nats-server %d: %w", i, err)
+	}
+	c.cmds[i] = cmd
+	if !waitOwn(10*time.Second, func() bool {
+		conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", c.ports[i]))
+		if err == nil {
+			conn.Close()
+		}
+		return err == nil
+	}) {
+		return fmt.Errorf("nats-server %d not listening within 10s", i)
+	}
+	return nil
+}
+
+// stop kills server i with SIGKILL: no Raft leadership is handed over.
+func (c *procServers) stop(i int) {
+	if cmd := c.cmds[i]; cmd != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		c.cmds[i] = nil
+	}
+}
+
+func (c *procServers) url(i int) string { return fmt.Sprintf("nats://127.0.0.1:%d", c.ports[i]) }
+
+func (c *procServers) urls() string {
+	var us []string
+	for i := range c.ports {
+		us = append(us, c.url(i))
+	}
+	return strings.Join(us, ",")
 }
