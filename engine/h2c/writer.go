@@ -33,8 +33,8 @@ type encoder struct {
 	// once per connection: HPACK's table keeps the strings it indexes,
 	// so they cannot be views of a pooled response's bytes.
 	names, values map[string]string
-	lower    []byte
-	deadline time.Time
+	lower         []byte
+	deadline      time.Time
 
 	ctrl  []ctrlFrame
 	ready []*stream
