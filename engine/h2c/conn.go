@@ -19,6 +19,13 @@ import (
 // takes in up to this many bytes of frames, many requests at a time.
 const readBufferSize = 64 << 10
 
+// After a connection error the reader drains up to drainLimit bytes for
+// up to drainTimeout before closing.
+const (
+	drainTimeout = time.Second
+	drainLimit   = 1 << 20
+)
+
 // conn is one HTTP/2 connection. Its reader (serve) owns the fields
 // above mu; the writer goroutine owns the encoder (enc); mu guards the
 // state both touch.
@@ -146,7 +153,9 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c.fr.SetReuseFrames()
 	c.fr.SetMaxReadFrameSize(DefaultMaxFrameSize)
 	c.dec = hpack.NewDecoder(4096, c.onField)
-	c.dec.SetMaxStringLength(int(s.MaxHeaderListSize))
+	// A single field over the list limit is still answered 431 rather
+	// than ending the connection; past twice the limit HPACK fails.
+	c.dec.SetMaxStringLength(2 * int(s.MaxHeaderListSize))
 	c.mu.active = make(map[uint32]*stream)
 	c.mu.connWin, c.mu.initWin, c.mu.maxFrame = minWindow, minWindow, 16384
 	c.enc = newEncoder(c)
@@ -155,6 +164,17 @@ func newConn(s *Server, nc net.Conn) *conn {
 
 // serve reads the preface and frames until the connection ends.
 func (c *conn) serve() error {
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.s.ReadTimeout))
+	var pre [len(ClientPreface)]byte
+	if _, err := io.ReadFull(c.br, pre[:]); err != nil {
+		_ = c.nc.Close()
+		return fmt.Errorf("h2c: read client preface: %w", err)
+	}
+	if string(pre[:]) != ClientPreface {
+		// Not HTTP/2: nothing sensible can be answered.
+		_ = c.nc.Close()
+		return errors.New("h2c: bad client preface")
+	}
 	go c.writeLoop()
 	err := c.readLoop()
 	c.mu.Lock()
@@ -171,15 +191,6 @@ func (c *conn) serve() error {
 }
 
 func (c *conn) readLoop() error {
-	_ = c.nc.SetReadDeadline(time.Now().Add(c.s.ReadTimeout))
-	var pre [len(ClientPreface)]byte
-	if _, err := io.ReadFull(c.br, pre[:]); err != nil {
-		return fmt.Errorf("read client preface: %w", err)
-	}
-	if string(pre[:]) != ClientPreface {
-		// Not HTTP/2: nothing sensible can be answered.
-		return errors.New("h2c: bad client preface")
-	}
 	for {
 		c.setDeadline()
 		f, err := c.fr.ReadFrame()
@@ -250,9 +261,12 @@ func (c *conn) connError(code http2.ErrCode, msg string) error {
 	}
 	c.mu.Unlock()
 	c.wakeWriter()
-	// Wait for the writer to send GOAWAY and close the socket, so the
-	// client sees why, bounded by WriteTimeout.
+	// Wait for the writer to send GOAWAY (bounded by WriteTimeout), then
+	// drain what the client still sends for a moment, so the GOAWAY
+	// reaches it before the close.
 	<-c.writerDone
+	_ = c.nc.SetReadDeadline(time.Now().Add(drainTimeout))
+	_, _ = io.Copy(io.Discard, io.LimitReader(c.br, drainLimit))
 	if code == http2.ErrCodeNo {
 		return nil
 	}

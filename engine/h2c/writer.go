@@ -95,7 +95,14 @@ func (c *conn) writeLoop() {
 		if fatal != nil {
 			e.fr.WriteGoAway(c.lastIDForGoAway(), http2.ErrCode(*fatal), nil)
 			_ = e.flush()
-			_ = c.nc.Close()
+			// Half-close: the reader drains what the client still sends
+			// before closing, so the kernel does not answer unread bytes
+			// with a reset that could destroy the GOAWAY in flight.
+			if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+				_ = cw.CloseWrite()
+			} else {
+				_ = c.nc.Close()
+			}
 			return
 		}
 		if goAwayID != nil {
