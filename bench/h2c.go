@@ -35,7 +35,7 @@ func (e *env) h2cIngest(ctx context.Context, n int, to func(i int) string) error
 	noop1, _ := ReadUsage(e.mock.PID())
 	ceilingRate := float64(ceiling.accepted) / ceiling.elapsed.Seconds()
 	r.Add("c2c", fmt.Sprintf("ceiling: no-op h2c 202 server (%s)", e.h2cLabel()), ceilingRate, "req/s", "same requests over HTTP/2 with prior knowledge")
-	noopCPU := float64((noop1.CPU-noop0.CPU).Microseconds()) / float64(max(ceiling.accepted, 1))
+	noopCPU := float64((noop1.CPU - noop0.CPU).Microseconds()) / float64(max(ceiling.accepted, 1))
 	r.Add("c2c", noopH2CCPUName, noopCPU, "µs", ratioNote(noopCPU, r.Get("c2c", noopCPUName), "over HTTP/1.1", ""))
 	usage0 := e.heraldUsage()
 	counters0, _ := ReadCounters(e.herald.PID())
@@ -51,7 +51,7 @@ func (e *env) h2cIngest(ctx context.Context, n int, to func(i int) string) error
 	rate := float64(res.accepted) / res.elapsed.Seconds()
 	r.Add("c2c", h2cIngestName, rate, "msgs/s", fmt.Sprintf("%s; %.2f× the no-op h2c ceiling", e.h2cLabel(),
 		rate/ceilingRate)+ratioSuffix(rate, r.Get("c2c", fmt.Sprintf("durable ingest, single messages (%d conns)", e.opts.Connections)), "over HTTP/1.1"))
-	cpu := float64((usage1.CPU-usage0.CPU).Microseconds()) / float64(max(res.accepted, 1))
+	cpu := float64((usage1.CPU - usage0.CPU).Microseconds()) / float64(max(res.accepted, 1))
 	r.Add("c2c", "herald CPU per single message over h2c (ingest and settling)", cpu, "µs",
 		ratioNote(cpu, r.Get("c2c", "herald CPU per single message (ingest and settling)"), "over HTTP/1.1", ""))
 	c := counters1.Sub(counters0)
