@@ -64,8 +64,10 @@ func (e *env) h2cIngest(ctx context.Context, n int, to func(i int) string) error
 func (e *env) singleH2C(ctx context.Context, n, users int, from func(i int) string) error {
 	sleepCtx(ctx, 2*time.Second)
 	cores := e.probeCores("single-fed delivery over h2c")
+	profiled := e.profileAsync(".delivery-single-h2c", 3*time.Second)
 	run, err := e.deliverLoad(ctx, "single h2c delivered pushes/s", load{label: "single over h2c", total: n, batch: 1, from: from,
 		to: func(i int) string { return "u" + strconv.Itoa(i%users) }, h2c: true})
+	profiled()
 	if err != nil {
 		return err
 	}
