@@ -12,8 +12,10 @@ import (
 // bytes it read to tell them apart still to be read. Make one with Split.
 type Listener struct {
 	inner   net.Listener
-	h2      *Server
 	timeout time.Duration
+	// h2serve serves an HTTP/2 connection (the Server's ServeConn; tests
+	// replace it).
+	h2serve func(net.Conn)
 
 	conns     chan net.Conn
 	done      chan struct{}
@@ -27,7 +29,11 @@ type Listener struct {
 // returned Listener's Accept. A connection that has sent neither the
 // preface nor a byte telling it apart within peekTimeout is closed.
 func Split(ln net.Listener, h2 *Server, peekTimeout time.Duration) *Listener {
-	l := &Listener{inner: ln, h2: h2, timeout: peekTimeout, conns: make(chan net.Conn), done: make(chan struct{})}
+	return split(ln, func(c net.Conn) { _ = h2.ServeConn(c) }, peekTimeout)
+}
+
+func split(ln net.Listener, h2serve func(net.Conn), peekTimeout time.Duration) *Listener {
+	l := &Listener{inner: ln, timeout: peekTimeout, conns: make(chan net.Conn), done: make(chan struct{}), h2serve: h2serve}
 	go l.acceptLoop()
 	return l
 }
@@ -68,7 +74,7 @@ func (l *Listener) sort(nc net.Conn) {
 	_ = nc.SetReadDeadline(time.Time{})
 	pc := &prefixConn{Conn: nc, prefix: buf[:n]}
 	if n == len(buf) && string(buf[:]) == ClientPreface {
-		_ = l.h2.ServeConn(pc)
+		l.h2serve(pc)
 		return
 	}
 	select {
