@@ -39,7 +39,9 @@ func (e *env) h2cIngest(ctx context.Context, n int, to func(i int) string) error
 	r.Add("c2c", noopH2CCPUName, noopCPU, "µs", ratioNote(noopCPU, r.Get("c2c", noopCPUName), "over HTTP/1.1", ""))
 	usage0 := e.heraldUsage()
 	counters0, _ := ReadCounters(e.herald.PID())
+	profiled := e.profileAsync(".single-h2c", time.Second)
 	res, err := e.driveLoad(ctx, load{label: "ingest: single messages over h2c", total: n, batch: 1, to: to, h2c: true})
+	profiled()
 	if err != nil {
 		return err
 	}
