@@ -658,7 +658,7 @@ func (c *conn) endRequest(s *stream) error {
 	c.mu.Lock()
 	c.mu.running++
 	c.mu.Unlock()
-	go c.run(s)
+	c.s.workers.run(s)
 	return nil
 }
 
@@ -672,7 +672,7 @@ func (c *conn) answerEarly(s *stream, err error, ended bool) {
 	c.mu.Lock()
 	c.mu.running++
 	c.mu.Unlock()
-	go c.run(s)
+	c.s.workers.run(s)
 }
 
 func (c *conn) run(s *stream) {

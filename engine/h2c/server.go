@@ -72,6 +72,7 @@ type Server struct {
 	shutdown bool
 	served   sync.WaitGroup
 	initOnce sync.Once
+	workers  workers
 }
 
 func (s *Server) init() {
