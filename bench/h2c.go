@@ -1,10 +1,15 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	"time"
+
+	"github.com/heraldpush/herald/engine/h2c"
+	"golang.org/x/net/http2"
 )
 
 // The h2c figures: single messages over HTTP/2 with prior knowledge
@@ -37,6 +42,10 @@ func (e *env) h2cIngest(ctx context.Context, n int, to func(i int) string) error
 	r.Add("c2c", fmt.Sprintf("ceiling: no-op h2c 202 server (%s)", e.h2cLabel()), ceilingRate, "req/s", "same requests over HTTP/2 with prior knowledge")
 	noopCPU := float64((noop1.CPU - noop0.CPU).Microseconds()) / float64(max(ceiling.accepted, 1))
 	r.Add("c2c", noopH2CCPUName, noopCPU, "µs", ratioNote(noopCPU, r.Get("c2c", noopCPUName), "over HTTP/1.1", ""))
+	if !speaksH2C(e.client.addr) {
+		e.report.Warn("herald at %s does not serve h2c (an older binary, or --h2c=false): its h2c figures are left out", e.client.addr)
+		return nil
+	}
 	usage0 := e.heraldUsage()
 	counters0, _ := ReadCounters(e.herald.PID())
 	profiled := e.profileAsync(".single-h2c", time.Second)
@@ -64,6 +73,10 @@ func (e *env) h2cIngest(ctx context.Context, n int, to func(i int) string) error
 // singleH2C is the single scenario's load again over h2c, on the same
 // engine and recipients.
 func (e *env) singleH2C(ctx context.Context, n, users int, from func(i int) string) error {
+	if !speaksH2C(e.client.addr) {
+		e.report.Warn("herald at %s does not serve h2c (an older binary, or --h2c=false): its h2c figures are left out", e.client.addr)
+		return nil
+	}
 	sleepCtx(ctx, 2*time.Second)
 	cores := e.probeCores("single-fed delivery over h2c")
 	profiled := e.profileAsync(".delivery-single-h2c", 3*time.Second)
@@ -80,4 +93,30 @@ func (e *env) singleH2C(ctx context.Context, n, users int, from func(i int) stri
 	r.Add(leadScenario, "herald system calls per delivered push, one message per request over h2c", float64(run.counters.Reads+run.counters.Writes)/float64(n), "calls", run.perPush(n))
 	r.Add(leadScenario, "pushes failed, one message per request over h2c", run.failed, "pushes", "")
 	return nil
+}
+
+// speaksH2C reports whether the server at addr answers the HTTP/2 client
+// preface with SETTINGS (herald before h2c answered it as a malformed
+// HTTP/1.1 request).
+func speaksH2C(addr string) bool {
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return false
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+	var out bytes.Buffer
+	out.WriteString(h2c.ClientPreface)
+	if err := http2.NewFramer(&out, nil).WriteSettings(); err != nil {
+		return false
+	}
+	if _, err := nc.Write(out.Bytes()); err != nil {
+		return false
+	}
+	f, err := http2.NewFramer(nil, nc).ReadFrame()
+	if err != nil {
+		return false
+	}
+	_, ok := f.(*http2.SettingsFrame)
+	return ok
 }
