@@ -681,3 +681,26 @@ func TestServe_idleTimeout(t *testing.T) {
 		t.Fatalf("idle connection not closed: %v", err)
 	}
 }
+
+// TestServe_reusesHandlerGoroutines: requests one after another run on
+// one goroutine, not one each.
+func TestServe_reusesHandlerGoroutines(t *testing.T) {
+	h := newEcho()
+	s := &Server{Handler: h.serve}
+	addr := startServer(t, s)
+	c := dial(t, addr).start()
+	for id := uint32(1); id < 20; id += 2 {
+		c.request(id, "GET", "/seq", nil)
+		if got, _ := c.read(id); got[id].status != 200 {
+			t.Fatalf("stream %d: %d", id, got[id].status)
+		}
+	}
+	s.workers.mu.Lock()
+	n := s.workers.count
+	s.workers.mu.Unlock()
+	// The client may send the next request before the worker that
+	// answered went idle, which starts another: a few, not ten.
+	if n < 1 || n > 3 {
+		t.Fatalf("%d handler goroutines for 10 sequential requests", n)
+	}
+}
