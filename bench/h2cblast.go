@@ -34,8 +34,9 @@ const h2cWindow = 1 << 30
 // when every request was answered. body(i, dst) appends request i's body
 // to dst; answer is blast's (retry after blastRetryDelay, or stop with
 // an error). body and answer are called one at a time. An answer not
-// complete within timeout, a GOAWAY or RST_STREAM from the server, or a
-// closed connection fail the blast.
+// complete within timeout, a GOAWAY or RST_STREAM from the server (but
+// REFUSED_STREAM, which is sent again), or a closed connection fail the
+// blast.
 func blastH2C(ctx context.Context, addr, path, token string, conns, streams, requests int, timeout time.Duration,
 	body func(i int, dst []byte) []byte,
 	answer func(i, status int, body []byte) (retry bool, err error),
@@ -216,7 +217,15 @@ func (b *h2cBlast) runConn(ctx context.Context) error {
 			case *http2.GoAwayFrame:
 				return fmt.Errorf("blast h2c: GOAWAY %v from the server", f.ErrCode)
 			case *http2.RSTStreamFrame:
-				return fmt.Errorf("blast h2c: RST_STREAM %v on stream %d", f.ErrCode, f.StreamID)
+				s := inFlight[f.StreamID]
+				if f.ErrCode != http2.ErrCodeRefusedStream || s == nil {
+					return fmt.Errorf("blast h2c: RST_STREAM %v on stream %d", f.ErrCode, f.StreamID)
+				}
+				// Sent before the server's SETTINGS lowered the streams
+				// allowed: not processed, so sent again at once.
+				delete(inFlight, f.StreamID)
+				s.deadline = time.Now()
+				retry = append([]*h2cStream{s}, retry...)
 			case *http2.HeadersFrame:
 				st = inFlight[f.StreamID]
 				if _, err := hdec.Write(f.HeaderBlockFragment()); err != nil {
