@@ -32,6 +32,10 @@ func (e *env) h2cLabel() string {
 // same idle recipients as the HTTP/1.1 run just before.
 func (e *env) h2cIngest(ctx context.Context, n int, to func(i int) string) error {
 	r := e.report
+	if !speaksH2C(e.noopAddr) || !speaksH2C(e.client.addr) {
+		r.Warn("herald (or the no-op server in its mock process) does not serve h2c (an older binary, or --h2c=false): the h2c ingest figures are left out")
+		return nil
+	}
 	noop0, _ := ReadUsage(e.mock.PID())
 	ceiling, err := e.driveLoad(ctx, load{addr: e.noopAddr, label: "reference: no-op h2c", total: n, batch: 1, to: to, h2c: true})
 	if err != nil {
@@ -42,10 +46,6 @@ func (e *env) h2cIngest(ctx context.Context, n int, to func(i int) string) error
 	r.Add("c2c", fmt.Sprintf("ceiling: no-op h2c 202 server (%s)", e.h2cLabel()), ceilingRate, "req/s", "same requests over HTTP/2 with prior knowledge")
 	noopCPU := float64((noop1.CPU - noop0.CPU).Microseconds()) / float64(max(ceiling.accepted, 1))
 	r.Add("c2c", noopH2CCPUName, noopCPU, "µs", ratioNote(noopCPU, r.Get("c2c", noopCPUName), "over HTTP/1.1", ""))
-	if !speaksH2C(e.client.addr) {
-		e.report.Warn("herald at %s does not serve h2c (an older binary, or --h2c=false): its h2c figures are left out", e.client.addr)
-		return nil
-	}
 	usage0 := e.heraldUsage()
 	counters0, _ := ReadCounters(e.herald.PID())
 	profiled := e.profileAsync(".single-h2c", time.Second)
