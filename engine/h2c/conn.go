@@ -401,15 +401,22 @@ func (c *conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 		return nil // closed: ignored
 	}
 	s.sendWin += int64(f.Increment)
-	over := s.sendWin > maxWindow
-	c.mu.Unlock()
-	if over {
-		c.streamError(f.StreamID, http2.ErrCodeFlowControl)
-		c.mu.Lock()
-		s.reset = true
+	if s.sendWin <= maxWindow {
 		c.mu.Unlock()
+		c.wakeWriter()
+		return nil
 	}
-	c.wakeWriter()
+	if c.receiving[f.StreamID] == nil {
+		// Its handler runs or its answer waits: the writer drops it. Set
+		// under the lock, before the writer can release the stream.
+		s.reset = true
+		c.mu.ctrl = append(c.mu.ctrl, ctrlFrame{kind: ctrlRST, id: f.StreamID, n: uint32(http2.ErrCodeFlowControl)})
+		c.mu.Unlock()
+		c.wakeWriter()
+		return nil
+	}
+	c.mu.Unlock()
+	c.streamError(f.StreamID, http2.ErrCodeFlowControl)
 	return nil
 }
 

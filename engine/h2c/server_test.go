@@ -369,6 +369,10 @@ func TestServe_streamErrors(t *testing.T) {
 		{"header list over the limit", func(c *client) {
 			c.fw.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: c.block("GET", "/", "x-big", strings.Repeat("a", 600)), EndHeaders: true, EndStream: true})
 		}, 431, 0, false},
+		{"stream window overflow", func(c *client) {
+			c.fw.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: c.block("POST", "/"), EndHeaders: true})
+			c.fw.WriteWindowUpdate(1, 1<<31-1)
+		}, 0, http2.ErrCodeFlowControl, true},
 		{"trailers are read and dropped", func(c *client) {
 			c.fw.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: c.block("POST", "/"), EndHeaders: true})
 			c.fw.WriteData(1, false, []byte("abc"))
