@@ -39,12 +39,20 @@ func split(ln net.Listener, h2serve func(net.Conn), peekTimeout time.Duration) *
 }
 
 func (l *Listener) acceptLoop() {
+	var backoff time.Duration
 	for {
 		nc, err := l.inner.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if !errors.Is(err, net.ErrClosed) {
+				// Out of file descriptors and the like: wait and go on,
+				// as net/http does, rather than stop serving.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				select {
+				case <-time.After(backoff):
+					continue
+				case <-l.done:
+					return // closed meanwhile: Accept answers net.ErrClosed
+				}
 			}
 			l.mu.Lock()
 			l.err = err
@@ -52,6 +60,7 @@ func (l *Listener) acceptLoop() {
 			l.Close()
 			return
 		}
+		backoff = 0
 		go l.sort(nc)
 	}
 }
