@@ -96,16 +96,16 @@ type stream struct {
 	err error // refused before the handler: ErrorHandler answers it
 
 	// Reader state.
-	recvWin    int64
-	recvUnack  int64
-	bodyLen    int
-	declared   int64 // content-length, -1 when absent
-	regular    bool  // a regular header field was seen (pseudo ones must come first)
-	pseudo     uint8 // pseudo-header fields seen
-	hdrErr     string
-	isHead     bool
-	trailers   bool
-	answeredAt bool // answered before the request ended (RST NO_ERROR after)
+	recvWin   int64
+	recvUnack int64
+	bodyLen   int
+	declared  int64 // content-length, -1 when absent
+	regular   bool  // a regular header field was seen (pseudo ones must come first)
+	pseudo    uint8 // pseudo-header fields seen
+	hdrErr    string
+	isHead    bool
+	trailers  bool
+	early     bool // answered before the request ended (RST NO_ERROR after)
 
 	// Writer state, under conn.mu.
 	sendWin int64
@@ -675,7 +675,7 @@ func (c *conn) endRequest(s *stream) error {
 func (c *conn) answerEarly(s *stream, err error, ended bool) {
 	delete(c.receiving, s.id)
 	s.err = err
-	s.answeredAt = !ended
+	s.early = !ended
 	c.mu.Lock()
 	c.mu.running++
 	c.mu.Unlock()
@@ -701,7 +701,7 @@ func (s *stream) reuse(c *conn, id uint32) {
 	s.id, s.c, s.err = id, c, nil
 	s.recvWin, s.recvUnack = int64(c.s.InitialWindowSize), 0
 	s.bodyLen, s.declared = 0, -1
-	s.regular, s.pseudo, s.hdrErr, s.isHead, s.trailers, s.answeredAt = false, 0, "", false, false, false
+	s.regular, s.pseudo, s.hdrErr, s.isHead, s.trailers, s.early = false, 0, "", false, false, false
 	s.body, s.pending, s.reset = nil, nil, false
 	s.rc.Init2(&c.addr, nil, false)
 }

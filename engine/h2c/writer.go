@@ -93,7 +93,8 @@ func (c *conn) writeLoop() {
 		}
 		c.finish()
 		if fatal != nil {
-			e.fr.WriteGoAway(c.lastIDForGoAway(), http2.ErrCode(*fatal), nil)
+			last, msg := c.goAwayInfo()
+			e.fr.WriteGoAway(last, http2.ErrCode(*fatal), []byte(msg))
 			_ = e.flush()
 			// Half-close: the reader drains what the client still sends
 			// before closing, so the kernel does not answer unread bytes
@@ -227,10 +228,12 @@ func (c *conn) finish() {
 	e.done = e.done[:0]
 }
 
-func (c *conn) lastIDForGoAway() uint32 {
+// goAwayInfo is the last stream id processed and the connection error's
+// message, which GOAWAY carries as debug data for the client.
+func (c *conn) goAwayInfo() (uint32, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.mu.lastID
+	return c.mu.lastID, c.mu.fatalMsg
 }
 
 func (e *encoder) flush() error {
@@ -303,7 +306,7 @@ func (e *encoder) writeAnswer(s *stream, maxFrame uint32) {
 	if len(s.body) > 0 {
 		e.writeData(s.id, s.body, len(s.pending) == 0, maxFrame)
 	}
-	if s.answeredAt && len(s.pending) == 0 {
+	if s.early && len(s.pending) == 0 {
 		e.fr.WriteRSTStream(s.id, http2.ErrCodeNo)
 	}
 }
