@@ -1,17 +1,21 @@
 package bench
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/heraldpush/herald/engine"
+	"github.com/heraldpush/herald/engine/h2c"
 	"github.com/valyala/fasthttp"
 )
 
-// NoopHTTP is the ingest ceiling's server: it answers every HTTP/1.1
-// request with a 202 shaped like herald's answer to one message, and does
+// NoopHTTP is the ingest ceiling's server: it answers every HTTP/1.1 (or
+// h2c) request with a 202 shaped like herald's answer to one message, and does
 // nothing else. herald bench drives it with the same client and
 // connections as its single-message ingest, just before it, so that
 // figure can be read against what the machine's loopback TCP and an HTTP
@@ -20,10 +24,12 @@ import (
 // by a third over a day).
 //
 // The server library and its settings are those of herald's ingress
-// (engine.IngressHTTPServer).
+// (engine.IngressHTTPServer), and so is h2c on the same port
+// (engine.IngressH2CServer): the ceiling of the h2c single-message load.
 type NoopHTTP struct {
 	ln       net.Listener
 	srv      *fasthttp.Server
+	h2       *h2c.Server
 	served   atomic.Int64
 	finished chan error
 }
@@ -36,7 +42,8 @@ func StartNoopHTTP(addr string) (*NoopHTTP, error) {
 	}
 	n := &NoopHTTP{ln: ln, finished: make(chan error, 1)}
 	n.srv = engine.IngressHTTPServer(n.handle)
-	go func() { n.finished <- n.srv.Serve(ln) }()
+	n.h2 = engine.IngressH2CServer(n.srv)
+	go func() { n.finished <- n.srv.Serve(h2c.Split(ln, n.h2, n.srv.ReadTimeout)) }()
 	return n, nil
 }
 
@@ -60,5 +67,7 @@ func (n *NoopHTTP) Served() int64 { return n.served.Load() }
 func (n *NoopHTTP) Close() error {
 	err := n.srv.Shutdown()
 	<-n.finished
-	return err
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return errors.Join(err, n.h2.Shutdown(ctx))
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -63,7 +64,14 @@ type load struct {
 	batch   int
 	from    func(i int) string
 	to, key func(i int) string
+	// h2c sends single messages over HTTP/2 with prior knowledge:
+	// h2cConns connections, Connections/h2cConns streams in flight on
+	// each (the same requests in flight as over HTTP/1.1).
+	h2c bool
 }
+
+// h2cConns is how many connections an h2c load opens.
+const h2cConns = 4
 
 // drive sends total messages, batch per request (1 = the single-message
 // endpoint), closed loop on Connections connections. to(i) names the
@@ -126,7 +134,16 @@ func (e *env) driveLoad(ctx context.Context, l load) (driveResult, error) {
 	}
 	start := time.Now()
 	// The poster's timeout: an answer slower than that is a hang.
-	err := blast(ctx, addr, e.opts.Connections, requests, 30*time.Second, request, answer)
+	var err error
+	if l.h2c {
+		if batch > 1 || key != nil {
+			return driveResult{}, errors.New("an h2c load sends single messages without keys")
+		}
+		bodyOf := func(r int, dst []byte) []byte { return appendMessage(dst, from(r), to(r), r) }
+		err = blastH2C(ctx, addr, path, e.client.Key, h2cConns, max(1, e.opts.Connections/h2cConns), requests, 30*time.Second, bodyOf, answer)
+	} else {
+		err = blast(ctx, addr, e.opts.Connections, requests, 30*time.Second, request, answer)
+	}
 	elapsed := time.Since(start)
 	stop()
 	p.draw(accepted.Load(), fmt.Sprintf("429s %d", rejected.Load()))
@@ -327,6 +344,10 @@ func (e *env) scenarioC2C(ctx context.Context) error {
 		joinNonEmpty(fmt.Sprintf("goal ≥ 50k; %.2f× the no-op ceiling", singleRate/ceilingRate), singleCores))
 	r.Add("c2c", "herald CPU per single message (ingest and settling)", float64((usage1.CPU-usage0.CPU).Microseconds())/float64(res.accepted), "µs",
 		fmt.Sprintf("during it: %.0f ms of store flushes + compactions (%s)", backgroundMillis(before, after), backgroundWork(before, after)))
+	// The same requests over h2c: the no-op ceiling, then herald.
+	if err := e.h2cIngest(ctx, single, toIdle); err != nil {
+		return fmt.Errorf("h2c ingest: %w", err)
+	}
 	// The Tencent IM façade's sendmsg, the same messages to the same
 	// recipients on the same connections.
 	if err := e.tencentIngest(ctx, single, users, toIdle); err != nil {

@@ -68,7 +68,7 @@ func (e *env) scenarioSingle(ctx context.Context) error {
 	r.Add(leadScenario, "mock CPU per delivered push, one message per request", run.mockCPU, "µs", "")
 	r.Add(leadScenario, "herald system calls per delivered push, one message per request", float64(run.counters.Reads+run.counters.Writes)/float64(n), "calls", run.perPush(n))
 	r.Add(leadScenario, "pushes failed, one message per request", run.failed, "pushes", "")
-	return nil
+	return e.singleH2C(ctx, n, users, from)
 }
 
 // singleRatios adds the single scenario's goals as ratios to figures of
@@ -90,8 +90,12 @@ func (e *env) singleRatios() {
 		fmt.Sprintf("c2c: %s µs from messages:batch of %d; goal ≤ 1.5×; (c2c + a no-op server's %s µs per request) ÷ c2c = %.2f×",
 			formatValue(c2cCPU), e.opts.Batch, formatValue(noopCPU), (c2cCPU+noopCPU)/c2cCPU))
 	add("pushes/s ÷ bare apns2 loop's", r.Get(leadScenario, singleRateName), r.Get("reference", apns2RateName), "goal ≥ 1.5×")
+	add("over h2c: CPU per push ÷ batch-fed c2c's", r.Get(leadScenario, singleH2CCPUName), c2cCPU, "goal ≤ 1.5×")
+	add("over h2c: pushes/s ÷ bare apns2 loop's", r.Get(leadScenario, singleH2CRateName), r.Get("reference", apns2RateName), "goal ≥ 1.5×")
 	single := fmt.Sprintf("durable ingest, single messages (%d conns)", e.opts.Connections)
 	ceiling := fmt.Sprintf("ceiling: no-op HTTP/1.1 202 server (%d conns)", e.opts.Connections)
 	add("single-message ingest ÷ no-op ceiling", r.Get("c2c", single), r.Get("c2c", ceiling),
 		"c2c's run, recipients without devices; goal ≥ 0.5×")
+	add("over h2c: single-message ingest ÷ no-op HTTP/1.1 ceiling", r.Get("c2c", h2cIngestName), r.Get("c2c", ceiling),
+		"c2c's run; the HTTP/1.1 ceiling is the goal's reference (goal ≥ 0.5×)")
 }

@@ -8,6 +8,13 @@
 // its context ends; [Server.Shutdown] stops in order: ingress, then the
 // actors (waiting for APNs requests in flight), then the store.
 //
+// On a plain-TCP ingress the same port also serves HTTP/2 with prior
+// knowledge (h2c, package engine/h2c, unless Options.DisableH2C): a
+// connection that opens with the HTTP/2 preface gets the same handler,
+// body limit, timeouts and transport-error answers through
+// [IngressH2CServer], where many requests in flight share each read and
+// write system call. Shutdown sends it GOAWAY after fasthttp's shutdown.
+//
 // The ingress decodes and validates, authenticates (admin token or the
 // app's api_key, both compared as SHA-256 hashes in constant time), and
 // answers 202 for a message only after it is in the durable log with a

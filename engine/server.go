@@ -19,6 +19,7 @@ import (
 	"github.com/heraldpush/herald/actors"
 	"github.com/heraldpush/herald/apns"
 	"github.com/heraldpush/herald/credential"
+	"github.com/heraldpush/herald/engine/h2c"
 	"github.com/heraldpush/herald/engine/tencent"
 	"github.com/heraldpush/herald/storage"
 	"github.com/heraldpush/herald/storage/pebble"
@@ -94,6 +95,15 @@ type Options struct {
 
 	// TLSCertFile and TLSKeyFile, when both set, serve the ingress over TLS.
 	TLSCertFile, TLSKeyFile string
+
+	// DisableH2C turns off HTTP/2 with prior knowledge (h2c) on the
+	// ingress's port. On by default for a plain-TCP ingress: a connection
+	// that opens with the HTTP/2 preface is served by package engine/h2c,
+	// where one read and one write carry many requests and answers, and
+	// every other connection by fasthttp as HTTP/1.1. Over TLS, and in
+	// cluster mode (Detached: the node serves its own listener), the
+	// ingress serves HTTP/1.1 only.
+	DisableH2C bool
 
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -246,6 +256,8 @@ type Server struct {
 	// statuses deletes message statuses past Options.StatusRetention.
 	statuses *statusSweep
 	http     *fasthttp.Server
+	// h2 serves h2c connections (nil with Options.DisableH2C or TLS).
+	h2 *h2c.Server
 
 	ln         net.Listener
 	draining   atomic.Bool
@@ -354,6 +366,10 @@ func New(opts Options) (*Server, error) {
 	s.http.ErrorHandler = s.handleTransportError
 	s.http.MaxRequestBodySize = opts.MaxBodySize
 	s.http.Logger = fasthttpLogger{opts.Logger}
+	if !opts.DisableH2C && opts.TLSCertFile == "" {
+		s.h2 = IngressH2CServer(s.http)
+		s.h2.Logger = opts.Logger
+	}
 	if opts.Detached {
 		return s, nil
 	}
@@ -413,6 +429,21 @@ func IngressHTTPServer(handler fasthttp.RequestHandler) *fasthttp.Server {
 	}
 }
 
+// IngressH2CServer is the ingress's h2c server beside hs, with hs's
+// handler, server name, body limit and timeouts (herald bench's no-op
+// server uses it too).
+func IngressH2CServer(hs *fasthttp.Server) *h2c.Server {
+	return &h2c.Server{
+		Handler:      hs.Handler,
+		ErrorHandler: hs.ErrorHandler,
+		Name:         hs.Name,
+		MaxBodySize:  hs.MaxRequestBodySize,
+		ReadTimeout:  hs.ReadTimeout,
+		WriteTimeout: hs.WriteTimeout,
+		IdleTimeout:  hs.IdleTimeout,
+	}
+}
+
 // Addr is the address the ingress listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
@@ -429,9 +460,14 @@ func (s *Server) Run(ctx context.Context) error {
 		return nil
 	}
 	s.serving.Add(1)
+	ln := s.ln
+	if s.h2 != nil {
+		// The peek for the preface is bounded like a request's read.
+		ln = h2c.Split(s.ln, s.h2, s.http.ReadTimeout)
+	}
 	go func() {
 		defer s.serving.Done()
-		errc <- s.http.Serve(s.ln)
+		errc <- s.http.Serve(ln)
 	}()
 	s.runMu.Unlock()
 	s.logger.Info("herald serving", "listen", s.Addr(), "data_dir", s.opts.DataDir)
@@ -477,6 +513,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			_ = s.ln.Close()
 		}
 		s.serving.Wait()
+		if s.h2 != nil {
+			httpErr = errors.Join(httpErr, s.h2.Shutdown(rest))
+		}
 		s.expiry.stop()
 		s.statuses.stop()
 		s.feeds.stopAll()

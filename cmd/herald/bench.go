@@ -29,7 +29,7 @@ func runBench(args []string) error {
 	fs.StringVar(&o.Out, "out", "bench-results", "directory for the JSON report and the SVG chart")
 	fs.Float64Var(&o.LatencyRate, "latency-rate", 0, "offered msgs/s of the c2c latency run (default: half of the measured peak)")
 	fs.StringVar(&o.HeapProfile, "heap-profile", "", "save herald's heap profile at the end of idle-million to this file")
-	fs.StringVar(&o.Profile, "profile", "", "save CPU profiles of herald to this file (c2c delivery), FILE.single (single-message ingest), FILE.latency (latency run), FILE.group (group fan-out) and FILE.delivery-single (single-fed delivery)")
+	fs.StringVar(&o.Profile, "profile", "", "save CPU profiles of herald to this file (c2c delivery), FILE.single and FILE.single-h2c (single-message ingest over HTTP/1.1 and h2c), FILE.latency (latency run), FILE.group (group fan-out), FILE.delivery-single (single-fed delivery) and FILE.delivery-single-h2c (the same over h2c)")
 	fs.StringVar(&o.Herald, "herald", "", "herald binary to benchmark (default: this one)")
 	if err := fs.Parse(args); err != nil {
 		return err
