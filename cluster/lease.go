@@ -38,7 +38,8 @@ func (n *Node) campaign(ctx context.Context) {
 
 // leaseBucket creates or opens the lease's KV bucket, trying again until
 // it succeeds or ctx ends: while the cluster forms, JetStream has no
-// quorum and answers nothing.
+// quorum and answers nothing. A bucket with another TTL than this node's
+// is refused (false): the node then forwards and never leads.
 func (n *Node) leaseBucket(ctx context.Context) (jetstream.KeyValue, bool) {
 	cfg := jetstream.KeyValueConfig{
 		Bucket: leaseBucket, TTL: n.o.LeaseTTL, History: 1,
@@ -47,7 +48,22 @@ func (n *Node) leaseBucket(ctx context.Context) (jetstream.KeyValue, bool) {
 	var lastLog time.Time
 	for {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		kv, err := n.js.CreateOrUpdateKeyValue(rctx, cfg)
+		kv, err := n.js.CreateKeyValue(rctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			// Never updated: a node started with another --lease-ttl would
+			// change the expiry under the current lead, whose step-down
+			// rule (TTL/2) assumes its own.
+			kv, err = n.js.KeyValue(rctx, leaseBucket)
+			if err == nil {
+				var st jetstream.KeyValueStatus
+				if st, err = kv.Status(rctx); err == nil && st.TTL() != cfg.TTL {
+					cancel()
+					n.log.Error("the cluster's lease TTL differs from this node's --lease-ttl: this node never leads",
+						"cluster", st.TTL().String(), "node", cfg.TTL.String())
+					return nil, false
+				}
+			}
+		}
 		cancel()
 		if err == nil {
 			return kv, true

@@ -238,3 +238,30 @@ func TestNode_RateLimitAcrossNodes(t *testing.T) {
 	}
 	t.Logf("%d accepted, %d limited over %.2fs", accepted, limited, elapsed)
 }
+
+// A node started with another --lease-ttl than the cluster's leaves the
+// lease bucket as it is and never leads: before, it set the bucket's TTL
+// to its own under the current lead.
+func TestNode_LeaseTTLMismatch(t *testing.T) {
+	url := startTestNATS(t, 1<<20)
+	key := filepath.Join(t.TempDir(), "master.key")
+	a := startTestNode(t, "a", url, key)
+	waitLead(t, a)
+	b := startTestNodeWith(t, "b", url, key, func(o *Options) { o.LeaseTTL = 3 * time.Second })
+	time.Sleep(time.Second) // b has opened the bucket by now
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	a.Shutdown(sctx)
+	cancel()
+	time.Sleep(4 * time.Second) // past a's released lease and b's campaign ticks
+	if b.leading() != nil {
+		t.Fatal("a node with another lease TTL took the lead")
+	}
+	kv, err := b.js.KeyValue(context.Background(), leaseBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := kv.Status(context.Background())
+	if err != nil || st.TTL() != 2*time.Second {
+		t.Errorf("the lease bucket's TTL = %v, %v; want the cluster's 2s", st.TTL(), err)
+	}
+}

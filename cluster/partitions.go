@@ -15,6 +15,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/heraldpush/herald/storage"
 )
 
 // Partition ownership (issue 15, docs/ownership.md): the (app, user) and
@@ -80,28 +82,6 @@ var (
 	// node's deadline (TTL/2) is only safe against the bucket's own TTL.
 	ErrPartitionTTL = errors.New("cluster: partition lease TTL differs from the cluster's")
 )
-
-// PartitionOf maps (app, key) to a partition in [0, count): key is a user
-// id for one-to-one messages and user requests, a group id for group
-// messages. The hash is FNV-1a 32 of app + "\x00" + key, modulo count; it
-// must never change, since records are found by it across releases and
-// processes. It panics if count < 1 (PartitionOptions.Validate refuses
-// such a count).
-func PartitionOf(app, key string, count int) int {
-	if count < 1 {
-		panic("cluster: PartitionOf with count " + strconv.Itoa(count))
-	}
-	const prime = 16777619
-	h := uint32(2166136261)
-	for i := 0; i < len(app); i++ {
-		h = (h ^ uint32(app[i])) * prime
-	}
-	h *= prime // the "\x00" separator: h ^ 0 is h
-	for i := 0; i < len(key); i++ {
-		h = (h ^ uint32(key[i])) * prime
-	}
-	return int(h % uint32(count))
-}
 
 // PartitionOptions configure StartPartitions. Zero values mean the
 // defaults named on each field.
@@ -295,7 +275,7 @@ func startPartitions(ctx context.Context, js jetstream.JetStream, opts Partition
 	}
 	ps := &Partitions{
 		o: o, log: o.Logger.With("node", o.Node), js: js, h: h, self: []byte(o.Node), stall: stall,
-		epoch: time.Now(), deadline: make([]atomic.Int64, o.Count), offset: PartitionOf("", o.Node, o.Count),
+		epoch: time.Now(), deadline: make([]atomic.Int64, o.Count), offset: storage.PartitionOf("", o.Node, o.Count),
 		kick: make(chan struct{}, 1), notify: make(chan struct{}, 1), delivered: make(chan struct{}),
 	}
 	ps.mu.held, ps.mu.seen, ps.mu.nodes = map[int]*partHold{}, map[int]partSeen{}, map[string]time.Time{}

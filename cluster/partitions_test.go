@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"maps"
@@ -22,62 +21,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-func TestPartitionOf(t *testing.T) {
-	// Frozen: a key's partition must never change across releases.
-	tests := []struct {
-		app, key string
-		count    int
-		want     int
-	}{
-		{"demo", "alice", 64, 18},
-		{"demo", "bob", 64, 45},
-		{"demo", "alice", 16, 2},
-		{"demo", "group-7", 64, 13},
-		{"other", "alice", 64, 57},
-		{"ab", "c", 1024, 807}, // the separator keeps these apart
-		{"a", "bc", 1024, 931},
-		{"", "", 64, 31},
-		{"demo", "alice", 1, 0},
-		{"demo", "alice", 4096, 1234},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%s/%s/%d", tt.app, tt.key, tt.count), func(t *testing.T) {
-			got := PartitionOf(tt.app, tt.key, tt.count)
-			if got != tt.want {
-				t.Errorf("PartitionOf(%q, %q, %d) = %d; want %d", tt.app, tt.key, tt.count, got, tt.want)
-			}
-			// The documented hash: FNV-1a 32 of app + "\x00" + key.
-			h := fnv.New32a()
-			h.Write([]byte(tt.app + "\x00" + tt.key))
-			if ref := int(h.Sum32() % uint32(tt.count)); got != ref {
-				t.Errorf("PartitionOf(%q, %q, %d) = %d; FNV-1a 32 of app+NUL+key gives %d", tt.app, tt.key, tt.count, got, ref)
-			}
-		})
-	}
-	t.Run("Range", func(t *testing.T) {
-		for _, count := range []int{1, 2, 3, 7, 64, MaxPartitionCount} {
-			for i := range 1000 {
-				if p := PartitionOf("app", fmt.Sprintf("user-%d", i), count); p < 0 || p >= count {
-					t.Fatalf("PartitionOf(app, user-%d, %d) = %d; out of [0, %d)", i, count, p, count)
-				}
-			}
-		}
-	})
-	t.Run("Spread", func(t *testing.T) {
-		// 10,000 keys over 64 partitions: 156 each on average, with a
-		// standard deviation of about 12 for a uniform hash.
-		const count, keys = 64, 10000
-		per := make([]int, count)
-		for i := range keys {
-			per[PartitionOf("demo", fmt.Sprintf("user-%d", i), count)]++
-		}
-		lo, hi := slices.Min(per), slices.Max(per)
-		if want := keys / count; lo < want*7/10 || hi > want*13/10 {
-			t.Errorf("10,000 keys over 64 partitions: %d to %d per partition; want within 30%% of %d", lo, hi, want)
-		}
-	})
-}
 
 func TestPartitionOptions_Validate(t *testing.T) {
 	tests := []struct {

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"hash/fnv"
 	"strconv"
 	"testing"
 
@@ -25,6 +26,12 @@ func TestPartitionOf(t *testing.T) {
 	} {
 		if got := PartitionOf(c.app, c.key, c.count); got != c.want {
 			t.Errorf("PartitionOf(%q, %q, %d) = %d, want %d", c.app, c.key, c.count, got, c.want)
+		}
+		// The documented hash: FNV-1a 32 of app + "\x00" + key.
+		h := fnv.New32a()
+		h.Write([]byte(c.app + "\x00" + c.key))
+		if ref := int(h.Sum32() % uint32(max(c.count, 1))); PartitionOf(c.app, c.key, c.count) != ref {
+			t.Errorf("PartitionOf(%q, %q, %d) differs from FNV-1a 32 of app+NUL+key (%d)", c.app, c.key, c.count, ref)
 		}
 	}
 }
