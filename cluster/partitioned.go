@@ -160,6 +160,11 @@ func (h partitionEngine) Acquired(p int) {
 
 func (h partitionEngine) Lost(p int) { h.srv.ReleasePartition(p) }
 
+// HandOver lets the engine finish the partition's pushes in flight before
+// it stops them: a node that comes back takes partitions from the others,
+// and each push they had sent and not settled would be repeated.
+func (h partitionEngine) HandOver(p int, until time.Time) { h.srv.HandOverPartition(p, until) }
+
 // handlePartitioned serves one ingress request on a partitioned node: a
 // request a user's actor answers goes to the owner of the user's
 // partition (here or forwarded), everything else is this node's engine's

@@ -162,6 +162,19 @@ type PartitionHandler interface {
 	Lost(p int)
 }
 
+// HandoverHandler is a PartitionHandler that can finish a partition's work
+// in flight when the node gives the partition up while its lease is surely
+// still held (a share that shrank because a node came back, a releasing
+// Stop): HandOver(p, until) is called instead of Lost(p). Owns(p) is
+// already false, and nobody else can own p before until (the lease is
+// deleted only after HandOver returns, and expires later than until
+// anyway), so the handler may let work already started finish, and must
+// have stopped it by until, as Lost requires.
+type HandoverHandler interface {
+	PartitionHandler
+	HandOver(p int, until time.Time)
+}
+
 // Partitions holds this node's share of the partitions' leases: it
 // renews the ones it holds, releases those above its share and takes free
 // ones up to it. The share is Count divided by the live nodes (those
@@ -250,6 +263,10 @@ type partEvent struct {
 	p        int
 	acquired bool
 	release  uint64
+	// until, for a lease given up while surely held (above the share, a
+	// releasing Stop), is when this node's hold on it would have ended:
+	// a HandoverHandler may finish the partition's work until then.
+	until time.Time
 }
 
 // StartPartitions opens the partitions' bucket (creating it, and
@@ -453,6 +470,10 @@ func (ps *Partitions) Stop(ctx context.Context, release bool) {
 	}
 	ps.mu.stopping = true
 	for _, p := range slices.Sorted(maps.Keys(ps.mu.held)) {
+		if release && ps.Owns(p) {
+			ps.handOverLocked(p)
+			continue
+		}
 		var rev uint64
 		if release {
 			rev = ps.mu.held[p].rev
@@ -492,6 +513,15 @@ func (ps *Partitions) dropLocked(p int, release uint64) {
 	delete(ps.mu.held, p)
 	ps.deadline[p].Store(0)
 	ps.mu.events = append(ps.mu.events, partEvent{p: p, release: release})
+}
+
+// handOverLocked is dropLocked for a lease this node surely holds and
+// gives up (above its share, or a releasing Stop): the event carries the
+// hold's deadline, until which the handler may finish the work.
+func (ps *Partitions) handOverLocked(p int) {
+	until := ps.epoch.Add(time.Duration(ps.deadline[p].Load()))
+	ps.dropLocked(p, ps.mu.held[p].rev)
+	ps.mu.events[len(ps.mu.events)-1].until = until
 }
 
 // holdLocked records p's lease at rev, written at sent.
@@ -534,7 +564,11 @@ func (ps *Partitions) deliver() {
 				ps.h.Acquired(e.p)
 				continue
 			}
-			ps.h.Lost(e.p)
+			if hh, ok := ps.h.(HandoverHandler); ok && !e.until.IsZero() {
+				hh.HandOver(e.p, e.until)
+			} else {
+				ps.h.Lost(e.p)
+			}
 			if e.release != 0 {
 				ps.wg.Add(1)
 				go ps.release(e.p, e.release)
@@ -816,7 +850,7 @@ func (ps *Partitions) balance(ctx context.Context) {
 			return (a-ps.offset+ps.o.Count)%ps.o.Count - (b-ps.offset+ps.o.Count)%ps.o.Count
 		})
 		for _, p := range held[len(held)-excess:] {
-			ps.dropLocked(p, ps.mu.held[p].rev)
+			ps.handOverLocked(p)
 		}
 		ps.signal(ps.notify)
 	}

@@ -848,3 +848,64 @@ func (c *procServers) urls() string {
 	}
 	return strings.Join(us, ",")
 }
+
+// handoverRecorder is a partRecorder that can finish a partition's work:
+// it records each HandOver and its deadline.
+type handoverRecorder struct {
+	*partRecorder
+	handed map[int]time.Time
+}
+
+func (r *handoverRecorder) HandOver(p int, until time.Time) {
+	r.Lost(p)
+	r.mu.Lock()
+	r.handed[p] = until
+	r.mu.Unlock()
+}
+
+// A releasing Stop hands every partition over (HandOver, not Lost) with a
+// deadline still ahead; a plain Stop (the node dies as far as it knows)
+// loses them.
+func TestPartitions_HandOverOnStop(t *testing.T) {
+	url := startTestNATS(t, 1<<20)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, release := range []bool{true, false} {
+		rec := &handoverRecorder{partRecorder: newPartRecorder(), handed: map[int]time.Time{}}
+		ps, err := StartPartitions(context.Background(), js, PartitionOptions{Node: "solo", Count: 4, TTL: 2 * time.Second, Replicas: 1}, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for len(ps.Owned()) < 4 || len(rec.set()) < 4 {
+			if time.Now().After(deadline) {
+				t.Fatalf("one node owns %v of 4 partitions after 10s", ps.Owned())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		stopped := time.Now()
+		ps.Stop(context.Background(), release)
+		rec.mu.Lock()
+		handed := len(rec.handed)
+		for p, until := range rec.handed {
+			if !until.After(stopped) {
+				t.Errorf("partition %d handed over with a deadline %v before the stop", p, stopped.Sub(until))
+			}
+		}
+		bad := rec.bad
+		rec.mu.Unlock()
+		if want := map[bool]int{true: 4, false: 0}[release]; handed != want {
+			t.Errorf("Stop(release %v) handed %d partitions over; want %d", release, handed, want)
+		}
+		if len(rec.set()) != 0 || len(bad) > 0 {
+			t.Errorf("after Stop(release %v) the handler still owns %v (%v)", release, rec.set(), bad)
+		}
+	}
+}

@@ -16,6 +16,9 @@ import (
 // until ctx ends (storage/jetstream's Store.Feed).
 type PartitionFeeder interface {
 	Feed(ctx context.Context, part int, fn func(*storage.Entry) error) error
+	// UnsettledIn counts the entries of part its feeds handed over and
+	// that are not settled yet.
+	UnsettledIn(part int) int
 }
 
 // partitionFeeds runs one feed per partition the engine delivers.
@@ -84,7 +87,18 @@ func (s *Server) AcquirePartition(part int) error {
 // feed to stop, then stops the actors of its users and its group
 // fan-outs. What they had not settled stays in the log for the next
 // owner, whose pushes repeat theirs with the same apns-id.
-func (s *Server) ReleasePartition(part int) {
+func (s *Server) ReleasePartition(part int) { s.HandOverPartition(part, time.Time{}) }
+
+// handOverMargin is how long before its deadline a handover stops waiting
+// for its partition's pushes, to stop the actors in time.
+const handOverMargin = 200 * time.Millisecond
+
+// HandOverPartition is ReleasePartition for a partition given up while no
+// other node can own it before until (its lease surely held): after the
+// feed stops, the actors go on with what they were handed until every
+// entry of the partition they got is settled, or until is near, so the
+// next owner repeats fewer pushes. A zero until is ReleasePartition.
+func (s *Server) HandOverPartition(part int, until time.Time) {
 	s.feeds.mu.Lock()
 	f := s.feeds.running[part]
 	delete(s.feeds.running, part)
@@ -92,6 +106,11 @@ func (s *Server) ReleasePartition(part int) {
 	if f != nil {
 		f.cancel()
 		<-f.done
+		if feeder, ok := s.store.(PartitionFeeder); ok {
+			for time.Until(until) > handOverMargin && feeder.UnsettledIn(part) > 0 {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
 		if err := s.dropPartition(part); err != nil {
 			s.logger.Warn("stop the actors of a released partition", "partition", part, "err", err)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/heraldpush/herald/credential/credentialtest"
 	"github.com/heraldpush/herald/engine"
+	"github.com/heraldpush/herald/mockapns"
 	"github.com/heraldpush/herald/storage"
 	jsstore "github.com/heraldpush/herald/storage/jetstream"
 )
@@ -303,4 +304,43 @@ func intsToStrings(v []int) []string {
 		s[i] = string(rune('0' + n))
 	}
 	return s
+}
+
+// TestEngine_PartitionHandOver: a partition handed over (its lease surely
+// held until a deadline) keeps its pushes in flight going until they are
+// settled, so the next owner has nothing to repeat.
+func TestEngine_PartitionHandOver(t *testing.T) {
+	const parts = 2
+	ns, err := jsstore.StartServer(jsstore.ServerConfig{Name: "h", Dir: t.TempDir(), Host: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	h := newMockedHarness(t, func(o *engine.Options) {
+		nc, err := nats.Connect(ns.ClientURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		st, err := jsstore.Open(nc, &jsstore.Options{Partitions: parts, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Store, o.Partitions = st, parts
+	}, mockapns.Options{Latency: 1500 * time.Millisecond})
+	for p := range parts {
+		if err := h.srv.AcquirePartition(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const app = "1400000001"
+	key := h.createApp(app)
+	bid := h.addCert(app, key, credentialtest.Universal, "com.example.chat", "production")
+	h.must(204, "PUT", "/v1/apps/"+app+"/users/u/apns", key, map[string]any{"business_id": bid, "token": token(1, 32)})
+	id := h.post(app, key, map[string]any{"from": "s", "to": "u", "elems": []map[string]any{{"type": "text", "text": "hi"}}})
+	time.Sleep(300 * time.Millisecond) // fed and pushed: the mock holds the answer
+	h.srv.HandOverPartition(storage.PartitionOf(app, "u", parts), time.Now().Add(5*time.Second))
+	if st := h.must(200, "GET", "/v1/apps/"+app+"/messages/"+id, key, nil); st["state"] != "done" {
+		t.Errorf("a message in flight when its partition was handed over = %v; want done by the handover's end", st)
+	}
 }

@@ -33,8 +33,9 @@ type messageLog struct {
 		// any Append: a new lead's backlog is read from the stream once,
 		// not twice.
 		opened []*storage.Entry
-		// feeds counts the Feeds running, by partition.
-		feeds map[int]int
+		// feeds counts the Feeds running, by partition; fed counts the
+		// entries they handed over and are unsettled, by partition.
+		feeds, fed map[int]int
 	}
 	reserveMu sync.Mutex
 }
@@ -196,9 +197,34 @@ func (l *messageLog) reserve(s *Store, n uint64) (uint64, error) {
 func (l *messageLog) settled(seqs []uint64) {
 	l.mu.Lock()
 	for _, seq := range seqs {
+		if _, ok := l.mu.unsettled[seq]; ok && l.mu.fed != nil {
+			l.mu.fed[storage.PartitionOfSeq(seq)]--
+		}
 		delete(l.mu.unsettled, seq)
 	}
 	l.mu.Unlock()
+}
+
+// fed registers seq, of partition part, fed and unsettled.
+func (l *messageLog) fed(seq uint64, part int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.mu.unsettled[seq]; ok {
+		return
+	}
+	l.mu.unsettled[seq] = struct{}{}
+	if l.mu.fed == nil {
+		l.mu.fed = make(map[int]int)
+	}
+	l.mu.fed[part]++
+}
+
+// UnsettledIn counts the entries of partition part this store's feeds
+// handed over and that are not settled yet.
+func (s *Store) UnsettledIn(part int) int {
+	s.log.mu.Lock()
+	defer s.log.mu.Unlock()
+	return s.log.mu.fed[part]
 }
 
 // Unsettled counts appended entries not yet settled.
@@ -424,9 +450,7 @@ func (s *Store) feedFrom(ctx context.Context, filter string, part int, next *uin
 			return &feedFailed{err}
 		}
 		e.Partition = part
-		s.log.mu.Lock()
-		s.log.mu.unsettled[seq] = struct{}{}
-		s.log.mu.Unlock()
+		s.log.fed(seq, part)
 		if err := fn(e); err != nil {
 			return &feedFailed{err}
 		}
