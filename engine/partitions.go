@@ -21,6 +21,13 @@ type PartitionFeeder interface {
 	UnsettledIn(part int) int
 }
 
+// DefaultPartitionWindow is Options.PartitionWindow's default: about a
+// quarter of a second of one partition's share of a busy node's pushes.
+const DefaultPartitionWindow = 2048
+
+// feedWindowPoll is how often a feed whose window is full looks again.
+const feedWindowPoll = 2 * time.Millisecond
+
 // partitionFeeds runs one feed per partition the engine delivers.
 type partitionFeeds struct {
 	mu      sync.Mutex
@@ -66,6 +73,13 @@ func (s *Server) AcquirePartition(part int) error {
 		defer close(f.done)
 		for ctx.Err() == nil {
 			err := feeder.Feed(ctx, part, func(e *storage.Entry) error {
+				// A window: a new owner's backlog goes to the actors a
+				// window at a time, so that what a kill leaves pushed and
+				// not settled (repeated by the next owner) is bounded, as
+				// is the memory the queued messages take.
+				for feeder.UnsettledIn(part) > s.opts.PartitionWindow && ctx.Err() == nil {
+					time.Sleep(feedWindowPoll)
+				}
 				s.dispatch(e)
 				return nil
 			})

@@ -344,3 +344,54 @@ func TestEngine_PartitionHandOver(t *testing.T) {
 		t.Errorf("a message in flight when its partition was handed over = %v; want done by the handover's end", st)
 	}
 }
+
+// TestEngine_PartitionWindow: a feed hands the actors at most a window of
+// its partition's entries not yet settled: with APNs holding every answer
+// for a while, a window of 2 lets two pushes out, then the rest as
+// answers settle them.
+func TestEngine_PartitionWindow(t *testing.T) {
+	const parts = 2
+	ns, err := jsstore.StartServer(jsstore.ServerConfig{Name: "w", Dir: t.TempDir(), Host: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	h := newMockedHarness(t, func(o *engine.Options) {
+		nc, err := nats.Connect(ns.ClientURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		st, err := jsstore.Open(nc, &jsstore.Options{Partitions: parts, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Store, o.Partitions, o.PartitionWindow = st, parts, 2
+	}, mockapns.Options{Latency: time.Second})
+	const app = "1400000001"
+	key := h.createApp(app)
+	bid := h.addCert(app, key, credentialtest.Universal, "com.example.chat", "production")
+	var users []string
+	for i := 0; len(users) < 5; i++ {
+		u := "user" + strconv.Itoa(i)
+		if storage.PartitionOf(app, u, parts) != 0 {
+			continue
+		}
+		users = append(users, u)
+		h.must(204, "PUT", "/v1/apps/"+app+"/users/"+u+"/apns", key, map[string]any{"business_id": bid, "token": token(byte(i), 32)})
+	}
+	var ids []string
+	for _, u := range users {
+		ids = append(ids, h.post(app, key, map[string]any{"from": "s", "to": u, "elems": []map[string]any{{"type": "text", "text": "hi"}}}))
+	}
+	if err := h.srv.AcquirePartition(0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // under the mock's latency: no answer yet
+	if n := h.prod.Total(); n > 2 {
+		t.Errorf("%d pushes went out before any answer, with a window of 2", n)
+	}
+	for _, id := range ids {
+		h.waitDone(app, key, id)
+	}
+}

@@ -130,6 +130,10 @@ type Options struct {
 	// whatever its partition, and user requests and app changes are not
 	// yet routed to the owner or announced to the other engines.
 	Partitions int
+	// PartitionWindow bounds, per partition, the entries a feed has handed
+	// to the actors and that are not settled yet (default
+	// DefaultPartitionWindow).
+	PartitionWindow int
 	// ReleaseRemote, with Partitions, has the owner of a user this engine
 	// does not deliver release a token another user claims here: the
 	// cluster node sends it to that user's partition's owner, whose
@@ -174,6 +178,9 @@ func (o *Options) EnsureDefaults() *Options {
 	if o.MaxGroupMembers == 0 {
 		o.MaxGroupMembers = DefaultMaxGroupMembers
 	}
+	if o.PartitionWindow == 0 {
+		o.PartitionWindow = DefaultPartitionWindow
+	}
 	if o.StatusRetention == 0 {
 		o.StatusRetention = DefaultStatusRetention
 	}
@@ -207,7 +214,7 @@ func (o *Options) Validate() error {
 		name string
 		n    int
 	}{
-		{"MaxBodySize", o.MaxBodySize}, {"MaxBatch", o.MaxBatch}, {"HighWater", o.HighWater},
+		{"MaxBodySize", o.MaxBodySize}, {"MaxBatch", o.MaxBatch}, {"HighWater", o.HighWater}, {"PartitionWindow", o.PartitionWindow},
 		{"MaxGroupMembers", o.MaxGroupMembers},
 	} {
 		if n.n < 1 {
