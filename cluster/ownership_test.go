@@ -545,12 +545,17 @@ func (c *ownServers) stop(i int) {
 	}
 }
 
-func (c *ownServers) url(i int) string { return fmt.Sprintf("nats://127.0.0.1:%d", c.ports[i]) }
+func (c *ownServers) url(i int) string { return loopbackURL(c.ports[i]) }
+func (c *ownServers) urls() string     { return loopbackURLs(c.ports) }
 
-func (c *ownServers) urls() string {
-	var us []string
-	for i := range c.ports {
-		us = append(us, c.url(i))
+// loopbackURL is the client URL of a nats-server on a loopback port;
+// loopbackURLs those of several, for a connection that fails over.
+func loopbackURL(port int) string { return fmt.Sprintf("nats://127.0.0.1:%d", port) }
+
+func loopbackURLs(ports []int) string {
+	us := make([]string, len(ports))
+	for i, p := range ports {
+		us[i] = loopbackURL(p)
 	}
 	return strings.Join(us, ",")
 }

@@ -839,15 +839,8 @@ func (c *procServers) stop(i int) {
 	}
 }
 
-func (c *procServers) url(i int) string { return fmt.Sprintf("nats://127.0.0.1:%d", c.ports[i]) }
-
-func (c *procServers) urls() string {
-	var us []string
-	for i := range c.ports {
-		us = append(us, c.url(i))
-	}
-	return strings.Join(us, ",")
-}
+func (c *procServers) url(i int) string { return loopbackURL(c.ports[i]) }
+func (c *procServers) urls() string     { return loopbackURLs(c.ports) }
 
 // handoverRecorder is a partRecorder that can finish a partition's work:
 // it records each HandOver and its deadline.

@@ -311,23 +311,7 @@ func intsToStrings(v []int) []string {
 // settled, so the next owner has nothing to repeat.
 func TestEngine_PartitionHandOver(t *testing.T) {
 	const parts = 2
-	ns, err := jsstore.StartServer(jsstore.ServerConfig{Name: "h", Dir: t.TempDir(), Host: "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	h := newMockedHarness(t, func(o *engine.Options) {
-		nc, err := nats.Connect(ns.ClientURL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		st, err := jsstore.Open(nc, &jsstore.Options{Partitions: parts, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.Store, o.Partitions = st, parts
-	}, mockapns.Options{Latency: 1500 * time.Millisecond})
+	h := newPartitionedHarness(t, parts, mockapns.Options{Latency: 1500 * time.Millisecond}, nil)
 	for p := range parts {
 		if err := h.srv.AcquirePartition(p); err != nil {
 			t.Fatal(err)
@@ -351,23 +335,7 @@ func TestEngine_PartitionHandOver(t *testing.T) {
 // answers settle them.
 func TestEngine_PartitionWindow(t *testing.T) {
 	const parts = 2
-	ns, err := jsstore.StartServer(jsstore.ServerConfig{Name: "w", Dir: t.TempDir(), Host: "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	h := newMockedHarness(t, func(o *engine.Options) {
-		nc, err := nats.Connect(ns.ClientURL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		st, err := jsstore.Open(nc, &jsstore.Options{Partitions: parts, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.Store, o.Partitions, o.PartitionWindow = st, parts, 2
-	}, mockapns.Options{Latency: time.Second})
+	h := newPartitionedHarness(t, parts, mockapns.Options{Latency: time.Second}, func(o *engine.Options) { o.PartitionWindow = 2 })
 	const app = "1400000001"
 	key := h.createApp(app)
 	bid := h.addCert(app, key, credentialtest.Universal, "com.example.chat", "production")
@@ -394,4 +362,31 @@ func TestEngine_PartitionWindow(t *testing.T) {
 	for _, id := range ids {
 		h.waitDone(app, key, id)
 	}
+}
+
+// newPartitionedHarness is an engine on a partitioned JetStream log of
+// parts partitions (one embedded server of its own), pushing to mocks
+// started with mock, after tune (if any) adjusted its options.
+func newPartitionedHarness(t *testing.T, parts int, mock mockapns.Options, tune func(*engine.Options)) *harness {
+	t.Helper()
+	ns, err := jsstore.StartServer(jsstore.ServerConfig{Name: "p", Dir: t.TempDir(), Host: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	return newMockedHarness(t, func(o *engine.Options) {
+		nc, err := nats.Connect(ns.ClientURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		st, err := jsstore.Open(nc, &jsstore.Options{Partitions: parts, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Store, o.Partitions = st, parts
+		if tune != nil {
+			tune(o)
+		}
+	}, mock)
 }
