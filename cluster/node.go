@@ -20,6 +20,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/heraldpush/herald/engine"
+	"github.com/heraldpush/herald/engine/h2c"
 	"github.com/heraldpush/herald/storage"
 	jsstore "github.com/heraldpush/herald/storage/jetstream"
 )
@@ -165,6 +166,9 @@ type Node struct {
 	js   jetstream.JetStream
 	ln   net.Listener
 	http *fasthttp.Server
+	// h2 serves h2c connections on the ingress beside HTTP/1.1 (nil with
+	// Engine.DisableH2C or TLS), as a single node's ingress does.
+	h2 *h2c.Server
 	// forwarded bounds the forwarded requests the lead serves at once.
 	forwarded chan struct{}
 
@@ -225,6 +229,10 @@ func Start(opts Options) (*Node, error) {
 	}
 	n.http = engine.IngressHTTPServer(n.handle)
 	n.http.MaxRequestBodySize = o.Engine.MaxBodySize
+	if !o.Engine.DisableH2C && o.Engine.TLSCertFile == "" {
+		n.h2 = engine.IngressH2CServer(n.http)
+		n.h2.Logger = n.log
+	}
 	return n, nil
 }
 
@@ -259,7 +267,11 @@ func (n *Node) Run(ctx context.Context) error {
 	lctx, cancel := context.WithCancel(ctx)
 	n.cancel = cancel
 	errc := make(chan error, 1)
-	go func() { errc <- n.http.Serve(n.ln) }()
+	ln := n.ln
+	if n.h2 != nil {
+		ln = h2c.Split(n.ln, n.h2, n.http.ReadTimeout)
+	}
+	go func() { errc <- n.http.Serve(ln) }()
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -289,6 +301,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.wg.Wait()
 	err := errors.Join(n.stopPartitioned(ctx), n.stepDown(ctx, "shutting down", true))
 	err = errors.Join(err, n.http.ShutdownWithContext(ctx))
+	if n.h2 != nil {
+		err = errors.Join(err, n.h2.Shutdown(ctx))
+	}
 	_ = n.ln.Close()
 	n.closeConn()
 	return err

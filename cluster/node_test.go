@@ -2,15 +2,19 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 
 	"github.com/heraldpush/herald/engine"
 	jsstore "github.com/heraldpush/herald/storage/jetstream"
@@ -263,5 +267,41 @@ func TestNode_LeaseTTLMismatch(t *testing.T) {
 	st, err := kv.Status(context.Background())
 	if err != nil || st.TTL() != 2*time.Second {
 		t.Errorf("the lease bucket's TTL = %v, %v; want the cluster's 2s", st.TTL(), err)
+	}
+}
+
+// A node's ingress speaks h2c beside HTTP/1.1, as a single node's does: a
+// request over h2c to a follower is forwarded to the lead and answered
+// over h2c.
+func TestNode_H2C(t *testing.T) {
+	url := startTestNATS(t, 1<<20)
+	key := filepath.Join(t.TempDir(), "master.key")
+	a := startTestNode(t, "a", url, key)
+	lead := waitLead(t, a)
+	b := startTestNode(t, "b", url, key)
+	follower := b
+	if lead == b {
+		follower = a
+	}
+	h2 := &http.Client{Timeout: 20 * time.Second, Transport: &http2.Transport{
+		AllowHTTP: true,
+		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}}
+	req, err := http.NewRequest("POST", "http://"+follower.Addr()+"/v1/apps", strings.NewReader(`{"app_id":"h2"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testAdmin)
+	res, err := h2.Do(req)
+	if err != nil {
+		t.Fatalf("POST over h2c to the follower: %v", err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.ProtoMajor != 2 || res.StatusCode != 201 || res.Header.Get(headerNode) != lead.o.NodeName {
+		t.Fatalf("over h2c through the follower: HTTP/%d %d from %q %s; want HTTP/2 201 from the lead %s",
+			res.ProtoMajor, res.StatusCode, res.Header.Get(headerNode), body, lead.o.NodeName)
 	}
 }

@@ -100,9 +100,9 @@ type Options struct {
 	// ingress's port. On by default for a plain-TCP ingress: a connection
 	// that opens with the HTTP/2 preface is served by package engine/h2c,
 	// where one read and one write carry many requests and answers, and
-	// every other connection by fasthttp as HTTP/1.1. Over TLS, and in
-	// cluster mode (Detached: the node serves its own listener), the
-	// ingress serves HTTP/1.1 only.
+	// every other connection by fasthttp as HTTP/1.1. Over TLS the
+	// ingress serves HTTP/1.1 only. A cluster node (Detached: it serves
+	// its own listener) follows the same option on its listener.
 	DisableH2C bool
 
 	Logger     *slog.Logger

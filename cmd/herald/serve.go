@@ -52,7 +52,7 @@ func runServe(args []string) error {
 	fs.Float64Var(&o.Actors.TenantRateLimit, "tenant-rate-limit", 0, "pushes/s each certificate (business_id) may send, 0 for no limit [HERALD_TENANT_RATE_LIMIT]")
 	fs.DurationVar(&o.Actors.RetryWindow, "retry-window", actors.DefaultRetryWindow, "how long a push without its own expiration is retried before it fails \"expired\"")
 	fs.DurationVar(&o.StatusRetention, "status-retention", engine.DefaultStatusRetention, "how long a message's status (GET .../messages/{id}) is kept after it was stored (cluster mode: 1h unless set); 0 keeps statuses forever [HERALD_STATUS_RETENTION]")
-	h2cOn := fs.Bool("h2c", true, "also serve HTTP/2 with prior knowledge (h2c) on the ingress port, beside HTTP/1.1; plain TCP and single-node mode only [HERALD_H2C]")
+	h2cOn := fs.Bool("h2c", true, "also serve HTTP/2 with prior knowledge (h2c) on the ingress port, beside HTTP/1.1; plain TCP only (not with --tls-cert) [HERALD_H2C]")
 	matrixGateway := fs.Bool("matrix-gateway", true, "serve the Matrix push gateway, POST /_matrix/push/v1/notify (unauthenticated by protocol: only app_ids an app mapped are served) [HERALD_MATRIX_GATEWAY]")
 	so := pebble.Options{MemTableSize: pebble.DefaultMemTableSize}
 	fs.Var(mebibytes{&so.MemTableSize}, "store-memtable-mib", "Pebble memtable size in MiB: larger flushes less often but in longer CPU bursts [HERALD_STORE_MEMTABLE_MIB]")
