@@ -93,7 +93,10 @@ func newHTTPMetrics(reg prometheus.Registerer, g prometheus.Gatherer, store stor
 	blockCache := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "herald_store_block_cache_bytes", Help: "Bytes of sstable blocks in Pebble's cache, held outside the Go heap.",
 	}, func() float64 { return float64(store.Stats().BlockCacheBytes) })
-	reg.MustRegister(m.requests, m.latency, m.duplicates, unsettled, stalls, stallTime, compactions, compactionTime, flushes, flushTime, writeFailed, bgErrors, resends, memtables, blockCache)
+	queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "herald_store_queued_commits", Help: "Batches waiting for the store's writer (asynchronous commits, settles among them): a long queue means settles lag behind pushes.",
+	}, func() float64 { return float64(store.Stats().QueuedCommits) })
+	reg.MustRegister(m.requests, m.latency, m.duplicates, unsettled, stalls, stallTime, compactions, compactionTime, flushes, flushTime, writeFailed, bgErrors, resends, memtables, blockCache, queued)
 	return m
 }
 

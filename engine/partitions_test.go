@@ -362,6 +362,10 @@ func TestEngine_PartitionWindow(t *testing.T) {
 	for _, id := range ids {
 		h.waitDone(app, key, id)
 	}
+	// The store's writer queue is exported: how far settles lag behind.
+	if q := h.metric("herald_store_queued_commits"); q < 0 {
+		t.Errorf("herald_store_queued_commits = %v", q)
+	}
 }
 
 // newPartitionedHarness is an engine on a partitioned JetStream log of

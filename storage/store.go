@@ -264,4 +264,8 @@ type Stats struct {
 	// WriteFailed reports a failed commit: the store refuses writes until
 	// it is reopened.
 	WriteFailed bool
+	// QueuedCommits is how many batches wait for the store's writer
+	// (asynchronous commits, settles among them): with the writer's pace,
+	// how far the settles lag behind the pushes.
+	QueuedCommits int
 }

@@ -320,7 +320,7 @@ func (s *Store) Healthy() error {
 
 // Stats returns zeros: JetStream's own figures are the server's to export.
 func (s *Store) Stats() storage.Stats {
-	return storage.Stats{BackgroundErrors: s.bgErrors.Load(), CommitResends: s.resends.Load()}
+	return storage.Stats{BackgroundErrors: s.bgErrors.Load(), CommitResends: s.resends.Load(), QueuedCommits: len(s.writes)}
 }
 
 func (s *Store) ctx() (context.Context, context.CancelFunc) {

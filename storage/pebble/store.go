@@ -361,6 +361,7 @@ func (s *Store) Stats() storage.Stats {
 		FlushTime: m.Flush.WriteThroughput.WorkDuration, CompactionTime: m.Compact.Duration,
 		MemTableBytes: m.MemTable.Size, BlockCacheBytes: uint64(m.BlockCache.Size),
 		WriteFailed: s.writeErr() != nil, BackgroundErrors: s.bgErrors.Load(),
+		QueuedCommits: len(s.writes),
 	}
 }
 
