@@ -19,6 +19,9 @@ type PartitionFeeder interface {
 	// UnsettledIn counts the entries of part its feeds handed over and
 	// that are not settled yet.
 	UnsettledIn(part int) int
+	// ForgetPartition drops those from the store's counts once the
+	// partition is given up: another node settles them now.
+	ForgetPartition(part int)
 }
 
 // DefaultPartitionWindow is Options.PartitionWindow's default: about a
@@ -124,6 +127,9 @@ func (s *Server) HandOverPartition(part int, until time.Time) {
 			for time.Until(until) > handOverMargin && feeder.UnsettledIn(part) > 0 {
 				time.Sleep(20 * time.Millisecond)
 			}
+			// What is left is the next owner's to settle: the backlog
+			// this node's ingress admits against is its own partitions'.
+			defer feeder.ForgetPartition(part)
 		}
 		if err := s.dropPartition(part); err != nil {
 			s.logger.Warn("stop the actors of a released partition", "partition", part, "err", err)

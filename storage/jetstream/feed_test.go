@@ -339,3 +339,44 @@ func TestSweepPartitioned(t *testing.T) {
 		t.Error("the sweep of partition 0's feeder left its tombstone or the expired dedup key")
 	}
 }
+
+// TestForgetPartition: the entries a feed handed over and that are not
+// settled stop counting once the partition is forgotten (given up to
+// another node), and only that partition's.
+func TestForgetPartition(t *testing.T) {
+	const parts = 2
+	c := newCluster(t, 1)
+	nc := c.connect(t)
+	t.Cleanup(nc.Close)
+	s, err := Open(nc, &Options{Logger: quietSlog(), Partitions: parts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var in []*storage.Entry
+	for i := 0; i < 8; i++ {
+		in = append(in, partEntry("s", "r"+string(rune('a'+i)), parts))
+	}
+	if err := s.Append(in); err != nil {
+		t.Fatal(err)
+	}
+	want := [parts]int{}
+	for _, e := range in {
+		want[e.Partition]++
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var rec feedRecorder
+	for p := range parts {
+		go func() { _ = s.Feed(ctx, p, rec.add) }()
+	}
+	rec.waitFor(t, len(in))
+	if s.UnsettledIn(0) != want[0] || s.UnsettledIn(1) != want[1] || s.Unsettled() != len(in) {
+		t.Fatalf("fed: %d and %d unsettled by partition, %d in all; want %v", s.UnsettledIn(0), s.UnsettledIn(1), s.Unsettled(), want)
+	}
+	s.ForgetPartition(0)
+	if s.UnsettledIn(0) != 0 || s.UnsettledIn(1) != want[1] || s.Unsettled() != want[1] {
+		t.Errorf("after forgetting partition 0: %d and %d by partition, %d in all; want 0, %d, %d",
+			s.UnsettledIn(0), s.UnsettledIn(1), s.Unsettled(), want[1], want[1])
+	}
+}

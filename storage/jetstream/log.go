@@ -219,6 +219,24 @@ func (l *messageLog) fed(seq uint64, part int) {
 	l.mu.fed[part]++
 }
 
+// ForgetPartition drops the entries of partition part this store's feeds
+// handed over and that are not settled yet from its counts (Unsettled,
+// UnsettledIn): the partition went to another node, which settles them,
+// and this store, no longer feeding it, would not see their tombstones.
+func (s *Store) ForgetPartition(part int) {
+	s.log.mu.Lock()
+	defer s.log.mu.Unlock()
+	if s.log.mu.fed[part] == 0 {
+		return
+	}
+	for seq := range s.log.mu.unsettled {
+		if storage.PartitionOfSeq(seq) == part {
+			delete(s.log.mu.unsettled, seq)
+		}
+	}
+	delete(s.log.mu.fed, part)
+}
+
 // UnsettledIn counts the entries of partition part this store's feeds
 // handed over and that are not settled yet.
 func (s *Store) UnsettledIn(part int) int {
