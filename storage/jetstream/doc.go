@@ -38,7 +38,9 @@
 // Requests nobody takes are sent again until Options.Timeout: a publish
 // answered "no responders" (no server had the stream's subjects yet) or
 // refused as one atomic batch too many in flight (the server allows 50 per
-// stream; a store keeps at most Options.MaxInflightBatches), and a read no
+// stream; a store keeps at most Options.MaxInflightBatches) or dropped as
+// incomplete (what a server holding too many batches also answers), and a
+// read no
 // leader answered within two seconds. Append's batch carries a message id
 // (Nats-Msg-Id on its first message), so it is sent again too when its
 // answer does not come within two seconds (a stream leader that died):

@@ -53,7 +53,9 @@ func newCluster(t testing.TB, n int) *cluster {
 }
 
 func (c *cluster) config(i int) ServerConfig {
-	cfg := ServerConfig{Name: fmt.Sprintf("n%d", i), Dir: c.dirs[i], Host: "127.0.0.1", Port: c.ports[i]}
+	// Ready within a minute: three servers starting under the race
+	// detector beside other packages' tests took over the default 10s.
+	cfg := ServerConfig{Name: fmt.Sprintf("n%d", i), Dir: c.dirs[i], Host: "127.0.0.1", Port: c.ports[i], ReadyTimeout: time.Minute}
 	if len(c.cports) > 0 {
 		cfg.ClusterName, cfg.ClusterPort = "herald", c.cports[i]
 		for j, p := range c.cports {

@@ -518,6 +518,11 @@ const (
 	errCodeWrongLastSeq      = 10071
 	errCodeWrongLastSeqConst = 10164
 	errCodeTooManyInflight   = 10210
+	// The server dropped a batch's first messages before its commit came
+	// (JSAtomicPublishIncompleteBatchErr), as it does when it holds too
+	// many batches: nothing of it is stored, so it is sent again like a
+	// batch refused as one too many.
+	errCodeIncompleteBatch = 10176
 	// A batch's message id is in the duplicate window: the batch landed
 	// before (JSAtomicPublishContainsDuplicateMessageErr), or is being
 	// stored now (JSStreamDuplicateMessageConflict).
@@ -664,7 +669,7 @@ func parseBatchAck(data []byte, n int) (uint64, error) {
 			return 0, errConflict
 		}
 		switch ack.Error.ErrCode {
-		case errCodeTooManyInflight:
+		case errCodeTooManyInflight, errCodeIncompleteBatch:
 			return 0, errTooManyInflight
 		case errCodeDuplicateInBatch:
 			return ack.Sequence, errLanded
