@@ -112,21 +112,24 @@ func waitLead(t *testing.T, nodes ...*Node) *Node {
 	return nil
 }
 
+// startLeadAndFollower starts two nodes on one NATS server, the first
+// until it leads, and returns the lead and the other.
+func startLeadAndFollower(t *testing.T) (lead, follower *Node) {
+	t.Helper()
+	url := startTestNATS(t, 1<<20)
+	key := filepath.Join(t.TempDir(), "master.key")
+	lead = startTestNode(t, "a", url, key)
+	waitLead(t, lead) // alone, it takes the lease
+	return lead, startTestNode(t, "b", url, key)
+}
+
 // Two nodes on one NATS server: one leads, the other forwards every
 // request to it and relays the answer, errors included; a request larger
 // than a NATS message is refused at the follower with 413; when the lead
 // shuts down it releases the lease and the other node serves at once,
 // with what the first one stored.
 func TestNode_ForwardAndHandOver(t *testing.T) {
-	url := startTestNATS(t, 1<<20)
-	key := filepath.Join(t.TempDir(), "master.key")
-	a := startTestNode(t, "a", url, key)
-	lead := waitLead(t, a)
-	b := startTestNode(t, "b", url, key)
-	follower := b
-	if lead == b {
-		follower = a
-	}
+	lead, follower := startLeadAndFollower(t)
 
 	created := call(t, follower, "POST", "/v1/apps", `{"app_id":"demo"}`)
 	if created.status != 201 || created.node != lead.o.NodeName {
@@ -274,15 +277,7 @@ func TestNode_LeaseTTLMismatch(t *testing.T) {
 // request over h2c to a follower is forwarded to the lead and answered
 // over h2c.
 func TestNode_H2C(t *testing.T) {
-	url := startTestNATS(t, 1<<20)
-	key := filepath.Join(t.TempDir(), "master.key")
-	a := startTestNode(t, "a", url, key)
-	lead := waitLead(t, a)
-	b := startTestNode(t, "b", url, key)
-	follower := b
-	if lead == b {
-		follower = a
-	}
+	lead, follower := startLeadAndFollower(t)
 	h2 := &http.Client{Timeout: 20 * time.Second, Transport: &http2.Transport{
 		AllowHTTP: true,
 		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {

@@ -28,13 +28,7 @@ func TestOptions_Validate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			o := Options{NodeName: "n1", ClusterListen: peers[0], Peers: peers}
 			tt.edit(&o)
-			err := o.EnsureDefaults().Validate()
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Fatalf("Validate = %v; want nil", err)
-			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-				t.Fatalf("Validate = %v; want an error naming %q", err, tt.wantErr)
-			}
+			wantValidateErr(t, o.EnsureDefaults().Validate(), tt.wantErr)
 		})
 	}
 }
@@ -103,5 +97,17 @@ func TestNodeRateShare(t *testing.T) {
 		if got := nodeRateShare(c.limit, c.peers); got != c.want {
 			t.Errorf("nodeRateShare(%v, %d) = %v, want %v", c.limit, c.peers, got, c.want)
 		}
+	}
+}
+
+// wantValidateErr fails the test unless err is nil when want is "", or an
+// error whose text names want.
+func wantValidateErr(t *testing.T, err error, want string) {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Fatalf("Validate = %v; want nil", err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Fatalf("Validate = %v; want an error naming %q", err, want)
 	}
 }

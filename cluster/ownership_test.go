@@ -207,16 +207,9 @@ func startOwnNode(c ownCase, id int, url string, led *ownLedger) (ownNode, error
 
 func runOwnCase(t *testing.T, c ownCase) (ownCost, []ownRep) {
 	srv := startOwnServers(t)
-	admin, err := nats.Connect(srv.urls(), nats.MaxReconnects(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	js, err := jetstream.New(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := connectJS(t, srv.urls())
 	setUpOwnScheme(t, js, c)
+	var err error
 
 	var cost ownCost
 	w := c.TTL

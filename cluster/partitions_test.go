@@ -40,13 +40,7 @@ func TestPartitionOptions_Validate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			o := PartitionOptions{Node: "n1"}
 			tt.edit(&o)
-			err := o.EnsureDefaults().Validate()
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Fatalf("Validate = %v; want nil", err)
-			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-				t.Fatalf("Validate = %v; want an error naming %q", err, tt.wantErr)
-			}
+			wantValidateErr(t, o.EnsureDefaults().Validate(), tt.wantErr)
 		})
 	}
 }
@@ -159,15 +153,7 @@ func startPartCluster(t *testing.T, count int, ttl time.Duration) *partCluster {
 
 func startPartClusterOn(t *testing.T, srv partServers, count int, ttl time.Duration) *partCluster {
 	t.Helper()
-	admin, err := nats.Connect(srv.urls(), nats.MaxReconnects(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(admin.Close)
-	js, err := jetstream.New(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin, js := connectJS(t, srv.urls())
 	c := &partCluster{t: t, srv: srv, admin: admin, js: js, count: count, ttl: ttl, led: newOwnLedger(), seen: map[[2]int]time.Time{}, stop: make(chan struct{}), done: make(chan struct{})}
 	errs := make(chan error, 3)
 	for i := range 3 {
@@ -713,16 +699,7 @@ func TestPartitions_SlowHandler(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a nats-server")
 	}
-	url := startTestNATS(t, 1<<20)
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := connectJS(t, startTestNATS(t, 1<<20))
 	const ttl = time.Second
 	h := &blockingHandler{partRecorder: newPartRecorder(), release: make(chan struct{}), calls: make(chan int, 16)}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -842,6 +819,22 @@ func (c *procServers) stop(i int) {
 func (c *procServers) url(i int) string { return loopbackURL(c.ports[i]) }
 func (c *procServers) urls() string     { return loopbackURLs(c.ports) }
 
+// connectJS connects to urls (reconnecting for as long as the test
+// runs, which closes it) and returns the connection and its JetStream.
+func connectJS(t *testing.T, urls string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(urls, nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
 // handoverRecorder is a partRecorder that can finish a partition's work:
 // it records each HandOver and its deadline.
 type handoverRecorder struct {
@@ -860,16 +853,7 @@ func (r *handoverRecorder) HandOver(p int, until time.Time) {
 // deadline still ahead; a plain Stop (the node dies as far as it knows)
 // loses them.
 func TestPartitions_HandOverOnStop(t *testing.T) {
-	url := startTestNATS(t, 1<<20)
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := connectJS(t, startTestNATS(t, 1<<20))
 	for _, release := range []bool{true, false} {
 		rec := &handoverRecorder{partRecorder: newPartRecorder(), handed: map[int]time.Time{}}
 		ps, err := StartPartitions(context.Background(), js, PartitionOptions{Node: "solo", Count: 4, TTL: 2 * time.Second, Replicas: 1}, rec)

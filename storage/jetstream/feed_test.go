@@ -162,14 +162,9 @@ func TestFeedPartitioned(t *testing.T) {
 }
 
 func TestFeedPartitionedRefusals(t *testing.T) {
-	c := newCluster(t, 1)
+	s, c := openTest(t, Options{Partitions: 4})
 	nc := c.connect(t)
 	t.Cleanup(nc.Close)
-	s, err := Open(nc, &Options{Logger: quietSlog(), Partitions: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	bad := partEntry("s", "r", 4)
 	bad.Partition = 4
 	if err := s.Append([]*storage.Entry{bad}); err == nil {
@@ -235,14 +230,7 @@ func TestLayoutOfOldStream(t *testing.T) {
 // feed goes on with the entries appended after, and hands none over twice.
 func TestFeedGoesOnAfterServerRestart(t *testing.T) {
 	const parts = 2
-	c := newCluster(t, 1)
-	nc := c.connect(t)
-	t.Cleanup(nc.Close)
-	s, err := Open(nc, &Options{Logger: quietSlog(), Partitions: parts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, c := openTest(t, Options{Partitions: parts})
 	var to []string
 	for i := 0; len(to) < 5; i++ {
 		if u := "r" + string(rune('a'+i)); storage.PartitionOf("a", u, parts) == 1 {
@@ -345,14 +333,7 @@ func TestSweepPartitioned(t *testing.T) {
 // another node), and only that partition's.
 func TestForgetPartition(t *testing.T) {
 	const parts = 2
-	c := newCluster(t, 1)
-	nc := c.connect(t)
-	t.Cleanup(nc.Close)
-	s, err := Open(nc, &Options{Logger: quietSlog(), Partitions: parts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := openTest(t, Options{Partitions: parts})
 	var in []*storage.Entry
 	for i := 0; i < 8; i++ {
 		in = append(in, partEntry("s", "r"+string(rune('a'+i)), parts))
