@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -200,18 +199,9 @@ func UserOfPath(path string) (app, user string, ok bool) {
 		path = path[:i]
 	}
 	var buf [maxSegments]string
-	seg, ok := splitPath(strings.TrimPrefix(path, "/"), buf[:0])
-	if !ok || len(seg) < 4 || seg[0] != "v1" || seg[1] != "apps" || seg[3] != "users" {
+	seg, ok, err := pathIDs(path, buf[:0])
+	if err != nil || !ok || len(seg) < 4 || seg[0] != "v1" || seg[1] != "apps" || seg[3] != "users" {
 		return "", "", false
-	}
-	for i, v := range seg {
-		if strings.IndexByte(v, '%') >= 0 {
-			u, err := url.PathUnescape(v)
-			if err != nil {
-				return "", "", false
-			}
-			seg[i] = u
-		}
 	}
 	var r request
 	if ep := match(&r, seg); ep == nil || !ep.hasUser {

@@ -80,22 +80,13 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) (string, *apiError) {
 		return route, nil
 	}
 	var buf [maxSegments]string
-	seg, ok := splitPath(strings.TrimPrefix(path, "/"), buf[:0])
+	seg, ok, err := pathIDs(path, buf[:0])
+	if err != nil {
+		return routeUnknown, errorf(400, codeNotFound, "bad escape in path")
+	}
 	r := &request{ctx: ctx}
 	var ep *endpoint
 	if ok {
-		// Ids are unescaped after the split, so an escaped '/' stays
-		// inside its id.
-		for i, v := range seg {
-			if strings.IndexByte(v, '%') < 0 {
-				continue
-			}
-			u, err := url.PathUnescape(v)
-			if err != nil {
-				return routeUnknown, errorf(400, codeNotFound, "bad escape in path")
-			}
-			seg[i] = u
-		}
 		ep = match(r, seg)
 	}
 	// Open routes (health, metrics, the document, the console) keep
@@ -283,6 +274,27 @@ func init() {
 			ep.hasGroup = ep.hasGroup || s == "{group}"
 		}
 	}
+}
+
+// pathIDs splits a path (without its query) into segments in dst and
+// unescapes each after the split, so an escaped '/' stays inside its id.
+// ok is false for a path of too many segments; err reports a bad escape.
+func pathIDs(path string, dst []string) (seg []string, ok bool, err error) {
+	seg, ok = splitPath(strings.TrimPrefix(path, "/"), dst)
+	if !ok {
+		return nil, false, nil
+	}
+	for i, v := range seg {
+		if strings.IndexByte(v, '%') < 0 {
+			continue
+		}
+		u, err := url.PathUnescape(v)
+		if err != nil {
+			return nil, false, err
+		}
+		seg[i] = u
+	}
+	return seg, true, nil
 }
 
 // match picks the endpoint for a path's segments and fills in the path's
