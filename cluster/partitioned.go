@@ -176,8 +176,7 @@ func (n *Node) handlePartitioned(ctx *fasthttp.RequestCtx) {
 			"this node is starting (waiting for the cluster's quorum); try again", 1)
 		return
 	}
-	if app, user, ok := engine.UserOfPath(string(ctx.URI().PathOriginal())); ok {
-		part := storage.PartitionOf(app, user, n.o.Partitions)
+	if part, ok := n.userPartition(ctx); ok {
 		if !p.ps.Owns(part) {
 			owner, known := p.ps.Owner(part)
 			if !known || owner == n.o.NodeName {
@@ -193,6 +192,21 @@ func (n *Node) handlePartitioned(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.Set(headerNode, n.o.NodeName)
 }
 
+// partitionOf is the partition of (app, user) in this cluster.
+func (n *Node) partitionOf(app, user string) int {
+	return storage.PartitionOf(app, user, n.o.Partitions)
+}
+
+// userPartition is the partition of the user whose actor answers the
+// request, if one does (engine.UserOfPath).
+func (n *Node) userPartition(ctx *fasthttp.RequestCtx) (int, bool) {
+	app, user, ok := engine.UserOfPath(string(ctx.URI().PathOriginal()))
+	if !ok {
+		return 0, false
+	}
+	return n.partitionOf(app, user), true
+}
+
 // serveForwardedOwned answers a user request another node forwarded here
 // as the owner of its partition, unless this node no longer owns it.
 func (n *Node) serveForwardedOwned(m *nats.Msg) {
@@ -202,7 +216,7 @@ func (n *Node) serveForwardedOwned(m *nats.Msg) {
 			engine.WriteError(rc, fasthttp.StatusServiceUnavailable, "no_owner", "the owning node is stopping; try again", 1)
 			return
 		}
-		if app, user, ok := engine.UserOfPath(string(rc.URI().PathOriginal())); ok && !p.ps.Owns(storage.PartitionOf(app, user, n.o.Partitions)) {
+		if part, ok := n.userPartition(rc); ok && !p.ps.Owns(part) {
 			engine.WriteError(rc, fasthttp.StatusServiceUnavailable, "no_owner", "this user's partition moved to another node; try again", 1)
 			return
 		}
@@ -218,7 +232,7 @@ func (n *Node) releaseRemote(ctx context.Context, app, user, token, claimedBy st
 	if p == nil {
 		return errors.New("cluster: this node is not serving")
 	}
-	part := storage.PartitionOf(app, user, n.o.Partitions)
+	part := n.partitionOf(app, user)
 	owner, ok := p.ps.Owner(part)
 	if !ok {
 		return fmt.Errorf("cluster: partition %d has no owner at the moment", part)
@@ -254,7 +268,7 @@ func (n *Node) serveRelease(m *nats.Msg) {
 		return
 	}
 	p := n.parts.Load()
-	if p == nil || !p.ps.Owns(storage.PartitionOf(req.App, req.User, n.o.Partitions)) {
+	if p == nil || !p.ps.Owns(n.partitionOf(req.App, req.User)) {
 		answer(errors.New("not the owner of this user's partition"))
 		return
 	}
