@@ -75,7 +75,7 @@ func (n *Node) runPartitioned(ctx context.Context) {
 		sub, err := n.nc.Subscribe(subj, fn)
 		if err != nil {
 			n.log.Error("cannot subscribe; this node serves nothing", "subject", subj, "err", err)
-			n.closeParted(p)
+			_ = n.closeParted(expired(), p)
 			return
 		}
 		p.subs = append(p.subs, sub)
@@ -87,7 +87,7 @@ func (n *Node) runPartitioned(ctx context.Context) {
 		if ctx.Err() == nil {
 			n.log.Error("cannot take partitions; this node serves nothing", "err", err)
 		}
-		n.closeParted(p)
+		_ = n.closeParted(expired(), p)
 		return
 	}
 	p.ps = ps
@@ -123,26 +123,25 @@ func nodeRateShare(limit float64, peers int) float64 {
 	return limit / float64(peers)
 }
 
-// closeParted stops what runPartitioned started.
-func (n *Node) closeParted(p *parted) {
+// closeParted stops what runPartitioned started: the subscriptions, the
+// leases when it took any (releasing them, so the survivors take them at
+// once), and the engine within ctx.
+func (n *Node) closeParted(ctx context.Context, p *parted) error {
 	for _, s := range p.subs {
 		_ = s.Unsubscribe()
 	}
-	_ = p.srv.Shutdown(expired())
+	if p.ps != nil {
+		p.ps.Stop(ctx, true)
+	}
+	return p.srv.Shutdown(ctx)
 }
 
-// stopPartitioned gives the partitions up (releasing the leases, so that
-// the survivors take them at once) and stops the engine within ctx.
+// stopPartitioned gives the partitions up and stops the engine within ctx.
 func (n *Node) stopPartitioned(ctx context.Context) error {
-	p := n.parts.Swap(nil)
-	if p == nil {
-		return nil
+	if p := n.parts.Swap(nil); p != nil {
+		return n.closeParted(ctx, p)
 	}
-	for _, s := range p.subs {
-		_ = s.Unsubscribe()
-	}
-	p.ps.Stop(ctx, true)
-	return p.srv.Shutdown(ctx)
+	return nil
 }
 
 // partitionEngine hands the partitions this node gains and loses to its
