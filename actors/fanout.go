@@ -15,8 +15,22 @@ import (
 // startFanout asks the fan-outs parent to start one group message's fan-out.
 type startFanout struct{ entry *storage.Entry }
 
-// fanoutPanicked tells the parent a fan-out stopped on a panic.
-type fanoutPanicked struct{ entry *storage.Entry }
+// fanoutStopped tells the parent a fan-out stopped without settling its
+// message: on a panic, or on a store error it could not wait out.
+type fanoutStopped struct {
+	entry    *storage.Entry
+	runs     fanoutRuns
+	panicked bool
+}
+
+// fanoutRuns counts how often one message's fan-out stopped unsettled.
+type fanoutRuns struct{ panics, failures int }
+
+// restartFanout asks the parent to start a fan-out again after a failure.
+type restartFanout struct {
+	entry *storage.Entry
+	runs  fanoutRuns
+}
 
 // maxFanoutRestarts bounds how often a group message whose fan-out
 // panicked is started again (from its persisted cursor) before it is left
@@ -26,15 +40,23 @@ const maxFanoutRestarts = 2
 
 // fanoutsParent starts and watches the fan-out actors so Shutdown can stop
 // them together. They are watched rather than its children for the reason
-// given on usersDirectory: a parent's child set retains dead actors. A
-// fan-out that panicked is started again at once (maxFanoutRestarts), so
-// its message does not wait for a process restart.
+// given on usersDirectory: a parent's child set retains dead actors.
+//
+// A fan-out that stopped unsettled is started again from its persisted
+// cursor, so its message does not wait for a process restart: one that
+// panicked at once (maxFanoutRestarts), one that met a store error after a
+// backoff, for as long as it takes (a cluster's store refuses reads and
+// writes for seconds while a stream leader moves). Waiting for a restart
+// is not enough in partitioned mode: the partition's feed has handed the
+// entry over already and would never hand it out again.
 type fanoutsParent struct {
 	sys *System
 	// running are the fan-outs by pid id, with their log entries'
 	// partitions (dropPartition).
-	running  map[string]runningFanout
-	restarts map[uint64]int // by seq, of fan-outs that panicked
+	running map[string]runningFanout
+	// waiting are the fan-outs to start again after a backoff, by seq; a
+	// partition given up meanwhile forgets its own.
+	waiting map[uint64]*storage.Entry
 }
 
 type runningFanout struct {
@@ -45,23 +67,25 @@ type runningFanout struct {
 func (p *fanoutsParent) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *startFanout:
-		p.start(ctx, m.entry)
-	case *fanoutPanicked:
-		if p.restarts == nil {
-			p.restarts = make(map[uint64]int)
+		p.start(ctx, m.entry, fanoutRuns{})
+	case *fanoutStopped:
+		p.stopped(ctx, m)
+	case *restartFanout:
+		if _, ok := p.waiting[m.entry.Seq]; ok {
+			delete(p.waiting, m.entry.Seq)
+			p.start(ctx, m.entry, m.runs)
 		}
-		if p.restarts[m.entry.Seq]++; p.restarts[m.entry.Seq] <= maxFanoutRestarts {
-			p.start(ctx, m.entry)
-			return
-		}
-		delete(p.restarts, m.entry.Seq)
-		p.sys.logger.Error("group fan-out keeps panicking: left in the log for the next start", "app", m.entry.App, "seq", m.entry.Seq)
 	case *actor.Terminated:
 		delete(p.running, m.Who.Id)
 	case *dropPartition:
 		for _, f := range p.running {
 			if f.part == m.part {
 				ctx.Stop(f.pid)
+			}
+		}
+		for seq, e := range p.waiting {
+			if e.Partition == m.part {
+				delete(p.waiting, seq)
 			}
 		}
 		ctx.Respond(ok{})
@@ -72,8 +96,31 @@ func (p *fanoutsParent) Receive(ctx actor.Context) {
 	}
 }
 
-func (p *fanoutsParent) start(ctx actor.Context, e *storage.Entry) {
-	pid := p.sys.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &fanoutActor{sys: p.sys, entry: e} }, p.sys.withPool))
+// stopped starts a fan-out that stopped unsettled again, at once after a
+// panic and after a backoff after a store error.
+func (p *fanoutsParent) stopped(ctx actor.Context, m *fanoutStopped) {
+	e, runs := m.entry, m.runs
+	if m.panicked {
+		if runs.panics++; runs.panics <= maxFanoutRestarts {
+			p.start(ctx, e, runs)
+			return
+		}
+		p.sys.logger.Error("group fan-out keeps panicking: left in the log for the next start", "app", e.App, "seq", e.Seq)
+		return
+	}
+	delay := min(fanoutRetryFirst<<min(runs.failures, 10), fanoutRetryMax)
+	runs.failures++
+	if p.waiting == nil {
+		p.waiting = make(map[uint64]*storage.Entry)
+	}
+	p.waiting[e.Seq] = e
+	p.sys.logger.Warn("group fan-out stopped on a store error; starting it again", "app", e.App, "seq", e.Seq,
+		"attempt", runs.failures, "in", delay.String())
+	p.sys.timers.sendAfter(delay, ctx.Self(), &restartFanout{entry: e, runs: runs})
+}
+
+func (p *fanoutsParent) start(ctx actor.Context, e *storage.Entry, runs fanoutRuns) {
+	pid := p.sys.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &fanoutActor{sys: p.sys, entry: e, runs: runs} }, p.sys.withPool))
 	ctx.Watch(pid)
 	if p.running == nil {
 		p.running = make(map[string]runningFanout)
@@ -99,7 +146,8 @@ func (p *fanoutsParent) start(ctx actor.Context, e *storage.Entry) {
 type fanoutActor struct {
 	sys     *System
 	entry   *storage.Entry
-	deliver *Deliver // the message as members' actors get it
+	runs    fanoutRuns // earlier runs of this message's fan-out that stopped unsettled
+	deliver *Deliver   // the message as members' actors get it
 
 	scanAfter string // the roster is read after this user id
 	exhausted bool   // the whole roster has been read
@@ -147,20 +195,18 @@ func (f *fanoutActor) Receive(ctx actor.Context) {
 	defer func() {
 		// A panic would make protoactor restart the actor under the same
 		// PID, and answers meant for the old one would reach the new one.
-		// Stop instead: the message stays unsettled in the log and is
-		// replayed at the next start, as after any other fan-out failure.
+		// Stop instead, and let the parent start it again from its
+		// cursor.
 		if r := recover(); r != nil {
 			f.sys.panicked("fanout", r)
-			ctx.Send(f.sys.fanouts, &fanoutPanicked{entry: f.entry})
+			ctx.Send(f.sys.fanouts, &fanoutStopped{entry: f.entry, runs: f.runs, panicked: true})
 			ctx.Stop(ctx.Self())
 		}
 	}()
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		if err := f.start(ctx); err != nil {
-			// Unsettled in the log: replayed at the next start.
-			f.sys.logger.Error("start group fan-out", "app", f.entry.App, "seq", f.entry.Seq, "err", err)
-			ctx.Stop(ctx.Self())
+			f.fail(ctx, "start group fan-out", err)
 			return
 		}
 		f.fill(ctx)
@@ -169,8 +215,7 @@ func (f *fanoutActor) Receive(ctx actor.Context) {
 	case *membersClaimed:
 		f.asked--
 		if err := f.deliverClaimed(ctx, m); err != nil {
-			f.sys.logger.Error("deliver to group members", "app", f.entry.App, "seq", f.entry.Seq, "err", err)
-			ctx.Stop(ctx.Self()) // unsettled: replayed at the next start
+			f.fail(ctx, "deliver to group members", err)
 			return
 		}
 		f.fill(ctx)
@@ -211,6 +256,17 @@ func (f *fanoutActor) Receive(ctx actor.Context) {
 			ctx.Send(f.sys.users, &releaseClaims{owner: ctx.Self()})
 		}
 	}
+}
+
+// fail stops the fan-out, its message unsettled, after an error it cannot
+// wait out itself; the parent starts it again from its cursor, unless the
+// store is closing (the next process start replays it).
+func (f *fanoutActor) fail(ctx actor.Context, what string, err error) {
+	f.sys.logger.Error(what, "app", f.entry.App, "seq", f.entry.Seq, "err", err)
+	if !errors.Is(err, storage.ErrClosed) {
+		ctx.Send(f.sys.fanouts, &fanoutStopped{entry: f.entry, runs: f.runs})
+	}
+	ctx.Stop(ctx.Self())
 }
 
 // start renders the push text once for all members and loads the cursor.
@@ -317,8 +373,10 @@ func (f *fanoutActor) fill(ctx actor.Context) {
 		f.popSettled(b)
 		b.SettleGroup(e.App, e.Seq)
 		if err := f.sys.store.CommitAsync(b); err != nil {
-			f.sys.logger.Error("settle group message", "app", e.App, "seq", e.Seq, "err", err)
-		} else if e.Slice == nil {
+			f.fail(ctx, "settle group message", err)
+			return
+		}
+		if e.Slice == nil {
 			f.sys.metrics.messagesDone.Inc()
 		}
 		ctx.Stop(ctx.Self())
@@ -368,7 +426,7 @@ func (f *fanoutActor) deliverClaimed(ctx actor.Context, m *membersClaimed) (err 
 		return nil
 	}
 	if err != nil {
-		return err // some members were planned: left for the next start
+		return err // some members were planned: the fan-out starts again from its cursor
 	}
 	f.readFailures = 0
 	f.sys.metrics.fanoutDirect.Add(float64(len(m.claimed)))

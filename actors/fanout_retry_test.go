@@ -19,7 +19,7 @@ import (
 // 0, as a cluster's store refuses reads while a stream leader moves.
 type flakyReads struct {
 	storage.Store
-	kind  string // "roster" (ScanMembers), "user" (User) or "users" (Users)
+	kind  string // "roster" (ScanMembers), "user" (User), "users" (Users) or "group" (Group)
 	fails atomic.Int32
 }
 
@@ -32,6 +32,13 @@ func (f *flakyReads) ScanMembers(app, group, after string, limit int, fn func(st
 		return after, errUnavailable
 	}
 	return f.Store.ScanMembers(app, group, after, limit, fn)
+}
+
+func (f *flakyReads) Group(app, group string) (storage.Group, error) {
+	if f.fail("group") {
+		return storage.Group{}, errUnavailable
+	}
+	return f.Store.Group(app, group)
 }
 
 func (f *flakyReads) User(app, user string) (storage.User, error) {
@@ -51,7 +58,9 @@ func (f *flakyReads) Users(app string, ids []string, fn func(i int, u storage.Us
 // A delivery whose reads fail is tried again, backing off, and pushed to
 // every recipient once the reads succeed, instead of waiting in the log
 // for the next start: a fan-out's roster read, a one-to-one recipient's
-// record, and a fan-out's read of the members it claimed.
+// record, a fan-out's read of the members it claimed, and the reads that
+// start a fan-out (it stops, and its parent starts it again: in
+// partitioned mode no feed would hand the entry out again).
 func TestDelivery_RetriesFailedReads(t *testing.T) {
 	const members = 9
 	tests := []struct {
@@ -64,6 +73,7 @@ func TestDelivery_RetriesFailedReads(t *testing.T) {
 		{"fan-out roster", "roster", true, false, "group message unsettled after the roster came back"},
 		{"one-to-one recipient's record", "user", false, true, "message unsettled after the record came back"},
 		{"fan-out's claimed members", "users", true, true, "group message unsettled after the records came back"},
+		{"fan-out's start", "group", true, false, "group message unsettled after the group's record came back"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
