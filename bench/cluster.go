@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -193,6 +195,10 @@ func stopClusterNodes(nodes []*clusterNode) {
 type pushLedger struct {
 	mu       sync.Mutex
 	expected map[[16]byte]int // apns-id → pushes received
+	// parts are the expected pushes' log partitions (their messages'
+	// seqs' low bytes, see storage.PartitionOfSeq), for the report of
+	// what is missing.
+	parts map[[16]byte]uint8
 	// perSecond counts expected pushes received per wall-clock second.
 	perSecond map[int64]int
 	dups      int
@@ -200,17 +206,38 @@ type pushLedger struct {
 }
 
 func newPushLedger() *pushLedger {
-	return &pushLedger{expected: make(map[[16]byte]int), perSecond: make(map[int64]int)}
+	return &pushLedger{expected: make(map[[16]byte]int), parts: make(map[[16]byte]uint8), perSecond: make(map[int64]int)}
 }
 
-func (l *pushLedger) expect(ids [][16]byte) {
+// expect records the pushes ids of messages seqs.
+func (l *pushLedger) expect(ids [][16]byte, seqs []uint64) {
 	l.mu.Lock()
-	for _, id := range ids {
+	for i, id := range ids {
 		if _, ok := l.expected[id]; !ok {
 			l.expected[id] = 0
+			l.parts[id] = uint8(storage.PartitionOfSeq(seqs[i]))
 		}
 	}
 	l.mu.Unlock()
+}
+
+// missingByPartition counts the missing pushes by the log partition of
+// their message: "3: 5000, 7: 12".
+func (l *pushLedger) missingByPartition() string {
+	l.mu.Lock()
+	byPart := make(map[int]int)
+	for id, c := range l.expected {
+		if c == 0 {
+			byPart[int(l.parts[id])]++
+		}
+	}
+	l.mu.Unlock()
+	keys := slices.Sorted(maps.Keys(byPart))
+	out := make([]string, len(keys))
+	for i, p := range keys {
+		out[i] = fmt.Sprintf("%d: %d", p, byPart[p])
+	}
+	return strings.Join(out, ", ")
 }
 
 // receive counts r if it is an expected push. A receipt can arrive before
@@ -302,14 +329,15 @@ func (cl *clusterLoad) run(ctx context.Context, d time.Duration) {
 					continue
 				}
 				push := make([][16]byte, 0, clusterBatch)
+				seqs := make([]uint64, 0, clusterBatch)
 				for k, id := range ids.MessageIDs {
 					seq, _ := strconv.ParseUint(id, 10, 64)
 					pid, ok := mockapns.ParseApnsID(storage.PushID(cl.app, seq, deviceToken("u", (first+k)%clusterUsers)))
 					if ok {
-						push = append(push, pid)
+						push, seqs = append(push, pid), append(seqs, seq)
 					}
 				}
-				cl.ledger.expect(push)
+				cl.ledger.expect(push, seqs)
 				cl.accepted.Add(clusterBatch)
 			}
 		}()
@@ -325,6 +353,27 @@ func (e *env) follow(l *pushLedger) (stop func(), err error) {
 		return nil, err
 	}
 	return e.ticker(100*time.Millisecond, func() { _, _ = t.read(l.receive) }), nil
+}
+
+// lostNote, when pushes are missing after the drain, saves every node's
+// recent output to the temporary directory (the bench's own is removed) and returns a note
+// naming the files and, with partitions and a ledger, the partitions
+// the missing pushes' messages are in.
+func (e *env) lostNote(nodes []*clusterNode, l *pushLedger, lost, partitions int) string {
+	if lost == 0 {
+		return ""
+	}
+	var note []string
+	if partitions > 1 && l != nil {
+		note = append(note, "missing by partition "+l.missingByPartition())
+	}
+	for _, n := range nodes {
+		path := filepath.Join(os.TempDir(), fmt.Sprintf("herald-bench-lost-%s-%d.log", n.name, time.Now().Unix()))
+		if err := os.WriteFile(path, []byte(n.proc.Output()), 0o644); err == nil {
+			note = append(note, n.name+"'s output in "+path)
+		}
+	}
+	return "; " + strings.Join(note, "; ")
 }
 
 // waitAllPushed waits until every expected push arrived or timeout.
@@ -460,7 +509,7 @@ func (e *env) clusterRuns(ctx context.Context, partitions int, oneRate float64) 
 		return fmt.Errorf("%s: %w", label, err)
 	}
 	r.Add("cluster", label+" (JetStream R3): delivered pushes/s", threeRate, "pushes/s",
-		ratioNote(threeRate, oneRate, "one node", "goal ≥ 0.3×")+fmt.Sprintf("; round-robin over the nodes; %d lost", lost))
+		ratioNote(threeRate, oneRate, "one node", "goal ≥ 0.3×")+fmt.Sprintf("; round-robin over the nodes; %d lost", lost)+e.lostNote(nodes, nil, lost, partitions))
 	var total time.Duration
 	var each []string
 	for i, c := range cpu {
@@ -554,7 +603,7 @@ func (e *env) clusterKill(ctx context.Context, nodes []*clusterNode, label strin
 	r.Add("cluster", k+"pushes/s from kill to takeover", l.rate(killAt, killAt.Add(takeover)), "pushes/s", "")
 	r.Add("cluster", k+"pushes/s after takeover", l.rate(resumeAt, end), "pushes/s",
 		fmt.Sprintf("the killed node rejoined %.1f s after the kill", rejoin.Seconds()))
-	r.Add("cluster", k+"lost", float64(lost), "pushes", fmt.Sprintf("of %d accepted; goal 0", cl.accepted.Load()))
+	r.Add("cluster", k+"lost", float64(lost), "pushes", fmt.Sprintf("of %d accepted; goal 0", cl.accepted.Load())+e.lostNote(nodes, l, lost, partitions))
 	l.mu.Lock()
 	dups := l.dups
 	l.mu.Unlock()
