@@ -164,6 +164,11 @@ type nodeStatus struct {
 	// node owns.
 	Partitions int   `json:"partitions,omitempty"`
 	Owned      []int `json:"owned,omitempty"`
+	// Backlog, in a partitioned cluster, estimates the messages waiting
+	// for delivery in this node's partitions; ClusterBacklog, in all of
+	// them, is what --high-water admits against.
+	Backlog        *int `json:"backlog,omitempty"`
+	ClusterBacklog *int `json:"cluster_backlog,omitempty"`
 }
 
 func (n *Node) serveStatus(ctx *fasthttp.RequestCtx) {
@@ -171,7 +176,8 @@ func (n *Node) serveStatus(ctx *fasthttp.RequestCtx) {
 	if n.o.Partitions > 1 {
 		st.Role, st.Partitions = "partitioned", n.o.Partitions
 		if p := n.parts.Load(); p != nil {
-			st.Owned = p.ps.Owned()
+			own, total := p.srv.PartitionBacklog(), p.backlog.Total()
+			st.Owned, st.Backlog, st.ClusterBacklog = p.ps.Owned(), &own, &total
 		} else {
 			st.Role = "starting"
 		}

@@ -30,9 +30,11 @@ const (
 // parted is a partitioned node's running state: its engine (on every node,
 // from the start) and its partition leases.
 type parted struct {
-	srv  *engine.Server
-	ps   *Partitions
-	subs []*nats.Subscription
+	srv     *engine.Server
+	ps      *Partitions
+	subs    []*nats.Subscription
+	backlog *clusterBacklog
+	stop    chan struct{} // closed by closeParted: stops the backlog reports
 }
 
 // releaseRequest asks a user's owner to release a token; releaseAnswer is
@@ -54,9 +56,10 @@ type releaseAnswer struct {
 // when ctx ends or the start fails for good.
 func (n *Node) runPartitioned(ctx context.Context) {
 	var srv *engine.Server
+	backlog := newClusterBacklog(n.o.NodeName, nil)
 	for {
 		var err error
-		if srv, err = n.openPartitionedEngine(); err == nil {
+		if srv, err = n.openPartitionedEngine(backlog); err == nil {
 			break
 		}
 		n.log.Info("cannot open the store yet; trying again", "err", err)
@@ -66,11 +69,13 @@ func (n *Node) runPartitioned(ctx context.Context) {
 		case <-time.After(time.Second):
 		}
 	}
-	p := &parted{srv: srv}
+	backlog.own = srv.PartitionBacklog
+	p := &parted{srv: srv, backlog: backlog, stop: make(chan struct{})}
 	for subj, fn := range map[string]nats.MsgHandler{
 		nodeSubjectPrefix + n.o.NodeName:    n.serveForwardedOwned,
 		releaseSubjectPrefix + n.o.NodeName: n.serveRelease,
 		changesSubject:                      n.applyChange,
+		backlogSubject:                      backlog.receive,
 	} {
 		sub, err := n.nc.Subscribe(subj, fn)
 		if err != nil {
@@ -80,6 +85,7 @@ func (n *Node) runPartitioned(ctx context.Context) {
 		}
 		p.subs = append(p.subs, sub)
 	}
+	go backlog.run(n.nc, p.stop)
 	ps, err := StartPartitions(ctx, n.js, PartitionOptions{
 		Node: n.o.NodeName, Count: n.o.Partitions, TTL: n.o.LeaseTTL, Replicas: n.o.Replicas, Logger: n.o.Logger,
 	}, partitionEngine{n: n, srv: srv})
@@ -95,8 +101,9 @@ func (n *Node) runPartitioned(ctx context.Context) {
 	n.log.Info("serving partitions", "partitions", n.o.Partitions)
 }
 
-// openPartitionedEngine opens the partitioned store and the engine on it.
-func (n *Node) openPartitionedEngine() (*engine.Server, error) {
+// openPartitionedEngine opens the partitioned store and the engine on it,
+// which admits messages against the cluster's backlog.
+func (n *Node) openPartitionedEngine(backlog *clusterBacklog) (*engine.Server, error) {
 	st, err := jsstore.Open(n.nc, &jsstore.Options{
 		Logger: n.log, Replicas: n.o.Replicas, StatusTTL: statusTTL(n.o.Engine.StatusRetention), Partitions: n.o.Partitions,
 	})
@@ -107,6 +114,7 @@ func (n *Node) openPartitionedEngine() (*engine.Server, error) {
 		eo.Partitions = n.o.Partitions
 		eo.ReleaseRemote = n.releaseRemote
 		eo.OnChange = n.announce
+		eo.ClusterBacklog = backlog.Total
 		eo.AppRateLimit = nodeRateShare(eo.AppRateLimit, len(n.o.Peers))
 	})
 }
@@ -127,6 +135,7 @@ func nodeRateShare(limit float64, peers int) float64 {
 // leases when it took any (releasing them, so the survivors take them at
 // once), and the engine within ctx.
 func (n *Node) closeParted(ctx context.Context, p *parted) error {
+	close(p.stop)
 	for _, s := range p.subs {
 		_ = s.Unsubscribe()
 	}

@@ -84,6 +84,48 @@ func eventually(t *testing.T, within time.Duration, cond func() bool, msg func()
 	}
 }
 
+// startTestMock starts a mock APNs with o and writes its CA to a file.
+func startTestMock(t *testing.T, o mockapns.Options) (*mockapns.Server, string) {
+	t.Helper()
+	mock, err := mockapns.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mock.Close() })
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, mock.CAPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return mock, caFile
+}
+
+// pushApp is an app made through createPushApp.
+type pushApp struct {
+	Key string `json:"api_key"`
+}
+
+// createPushApp creates app through one node and uploads a certificate
+// through another; returns the app's key and the certificate's
+// business_id.
+func createPushApp(t *testing.T, via, certVia *Node, app string) (pushApp, int) {
+	t.Helper()
+	ca, err := credentialtest.NewAuthority()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p12, err := ca.P12(credentialtest.LeafOptions{Kind: credentialtest.Universal, Topic: "com.example.chat", KeyType: "ecdsa"}, "pw", credentialtest.Modern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := call(t, via, "POST", "/v1/apps", fmt.Sprintf(`{"app_id":%q}`, app))
+	if created.status != 201 {
+		t.Fatalf("create app = %+v", created)
+	}
+	var a pushApp
+	json.Unmarshal([]byte(created.body), &a)
+	return a, uploadCert(t, certVia, app, a.Key, p12)
+}
+
 func uploadCert(t *testing.T, n *Node, app, key string, p12 []byte) int {
 	t.Helper()
 	var buf bytes.Buffer
@@ -122,39 +164,14 @@ func uploadCert(t *testing.T, n *Node, app, key string, p12 []byte) int {
 func TestPartitioned_ThreeNodes(t *testing.T) {
 	const parts = 8
 	url := startTestNATS(t, 1<<20)
-	mock, err := mockapns.Start(mockapns.Options{Record: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mock.Close() })
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, mock.CAPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ca, err := credentialtest.NewAuthority()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p12, err := ca.P12(credentialtest.LeafOptions{Kind: credentialtest.Universal, Topic: "com.example.chat", KeyType: "ecdsa"}, "pw", credentialtest.Modern)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mock, caFile := startTestMock(t, mockapns.Options{Record: true})
 	keyFile := filepath.Join(t.TempDir(), "master.key")
 	var nodes []*Node
 	for _, name := range []string{"a", "b", "c"} {
 		nodes = append(nodes, startPartitionedNode(t, name, url, keyFile, parts, mock, caFile))
 	}
 	waitEvenShares(t, parts, nodes...)
-
-	created := call(t, nodes[0], "POST", "/v1/apps", `{"app_id":"demo"}`)
-	if created.status != 201 {
-		t.Fatalf("create app = %+v", created)
-	}
-	var app struct {
-		Key string `json:"api_key"`
-	}
-	json.Unmarshal([]byte(created.body), &app)
-	bid := uploadCert(t, nodes[1], "demo", app.Key, p12)
+	app, bid := createPushApp(t, nodes[0], nodes[1], "demo")
 
 	// Users in every partition, each registered through a node that is
 	// not always its owner.
@@ -238,4 +255,81 @@ func countPushes(m *mockapns.Server, token string) int {
 		}
 	}
 	return n
+}
+
+// Admission holds against the cluster's backlog: messages given to one
+// node for users whose partitions another node owns pile up there (APNs
+// answers slowly), and the first node refuses new ones with 429
+// overloaded once the cluster's backlog passes --high-water, though its
+// own partitions have nothing waiting. GET /cluster shows both figures.
+func TestPartitioned_AdmissionAcrossNodes(t *testing.T) {
+	const (
+		parts     = 4
+		highWater = 30
+	)
+	url := startTestNATS(t, 1<<20)
+	mock, caFile := startTestMock(t, mockapns.Options{Latency: 3 * time.Second})
+	keyFile := filepath.Join(t.TempDir(), "master.key")
+	var nodes []*Node
+	for _, name := range []string{"a", "b"} {
+		nodes = append(nodes, startTestNodeWith(t, name, url, keyFile, func(o *Options) {
+			o.Partitions = parts
+			o.Engine.APNsProductionURL, o.Engine.APNsSandboxURL, o.Engine.APNsCAFile = mock.URL(), mock.URL(), caFile
+			o.Engine.HighWater, o.Engine.PartitionWindow = highWater, 4
+		}))
+	}
+	shares := waitEvenShares(t, parts, nodes...)
+	owner, ingress := nodes[0], nodes[1]
+	app, bid := createPushApp(t, owner, ingress, "demo")
+	// Recipients in the owner's partitions only.
+	var users []string
+	for i := 0; len(users) < 4; i++ {
+		u := fmt.Sprintf("user%02d", i)
+		if !slices.Contains(shares[owner.o.NodeName], storage.PartitionOf("demo", u, parts)) {
+			continue
+		}
+		users = append(users, u)
+		if a := callAs(t, owner, app.Key, "PUT", "/v1/apps/demo/users/"+u+"/apns",
+			fmt.Sprintf(`{"business_id":%d,"token":"%064x"}`, bid, i+1)); a.status != 204 {
+			t.Fatalf("register %s = %+v", u, a)
+		}
+	}
+
+	var batch strings.Builder
+	batch.WriteString(`{"messages":[`)
+	for i := range 10 {
+		if i > 0 {
+			batch.WriteByte(',')
+		}
+		fmt.Fprintf(&batch, `{"from":"s","to":%q,"elems":[{"type":"text","text":"hi"}]}`, users[i%len(users)])
+	}
+	batch.WriteString(`]}`)
+	accepted, refused := 0, answer{}
+	deadline := time.Now().Add(20 * time.Second)
+	for refused.status == 0 && time.Now().Before(deadline) {
+		switch a := callAs(t, ingress, app.Key, "POST", "/v1/apps/demo/messages:batch", batch.String()); a.status {
+		case 202:
+			accepted += 10
+		case 429:
+			refused = a
+		default:
+			t.Fatalf("batch through %s = %+v", ingress.o.NodeName, a)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if refused.status != 429 || !strings.Contains(refused.body, `"overloaded"`) {
+		t.Fatalf("%d messages accepted through %s, never refused as overloaded (last %+v); want a 429 past a backlog of %d",
+			accepted, ingress.o.NodeName, refused, highWater)
+	}
+	if accepted < highWater {
+		t.Errorf("refused after %d accepted; want at least the high-water mark %d", accepted, highWater)
+	}
+	var st nodeStatus
+	if err := json.Unmarshal([]byte(call(t, ingress, "GET", "/cluster", "").body), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Backlog == nil || st.ClusterBacklog == nil || *st.Backlog != 0 || *st.ClusterBacklog < highWater {
+		t.Errorf("GET /cluster on %s: backlog %v, cluster backlog %v; want 0 here and at least %d in the cluster",
+			ingress.o.NodeName, st.Backlog, st.ClusterBacklog, highWater)
+	}
 }

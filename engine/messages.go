@@ -117,7 +117,7 @@ func (s *Server) admit(n int) *apiError {
 		// answers to API clients.
 		return &apiError{status: 503, code: codeStoreUnavailable, message: "the store is refusing writes; retry later", retryAfter: 5}
 	}
-	if s.store.Unsettled()+n > s.opts.HighWater {
+	if s.backlog()+n > s.opts.HighWater {
 		return &apiError{status: 429, code: codeOverloaded, message: "herald is saturated; retry later", retryAfter: 1}
 	}
 	return nil

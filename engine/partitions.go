@@ -21,6 +21,9 @@ type PartitionFeeder interface {
 	// ForgetPartition drops those from the store's counts once the
 	// partition is given up: another node settles them now.
 	ForgetPartition(part int)
+	// FeedBacklog estimates the entries of part waiting for delivery
+	// here: handed over and unsettled, or not read by its feed yet.
+	FeedBacklog(part int) int
 }
 
 // DefaultPartitionWindow is Options.PartitionWindow's default: about a
@@ -141,6 +144,35 @@ func (s *Server) dropPartition(part int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return s.system.DropPartition(ctx, part, s.opts.Partitions)
+}
+
+// PartitionBacklog estimates the messages waiting for delivery in the
+// partitions this engine delivers (PartitionFeeder.FeedBacklog): what a
+// partitioned cluster's admission adds up over its nodes.
+func (s *Server) PartitionBacklog() int {
+	feeder, ok := s.store.(PartitionFeeder)
+	if !ok {
+		return 0
+	}
+	n := 0
+	for _, p := range s.Partitions() {
+		n += feeder.FeedBacklog(p)
+	}
+	return n
+}
+
+// backlog is what admission holds against Options.HighWater: the log's
+// unsettled messages; in a partitioned engine, whose store sees only
+// what its own feeds hand over, the cluster's estimate
+// (Options.ClusterBacklog) or, without one, its own partitions'.
+func (s *Server) backlog() int {
+	if s.opts.Partitions < 2 {
+		return s.store.Unsettled()
+	}
+	if s.opts.ClusterBacklog != nil {
+		return s.opts.ClusterBacklog()
+	}
+	return s.PartitionBacklog()
 }
 
 // Partitions returns the partitions the engine delivers, in no order.

@@ -124,16 +124,18 @@ type Options struct {
 	// mode with partitions, docs/partitions.md): the Store must implement
 	// PartitionFeeder. Ingest appends each entry to its partition and
 	// hands it to no actor; the engine delivers only the partitions it was
-	// given (AcquirePartition), each through its store feed. Not yet used
-	// by cluster mode, which needs the pieces docs/partitions.md lists
-	// first: a group's fan-out still lends itself every member's record,
-	// whatever its partition, and user requests and app changes are not
-	// yet routed to the owner or announced to the other engines.
+	// given (AcquirePartition), each through its store feed.
 	Partitions int
 	// PartitionWindow bounds, per partition, the entries a feed has handed
 	// to the actors and that are not settled yet (default
 	// DefaultPartitionWindow).
 	PartitionWindow int
+	// ClusterBacklog, with Partitions, estimates the messages accepted by
+	// any node of the cluster and not yet settled: admission refuses new
+	// ones above HighWater (429 overloaded). It is called for every
+	// request, so it should return a figure kept up to date elsewhere.
+	// Nil: this engine's own partitions' backlog (PartitionBacklog).
+	ClusterBacklog func() int
 	// ReleaseRemote, with Partitions, has the owner of a user this engine
 	// does not deliver release a token another user claims here: the
 	// cluster node sends it to that user's partition's owner, whose

@@ -361,3 +361,67 @@ func TestForgetPartition(t *testing.T) {
 			s.UnsettledIn(0), s.UnsettledIn(1), s.Unsettled(), want[1], want[1])
 	}
 }
+
+// TestFeedBacklog: a partition's backlog counts what its feed handed
+// over and is unsettled, and what it has not read yet, also while its
+// reader waits (the engine's window full); it drops as entries settle,
+// and is 0 where no feed runs.
+func TestFeedBacklog(t *testing.T) {
+	const parts = 2
+	s, _ := openTest(t, Options{Partitions: parts})
+	to := "r0" // every entry in to's partition
+	part := storage.PartitionOf("a", to, parts)
+	appendN := func(n int) []*storage.Entry {
+		t.Helper()
+		es := make([]*storage.Entry, n)
+		for i := range es {
+			es[i] = partEntry("s", to, parts)
+		}
+		if err := s.Append(es); err != nil {
+			t.Fatal(err)
+		}
+		return es
+	}
+	first := appendN(3)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	gate := make(chan struct{})
+	var rec feedRecorder
+	fed := 0 // only the feed's goroutine touches it
+	go func() {
+		_ = s.Feed(ctx, part, func(e *storage.Entry) error {
+			_ = rec.add(e)
+			if fed++; fed == len(first) {
+				<-gate // the window is full: nothing more is read
+			}
+			return nil
+		})
+	}()
+	rec.waitFor(t, len(first))
+	later := appendN(5)
+	backlogIs := func(want int, what string) {
+		t.Helper()
+		deadline := time.Now().Add(3 * feedBacklogEvery)
+		for s.FeedBacklog(part) != want && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if got := s.FeedBacklog(part); got != want {
+			t.Fatalf("%s: backlog %d; want %d", what, got, want)
+		}
+	}
+	backlogIs(len(first)+len(later), "feed waiting with 3 handed over and 5 not read")
+	if got := s.FeedBacklog(1 - part); got != 0 {
+		t.Errorf("backlog of a partition nobody feeds here: %d; want 0", got)
+	}
+	b := s.NewBatch()
+	for _, e := range first {
+		b.Settle("a", e.Seq, to, nil)
+	}
+	if err := s.Commit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	close(gate)
+	rec.waitFor(t, len(first)+len(later))
+	// The 3 tombstones are read and the 5 later entries handed over.
+	backlogIs(len(later), "after the first settled and the rest read")
+}

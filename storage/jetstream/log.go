@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldpush/herald/storage"
@@ -36,6 +37,10 @@ type messageLog struct {
 		// feeds counts the Feeds running, by partition; fed counts the
 		// entries they handed over and are unsettled, by partition.
 		feeds, fed map[int]int
+		// behind counts, by partition, the log's messages (entries and
+		// tombstones) a running feed has not read yet, as the server
+		// last told it (FeedBacklog).
+		behind map[int]uint64
 	}
 	reserveMu sync.Mutex
 }
@@ -237,6 +242,36 @@ func (s *Store) ForgetPartition(part int) {
 	delete(s.log.mu.fed, part)
 }
 
+// FeedBacklog estimates how many entries of partition part wait for
+// delivery here: those its feed handed over and are unsettled, and the
+// log's messages the feed has not read yet (entries, and tombstones of
+// entries already settled: an overestimate by at most what settled
+// since). The part not read yet is the server's figure, refreshed with
+// every message the feed reads and every feedBacklogEvery while it reads
+// none (its window full). 0 for a partition not fed here.
+func (s *Store) FeedBacklog(part int) int {
+	s.log.mu.Lock()
+	defer s.log.mu.Unlock()
+	if s.log.mu.feeds[part] == 0 {
+		return 0
+	}
+	return s.log.mu.fed[part] + int(s.log.mu.behind[part])
+}
+
+// feedBacklogEvery is how often a feed asks the server how far behind it
+// is while it reads nothing.
+const feedBacklogEvery = time.Second
+
+// setBehind records that part's feed has n messages of the log still to read.
+func (s *Store) setBehind(part int, n uint64) {
+	s.log.mu.Lock()
+	defer s.log.mu.Unlock()
+	if s.log.mu.behind == nil {
+		s.log.mu.behind = make(map[int]uint64)
+	}
+	s.log.mu.behind[part] = n
+}
+
 // UnsettledIn counts the entries of partition part this store's feeds
 // handed over and that are not settled yet.
 func (s *Store) UnsettledIn(part int) int {
@@ -395,6 +430,7 @@ func (s *Store) feeding(part, delta int) {
 	}
 	if s.log.mu.feeds[part] += delta; s.log.mu.feeds[part] <= 0 {
 		delete(s.log.mu.feeds, part)
+		delete(s.log.mu.behind, part)
 	}
 }
 
@@ -441,6 +477,30 @@ func (s *Store) feedFrom(ctx context.Context, filter string, part int, next *uin
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 	defer it.Stop()
+	// What the feed has not read is what the server has not sent yet
+	// and what waits in the client's buffer (consumer sequences count
+	// each message sent): asked for on a timer, since the reader may wait
+	// (the engine's window full) while both grow.
+	var read atomic.Uint64 // consumer sequence of the last message read
+	polled := make(chan struct{})
+	defer close(polled)
+	go func() {
+		t := time.NewTicker(feedBacklogEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-polled:
+				return
+			case <-t.C:
+				ictx, cancel := context.WithTimeout(ctx, readAttempt)
+				if info, err := cons.Info(ictx); err == nil {
+					buffered := info.Delivered.Consumer - min(read.Load(), info.Delivered.Consumer)
+					s.setBehind(part, info.NumPending+buffered)
+				}
+				cancel()
+			}
+		}
+	}()
 	for {
 		msg, err := it.Next()
 		if ctx.Err() != nil {
@@ -454,6 +514,7 @@ func (s *Store) feedFrom(ctx context.Context, filter string, part int, next *uin
 			return fmt.Errorf("jetstream: feed %s: %w", filter, err)
 		}
 		*next = md.Sequence.Stream + 1
+		read.Store(md.Sequence.Consumer)
 		subj := msg.Subject()
 		seq, err := strconv.ParseUint(subj[strings.LastIndexByte(subj, '.')+1:], 16, 64)
 		if err != nil {
