@@ -8,21 +8,22 @@ import (
 	"github.com/heraldpush/herald/storage"
 )
 
-// remoteNicknameTTL is how long a node keeps the nickname of a sender
-// another node owns: a nickname changed there shows in pushes made here
-// within this time.
+// remoteNicknameTTL is how long a partitioned node keeps a sender's
+// nickname: a nickname changed shows in pushes within this time.
 const remoteNicknameTTL = 5 * time.Second
 
 // remoteNicknamesMax bounds the senders remembered; past it the cache
 // starts over.
 const remoteNicknamesMax = 1 << 16
 
-// remoteNicknames keeps the nicknames of senders whose actors run on other
-// nodes (cluster mode with partitions): a one-to-one message takes its
-// sender's nickname from the sender's record in the store, read at most
-// once per remoteNicknameTTL, instead of the hop through the sender's
-// actor (senderNicknames), which would make a second actor of the sender
-// here, holding its record for as long as it lives.
+// remoteNicknames keeps the nicknames of senders in cluster mode with
+// partitions: a one-to-one message takes its sender's nickname from the
+// sender's record in the store, read at most once per remoteNicknameTTL,
+// instead of the hop through the sender's actor (senderNicknames). For a
+// sender another node owns, that hop would make a second actor of the
+// sender here, holding its record for as long as it lives; for one this
+// node owns, the message would be lost if the sender's partition were
+// given up while it waited in the actor's mailbox.
 type remoteNicknames struct {
 	mu sync.Mutex
 	m  map[userKey]remoteNickname

@@ -256,7 +256,7 @@ type System struct {
 	// senders lets one-to-one messages skip their sender's actor once its
 	// nickname is known.
 	senders *senderNicknames
-	// remoteSenders are the nicknames of senders other nodes own.
+	// remoteSenders are the senders' nicknames in a partitioned cluster.
 	remoteSenders remoteNicknames
 	// loops are the reclaim and sweep goroutines and the dispatcher's
 	// workers; stopLoops ends the first two.
@@ -372,7 +372,12 @@ func (s *System) Deliver(e *storage.Entry) {
 		return
 	}
 	d := &Deliver{Seq: e.Seq, App: e.App, Recipient: e.Msg.To, Msg: e.Msg, ReceivedAt: e.ReceivedAt}
-	if p := s.opts.Peers; p != nil && !p.Local(e.App, e.Msg.From) {
+	if s.opts.Peers != nil {
+		// Partitioned: never through the sender's actor, even a local
+		// one. Its partition may be given up while the message waits in
+		// its mailbox, and the recipient's owner (this node) would never
+		// settle it. The nickname comes from the sender's record, cached
+		// for a few seconds.
 		d.SenderNickname = s.remoteSenders.get(s.opts.Store, userKey{e.App, e.Msg.From}, time.Now())
 		s.root.Send(s.users, d)
 		return
