@@ -33,6 +33,10 @@ const DefaultPartitionWindow = 2048
 // feedWindowPoll is how often a feed whose window is full looks again.
 const feedWindowPoll = 2 * time.Millisecond
 
+// feedStallWarning is how long a feed waits on a full window before it
+// says so in the log (and again each time as long).
+const feedStallWarning = 30 * time.Second
+
 // partitionFeeds runs one feed per partition the engine delivers.
 type partitionFeeds struct {
 	mu      sync.Mutex
@@ -82,7 +86,15 @@ func (s *Server) AcquirePartition(part int) error {
 				// window at a time, so that what a kill leaves pushed and
 				// not settled (repeated by the next owner) is bounded, as
 				// is the memory the queued messages take.
+				full := time.Now()
 				for feeder.UnsettledIn(part) > s.opts.PartitionWindow && ctx.Err() == nil {
+					if waited := time.Since(full); waited > feedStallWarning {
+						// Nothing settles: an entry was lost on its way
+						// to an actor, or APNs answers nothing.
+						s.logger.Warn("partition feed waits for its window: nothing handed over settled", "partition", part,
+							"unsettled", feeder.UnsettledIn(part), "for", waited.Round(time.Second).String())
+						full = time.Now()
+					}
 					time.Sleep(feedWindowPoll)
 				}
 				s.dispatch(e)
