@@ -18,6 +18,9 @@ type PartitionFeeder interface {
 	// UnsettledIn counts the entries of part its feeds handed over and
 	// that are not settled yet.
 	UnsettledIn(part int) int
+	// AwaitUnsettledIn returns once UnsettledIn(part) is at most n, or
+	// with ctx's error.
+	AwaitUnsettledIn(ctx context.Context, part, n int) error
 	// ForgetPartition drops those from the store's counts once the
 	// partition is given up: another node settles them now.
 	ForgetPartition(part int)
@@ -29,9 +32,6 @@ type PartitionFeeder interface {
 // DefaultPartitionWindow is Options.PartitionWindow's default: about a
 // quarter of a second of one partition's share of a busy node's pushes.
 const DefaultPartitionWindow = 2048
-
-// feedWindowPoll is how often a feed whose window is full looks again.
-const feedWindowPoll = 2 * time.Millisecond
 
 // feedStallWarning is how long a feed waits on a full window before it
 // says so in the log (and again each time as long).
@@ -86,16 +86,8 @@ func (s *Server) AcquirePartition(part int) error {
 				// window at a time, so that what a kill leaves pushed and
 				// not settled (repeated by the next owner) is bounded, as
 				// is the memory the queued messages take.
-				full := time.Now()
-				for feeder.UnsettledIn(part) > s.opts.PartitionWindow && ctx.Err() == nil {
-					if waited := time.Since(full); waited > feedStallWarning {
-						// Nothing settles: an entry was lost on its way
-						// to an actor, or APNs answers nothing.
-						s.logger.Warn("partition feed waits for its window: nothing handed over settled", "partition", part,
-							"unsettled", feeder.UnsettledIn(part), "for", waited.Round(time.Second).String())
-						full = time.Now()
-					}
-					time.Sleep(feedWindowPoll)
+				if feeder.UnsettledIn(part) > s.opts.PartitionWindow {
+					s.awaitWindow(ctx, feeder, part)
 				}
 				s.dispatch(e)
 				return nil
@@ -112,6 +104,24 @@ func (s *Server) AcquirePartition(part int) error {
 	}()
 	s.logger.Info("delivering partition", "partition", part)
 	return nil
+}
+
+// awaitWindow waits until a quarter of part's full window has settled,
+// so the feed goes on with a run of entries rather than one at a time,
+// or until ctx ends. Waiting long says so in the log.
+func (s *Server) awaitWindow(ctx context.Context, feeder PartitionFeeder, part int) {
+	for ctx.Err() == nil {
+		wctx, cancel := context.WithTimeout(ctx, feedStallWarning)
+		err := feeder.AwaitUnsettledIn(wctx, part, s.opts.PartitionWindow*3/4)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		// Little or nothing settles: an entry was lost on its way to
+		// an actor, or APNs answers nothing.
+		s.logger.Warn("partition feed still waits for its window to drain", "partition", part,
+			"unsettled", feeder.UnsettledIn(part), "window", s.opts.PartitionWindow, "waited", feedStallWarning.String())
+	}
 }
 
 // ReleasePartition stops delivering partition part: it waits for its

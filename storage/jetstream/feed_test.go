@@ -425,3 +425,59 @@ func TestFeedBacklog(t *testing.T) {
 	// The 3 tombstones are read and the 5 later entries handed over.
 	backlogIs(len(later), "after the first settled and the rest read")
 }
+
+// AwaitUnsettledIn returns at once when the partition's count is low
+// enough, else once settles (or ForgetPartition) bring it there, or when
+// its context ends.
+func TestAwaitUnsettledIn(t *testing.T) {
+	const parts = 2
+	s, _ := openTest(t, Options{Partitions: parts})
+	to := "r0"
+	part := storage.PartitionOf("a", to, parts)
+	es := make([]*storage.Entry, 4)
+	for i := range es {
+		es[i] = partEntry("s", to, parts)
+	}
+	if err := s.Append(es); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var rec feedRecorder
+	go func() { _ = s.Feed(ctx, part, rec.add) }()
+	rec.waitFor(t, len(es))
+	if err := s.AwaitUnsettledIn(ctx, part, len(es)); err != nil {
+		t.Fatalf("await at the count itself: %v", err)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancelShort()
+	if err := s.AwaitUnsettledIn(short, part, 1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("await below the count with nothing settling = %v; want the context's deadline", err)
+	}
+	settle := func(es []*storage.Entry) {
+		b := s.NewBatch()
+		for _, e := range es {
+			b.Settle("a", e.Seq, to, nil)
+		}
+		if err := s.Commit(context.Background(), b); err != nil {
+			t.Error(err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.AwaitUnsettledIn(ctx, part, 2) }()
+	settle(es[:1]) // 3 left: still waiting
+	select {
+	case err := <-done:
+		t.Fatalf("await for 2 returned with 3 unsettled: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	settle(es[1:2])
+	if err := <-done; err != nil {
+		t.Fatalf("await for 2 after two of four settled: %v", err)
+	}
+	go func() { done <- s.AwaitUnsettledIn(ctx, part, 0) }()
+	s.ForgetPartition(part)
+	if err := <-done; err != nil {
+		t.Fatalf("await for 0 after the partition was forgotten: %v", err)
+	}
+}

@@ -41,6 +41,11 @@ type messageLog struct {
 		// tombstones) a running feed has not read yet, as the server
 		// last told it (FeedBacklog).
 		behind map[int]uint64
+		// wake holds, by partition, the channel a feed waiting for its
+		// count to fall (AwaitUnsettledIn) waits on, closed once fed is
+		// at or below wakeAt.
+		wake   map[int]chan struct{}
+		wakeAt map[int]int
 	}
 	reserveMu sync.Mutex
 }
@@ -203,11 +208,52 @@ func (l *messageLog) settled(seqs []uint64) {
 	l.mu.Lock()
 	for _, seq := range seqs {
 		if _, ok := l.mu.unsettled[seq]; ok && l.mu.fed != nil {
-			l.mu.fed[storage.PartitionOfSeq(seq)]--
+			part := storage.PartitionOfSeq(seq)
+			l.mu.fed[part]--
+			l.wakeLocked(part)
 		}
 		delete(l.mu.unsettled, seq)
 	}
 	l.mu.Unlock()
+}
+
+// wakeLocked wakes the feed of part waiting in AwaitUnsettledIn if its
+// count has fallen far enough. Called with mu held.
+func (l *messageLog) wakeLocked(part int) {
+	if w := l.mu.wake[part]; w != nil && l.mu.fed[part] <= l.mu.wakeAt[part] {
+		close(w)
+		delete(l.mu.wake, part)
+	}
+}
+
+// AwaitUnsettledIn returns once at most n entries of partition part that
+// this store's feeds handed over are unsettled (UnsettledIn), or with
+// ctx's error: a feed whose window is full waits here, woken by the
+// settles, instead of polling.
+func (s *Store) AwaitUnsettledIn(ctx context.Context, part, n int) error {
+	l := &s.log
+	for {
+		l.mu.Lock()
+		if l.mu.fed[part] <= n {
+			l.mu.Unlock()
+			return nil
+		}
+		if l.mu.wake == nil {
+			l.mu.wake, l.mu.wakeAt = make(map[int]chan struct{}), make(map[int]int)
+		}
+		w := l.mu.wake[part]
+		if w == nil {
+			w = make(chan struct{})
+			l.mu.wake[part] = w
+		}
+		l.mu.wakeAt[part] = n // one feed per partition: its latest wait
+		l.mu.Unlock()
+		select {
+		case <-w:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // fed registers seq, of partition part, fed and unsettled.
@@ -240,6 +286,7 @@ func (s *Store) ForgetPartition(part int) {
 		}
 	}
 	delete(s.log.mu.fed, part)
+	s.log.wakeLocked(part)
 }
 
 // FeedBacklog estimates how many entries of partition part wait for
