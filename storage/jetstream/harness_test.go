@@ -41,13 +41,31 @@ func newCluster(t testing.TB, n int) *cluster {
 	base := t.TempDir()
 	for i := range n {
 		c.dirs = append(c.dirs, filepath.Join(base, fmt.Sprintf("n%d", i)))
-		c.ports = append(c.ports, freePort(t))
-		if n > 1 {
-			c.cports = append(c.cports, freePort(t))
-		}
 	}
-	c.servers = make([]*server.Server, n)
-	c.start()
+	// A port freePort found free can be taken before the server binds it
+	// (other packages' tests start servers too): start again on others.
+	for attempt := 1; ; attempt++ {
+		c.ports, c.cports = nil, nil
+		for range n {
+			c.ports = append(c.ports, freePort(t))
+			if n > 1 {
+				c.cports = append(c.cports, freePort(t))
+			}
+		}
+		c.servers = make([]*server.Server, n)
+		err := c.startErr()
+		if err == nil {
+			break
+		}
+		c.stop()
+		if attempt == 3 || !strings.Contains(err.Error(), "listening") {
+			t.Fatalf("start cluster: %v", err)
+		}
+		for _, d := range c.dirs {
+			os.RemoveAll(d) // a fresh cluster, as the first attempt meant
+		}
+		t.Logf("start cluster (attempt %d): %v; again on other ports", attempt, err)
+	}
 	t.Cleanup(c.stop)
 	return c
 }
@@ -71,6 +89,12 @@ func (c *cluster) config(i int) ServerConfig {
 // start together, as a quorum is needed before JetStream answers.
 func (c *cluster) start() {
 	c.t.Helper()
+	if err := c.startErr(); err != nil {
+		c.t.Fatalf("start cluster: %v", err)
+	}
+}
+
+func (c *cluster) startErr() error {
 	errs := make(chan error, len(c.servers))
 	for i := range c.servers {
 		if c.servers[i] != nil {
@@ -83,16 +107,21 @@ func (c *cluster) start() {
 			errs <- err
 		}()
 	}
+	var failed error
 	for range c.servers {
-		if err := <-errs; err != nil {
-			c.t.Fatalf("start server: %v", err)
+		if err := <-errs; err != nil && failed == nil {
+			failed = err
 		}
+	}
+	if failed != nil {
+		return failed
 	}
 	for _, s := range c.servers {
 		if err := waitJetStream(s); err != nil {
-			c.t.Fatalf("jetstream on %s: %v", s.Name(), err)
+			return fmt.Errorf("jetstream on %s: %w", s.Name(), err)
 		}
 	}
+	return nil
 }
 
 func waitJetStream(s *server.Server) error {

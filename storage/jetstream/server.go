@@ -75,14 +75,42 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: new server %s: %w", cfg.Name, err)
 	}
+	fatal := &fatalLogger{errs: make(chan string, 1)}
+	s.SetLogger(fatal, false, false)
 	go s.Start()
 	wait := cfg.ReadyTimeout
 	if wait == 0 {
 		wait = 10 * time.Second
 	}
-	if !s.ReadyForConnections(wait) {
+	ready := make(chan bool, 1)
+	go func() { ready <- s.ReadyForConnections(wait) }()
+	select {
+	case ok := <-ready:
+		if ok {
+			return s, nil
+		}
 		s.Shutdown()
 		return nil, fmt.Errorf("jetstream: server %s not ready within %v", cfg.Name, wait)
+	case msg := <-fatal.errs:
+		// A listener that cannot bind (its port taken) is fatal at once;
+		// waiting for readiness would only time out.
+		s.Shutdown()
+		return nil, fmt.Errorf("jetstream: server %s: %s", cfg.Name, msg)
 	}
-	return s, nil
 }
+
+// fatalLogger drops the embedded server's log but for its fatal errors,
+// which StartServer reports (the server logs them and stops starting).
+type fatalLogger struct{ errs chan string }
+
+func (l *fatalLogger) Fatalf(format string, v ...any) {
+	select {
+	case l.errs <- fmt.Sprintf(format, v...):
+	default: // one is enough
+	}
+}
+func (*fatalLogger) Noticef(string, ...any) {}
+func (*fatalLogger) Warnf(string, ...any)   {}
+func (*fatalLogger) Errorf(string, ...any)  {}
+func (*fatalLogger) Debugf(string, ...any)  {}
+func (*fatalLogger) Tracef(string, ...any)  {}
