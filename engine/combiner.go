@@ -51,11 +51,13 @@ type appendCombiner struct {
 	// exited is closed when the committer has returned (after stop).
 	wake   chan struct{}
 	exited chan struct{}
+	// pending recycles the requests' pendingAppends with their channels.
+	pending sync.Pool
 
 	mu struct {
 		sync.Mutex
 		// queue holds the requests not yet taken by the committer, queued
-		// their entries.
+		// the number of their entries.
 		queue  []*pendingAppend
 		queued int
 		// idle is set while the committer waits for wake.
@@ -72,11 +74,10 @@ type pendingAppend struct {
 	done chan struct{}
 }
 
-var pendingAppends = sync.Pool{New: func() any { return &pendingAppend{done: make(chan struct{}, 1)} }}
-
 func newAppendCombiner(appendEntries func([]*storage.Entry) error, dispatch func([]*storage.Entry, func(int, *storage.Entry)), max int) *appendCombiner {
 	return &appendCombiner{appendEntries: appendEntries, dispatch: dispatch, max: max,
-		wake: make(chan struct{}, 1), exited: make(chan struct{})}
+		wake: make(chan struct{}, 1), exited: make(chan struct{}),
+		pending: sync.Pool{New: func() any { return &pendingAppend{done: make(chan struct{}, 1)} }}}
 }
 
 // do appends entries durably and dispatches the new ones (before called for
@@ -89,7 +90,7 @@ func (c *appendCombiner) do(entries []*storage.Entry, before func(int, *storage.
 		c.mu.Unlock()
 		return c.alone(entries, before)
 	}
-	p := pendingAppends.Get().(*pendingAppend)
+	p := c.pending.Get().(*pendingAppend)
 	p.entries, p.before = entries, before
 	c.mu.queue = append(c.mu.queue, p)
 	c.mu.queued += len(entries)
@@ -106,7 +107,7 @@ func (c *appendCombiner) do(entries []*storage.Entry, before func(int, *storage.
 	<-p.done
 	err := p.err
 	*p = pendingAppend{done: p.done}
-	pendingAppends.Put(p)
+	c.pending.Put(p)
 	return err
 }
 
