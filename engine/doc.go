@@ -19,7 +19,10 @@
 // app's api_key, both compared as SHA-256 hashes in constant time), and
 // answers 202 for a message only after it is in the durable log with a
 // synced write. Every message enters the log through one method, ingest,
-// which herald's own API and the drop-in APIs share: with an idempotency
+// which herald's own API and the drop-in APIs share (single-message
+// requests waiting at the same moment share one synced Append and one
+// dispatch, combiner.go, each still answered only once its own entry is
+// durable): with an idempotency
 // key (client_msg_id, Idempotency-Key) a repeat within the store's dedup
 // window is answered with the first message's id and stored nothing. Every error is {"error": {"code", "message"}} with a stable
 // snake_case code; the codes are constants in errors.go.

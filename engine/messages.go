@@ -200,7 +200,9 @@ func (s *Server) admitMore(app string, n, admitted int) *apiError {
 }
 
 // logEntries appends entries durably (one synced commit, all or none) and
-// then dispatches the new ones; duplicates come back marked.
+// then dispatches the new ones; duplicates come back marked. A single
+// entry goes through the combiner (combiner.go), which appends it in one
+// commit with the other single entries waiting at the same moment.
 // beforeDispatch, when not nil, is called for each new entry (its index
 // in entries) just before it is dispatched.
 func (s *Server) logEntries(entries []*storage.Entry, beforeDispatch func(int, *storage.Entry)) ([]*storage.Entry, *apiError) {
@@ -209,26 +211,39 @@ func (s *Server) logEntries(entries []*storage.Entry, beforeDispatch func(int, *
 			e.Partition = storage.PartitionOf(e.App, storage.PartitionKey(e), parts)
 		}
 	}
-	if err := s.store.Append(entries); err != nil {
+	var err error
+	if len(entries) == 1 {
+		err = s.appends.do(entries, beforeDispatch)
+	} else {
+		err = s.appends.alone(entries, beforeDispatch)
+	}
+	if err != nil {
 		if errors.Is(err, storage.ErrClosed) {
 			return nil, &apiError{status: 503, code: codeShuttingDown, message: "herald is shutting down", retryAfter: 5}
 		}
 		return nil, s.storeError("append to message log", err, logKeyApp, entries[0].App)
 	}
+	return entries, nil
+}
+
+// dispatchNew hands the new entries of one append to the actors, in
+// order, calling before (when not nil) for each just before; duplicates
+// are counted, not dispatched. In partitioned mode the partition's feed
+// hands them over instead, on whichever node owns it.
+func (s *Server) dispatchNew(entries []*storage.Entry, before func(int, *storage.Entry)) {
 	for i, e := range entries {
 		if e.Duplicate {
 			s.metrics.duplicates.Inc()
 			continue
 		}
-		if beforeDispatch != nil {
-			beforeDispatch(i, e)
+		if before != nil {
+			before(i, e)
 		}
 		if s.opts.Partitions > 1 {
-			continue // its partition's feed hands it over, on whichever node owns it
+			continue
 		}
 		s.dispatch(e)
 	}
-	return entries, nil
 }
 
 func (s *Server) postMessage(r *request) *apiError {

@@ -272,6 +272,9 @@ type Server struct {
 	draining   atomic.Bool
 	groupLocks groupLocks
 	limiter    *rateLimiter
+	// appends groups the single-entry appends waiting at the same moment
+	// into one store.Append (combiner.go).
+	appends *appendCombiner
 	// feeds are the partitions this engine delivers (Options.Partitions).
 	feeds partitionFeeds
 	// certMetas caches each app's certificates for the gorush façade,
@@ -355,6 +358,7 @@ func New(opts Options) (*Server, error) {
 		return fail(err)
 	}
 	s.metrics = newHTTPMetrics(opts.Registerer, opts.Gatherer, s.store)
+	s.appends = newAppendCombiner(s.store.Append, s.dispatchNew, combinerMaxEntries)
 	if s.expiry, err = newCertExpiry(s.store, opts.Registerer, opts.Logger); err != nil {
 		return fail(err)
 	}
@@ -525,6 +529,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if s.h2 != nil {
 			httpErr = errors.Join(httpErr, s.h2.Shutdown(rest))
 		}
+		// After the ingress: requests still running append alone now.
+		s.appends.stop(rest)
 		s.expiry.stop()
 		s.statuses.stop()
 		s.feeds.stopAll()
