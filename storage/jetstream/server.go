@@ -51,6 +51,7 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		NoSigs:     true,
 		NoLog:      true,
 	}
+	o.JetStreamLimits.MaxBatchSize = MaxAtomicBatch
 	if cfg.MaxPayload > 0 {
 		o.MaxPayload = cfg.MaxPayload
 	}

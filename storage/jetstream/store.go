@@ -34,10 +34,16 @@ const (
 	DefaultMaxInflightBatches = 16
 )
 
-// maxAtomicBatch is the server's limit of messages in one atomic batch
-// (nats-server's streamDefaultMaxAtomicBatchSize, unless the server sets
-// jetstream.max_batch_size).
-const maxAtomicBatch = 1000
+// MaxAtomicBatch is the most messages herald puts in one atomic batch,
+// and the limit its embedded servers allow (StartServer). A messages:batch
+// of 1,000 messages with idempotency keys is 2,000 writes that must land
+// together (entry and dedup record each), past nats-server's default of
+// 1,000 (streamDefaultMaxAtomicBatchSize). A NATS cluster herald joins
+// with --nats-url needs jetstream { limits { max_batch_size: 2048 } }, or
+// such batches are refused.
+const MaxAtomicBatch = 2048
+
+const maxAtomicBatch = MaxAtomicBatch
 
 // delHeader marks a tombstone: the record it replaces is deleted.
 const delHeader = "Herald-Del"

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/clocktest"
 	"github.com/heraldpush/herald/storage"
 	"github.com/nats-io/nats.go/jetstream"
@@ -366,5 +367,25 @@ func TestStatusTTL(t *testing.T) {
 	}
 	if err := s.ExpireStatuses(t.Context(), time.Now(), time.Hour); err != nil {
 		t.Errorf("ExpireStatuses with a status TTL: %v", err)
+	}
+}
+
+// A batch of 1,000 entries with idempotency keys (the API's largest
+// messages:batch, 2,000 writes with their dedup records) is appended in
+// one atomic batch: the embedded server allows MaxAtomicBatch.
+func TestAppendLargestKeyedBatch(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	es := make([]*storage.Entry, 1000)
+	for i := range es {
+		es[i] = &storage.Entry{App: "a", ReceivedAt: time.Now(), DedupKey: fmt.Sprintf("k%d", i),
+			Msg: &herald.Message{From: "s", To: "r", Elems: []herald.Elem{{Type: herald.ElemText, Text: "hi"}}}}
+	}
+	if err := s.Append(es); err != nil {
+		t.Fatalf("append 1,000 keyed entries: %v", err)
+	}
+	again := []*storage.Entry{{App: "a", ReceivedAt: time.Now(), DedupKey: "k999",
+		Msg: &herald.Message{From: "s", To: "r", Elems: []herald.Elem{{Type: herald.ElemText, Text: "hi"}}}}}
+	if err := s.Append(again); err != nil || !again[0].Duplicate || again[0].Seq != es[999].Seq {
+		t.Errorf("the last key again = dup %v seq %d, %v; want a duplicate of %d", again[0].Duplicate, again[0].Seq, err, es[999].Seq)
 	}
 }
