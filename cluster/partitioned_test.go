@@ -332,4 +332,14 @@ func TestPartitioned_AdmissionAcrossNodes(t *testing.T) {
 		t.Errorf("GET /cluster on %s: backlog %v, cluster backlog %v; want 0 here and at least %d in the cluster",
 			ingress.o.NodeName, st.Backlog, st.ClusterBacklog, highWater)
 	}
+	metrics := call(t, ingress, "GET", "/metrics", "")
+	var gauge float64
+	for _, line := range strings.Split(metrics.body, "\n") {
+		if v, ok := strings.CutPrefix(line, "herald_admission_backlog_messages "); ok {
+			fmt.Sscan(v, &gauge)
+		}
+	}
+	if gauge < highWater {
+		t.Errorf("herald_admission_backlog_messages on %s = %v; want at least %d", ingress.o.NodeName, gauge, highWater)
+	}
 }

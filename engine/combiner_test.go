@@ -273,7 +273,7 @@ func combinerServer(t *testing.T, partitions int) (*Server, *gatedAppend) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	s := &Server{opts: Options{Partitions: partitions}, store: st, metrics: newHTTPMetrics(reg, reg, st)}
+	s := &Server{opts: Options{Partitions: partitions}, store: st, metrics: newHTTPMetrics(reg, reg, st, st.Unsettled)}
 	if partitions <= 1 {
 		s.system, err = actors.New(actors.Options{Store: st, Registerer: reg,
 			OpenCredential: func(string, *storage.Certificate) (actors.Credential, error) {

@@ -38,7 +38,9 @@ type routeSeries struct {
 	latency  prometheus.Observer
 }
 
-func newHTTPMetrics(reg prometheus.Registerer, g prometheus.Gatherer, store storage.Store) *httpMetrics {
+// backlog is what admission holds against the high-water mark
+// (Server.backlog).
+func newHTTPMetrics(reg prometheus.Registerer, g prometheus.Gatherer, store storage.Store, backlog func() int) *httpMetrics {
 	m := &httpMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_http_requests_total", Help: "Ingress requests by route and status code.",
@@ -52,6 +54,10 @@ func newHTTPMetrics(reg prometheus.Registerer, g prometheus.Gatherer, store stor
 			Name: "herald_messages_deduplicated_total", Help: "Messages answered with the id of an earlier message with the same idempotency key, and not stored again.",
 		}),
 	}
+	admitted := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "herald_admission_backlog_messages",
+		Help: "What --high-water is held against: the log's unsettled messages; in a partitioned cluster, the whole cluster's estimated backlog.",
+	}, func() float64 { return float64(backlog()) })
 	unsettled := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "herald_log_unsettled_messages", Help: "Messages in the durable log not yet settled (the ingress backlog).",
 	}, func() float64 { return float64(store.Unsettled()) })
@@ -96,7 +102,7 @@ func newHTTPMetrics(reg prometheus.Registerer, g prometheus.Gatherer, store stor
 	queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "herald_store_queued_commits", Help: "Batches waiting for the store's writer (asynchronous commits, settles among them): a long queue means settles lag behind pushes.",
 	}, func() float64 { return float64(store.Stats().QueuedCommits) })
-	reg.MustRegister(m.requests, m.latency, m.duplicates, unsettled, stalls, stallTime, compactions, compactionTime, flushes, flushTime, writeFailed, bgErrors, resends, memtables, blockCache, queued)
+	reg.MustRegister(m.requests, m.latency, m.duplicates, admitted, unsettled, stalls, stallTime, compactions, compactionTime, flushes, flushTime, writeFailed, bgErrors, resends, memtables, blockCache, queued)
 	return m
 }
 

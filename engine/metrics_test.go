@@ -21,7 +21,7 @@ func TestHTTPMetrics_Observe(t *testing.T) {
 	}
 	defer st.Close()
 	reg := prometheus.NewRegistry()
-	m := newHTTPMetrics(reg, reg, st)
+	m := newHTTPMetrics(reg, reg, st, st.Unsettled)
 	observations := []struct {
 		route  string
 		status int

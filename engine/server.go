@@ -357,7 +357,7 @@ func New(opts Options) (*Server, error) {
 	if s.system, err = actors.New(ao); err != nil {
 		return fail(err)
 	}
-	s.metrics = newHTTPMetrics(opts.Registerer, opts.Gatherer, s.store)
+	s.metrics = newHTTPMetrics(opts.Registerer, opts.Gatherer, s.store, s.backlog)
 	s.appends = newAppendCombiner(s.store.Append, s.dispatchNew, combinerMaxEntries)
 	if s.expiry, err = newCertExpiry(s.store, opts.Registerer, opts.Logger); err != nil {
 		return fail(err)
