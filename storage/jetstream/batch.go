@@ -131,8 +131,8 @@ func (s *Store) enqueue(ctx context.Context, b *Batch) error {
 	if s.closed {
 		return storage.ErrClosed
 	}
-	if len(b.ops) > maxAtomicBatch {
-		return fmt.Errorf("jetstream: batch of %d writes, over the server's %d", len(b.ops), maxAtomicBatch)
+	if len(b.ops) > MaxAtomicBatch {
+		return fmt.Errorf("jetstream: batch of %d writes, over the server's %d", len(b.ops), MaxAtomicBatch)
 	}
 	s.queue.mu.Lock()
 	defer s.queue.mu.Unlock()
@@ -199,7 +199,7 @@ func (s *Store) writeLoop() {
 				if !ok {
 					break drain
 				}
-				if n+len(b.ops) > maxAtomicBatch {
+				if n+len(b.ops) > MaxAtomicBatch {
 					s.commitPending(pending)
 					pending, n = pending[:0], 0
 				}

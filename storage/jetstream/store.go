@@ -43,8 +43,6 @@ const (
 // such batches are refused.
 const MaxAtomicBatch = 2048
 
-const maxAtomicBatch = MaxAtomicBatch
-
 // delHeader marks a tombstone: the record it replaces is deleted.
 const delHeader = "Herald-Del"
 
@@ -566,8 +564,8 @@ func (s *Store) publishAs(ops []op, msgID string, attempt time.Duration) (uint64
 	if len(ops) == 0 {
 		return 0, nil
 	}
-	if len(ops) > maxAtomicBatch {
-		return 0, fmt.Errorf("jetstream: batch of %d messages, over the server's %d", len(ops), maxAtomicBatch)
+	if len(ops) > MaxAtomicBatch {
+		return 0, fmt.Errorf("jetstream: batch of %d messages, over the server's %d", len(ops), MaxAtomicBatch)
 	}
 	deadline := time.Now().Add(s.opts.Timeout)
 	pause := time.Millisecond
