@@ -509,17 +509,9 @@ func (s *Store) feedFrom(ctx context.Context, filter string, part int, next *uin
 	if *next > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, *next
 	}
-	var cons jetstream.Consumer
-	err := s.retryRead(func(rctx context.Context) (err error) {
-		cons, err = s.stream.OrderedConsumer(rctx, cfg)
-		return err
-	})
+	cons, it, err := s.orderedMessages(cfg)
 	if err != nil {
-		return fmt.Errorf("jetstream: feed %s: consumer: %w", filter, err)
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
-	if err != nil {
-		return fmt.Errorf("jetstream: feed %s: consumer: %w", filter, err)
+		return fmt.Errorf("jetstream: feed %s: %w", filter, err)
 	}
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()

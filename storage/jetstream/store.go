@@ -415,6 +415,25 @@ var errStop = errors.New("stop")
 // replay, large rosters).
 const scanByGet = 16
 
+// orderedMessages makes an ordered consumer with cfg and starts reading
+// it. Like a read, the consumer's creation is sent again while nobody
+// answers it (a stream leader just died).
+func (s *Store) orderedMessages(cfg jetstream.OrderedConsumerConfig) (jetstream.Consumer, jetstream.MessagesContext, error) {
+	var cons jetstream.Consumer
+	err := s.retryRead(func(ctx context.Context) (err error) {
+		cons, err = s.stream.OrderedConsumer(ctx, cfg)
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("consumer: %w", err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
+	if err != nil {
+		return nil, nil, fmt.Errorf("consumer: %w", err)
+	}
+	return cons, it, nil
+}
+
 // scanFrom walks messages matching filter from stream sequence seq on.
 func (s *Store) scanFrom(seq uint64, filter string, fn func(m *jetstream.RawStreamMsg) error) error {
 	for got := 0; ; got++ {
@@ -449,21 +468,11 @@ func (s *Store) scanFrom(seq uint64, filter string, fn func(m *jetstream.RawStre
 // consumer reports nothing more pending. There must be a message at or
 // after seq matching filter.
 func (s *Store) scanConsumer(seq uint64, filter string, fn func(m *jetstream.RawStreamMsg) error) error {
-	var cons jetstream.Consumer
-	// Like a read, the consumer's creation is sent again while nobody
-	// answers it (a stream leader just died).
-	err := s.retryRead(func(ctx context.Context) (err error) {
-		cons, err = s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-			FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: seq,
-		})
-		return err
+	_, it, err := s.orderedMessages(jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: seq,
 	})
 	if err != nil {
-		return fmt.Errorf("jetstream: scan %s: consumer: %w", filter, err)
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
-	if err != nil {
-		return fmt.Errorf("jetstream: scan %s: consumer: %w", filter, err)
+		return fmt.Errorf("jetstream: scan %s: %w", filter, err)
 	}
 	defer it.Stop()
 	for {
