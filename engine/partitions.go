@@ -148,8 +148,10 @@ func (s *Server) HandOverPartition(part int, until time.Time) {
 		f.cancel()
 		<-f.done
 		if feeder, ok := s.store.(PartitionFeeder); ok {
-			for time.Until(until) > handOverMargin && feeder.UnsettledIn(part) > 0 {
-				time.Sleep(20 * time.Millisecond)
+			if time.Until(until) > handOverMargin {
+				ctx, cancel := context.WithDeadline(context.Background(), until.Add(-handOverMargin))
+				_ = feeder.AwaitUnsettledIn(ctx, part, 0) // its deadline passed: stop the actors anyway
+				cancel()
 			}
 			// What is left is the next owner's to settle: the backlog
 			// this node's ingress admits against is its own partitions'.
