@@ -30,11 +30,7 @@ import (
 // another engine acquires it, which then delivers them.
 func TestEngine_PartitionFeeds(t *testing.T) {
 	const parts = 4
-	ns, err := jsstore.StartServer(jsstore.ServerConfig{Name: "p", Dir: t.TempDir(), Host: "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	natsURL := startPartitionsNATS(t)
 	keyFile := filepath.Join(t.TempDir(), "master.key")
 	// Each engine reaches the other's user actors as a cluster node
 	// reaches its peers' (ReleaseRemote), here by a direct call.
@@ -57,16 +53,7 @@ func TestEngine_PartitionFeeds(t *testing.T) {
 				t.Errorf("apply %+v: %v", c, err)
 			}
 		}
-		nc, err := nats.Connect(ns.ClientURL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		st, err := jsstore.Open(nc, &jsstore.Options{Partitions: parts, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.Store, o.Partitions, o.MasterKeyFile = st, parts, keyFile
+		o.Store, o.Partitions, o.MasterKeyFile = openPartitionedStore(t, natsURL, parts), parts, keyFile
 		o.Actors.FanoutChunk = 3 // several slices per partition
 	}
 	a := newTunedHarness(t, tune)
@@ -365,24 +352,39 @@ func TestEngine_PartitionWindow(t *testing.T) {
 // started with mock, after tune (if any) adjusted its options.
 func newPartitionedHarness(t *testing.T, parts int, mock mockapns.Options, tune func(*engine.Options)) *harness {
 	t.Helper()
+	natsURL := startPartitionsNATS(t)
+	return newMockedHarness(t, func(o *engine.Options) {
+		o.Store, o.Partitions = openPartitionedStore(t, natsURL, parts), parts
+		if tune != nil {
+			tune(o)
+		}
+	}, mock)
+}
+
+// startPartitionsNATS starts an embedded NATS server with JetStream for
+// one test and returns its client URL.
+func startPartitionsNATS(t *testing.T) string {
+	t.Helper()
 	ns, err := jsstore.StartServer(jsstore.ServerConfig{Name: "p", Dir: t.TempDir(), Host: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	return newMockedHarness(t, func(o *engine.Options) {
-		nc, err := nats.Connect(ns.ClientURL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		st, err := jsstore.Open(nc, &jsstore.Options{Partitions: parts, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.Store, o.Partitions = st, parts
-		if tune != nil {
-			tune(o)
-		}
-	}, mock)
+	return ns.ClientURL()
+}
+
+// openPartitionedStore opens a JetStream store of parts partitions on the
+// server at natsURL, on a connection of its own.
+func openPartitionedStore(t *testing.T, natsURL string, parts int) *jsstore.Store {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	st, err := jsstore.Open(nc, &jsstore.Options{Partitions: parts, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
