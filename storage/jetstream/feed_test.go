@@ -65,17 +65,8 @@ func partEntry(from, to string, parts int) *storage.Entry {
 func TestFeedPartitioned(t *testing.T) {
 	const parts = 4
 	c := newCluster(t, 1)
-	open := func() *Store {
-		nc := c.connect(t)
-		t.Cleanup(nc.Close)
-		s, err := Open(nc, &Options{Logger: quietSlog(), Partitions: parts})
-		if err != nil {
-			t.Fatalf("open: %v", err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	appender, owner := open(), open()
+	o := Options{Partitions: parts}
+	appender, owner := openOn(t, c, o), openOn(t, c, o)
 
 	// Recipients by partition, so the test knows where each entry goes.
 	byPart := map[int][]string{}
@@ -267,17 +258,8 @@ func TestFeedGoesOnAfterServerRestart(t *testing.T) {
 func TestSweepPartitioned(t *testing.T) {
 	const parts = 2
 	c := newCluster(t, 1)
-	open := func() *Store {
-		nc := c.connect(t)
-		t.Cleanup(nc.Close)
-		s, err := Open(nc, &Options{Logger: quietSlog(), Partitions: parts, DedupWindow: time.Second, SweepEvery: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	zero, one := open(), open()
+	o := Options{Partitions: parts, DedupWindow: time.Second, SweepEvery: time.Hour}
+	zero, one := openOn(t, c, o), openOn(t, c, o)
 	var in [parts]*storage.Entry
 	for i := 0; in[0] == nil || in[1] == nil; i++ {
 		e := partEntry("s", "r"+string(rune('a'+i)), parts)

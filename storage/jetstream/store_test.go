@@ -16,6 +16,13 @@ import (
 func openTest(t *testing.T, o Options) (*Store, *cluster) {
 	t.Helper()
 	c := newCluster(t, 1)
+	return openOn(t, c, o), c
+}
+
+// openOn opens a store with o (quiet) on c, on a connection of its own;
+// both are closed by Cleanup.
+func openOn(t *testing.T, c *cluster, o Options) *Store {
+	t.Helper()
 	nc := c.connect(t)
 	t.Cleanup(nc.Close)
 	o.Logger = quietSlog()
@@ -24,7 +31,7 @@ func openTest(t *testing.T, o Options) (*Store, *cluster) {
 		t.Fatalf("open: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s, c
+	return s
 }
 
 // TestPublishAtomic: a batch whose compare-and-set fails at its last
