@@ -483,15 +483,7 @@ func startOwnServers(t *testing.T) *ownServers {
 		c.ports = append(c.ports, loopbackPort(t))
 		c.cports = append(c.cports, loopbackPort(t))
 	}
-	errs := make(chan error, 3)
-	for i := range 3 {
-		go func() { errs <- c.start(i) }()
-	}
-	for range 3 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
+	startTogether(t, 3, c.start)
 	t.Cleanup(func() {
 		for i := range 3 {
 			c.stop(i)
@@ -588,4 +580,19 @@ func (s ownSample) serverPerS(before ownSample) float64 {
 
 func (s ownSample) cpuMsPerS(before ownSample) float64 {
 	return float64(s.cpu-before.cpu) / float64(time.Millisecond) / s.at.Sub(before.at).Seconds()
+}
+
+// startTogether runs start(0) … start(n-1) at once, as the servers of a
+// cluster must start (each waits for a quorum), and fails t on any error.
+func startTogether(t *testing.T, n int, start func(i int) error) {
+	t.Helper()
+	errs := make(chan error, n)
+	for i := range n {
+		go func() { errs <- start(i) }()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
 }

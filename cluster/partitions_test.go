@@ -155,15 +155,7 @@ func startPartClusterOn(t *testing.T, srv partServers, count int, ttl time.Durat
 	t.Helper()
 	admin, js := connectJS(t, srv.urls())
 	c := &partCluster{t: t, srv: srv, admin: admin, js: js, count: count, ttl: ttl, led: newOwnLedger(), seen: map[[2]int]time.Time{}, stop: make(chan struct{}), done: make(chan struct{})}
-	errs := make(chan error, 3)
-	for i := range 3 {
-		go func() { errs <- c.start(i) }()
-	}
-	for range 3 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
+	startTogether(t, 3, c.start)
 	go c.sample()
 	t.Cleanup(func() {
 		close(c.stop)
