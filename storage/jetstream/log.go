@@ -293,9 +293,9 @@ func (s *Store) ForgetPartition(part int) {
 // delivery here: those its feed handed over and are unsettled, and the
 // log's messages the feed has not read yet (entries, and tombstones of
 // entries already settled: an overestimate by at most what settled
-// since). The part not read yet is the server's figure, refreshed with
-// every message the feed reads and every feedBacklogEvery while it reads
-// none (its window full). 0 for a partition not fed here.
+// since). The part not read yet is the server's count plus the client's
+// buffer, asked for every feedBacklogEvery. 0 for a partition not fed
+// here.
 func (s *Store) FeedBacklog(part int) int {
 	s.log.mu.Lock()
 	defer s.log.mu.Unlock()
@@ -306,7 +306,7 @@ func (s *Store) FeedBacklog(part int) int {
 }
 
 // feedBacklogEvery is how often a feed asks the server how far behind it
-// is while it reads nothing.
+// is (FeedBacklog).
 const feedBacklogEvery = time.Second
 
 // setBehind records that part's feed has n messages of the log still to read.
