@@ -31,6 +31,13 @@ func (s *Store) newBatch() *Batch { return &Batch{s: s} }
 func (b *Batch) put(subj string, v []byte) { b.ops = append(b.ops, op{subj: subj, data: v}) }
 func (b *Batch) del(subj string)           { b.ops = append(b.ops, op{subj: subj, del: true}) }
 
+// delExpiring deletes subj with a tombstone the servers expire
+// (tombstoneTTL): for records written once per message, whose tombstones
+// would otherwise pile up.
+func (b *Batch) delExpiring(subj string) {
+	b.ops = append(b.ops, op{subj: subj, del: true, ttl: tombstoneTTL})
+}
+
 // putStatus puts a push outcome or done marker, with the store's status
 // TTL if it has one.
 func (b *Batch) putStatus(subj string, v []byte) {
@@ -88,20 +95,20 @@ func (b *Batch) Settle(app string, seq uint64, user string, rs []storage.PushRes
 		return
 	}
 	b.putStatus(b.s.subj.push(app, seq, user), storage.EncodePushResults(rs))
-	b.del(b.s.subj.log(seq))
+	b.delExpiring(b.s.subj.log(seq))
 	b.doneSeqs = append(b.doneSeqs, seq)
 }
 
 func (b *Batch) markDone(app string, seq uint64) {
 	b.putStatus(b.s.subj.done(app, seq), nil)
-	b.del(b.s.subj.log(seq))
+	b.delExpiring(b.s.subj.log(seq))
 	b.doneSeqs = append(b.doneSeqs, seq)
 }
 
 // SettleGroup settles group message seq and drops its fan-out cursor.
 func (b *Batch) SettleGroup(app string, seq uint64) {
 	b.markDone(app, seq)
-	b.del(b.s.subj.fanout(app, seq))
+	b.delExpiring(b.s.subj.fanout(app, seq))
 }
 
 // Commit queues b for the writer and waits until it is on a majority of

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/heraldpush/herald/storage"
@@ -18,11 +19,17 @@ import (
 // batch is refused whole and it reads the index again. Within one store,
 // appends claim their keys in memory first (as Pebble's do), so a
 // duplicate of an append in progress waits for it instead of conflicting.
+// A record carries a Nats-TTL of the window (whole seconds, rounded up):
+// the servers expire it. The append time in it still decides (a record
+// the servers have not expired yet is not a duplicate past the window);
+// the TTL only keeps the index from growing with every key.
 
 // dedupIndex holds the in-memory claims on dedup keys.
 type dedupIndex struct {
 	window time.Duration
 	now    func() time.Time
+	// ttl is window as a Nats-TTL header value.
+	ttl string
 
 	claims storage.DedupClaims
 }
@@ -90,7 +97,7 @@ func (s *Store) appendDedupedOnce(entries []*storage.Entry) error {
 				return nil
 			}
 			last := expect[e]
-			return []op{{subj: s.subj.dedup(e.App, e.DedupKey), data: storage.EncodeDedupRecord(e.Seq, nowMillis), expect: &last}}
+			return []op{{subj: s.subj.dedup(e.App, e.DedupKey), data: storage.EncodeDedupRecord(e.Seq, nowMillis), expect: &last, ttl: s.dedup.ttl}}
 		})
 		if err != nil {
 			return err
@@ -103,30 +110,38 @@ func (s *Store) appendDedupedOnce(entries []*storage.Entry) error {
 	return nil
 }
 
-// sweepLoop purges settled log entries and expired dedup keys every
-// SweepEvery. Runs in its own goroutine; exits when ctx is done (Close).
+// sweepLoop purges the settled log entries' tombstones and the dedup
+// records written without a Nats-TTL (by herald before they carried one)
+// every SweepEvery, until a pass finds none of either kind. Runs in its own
+// goroutine; exits when ctx is done (Close).
 func (s *Store) sweepLoop(ctx context.Context) {
 	defer s.wg.Done()
 	t := time.NewTicker(s.opts.SweepEvery)
 	defer t.Stop()
-	for {
+	logs, dedups := true, true
+	for logs || dedups {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if err := s.sweep(ctx); err != nil && ctx.Err() == nil {
+		var err error
+		if logs, dedups, err = s.sweep(ctx, logs, dedups); err != nil && ctx.Err() == nil {
+			logs, dedups = true, true
 			s.bgErrors.Add(1)
 			s.opts.Logger.Warn("sweep settled log entries and dedup keys", "err", err)
 		}
 	}
 }
 
-// sweep purges the tombstones of settled log entries and the dedup records
-// older than the window. Each purge removes only the message read (purge
-// of its subject below the next sequence), so a record rewritten meanwhile
-// stays. Stops early when ctx ends.
-func (s *Store) sweep(ctx context.Context) error {
+// sweep purges the tombstones of settled log entries (logs) and the dedup
+// records older than the window (dedups), of those written without a
+// Nats-TTL: the servers expire the others. It reports which kinds it found
+// any of, expired or not (a later pass has to look again). Each purge
+// removes only the message read (purge of its subject below the next
+// sequence), so a record rewritten meanwhile stays. Stops early when ctx
+// ends.
+func (s *Store) sweep(ctx context.Context, logs, dedups bool) (logsLeft, dedupsLeft bool, err error) {
 	cutoff := s.dedup.now().UnixMilli() - s.dedup.window.Milliseconds()
 	purge := func(m *jetstream.RawStreamMsg) error {
 		if ctx.Err() != nil {
@@ -136,32 +151,42 @@ func (s *Store) sweep(ctx context.Context) error {
 		defer cancel()
 		return s.stream.Purge(pctx, jetstream.WithPurgeSubject(m.Subject), jetstream.WithPurgeSequence(m.Sequence+1))
 	}
+	expiring := func(m *jetstream.RawStreamMsg) bool { return m.Header.Get(jetstream.MsgTTLHeader) != "" }
 	// A partitioned log's stores each sweep the partitions they feed, and
 	// the one feeding partition 0 the dedup keys: every store of a
 	// cluster sweeping everything would purge each record three times.
-	logs, dedups := []string{s.subj.logs()}, true
+	var filters []string
+	if logs {
+		filters = []string{s.subj.logs()}
+	}
 	if s.subj.parted {
-		logs, dedups = nil, false
+		filters, dedups = nil, dedups && slices.Contains(s.fedPartitions(), 0)
 		for _, p := range s.fedPartitions() {
-			logs = append(logs, s.subj.partLogs(p)+"*")
-			dedups = dedups || p == 0
+			if logs {
+				filters = append(filters, s.subj.partLogs(p)+"*")
+			}
 		}
 	}
-	for _, filter := range logs {
+	for _, filter := range filters {
 		err := s.scanFrom(1, filter, func(m *jetstream.RawStreamMsg) error {
-			if m.Header.Get(delHeader) == "" {
+			if m.Header.Get(delHeader) == "" || expiring(m) {
 				return nil
 			}
+			logsLeft = true
 			return purge(m)
 		})
 		if err != nil {
-			return fmt.Errorf("purge settled log entries: %w", err)
+			return true, true, fmt.Errorf("purge settled log entries: %w", err)
 		}
 	}
 	if !dedups {
-		return nil
+		return logsLeft, false, nil
 	}
-	err := s.scanFrom(1, s.subj.dedups(), func(m *jetstream.RawStreamMsg) error {
+	err = s.scanFrom(1, s.subj.dedups(), func(m *jetstream.RawStreamMsg) error {
+		if expiring(m) {
+			return nil
+		}
+		dedupsLeft = true
 		_, at, err := storage.DecodeDedupRecord(m.Data)
 		if err != nil || at > cutoff {
 			return nil
@@ -169,7 +194,7 @@ func (s *Store) sweep(ctx context.Context) error {
 		return purge(m)
 	})
 	if err != nil {
-		return fmt.Errorf("purge expired dedup keys: %w", err)
+		return true, true, fmt.Errorf("purge expired dedup keys: %w", err)
 	}
-	return nil
+	return logsLeft, dedupsLeft, nil
 }

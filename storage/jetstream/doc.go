@@ -32,8 +32,11 @@
 //   - Reads go to the stream leader through the message get API (the
 //     stream has no direct get, which followers could answer from behind),
 //     after the writes this store has queued: read-your-writes.
-//   - A sweep, stopped by Close, purges settled log entries' tombstones
-//     and dedup records older than the window.
+//   - A settled log entry's tombstone and a dedup record carry a Nats-TTL
+//     (a minute; the dedup window): each server expires them itself,
+//     with no request or replicated operation. A sweep, stopped by Close,
+//     purges those written without one (by herald before), until none is
+//     left.
 //
 // Requests nobody takes are sent again until Options.Timeout: a publish
 // answered "no responders" (no server had the stream's subjects yet) or

@@ -271,10 +271,13 @@ func TestSweepPartitioned(t *testing.T) {
 	if err := zero.Append([]*storage.Entry{in[0], in[1]}); err != nil {
 		t.Fatal(err)
 	}
-	b := zero.NewBatch()
+	// Tombstones and a dedup record as herald wrote them before they
+	// carried a Nats-TTL: the sweep's work.
+	b := zero.newBatch()
 	for _, e := range in {
-		b.Settle("a", e.Seq, e.Msg.To, nil)
+		b.del(zero.subj.log(e.Seq))
 	}
+	b.put(zero.subj.dedup("a", "k"), storage.EncodeDedupRecord(in[0].Seq, time.Now().UnixMilli()))
 	if err := zero.Commit(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
@@ -295,14 +298,14 @@ func TestSweepPartitioned(t *testing.T) {
 		_, last, err := zero.getRaw(subj)
 		return last == 0 && errors.Is(err, storage.ErrNotFound)
 	}
-	if err := one.sweep(ctx); err != nil {
+	if _, _, err := one.sweep(ctx, true, true); err != nil {
 		t.Fatal(err)
 	}
 	if !gone(one.subj.log(in[1].Seq)) || gone(one.subj.log(in[0].Seq)) || gone(one.subj.dedup("a", "k")) {
 		t.Errorf("the sweep of partition 1's feeder purged: 1's tombstone %v, 0's %v, the dedup key %v; want true, false, false",
 			gone(one.subj.log(in[1].Seq)), gone(one.subj.log(in[0].Seq)), gone(one.subj.dedup("a", "k")))
 	}
-	if err := zero.sweep(ctx); err != nil {
+	if _, _, err := zero.sweep(ctx, true, true); err != nil {
 		t.Fatal(err)
 	}
 	if !gone(zero.subj.log(in[0].Seq)) || !gone(zero.subj.dedup("a", "k")) {

@@ -25,8 +25,8 @@ const (
 	DefaultStreamPrefix = "herald"
 	DefaultTimeout      = 10 * time.Second
 	DefaultWriteQueue   = 4096
-	// DefaultSweepEvery is how often the sweep purges settled log entries
-	// and expired dedup keys.
+	// DefaultSweepEvery is how often the sweep looks for settled log
+	// entries and expired dedup keys written without a Nats-TTL.
 	DefaultSweepEvery = time.Minute
 	// DefaultMaxInflightBatches bounds this store's atomic batches in
 	// flight, below the server's limit per stream (50), which every
@@ -46,6 +46,17 @@ const MaxAtomicBatch = 2048
 // delHeader marks a tombstone: the record it replaces is deleted.
 const delHeader = "Herald-Del"
 
+// tombstoneTTL is the Nats-TTL of the tombstones nothing reads back (a
+// settled log entry's, a settled fan-out's cursor): each server expires
+// them itself, locally, a minute after they were written. A purge per
+// tombstone (the sweep before this) is one request and one replicated
+// operation each, about 1,000 per second on a 3-server cluster on one
+// 2-core VM (TestSweepTTL's note), against 12–30k settles per second:
+// the sweep fell behind and the stream grew with every message. A minute
+// is what the sweep gave a tombstone before: long enough for a partition's
+// feed to read it before it goes.
+const tombstoneTTL = "60"
+
 // Options configure a Store. The zero value means the defaults.
 type Options struct {
 	// Logger receives the store's few operational messages (slog.Default if nil).
@@ -64,8 +75,9 @@ type Options struct {
 	Timeout time.Duration
 	// WriteQueue bounds the batches waiting for the writer (default 4096).
 	WriteQueue int
-	// SweepEvery is how often settled log entries and expired dedup keys
-	// are purged (default DefaultSweepEvery).
+	// SweepEvery is how often the sweep looks for settled log entries and
+	// expired dedup keys written without a Nats-TTL (default
+	// DefaultSweepEvery).
 	SweepEvery time.Duration
 	// MaxInflightBatches bounds the atomic batches this store has in
 	// flight at once (default DefaultMaxInflightBatches). A batch the
@@ -234,7 +246,8 @@ func Open(nc *nats.Conn, opts *Options) (*Store, error) {
 	}
 	s.queue.init()
 	s.owners = storage.NewTokenLocks()
-	s.dedup = dedupIndex{window: o.DedupWindow, now: o.Now}
+	s.dedup = dedupIndex{window: o.DedupWindow, now: o.Now,
+		ttl: strconv.FormatInt(int64((o.DedupWindow+time.Second-1)/time.Second), 10)}
 	if err := s.checkLayout(); err != nil {
 		return nil, err
 	}

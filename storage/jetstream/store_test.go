@@ -64,15 +64,19 @@ func TestPublishAtomic(t *testing.T) {
 	}
 }
 
-// TestSweep: the sweep purges settled entries' tombstones and expired
-// dedup records, and leaves unsettled entries and live keys.
+// TestSweep: settled entries' tombstones and dedup records carry a
+// Nats-TTL, and the sweep leaves them to the servers; it purges only those
+// written without one (by herald before they had one): tombstones, and
+// dedup records past the window. It reports what kinds it still found,
+// so the loop stops once none is left.
 func TestSweep(t *testing.T) {
 	const window = time.Hour
 	clock := clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	s, _ := openTest(t, Options{DedupWindow: window, Now: clock.Now, SweepEvery: time.Hour})
 	old := &storage.Entry{App: "a", DedupKey: "old", Msg: msg("old")}
 	settled := &storage.Entry{App: "a", Msg: msg("settled")}
-	if err := s.Append([]*storage.Entry{old, settled}); err != nil {
+	legacy := &storage.Entry{App: "a", Msg: msg("legacy")}
+	if err := s.Append([]*storage.Entry{old, settled, legacy}); err != nil {
 		t.Fatal(err)
 	}
 	clock.Add(window)
@@ -82,34 +86,100 @@ func TestSweep(t *testing.T) {
 	}
 	b := s.NewBatch()
 	b.Settle("a", settled.Seq, "u", nil)
+	b.Settle("a", legacy.Seq, "u", nil)
 	if err := s.Commit(t.Context(), b); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.sweep(t.Context()); err != nil {
+	ttl := func(subj string) string {
+		m, err := s.stream.GetLastMsgForSubject(t.Context(), subj)
+		if err != nil {
+			t.Fatalf("read %s: %v", subj, err)
+		}
+		return m.Header.Get(jetstream.MsgTTLHeader)
+	}
+	for subj, want := range map[string]string{
+		s.subj.log(settled.Seq):    tombstoneTTL,
+		s.subj.dedup("a", "old"):   "3600",
+		s.subj.dedup("a", "young"): "3600",
+	} {
+		if got := ttl(subj); got != want {
+			t.Errorf("Nats-TTL of %s = %q; want %q", subj, got, want)
+		}
+	}
+	// What herald wrote before: a tombstone and dedup records without TTL.
+	lb := s.newBatch()
+	lb.del(s.subj.log(legacy.Seq))
+	lb.put(s.subj.dedup("a", "old"), storage.EncodeDedupRecord(old.Seq, clock.Now().Add(-window).UnixMilli()))
+	lb.put(s.subj.dedup("a", "young"), storage.EncodeDedupRecord(young.Seq, clock.Now().UnixMilli()))
+	if err := s.Commit(t.Context(), lb); err != nil {
+		t.Fatal(err)
+	}
+	logsLeft, dedupsLeft, err := s.sweep(t.Context(), true, true)
+	if err != nil {
 		t.Fatalf("sweep: %v", err)
+	}
+	if !logsLeft || !dedupsLeft {
+		t.Errorf("sweep found legacy tombstones %v, dedup records %v; want true, true", logsLeft, dedupsLeft)
 	}
 	tests := []struct {
 		subj string
 		gone bool
 	}{
-		{s.subj.log(settled.Seq), true},
+		{s.subj.log(legacy.Seq), true},
 		{s.subj.dedup("a", "old"), true},
+		{s.subj.log(settled.Seq), false}, // its tombstone: the servers expire it
 		{s.subj.log(old.Seq), false},
 		{s.subj.log(young.Seq), false},
 		{s.subj.dedup("a", "young"), false},
 		{s.subj.done("a", settled.Seq), false},
 	}
 	for _, tt := range tests {
-		_, last, err := s.getRaw(tt.subj)
+		m, err := s.stream.GetLastMsgForSubject(t.Context(), tt.subj)
 		switch {
-		case tt.gone && (last != 0 || !errors.Is(err, storage.ErrNotFound)):
-			t.Errorf("%s after the sweep: seq %d, %v; want purged", tt.subj, last, err)
-		case !tt.gone && err != nil:
+		case tt.gone && !errors.Is(err, jetstream.ErrMsgNotFound):
+			t.Errorf("%s after the sweep: %v; want purged", tt.subj, err)
+		case !tt.gone && (err != nil || m == nil):
 			t.Errorf("%s after the sweep: %v; want kept", tt.subj, err)
 		}
 	}
 	if st, _, err := s.MessageStatus("a", settled.Seq); err != nil || st != storage.MessageDone {
-		t.Errorf("MessageStatus of the swept entry = %q, %v; want done", st, err)
+		t.Errorf("MessageStatus of the settled entry = %q, %v; want done", st, err)
+	}
+	clock.Add(window)
+	if _, dedupsLeft, err = s.sweep(t.Context(), false, true); err != nil || !dedupsLeft {
+		t.Fatalf("second sweep: found %v, %v; want the young key, now expired, found", dedupsLeft, err)
+	}
+	logsLeft, dedupsLeft, err = s.sweep(t.Context(), true, true)
+	if err != nil || logsLeft || dedupsLeft {
+		t.Errorf("third sweep found tombstones %v, dedup records %v (%v); want none left", logsLeft, dedupsLeft, err)
+	}
+}
+
+// TestDedupRecordExpires: the servers expire a dedup record a window after
+// it was written (its Nats-TTL), with no sweep, and the key is new again.
+func TestDedupRecordExpires(t *testing.T) {
+	s, _ := openTest(t, Options{DedupWindow: time.Second, SweepEvery: time.Hour})
+	first := &storage.Entry{App: "a", DedupKey: "k", Msg: msg("first")}
+	if err := s.Append([]*storage.Entry{first}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := s.stream.GetLastMsgForSubject(t.Context(), s.subj.dedup("a", "k"))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dedup record still there 10 s after a window of 1 s: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	again := &storage.Entry{App: "a", DedupKey: "k", Msg: msg("again")}
+	if err := s.Append([]*storage.Entry{again}); err != nil {
+		t.Fatal(err)
+	}
+	if again.Duplicate || again.Seq == first.Seq {
+		t.Errorf("after the record expired: duplicate %v, seq %d (first %d); want a new entry", again.Duplicate, again.Seq, first.Seq)
 	}
 }
 

@@ -34,8 +34,9 @@ import (
 //	<p>.X.<matrix app_id>          Matrix app_id → app and business_id
 //
 // A delete is a tombstone (an empty message with the header delHeader) so
-// it can be part of an atomic batch; the sweep purges settled log entries'
-// tombstones.
+// it can be part of an atomic batch. The tombstones of settled log entries
+// and fan-out cursors, written once per message, expire after
+// tombstoneTTL; dedup records expire after the dedup window.
 
 // tok encodes s as one subject token.
 func tok(s string) string { return "_" + base64.RawURLEncoding.EncodeToString([]byte(s)) }
