@@ -33,7 +33,7 @@
 //     stream has no direct get, which followers could answer from behind),
 //     after the writes this store has queued: read-your-writes.
 //   - A settled log entry's tombstone and a dedup record carry a Nats-TTL
-//     (a minute; the dedup window): each server expires them itself,
+//     (5 s; the dedup window): each server expires them itself,
 //     with no request or replicated operation. A sweep, stopped by Close,
 //     purges those written without one (by herald before), until none is
 //     left.

@@ -48,14 +48,20 @@ const delHeader = "Herald-Del"
 
 // tombstoneTTL is the Nats-TTL of the tombstones nothing reads back (a
 // settled log entry's, a settled fan-out's cursor): each server expires
-// them itself, locally, a minute after they were written. A purge per
-// tombstone (the sweep before this) is one request and one replicated
+// them itself, locally, a few seconds after they were written. A purge
+// per tombstone (the sweep before this) is one request and one replicated
 // operation each: 20,000 took 19.7 s on 3 embedded servers on one 2-core
-// VM (AMD EPYC, 2026-12-03), against 12–30k settles per second there:
-// the sweep fell behind and the stream grew with every message. A minute
-// is what the sweep gave a tombstone before: long enough for a partition's
-// feed to read it before it goes.
-const tombstoneTTL = "60"
+// VM (AMD EPYC, 2026-12-03), against 12–30k settles per second there, so
+// the sweep fell behind and the stream grew with every message.
+//
+// Short, because every tombstone still in the stream is read by a new
+// lead's scan of the log and by a partition's new feed: a minute of them
+// at 20k settles per second is 1.2M messages read before the takeover's
+// first push. Nothing needs one longer: a tombstone replaces its entry
+// at once, so a reader that comes after it expired finds neither; a feed
+// that read the entry settles it itself or has given its partition up
+// (ForgetPartition).
+const tombstoneTTL = "5"
 
 // Options configure a Store. The zero value means the defaults.
 type Options struct {

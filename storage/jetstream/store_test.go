@@ -155,24 +155,33 @@ func TestSweep(t *testing.T) {
 	}
 }
 
-// TestDedupRecordExpires: the servers expire a dedup record a window after
-// it was written (its Nats-TTL), with no sweep, and the key is new again.
-func TestDedupRecordExpires(t *testing.T) {
+// TestRecordsExpire: the servers expire a dedup record a window after it
+// was written and a settled entry's tombstone after tombstoneTTL (their
+// Nats-TTLs), with no sweep; the key is new again.
+func TestRecordsExpire(t *testing.T) {
+	t.Parallel()
 	s, _ := openTest(t, Options{DedupWindow: time.Second, SweepEvery: time.Hour})
 	first := &storage.Entry{App: "a", DedupKey: "k", Msg: msg("first")}
 	if err := s.Append([]*storage.Entry{first}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, err := s.stream.GetLastMsgForSubject(t.Context(), s.subj.dedup("a", "k"))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			break
+	b := s.NewBatch()
+	b.Settle("a", first.Seq, "u", nil)
+	if err := s.Commit(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, subj := range []string{s.subj.dedup("a", "k"), s.subj.log(first.Seq)} {
+		for {
+			_, err := s.stream.GetLastMsgForSubject(t.Context(), subj)
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still there 20 s after it was written: %v", subj, err)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dedup record still there 10 s after a window of 1 s: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	again := &storage.Entry{App: "a", DedupKey: "k", Msg: msg("again")}
 	if err := s.Append([]*storage.Entry{again}); err != nil {
@@ -180,6 +189,9 @@ func TestDedupRecordExpires(t *testing.T) {
 	}
 	if again.Duplicate || again.Seq == first.Seq {
 		t.Errorf("after the record expired: duplicate %v, seq %d (first %d); want a new entry", again.Duplicate, again.Seq, first.Seq)
+	}
+	if st, _, err := s.MessageStatus("a", first.Seq); err != nil || st != storage.MessageDone {
+		t.Errorf("MessageStatus after the tombstone expired = %q, %v; want done", st, err)
 	}
 }
 
