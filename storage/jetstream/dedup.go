@@ -136,65 +136,91 @@ func (s *Store) sweepLoop(ctx context.Context) {
 
 // sweep purges the tombstones of settled log entries (logs) and the dedup
 // records older than the window (dedups), of those written without a
-// Nats-TTL: the servers expire the others. It reports which kinds it found
-// any of, expired or not (a later pass has to look again). Each purge
-// removes only the message read (purge of its subject below the next
-// sequence), so a record rewritten meanwhile stays. Stops early when ctx
-// ends.
+// Nats-TTL: the servers expire the others. It reports which kinds a later
+// pass has to look at again: those it found any of, expired or not, and
+// those it had no part of yet. Each purge removes only the message read
+// (purge of its subject below the next sequence), so a record rewritten
+// meanwhile stays. Stops early when ctx ends.
+//
+// A partitioned log's stores each sweep the partitions they feed, and the
+// one feeding partition 0 the dedup keys: every store of a cluster
+// sweeping everything would purge each record three times.
 func (s *Store) sweep(ctx context.Context, logs, dedups bool) (logsLeft, dedupsLeft bool, err error) {
-	cutoff := s.dedup.now().UnixMilli() - s.dedup.window.Milliseconds()
-	purge := func(m *jetstream.RawStreamMsg) error {
-		if ctx.Err() != nil {
-			return errStop
-		}
-		pctx, cancel := s.ctx()
-		defer cancel()
-		return s.stream.Purge(pctx, jetstream.WithPurgeSubject(m.Subject), jetstream.WithPurgeSequence(m.Sequence+1))
-	}
-	expiring := func(m *jetstream.RawStreamMsg) bool { return m.Header.Get(jetstream.MsgTTLHeader) != "" }
-	// A partitioned log's stores each sweep the partitions they feed, and
-	// the one feeding partition 0 the dedup keys: every store of a
-	// cluster sweeping everything would purge each record three times.
-	var filters []string
-	if logs {
-		filters = []string{s.subj.logs()}
-	}
+	filters := []string{s.subj.logs()}
 	if s.subj.parted {
-		filters, dedups = nil, dedups && slices.Contains(s.fedPartitions(), 0)
-		for _, p := range s.fedPartitions() {
-			if logs {
-				filters = append(filters, s.subj.partLogs(p)+"*")
-			}
+		fed := s.fedPartitions()
+		filters = nil
+		for _, p := range fed {
+			filters = append(filters, s.subj.partLogs(p)+"*")
 		}
+		logsLeft = len(fed) == 0
+		dedupsLeft, dedups = dedups && !slices.Contains(fed, 0), dedups && slices.Contains(fed, 0)
 	}
+	if logs {
+		found, err := s.sweepLogs(ctx, filters)
+		if err != nil {
+			return true, true, fmt.Errorf("purge settled log entries: %w", err)
+		}
+		logsLeft = logsLeft || found
+	} else {
+		logsLeft = false
+	}
+	if dedups {
+		found, err := s.sweepDedups(ctx)
+		if err != nil {
+			return true, true, fmt.Errorf("purge expired dedup keys: %w", err)
+		}
+		dedupsLeft = found
+	}
+	return logsLeft, dedupsLeft, nil
+}
+
+// sweepLogs purges the tombstones without a Nats-TTL in the log subjects
+// of filters, and reports whether it found any.
+func (s *Store) sweepLogs(ctx context.Context, filters []string) (found bool, err error) {
 	for _, filter := range filters {
 		err := s.scanFrom(1, filter, func(m *jetstream.RawStreamMsg) error {
 			if m.Header.Get(delHeader) == "" || expiring(m) {
 				return nil
 			}
-			logsLeft = true
-			return purge(m)
+			found = true
+			return s.purgeRead(ctx, m)
 		})
 		if err != nil {
-			return true, true, fmt.Errorf("purge settled log entries: %w", err)
+			return true, err
 		}
 	}
-	if !dedups {
-		return logsLeft, false, nil
-	}
+	return found, nil
+}
+
+// sweepDedups purges the dedup records without a Nats-TTL older than the
+// window, and reports whether it found any such record, expired or not.
+func (s *Store) sweepDedups(ctx context.Context) (found bool, err error) {
+	cutoff := s.dedup.now().UnixMilli() - s.dedup.window.Milliseconds()
 	err = s.scanFrom(1, s.subj.dedups(), func(m *jetstream.RawStreamMsg) error {
 		if expiring(m) {
 			return nil
 		}
-		dedupsLeft = true
+		found = true
 		_, at, err := storage.DecodeDedupRecord(m.Data)
 		if err != nil || at > cutoff {
 			return nil
 		}
-		return purge(m)
+		return s.purgeRead(ctx, m)
 	})
-	if err != nil {
-		return true, true, fmt.Errorf("purge expired dedup keys: %w", err)
+	return found, err
+}
+
+// expiring reports whether the servers expire m themselves (a Nats-TTL).
+func expiring(m *jetstream.RawStreamMsg) bool { return m.Header.Get(jetstream.MsgTTLHeader) != "" }
+
+// purgeRead purges the message m read, and only it: a record written to
+// its subject since stays.
+func (s *Store) purgeRead(ctx context.Context, m *jetstream.RawStreamMsg) error {
+	if ctx.Err() != nil {
+		return errStop
 	}
-	return logsLeft, dedupsLeft, nil
+	pctx, cancel := s.ctx()
+	defer cancel()
+	return s.stream.Purge(pctx, jetstream.WithPurgeSubject(m.Subject), jetstream.WithPurgeSequence(m.Sequence+1))
 }

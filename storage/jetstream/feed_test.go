@@ -298,8 +298,12 @@ func TestSweepPartitioned(t *testing.T) {
 		_, last, err := zero.getRaw(subj)
 		return last == 0 && errors.Is(err, storage.ErrNotFound)
 	}
-	if _, _, err := one.sweep(ctx, true, true); err != nil {
+	logsLeft, dedupsLeft, err := one.sweep(ctx, true, true)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if !logsLeft || !dedupsLeft {
+		t.Errorf("partition 1's feeder: look again at tombstones %v, dedup records %v; want true (it found one), true (not its part)", logsLeft, dedupsLeft)
 	}
 	if !gone(one.subj.log(in[1].Seq)) || gone(one.subj.log(in[0].Seq)) || gone(one.subj.dedup("a", "k")) {
 		t.Errorf("the sweep of partition 1's feeder purged: 1's tombstone %v, 0's %v, the dedup key %v; want true, false, false",
@@ -307,6 +311,9 @@ func TestSweepPartitioned(t *testing.T) {
 	}
 	if _, _, err := zero.sweep(ctx, true, true); err != nil {
 		t.Fatal(err)
+	}
+	if logsLeft, dedupsLeft, err = zero.sweep(ctx, true, true); err != nil || logsLeft || dedupsLeft {
+		t.Errorf("partition 0's feeder's second sweep: look again at tombstones %v, dedup records %v (%v); want false, false", logsLeft, dedupsLeft, err)
 	}
 	if !gone(zero.subj.log(in[0].Seq)) || !gone(zero.subj.dedup("a", "k")) {
 		t.Error("the sweep of partition 0's feeder left its tombstone or the expired dedup key")
