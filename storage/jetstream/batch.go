@@ -16,7 +16,9 @@ type Batch struct {
 	s    *Store
 	ops  []op
 	done chan error // nil for CommitAsync
-	// doneSeqs are log entries this batch settles.
+	// settles are the messages this batch settles, whose outcomes the
+	// writer puts in run records (runs.go); doneSeqs their seqs.
+	settles  []settle
 	doneSeqs []uint64
 	queued   uint64
 }
@@ -45,7 +47,11 @@ func (b *Batch) putStatus(subj string, v []byte) {
 }
 
 // Empty reports whether the batch holds no writes.
-func (b *Batch) Empty() bool { return len(b.ops) == 0 }
+func (b *Batch) Empty() bool { return len(b.ops) == 0 && len(b.settles) == 0 }
+
+// writes bounds the messages b adds to an atomic batch: its ops, and at
+// most one run record per settle.
+func (b *Batch) writes() int { return len(b.ops) + len(b.settles) }
 
 // PutUser writes a user record.
 func (b *Batch) PutUser(app, user string, u *storage.User) {
@@ -87,23 +93,15 @@ func (b *Batch) PutFanoutCursor(app string, seq uint64, user string) {
 }
 
 // Settle settles one-to-one message seq of app: its log entry becomes a
-// tombstone, and its outcomes (or, with none, a done marker) are written
-// in the same batch.
+// tombstone, and its outcomes (or, with none, a done mark) go into the
+// run record the writer writes in the same atomic batch.
 func (b *Batch) Settle(app string, seq uint64, user string, rs []storage.PushResult) {
-	if len(rs) == 0 {
-		b.markDone(app, seq)
-		return
-	}
-	b.putStatus(b.s.subj.push(app, seq, user), storage.EncodePushResults(rs))
+	b.settles = append(b.settles, settle{app: app, seq: seq, user: user, rs: rs})
 	b.delExpiring(b.s.subj.log(seq))
 	b.doneSeqs = append(b.doneSeqs, seq)
 }
 
-func (b *Batch) markDone(app string, seq uint64) {
-	b.putStatus(b.s.subj.done(app, seq), nil)
-	b.delExpiring(b.s.subj.log(seq))
-	b.doneSeqs = append(b.doneSeqs, seq)
-}
+func (b *Batch) markDone(app string, seq uint64) { b.Settle(app, seq, "", nil) }
 
 // SettleGroup settles group message seq and drops its fan-out cursor.
 func (b *Batch) SettleGroup(app string, seq uint64) {
@@ -138,8 +136,8 @@ func (s *Store) enqueue(ctx context.Context, b *Batch) error {
 	if s.closed {
 		return storage.ErrClosed
 	}
-	if len(b.ops) > MaxAtomicBatch {
-		return fmt.Errorf("jetstream: batch of %d writes, over the server's %d", len(b.ops), MaxAtomicBatch)
+	if b.writes() > MaxAtomicBatch {
+		return fmt.Errorf("jetstream: batch of %d writes, over the server's %d", b.writes(), MaxAtomicBatch)
 	}
 	s.queue.mu.Lock()
 	defer s.queue.mu.Unlock()
@@ -198,7 +196,7 @@ func (s *Store) writeLoop() {
 			return
 		}
 		pending = append(pending[:0], first)
-		n := len(first.ops)
+		n := first.writes()
 	drain:
 		for {
 			select {
@@ -206,12 +204,12 @@ func (s *Store) writeLoop() {
 				if !ok {
 					break drain
 				}
-				if n+len(b.ops) > MaxAtomicBatch {
+				if n+b.writes() > MaxAtomicBatch {
 					s.commitPending(pending)
 					pending, n = pending[:0], 0
 				}
 				pending = append(pending, b)
-				n += len(b.ops)
+				n += b.writes()
 			default:
 				break drain
 			}
@@ -257,6 +255,7 @@ func (s *Store) commitPending(pending []*Batch) {
 	for _, b := range pending {
 		ops = append(ops, b.ops...)
 	}
+	ops = append(ops, s.runOps(pending)...)
 	err := s.publishUntil(ops, time.Now().Add(writerPersistence))
 	if err != nil {
 		err = fmt.Errorf("commit batch: %w", err)

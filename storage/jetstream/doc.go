@@ -51,7 +51,11 @@
 // stored, once. The writer sends a failed batch again for up to a minute
 // (its writes are blind puts and tombstones, so a copy is harmless).
 //
-// Push outcomes and done markers expire: with Options.StatusTTL each is
+// The writer puts the outcomes and done marks of the messages one atomic
+// batch settles into one run record per app and seq bucket (runs.go), not
+// one record each: every stream message costs the servers about the same.
+//
+// Push outcomes, runs and done markers expire: with Options.StatusTTL each is
 // written with a per-message TTL (Nats-TTL; the stream allows them) and
 // the server expires it; without, [Store.ExpireStatuses] purges them by a
 // status clock (storage.ExpireStatuses), which holds the stream while it

@@ -578,9 +578,9 @@ func (s *Store) feedFrom(ctx context.Context, filter string, part int, next *uin
 // MessageStatus returns the state of message seq of app and the outcomes
 // of its pushes settled so far; storage.ErrNotFound when app has no such
 // message. Same order of reads as Pebble's: the log entry first, as
-// settling replaces it and writes the done marker in one batch.
-func (s *Store) MessageStatus(app string, seq uint64) (string, []storage.PushResult, error) {
-	state := storage.MessagePending
+// settling replaces it and writes its run record (runs.go) in one batch.
+func (s *Store) MessageStatus(app string, seq uint64) (state string, results []storage.PushResult, err error) {
+	state = storage.MessagePending
 	logged := true
 	switch v, err := s.get(s.subj.log(seq)); {
 	case err == nil:
@@ -589,6 +589,15 @@ func (s *Store) MessageStatus(app string, seq uint64) (string, []storage.PushRes
 		}
 	case errors.Is(err, storage.ErrNotFound):
 		logged = false
+		settled, rs, err := s.settledRun(app, seq)
+		if err != nil {
+			return "", nil, err
+		}
+		if settled {
+			state, results = storage.MessageDone, rs
+			break
+		}
+		// Settled before runs: a done marker, or outcomes below.
 		switch _, err := s.get(s.subj.done(app, seq)); {
 		case err == nil:
 			state = storage.MessageDone
@@ -598,8 +607,8 @@ func (s *Store) MessageStatus(app string, seq uint64) (string, []storage.PushRes
 	default:
 		return "", nil, err
 	}
-	var results []storage.PushResult
-	err := s.scanSorted(s.subj.pushes(app, seq), func(name string, v []byte) error {
+	// A group message's outcomes, by run of members.
+	err = s.scanSorted(s.subj.pushes(app, seq), func(name string, v []byte) error {
 		rs, err := storage.DecodePushResults(app, seq, name, v)
 		results = append(results, rs...)
 		return err

@@ -10,7 +10,7 @@ import (
 	"github.com/heraldpush/herald/storage"
 )
 
-// ExpireStatuses deletes the push outcomes and done markers written more
+// ExpireStatuses deletes the push outcomes, run records and done markers written more
 // than retention before now (see storage.ExpireStatuses): the store's
 // position is its stream's next sequence, and one purge per kind, of the
 // subjects of every app below that sequence, removes them.
@@ -36,7 +36,7 @@ func (s *Store) ExpireStatuses(ctx context.Context, now time.Time, retention tim
 		return fmt.Errorf("read stream position: %w", err)
 	}
 	return storage.ExpireStatuses(ctx, s, now, retention, pos, func(below uint64) error {
-		for _, filter := range []string{s.subj.p + ".A.*.p.*.*", s.subj.p + ".A.*.d.*"} {
+		for _, filter := range []string{s.subj.p + ".A.*.p.*.*", s.subj.p + ".A.*.r.*.*", s.subj.p + ".A.*.d.*"} {
 			pctx, cancel := s.ctx()
 			err := s.stream.Purge(pctx, jetstream.WithPurgeSubject(filter), jetstream.WithPurgeSequence(below))
 			cancel()

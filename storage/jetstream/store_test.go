@@ -131,7 +131,6 @@ func TestSweep(t *testing.T) {
 		{s.subj.log(old.Seq), false},
 		{s.subj.log(young.Seq), false},
 		{s.subj.dedup("a", "young"), false},
-		{s.subj.done("a", settled.Seq), false},
 	}
 	for _, tt := range tests {
 		m, err := s.stream.GetLastMsgForSubject(t.Context(), tt.subj)

@@ -24,8 +24,13 @@ import (
 //	<p>.A.<app>.t.<token>          token owner (compare-and-set only)
 //	<p>.A.<app>.g.<group>          group record
 //	<p>.A.<app>.m.<group>.<user>   roster entry
-//	<p>.A.<app>.d.<seq>            done marker
-//	<p>.A.<app>.p.<seq>.<user>     push outcomes of a message
+//	<p>.A.<app>.d.<seq>            done marker (written before runs)
+//	<p>.A.<app>.p.<seq>.<user>     push outcomes of a group message's run
+//	                               of members (and, written before runs,
+//	                               of a one-to-one message)
+//	<p>.A.<app>.r.<bucket>.<id>    a settled run: outcomes and done marks
+//	                               of the messages of one writer batch
+//	                               whose seqs share a bucket (runs.go)
 //	<p>.A.<app>.f.<seq>            fan-out cursor
 //	<p>.A.<app>.o.<user>           conversation settings
 //	<p>.A.<app>.k.<dedup key>      dedup record: seq and append time
@@ -99,6 +104,12 @@ func (s subjects) push(app string, seq uint64, user string) string {
 }
 func (s subjects) pushes(app string, seq uint64) string {
 	return s.of(app, "p") + "." + seqTok(seq) + ".*"
+}
+func (s subjects) run(app string, bucket uint64, id string) string {
+	return s.of(app, "r") + "." + seqTok(bucket) + "." + id
+}
+func (s subjects) runs(app string, bucket uint64) string {
+	return s.of(app, "r") + "." + seqTok(bucket) + ".*"
 }
 func (s subjects) fanout(app string, seq uint64) string {
 	return s.of(app, "f") + "." + seqTok(seq)
