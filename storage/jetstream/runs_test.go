@@ -17,7 +17,7 @@ func TestRunRecord(t *testing.T) {
 	sent := []storage.PushResult{{UserID: "u1", Token: "aabb", Status: "sent"}}
 	in := []settle{
 		{app: "a", seq: 7, user: "u1", rs: sent},
-		{app: "a", seq: 9},                // a done mark
+		{app: "a", seq: 9},                 // a done mark
 		{app: "a", seq: 1 << 40, user: ""}, // a group's done mark
 	}
 	rec := encodeRun(in)
