@@ -51,6 +51,8 @@ func fromSender(int) string { return "sender" }
 type driveResult struct {
 	accepted, rejected int64
 	elapsed            time.Duration
+	// requests were sent with inFlight of them outstanding at a time.
+	requests, inFlight int
 }
 
 // load is one closed-loop message load: total messages, batch per
@@ -135,7 +137,9 @@ func (e *env) driveLoad(ctx context.Context, l load) (driveResult, error) {
 	start := time.Now()
 	// The poster's timeout: an answer slower than that is a hang.
 	var err error
+	inFlight := e.opts.Connections
 	if l.h2c {
+		inFlight = h2cConns * max(1, e.opts.Connections/h2cConns)
 		if batch > 1 || key != nil {
 			return driveResult{}, errors.New("an h2c load sends single messages without keys")
 		}
@@ -148,7 +152,7 @@ func (e *env) driveLoad(ctx context.Context, l load) (driveResult, error) {
 	stop()
 	p.draw(accepted.Load(), fmt.Sprintf("429s %d", rejected.Load()))
 	p.finish()
-	return driveResult{accepted.Load(), rejected.Load(), elapsed}, err
+	return driveResult{accepted.Load(), rejected.Load(), elapsed, requests, inFlight}, err
 }
 
 // ticker calls fn every d until the returned stop is called.
@@ -436,6 +440,26 @@ type deliveryRun struct {
 	peakRSS   int64
 	failed    float64
 	counters  Counters // herald's system calls and context switches
+	// sendIdle is the machine's idle share while the load was sent, and
+	// latency a request's mean time at the client then (requests in
+	// flight × elapsed ÷ requests: a closed loop); NaN if unknown.
+	sendIdle float64
+	latency  time.Duration
+	// groupEntries and groupAppend are the run's ingest groups (combiner).
+	groupEntries, groupAppend Histogram
+}
+
+// boundNote describes what a single-message load waited on: the machine's
+// idle CPU while sending, a request's latency at the client, and the
+// ingest groups' size and synced Append time.
+func (d deliveryRun) boundNote() string {
+	note := fmt.Sprintf("machine idle %.0f%% while sending; a request's mean latency at the client %.2f ms",
+		100*d.sendIdle, float64(d.latency.Microseconds())/1000)
+	if d.groupEntries.Count > 0 {
+		note += fmt.Sprintf("; %.0f groups, %.1f messages per Append, Append p50 %.2f p99 %.2f mean %.2f ms",
+			d.groupEntries.Count, d.groupEntries.Mean(), 1000*d.groupAppend.Quantile(0.5), 1000*d.groupAppend.Quantile(0.99), 1000*d.groupAppend.Mean())
+	}
+	return note
 }
 
 // perPush describes herald's system calls and context switches per push.
@@ -469,11 +493,15 @@ func (e *env) deliverLoad(ctx context.Context, series string, l load) (deliveryR
 	n := l.total
 	l.label = label + ": send messages"
 	var driveErr error
+	var drove driveResult
+	var cpu0, cpu1 CPUTimes
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_, driveErr = e.driveLoad(ctx, l)
+		cpu0, _ = ReadCPUTimes()
+		drove, driveErr = e.driveLoad(ctx, l)
+		cpu1, _ = ReadCPUTimes()
 	}()
 	end, peakRSS, err := e.waitSettled(ctx, label+": pushes settled", series, before.Sent+before.Failed+float64(n), 5*time.Minute, t0)
 	wg.Wait()
@@ -488,12 +516,16 @@ func (e *env) deliverLoad(ctx context.Context, series string, l load) (deliveryR
 		return deliveryRun{}, err
 	}
 	return deliveryRun{
-		counters:  counters1.Sub(counters0),
-		rate:      float64(n) / end.Sub(t0).Seconds(),
-		heraldCPU: float64((usage1.CPU - usage0.CPU).Microseconds()) / float64(n),
-		mockCPU:   float64((mock1.CPU - mock0.CPU).Microseconds()) / float64(n),
-		peakRSS:   peakRSS,
-		failed:    after.Failed - before.Failed,
+		counters:     counters1.Sub(counters0),
+		rate:         float64(n) / end.Sub(t0).Seconds(),
+		heraldCPU:    float64((usage1.CPU - usage0.CPU).Microseconds()) / float64(n),
+		mockCPU:      float64((mock1.CPU - mock0.CPU).Microseconds()) / float64(n),
+		peakRSS:      peakRSS,
+		failed:       after.Failed - before.Failed,
+		sendIdle:     cpu1.IdleShare(cpu0),
+		latency:      time.Duration(float64(drove.elapsed) * float64(drove.inFlight) / float64(max(drove.requests, 1))),
+		groupEntries: after.GroupEntries.Sub(before.GroupEntries),
+		groupAppend:  after.GroupAppend.Sub(before.GroupAppend),
 	}, nil
 }
 
