@@ -262,6 +262,172 @@ func TestAppendCombiner_Stop(t *testing.T) {
 	comb.stop(context.Background()) // a second stop returns at once
 }
 
+// stepAppend is a store's Append that announces every call on calls and
+// holds it until the test sends on the call's release: nil lets it go on
+// to next, an error is returned instead.
+type stepAppend struct {
+	next  func([]*storage.Entry) error
+	calls chan stepCall
+}
+
+// stepCall is one held call of stepAppend: the number of its entries.
+type stepCall struct {
+	entries int
+	release chan error
+}
+
+func newStepAppend() *stepAppend {
+	return &stepAppend{next: fakeSeqs(), calls: make(chan stepCall)}
+}
+
+func (s *stepAppend) append(entries []*storage.Entry) error {
+	c := stepCall{len(entries), make(chan error)}
+	s.calls <- c
+	if err := <-c.release; err != nil {
+		return err
+	}
+	return s.next(entries)
+}
+
+// call waits for the next Append call and checks its size.
+func (s *stepAppend) call(t *testing.T, entries int) stepCall {
+	t.Helper()
+	select {
+	case c := <-s.calls:
+		if c.entries != entries {
+			t.Fatalf("an Append of %d entries; want %d", c.entries, entries)
+		}
+		return c
+	case <-time.After(time.Minute):
+		t.Fatalf("gave up waiting for an Append of %d entries", entries)
+		return stepCall{}
+	}
+}
+
+// TestAppendCombiner_Depth checks the combiner with two groups in flight:
+// a second group enters the store while the first's Append waits, once
+// the queue holds half as many entries as the last group had; groups are
+// dispatched and answered in the order they were taken, whatever the
+// order their Appends return in; each group's error reaches its own
+// requests only.
+func TestAppendCombiner_Depth(t *testing.T) {
+	errDisk := errors.New("disk on fire")
+	type step struct {
+		// queue requests of one entry each (queued behind the committers),
+		// then expect an Append of take entries (0: none) ...
+		queue, take int
+		// ... then release the oldest held Append with fail, if release.
+		release bool
+		fail    error
+	}
+	for _, c := range []struct {
+		name  string
+		steps []step
+		// sizes are the Append calls, errs the errors of the requests in
+		// the order they were made (nil: success).
+		errs []error
+	}{
+		{"SecondGroupWhileFirstWaits", []step{
+			{queue: 1, take: 1}, {queue: 1, take: 1},
+			{release: true}, {release: true},
+		}, []error{nil, nil}},
+		{"SecondReturnsFirstAnsweredSecond", []step{
+			// The second Append is released first: its request must still
+			// be dispatched after the first's.
+			{queue: 1, take: 1}, {queue: 1, take: 1},
+		}, []error{nil, nil}},
+		{"SecondWaitsForHalfTheLastGroup", []step{
+			{queue: 1, take: 1}, {queue: 1, take: 1},
+			{queue: 8}, {release: true, take: 8}, {release: true}, {release: true},
+			// Both committers idle, the last group 8: the next request is
+			// taken at once, a second group only with 4 queued.
+			{queue: 1, take: 1}, {queue: 3}, {queue: 1, take: 4},
+			{release: true}, {release: true},
+		}, []error{nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil}},
+		{"ErrorOfSecondGroupOnly", []step{
+			{queue: 1, take: 1}, {queue: 1, take: 1},
+			{release: true}, {release: true, fail: errDisk},
+		}, []error{nil, errDisk}},
+		{"ErrorOfFirstGroupOnly", []step{
+			{queue: 1, take: 1}, {queue: 1, take: 1}, {queue: 2},
+			{release: true, fail: errDisk, take: 2}, {release: true}, {release: true},
+		}, []error{errDisk, nil, nil, nil}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sa := newStepAppend()
+			var mu sync.Mutex
+			var dispatched []*storage.Entry
+			comb := newAppendCombiner(sa.append, func(es []*storage.Entry, _ func(int, *storage.Entry)) {
+				mu.Lock()
+				defer mu.Unlock()
+				dispatched = append(dispatched, es...)
+			}, combinerMaxEntries)
+			comb.depth = 2
+			defer func() {
+				// A failed step leaves Appends held: do not wait for them.
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				comb.stop(ctx)
+			}()
+
+			var entries []*storage.Entry
+			var errs []chan error
+			var held []stepCall
+			for _, st := range c.steps {
+				for range st.queue {
+					e := &storage.Entry{App: "a", Msg: &herald.Message{From: "f", To: "u" + strconv.Itoa(len(entries))}}
+					entries = append(entries, e)
+					done := make(chan error, 1)
+					errs = append(errs, done)
+					queued := comb.queuedEntries()
+					go func() { done <- comb.do([]*storage.Entry{e}, nil) }()
+					if st.take == 0 {
+						waitFor(t, "a request to queue", func() bool { return comb.queuedEntries() == queued+1 })
+					}
+				}
+				if st.release {
+					held[0].release <- st.fail
+					held = held[1:]
+				}
+				if st.take > 0 {
+					held = append(held, sa.call(t, st.take))
+				}
+			}
+			if c.name == "SecondReturnsFirstAnsweredSecond" {
+				held[1].release <- nil
+				held[0].release <- nil
+				held = nil
+			}
+			if len(held) > 0 {
+				t.Fatalf("%d Appends still held at the end of the steps", len(held))
+			}
+			var want []*storage.Entry
+			for i, done := range errs {
+				if err := <-done; !errors.Is(err, c.errs[i]) || (c.errs[i] == nil) != (err == nil) {
+					t.Errorf("request %d: %v; want %v", i, err, c.errs[i])
+				}
+				if c.errs[i] == nil {
+					want = append(want, entries[i])
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !slices.Equal(dispatched, want) {
+				t.Errorf("dispatched %v; want %v (the requests without an error, in their order)", tos(dispatched), tos(want))
+			}
+		})
+	}
+}
+
+// tos lists the recipients of entries, to name them in a failure.
+func tos(entries []*storage.Entry) []string {
+	var s []string
+	for _, e := range entries {
+		s = append(s, e.Msg.To)
+	}
+	return s
+}
+
 // combinerServer is a Server with just what logEntries needs: a Pebble
 // store behind a gated Append, its metrics and, unpartitioned, actors
 // that settle what is dispatched (the recipients have no devices).
