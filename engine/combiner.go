@@ -18,15 +18,13 @@ import (
 // handed its one entry to the actors alone, so each mailbox ran for one
 // message. A group commit, as databases do it: a request of one entry joins
 // a queue, and one committer goroutine appends everything queued since its
-// last Append in one call, wakes each request's handler (its entry is
-// durable) and then dispatches the new entries in order. While it appends,
-// the next group gathers; under load the committer never sleeps, so the
-// group costs one wakeup per request (its handler's), as the synced append
-// did before.
+// last Append in one call, dispatches the new entries in order, and only
+// then wakes each request's handler. While it appends, the next group
+// gathers; under load the committer never sleeps, so the group costs one
+// wakeup per request (its handler's), as the synced append did before.
 //
 // Every promise of a lone append holds per request: its answer comes only
-// after its own entry is durable (the group's Append returned), and its
-// entry is dispatched before the next group's Append begins; a failed
+// after its own entry is durable (the group's Append returned); a failed
 // Append fails every request of the group with that error; duplicate keys
 // inside a group are answered by Append as within any call (the later ones
 // Duplicate, with the first's seq). Admission and the rate limit were taken
@@ -132,7 +130,6 @@ func (c *appendCombiner) run() {
 	defer close(c.exited)
 	var group []*pendingAppend
 	var entries []*storage.Entry
-	var parts []groupPart
 	for {
 		c.mu.Lock()
 		for len(c.mu.queue) == 0 {
@@ -150,74 +147,33 @@ func (c *appendCombiner) run() {
 		group, c.mu.queue = c.mu.queue, group[:0]
 		c.mu.queued = 0
 		c.mu.Unlock()
-		entries, parts = c.commit(group, entries[:0], parts[:0])
+		entries = c.commit(group, entries[:0])
 		clear(entries)
-		clear(parts)
 		clear(group)
 	}
 }
 
-// commit appends the entries of group in one call, answers the requests
-// and dispatches their new entries, in the group's order; entries and
-// parts are buffers for the group's entries and its requests' parts,
-// returned for reuse.
-//
-// A request is answered as soon as the Append returned (its entry is
-// durable), before the group's dispatch: handing a group's entries to the
-// actors takes about as long as gathering the next group, and the
-// requests have nothing to wait for in it. The committer dispatches the
-// group before it takes the next one, so a request sent after another's
-// answer is still dispatched after it (unless it finds the queue full and
-// appends alone). A request with a before hook (a
-// caller that registers for its entry's outcome) is answered after its
-// dispatch, as the hook must run before its handler goes on. An answered
-// request recycles its pendingAppend: what the dispatch needs is copied
-// into parts first.
-func (c *appendCombiner) commit(group []*pendingAppend, entries []*storage.Entry, parts []groupPart) ([]*storage.Entry, []groupPart) {
+// commit appends the entries of group in one call, dispatches each
+// request's new entries and signals the requests; entries is a buffer for
+// the group's entries, returned for reuse.
+func (c *appendCombiner) commit(group []*pendingAppend, entries []*storage.Entry) []*storage.Entry {
 	for _, p := range group {
 		entries = append(entries, p.entries...)
-		part := groupPart{n: len(p.entries), before: p.before}
-		if p.before != nil {
-			part.p = p
-		}
-		parts = append(parts, part)
 	}
 	start := time.Now()
 	err := c.appendEntries(entries)
 	if c.observe != nil {
 		c.observe(len(entries), time.Since(start))
 	}
-	if err != nil {
-		for _, p := range group {
-			p.err = err
-			p.done <- struct{}{}
-		}
-		return entries, parts
-	}
 	for _, p := range group {
-		if p.before == nil {
-			p.done <- struct{}{}
+		if err != nil {
+			p.err = err
+		} else {
+			c.dispatch(p.entries, p.before)
 		}
+		p.done <- struct{}{}
 	}
-	rest := entries
-	for _, part := range parts {
-		c.dispatch(rest[:part.n], part.before)
-		rest = rest[part.n:]
-		if part.p != nil {
-			part.p.done <- struct{}{}
-		}
-	}
-	return entries, parts
-}
-
-// groupPart is one request's part of a group, as its dispatch needs it
-// after the request may have been answered: the number of its entries,
-// its before hook and, with a hook, the request to answer after the
-// dispatch.
-type groupPart struct {
-	n      int
-	before func(int, *storage.Entry)
-	p      *pendingAppend
+	return entries
 }
 
 // stop lets the committer finish the queued groups and return, and waits

@@ -192,70 +192,8 @@ func TestAppendCombiner_Group(t *testing.T) {
 					want = append(want, uint64(i+2))
 				}
 			}
-			// Requests are answered before their group's dispatch; stop
-			// waits for the committer to finish it.
-			comb.stop(context.Background())
-			mu.Lock()
-			defer mu.Unlock()
 			if !slices.Equal(dispatched, want) {
 				t.Errorf("dispatched seqs %v; want %v", dispatched, want)
-			}
-		})
-	}
-}
-
-// TestAppendCombiner_AnswerBeforeDispatch checks when a request is
-// answered against its group's dispatch: without a before hook as soon as
-// the Append returned, while the dispatch is still held; with a hook only
-// after its dispatch ran the hook.
-func TestAppendCombiner_AnswerBeforeDispatch(t *testing.T) {
-	for _, c := range []struct {
-		name string
-		hook bool
-	}{
-		{"NoHookAnsweredFirst", false},
-		{"HookAnsweredAfterDispatch", true},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			entered, gate := make(chan struct{}), make(chan struct{})
-			comb := newAppendCombiner(fakeSeqs(), func(es []*storage.Entry, before func(int, *storage.Entry)) {
-				close(entered)
-				<-gate
-				for i, e := range es {
-					if before != nil {
-						before(i, e)
-					}
-				}
-			}, combinerMaxEntries)
-			defer comb.stop(context.Background())
-			var hooked atomic.Bool
-			var before func(int, *storage.Entry)
-			if c.hook {
-				before = func(int, *storage.Entry) { hooked.Store(true) }
-			}
-			answered := make(chan error, 1)
-			go func() { answered <- comb.do(entriesTo(1), before) }()
-			<-entered
-			if !c.hook {
-				// Answered with the dispatch held: a wrong order hangs here
-				// until the test's deadline.
-				if err := <-answered; err != nil {
-					t.Fatal(err)
-				}
-				close(gate)
-				return
-			}
-			select {
-			case <-answered:
-				t.Fatal("a request with a before hook was answered before its dispatch ran the hook")
-			default:
-			}
-			close(gate)
-			if err := <-answered; err != nil {
-				t.Fatal(err)
-			}
-			if !hooked.Load() {
-				t.Error("the before hook had not run when the request was answered")
 			}
 		})
 	}
