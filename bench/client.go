@@ -198,17 +198,24 @@ type Metrics struct {
 	// Delivery is the cumulative herald_delivery_seconds histogram:
 	// upper bounds and cumulative counts.
 	Delivery Histogram
+	// GroupEntries and GroupAppend are the ingest combiner's groups: single
+	// messages per shared Append, and that Append's seconds (empty from a
+	// herald without them).
+	GroupEntries, GroupAppend Histogram
 }
 
 // Histogram is a cumulative Prometheus histogram.
 type Histogram struct {
 	Bounds []float64
 	Counts []float64
+	// Sum and Count are the histogram's sum of observations and their
+	// number.
+	Sum, Count float64
 }
 
 // Sub returns h minus an earlier scrape of the same histogram.
 func (h Histogram) Sub(earlier Histogram) Histogram {
-	out := Histogram{Bounds: h.Bounds, Counts: make([]float64, len(h.Counts))}
+	out := Histogram{Bounds: h.Bounds, Counts: make([]float64, len(h.Counts)), Sum: h.Sum - earlier.Sum, Count: h.Count - earlier.Count}
 	for i := range h.Counts {
 		out.Counts[i] = h.Counts[i]
 		if i < len(earlier.Counts) {
@@ -216,6 +223,14 @@ func (h Histogram) Sub(earlier Histogram) Histogram {
 		}
 	}
 	return out
+}
+
+// Mean is the mean observation; NaN when empty.
+func (h Histogram) Mean() float64 {
+	if h.Count == 0 {
+		return math.NaN()
+	}
+	return h.Sum / h.Count
 }
 
 // Quantile interpolates the q-quantile (0..1) in seconds; NaN when empty.
@@ -308,10 +323,15 @@ func (c *Client) Scrape() (Metrics, error) {
 		m.GCPauseSeconds = f.Metric[0].GetSummary().GetSampleSum()
 		m.GCCount = float64(f.Metric[0].GetSummary().GetSampleCount())
 	}
-	if f := families["herald_delivery_seconds"]; f != nil && len(f.Metric) > 0 {
-		for _, b := range f.Metric[0].GetHistogram().GetBucket() {
-			m.Delivery.Bounds = append(m.Delivery.Bounds, b.GetUpperBound())
-			m.Delivery.Counts = append(m.Delivery.Counts, float64(b.GetCumulativeCount()))
+	for name, h := range map[string]*Histogram{"herald_delivery_seconds": &m.Delivery,
+		"herald_ingest_group_entries": &m.GroupEntries, "herald_ingest_group_append_seconds": &m.GroupAppend} {
+		if f := families[name]; f != nil && len(f.Metric) > 0 {
+			ph := f.Metric[0].GetHistogram()
+			for _, b := range ph.GetBucket() {
+				h.Bounds = append(h.Bounds, b.GetUpperBound())
+				h.Counts = append(h.Counts, float64(b.GetCumulativeCount()))
+			}
+			h.Sum, h.Count = ph.GetSampleSum(), float64(ph.GetSampleCount())
 		}
 	}
 	return m, nil

@@ -64,7 +64,7 @@ func (e *env) driveFacade(ctx context.Context, label, path, key string, conns, t
 	stop()
 	p.draw(accepted.Load(), fmt.Sprintf("retries %d", rejected.Load()))
 	p.finish()
-	return driveResult{accepted.Load(), rejected.Load(), elapsed}, err
+	return driveResult{accepted.Load(), rejected.Load(), elapsed, total, conns}, err
 }
 
 // appendMatrixNotify appends a Matrix push gateway notify body: one

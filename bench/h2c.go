@@ -92,6 +92,7 @@ func (e *env) singleH2C(ctx context.Context, n, users int, from func(i int) stri
 	r.Add(leadScenario, singleH2CCPUName, run.heraldCPU, "µs", ratioNote(run.heraldCPU, r.Get(leadScenario, singleCPUName), "over HTTP/1.1", ""))
 	r.Add(leadScenario, "herald system calls per delivered push, one message per request over h2c", float64(run.counters.Reads+run.counters.Writes)/float64(n), "calls", run.perPush(n))
 	r.Add(leadScenario, "pushes failed, one message per request over h2c", run.failed, "pushes", "")
+	r.Add(leadScenario, "machine idle CPU while sending, one message per request over h2c", 100*run.sendIdle, "%", run.boundNote())
 	return nil
 }
 

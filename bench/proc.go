@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -286,4 +287,47 @@ func fetchProfileAt(addr, path, which string, timeout time.Duration) error {
 		return err
 	}
 	return f.Close()
+}
+
+// CPUTimes are the machine's CPU times summed over its cores (the first
+// line of /proc/stat), in clock ticks.
+type CPUTimes struct {
+	Idle, Total int64 // idle and iowait; all states
+}
+
+// ReadCPUTimes reads the machine's CPU times.
+func ReadCPUTimes() (CPUTimes, error) {
+	var c CPUTimes
+	stat, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return c, err
+	}
+	line, _, _ := strings.Cut(string(stat), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return c, errors.New("bench: unreadable /proc/stat")
+	}
+	for i, v := range f[1:] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return c, fmt.Errorf("bench: /proc/stat field %d: %w", i+1, err)
+		}
+		// guest and guest_nice (fields 9 and 10) are already in user and nice.
+		if i < 8 {
+			c.Total += n
+		}
+		if i == 3 || i == 4 {
+			c.Idle += n
+		}
+	}
+	return c, nil
+}
+
+// IdleShare is the share of the machine's CPU time idle between o and c
+// (0..1); NaN when no time passed.
+func (c CPUTimes) IdleShare(o CPUTimes) float64 {
+	if c.Total <= o.Total {
+		return math.NaN()
+	}
+	return float64(c.Idle-o.Idle) / float64(c.Total-o.Total)
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -51,6 +53,8 @@ func fromSender(int) string { return "sender" }
 type driveResult struct {
 	accepted, rejected int64
 	elapsed            time.Duration
+	// requests were sent with inFlight of them outstanding at a time.
+	requests, inFlight int
 }
 
 // load is one closed-loop message load: total messages, batch per
@@ -135,7 +139,9 @@ func (e *env) driveLoad(ctx context.Context, l load) (driveResult, error) {
 	start := time.Now()
 	// The poster's timeout: an answer slower than that is a hang.
 	var err error
+	inFlight := e.opts.Connections
 	if l.h2c {
+		inFlight = h2cConns * max(1, e.opts.Connections/h2cConns)
 		if batch > 1 || key != nil {
 			return driveResult{}, errors.New("an h2c load sends single messages without keys")
 		}
@@ -148,7 +154,7 @@ func (e *env) driveLoad(ctx context.Context, l load) (driveResult, error) {
 	stop()
 	p.draw(accepted.Load(), fmt.Sprintf("429s %d", rejected.Load()))
 	p.finish()
-	return driveResult{accepted.Load(), rejected.Load(), elapsed}, err
+	return driveResult{accepted.Load(), rejected.Load(), elapsed, requests, inFlight}, err
 }
 
 // ticker calls fn every d until the returned stop is called.
@@ -436,6 +442,30 @@ type deliveryRun struct {
 	peakRSS   int64
 	failed    float64
 	counters  Counters // herald's system calls and context switches
+	// sendIdle is the machine's idle share while the load was sent, and
+	// latency a request's mean time at the client then (requests in
+	// flight × elapsed ÷ requests: a closed loop); NaN if unknown.
+	sendIdle float64
+	latency  time.Duration
+	// sendCores are the cores herald, the mock and the client (this
+	// process) used while the load was sent.
+	sendCores [3]float64
+	// groupEntries and groupAppend are the run's ingest groups (combiner).
+	groupEntries, groupAppend Histogram
+}
+
+// boundNote describes what a single-message load waited on: the machine's
+// idle CPU while sending, a request's latency at the client, and the
+// ingest groups' size and synced Append time.
+func (d deliveryRun) boundNote() string {
+	note := fmt.Sprintf("machine idle %.0f%% while sending (cores used: herald %.2f, mock %.2f, client %.2f, the rest %.2f); a request's mean latency at the client %.2f ms",
+		100*d.sendIdle, d.sendCores[0], d.sendCores[1], d.sendCores[2], float64(runtime.NumCPU())*(1-d.sendIdle)-d.sendCores[0]-d.sendCores[1]-d.sendCores[2],
+		float64(d.latency.Microseconds())/1000)
+	if d.groupEntries.Count > 0 {
+		note += fmt.Sprintf("; %.0f groups, %.1f messages per Append, Append p50 %.2f p99 %.2f mean %.2f ms",
+			d.groupEntries.Count, d.groupEntries.Mean(), 1000*d.groupAppend.Quantile(0.5), 1000*d.groupAppend.Quantile(0.99), 1000*d.groupAppend.Mean())
+	}
+	return note
 }
 
 // perPush describes herald's system calls and context switches per push.
@@ -469,11 +499,23 @@ func (e *env) deliverLoad(ctx context.Context, series string, l load) (deliveryR
 	n := l.total
 	l.label = label + ": send messages"
 	var driveErr error
+	var drove driveResult
+	var cpu0, cpu1 CPUTimes
+	var shares [3][2]Usage // herald, mock and this process (the client), before and after sending
+	pids := [3]int{e.herald.PID(), e.mock.PID(), os.Getpid()}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_, driveErr = e.driveLoad(ctx, l)
+		cpu0, _ = ReadCPUTimes()
+		for i, pid := range pids {
+			shares[i][0], _ = ReadUsage(pid)
+		}
+		drove, driveErr = e.driveLoad(ctx, l)
+		cpu1, _ = ReadCPUTimes()
+		for i, pid := range pids {
+			shares[i][1], _ = ReadUsage(pid)
+		}
 	}()
 	end, peakRSS, err := e.waitSettled(ctx, label+": pushes settled", series, before.Sent+before.Failed+float64(n), 5*time.Minute, t0)
 	wg.Wait()
@@ -494,6 +536,13 @@ func (e *env) deliverLoad(ctx context.Context, series string, l load) (deliveryR
 		mockCPU:   float64((mock1.CPU - mock0.CPU).Microseconds()) / float64(n),
 		peakRSS:   peakRSS,
 		failed:    after.Failed - before.Failed,
+		sendIdle:  cpu1.IdleShare(cpu0),
+		sendCores: [3]float64{(shares[0][1].CPU - shares[0][0].CPU).Seconds() / drove.elapsed.Seconds(),
+			(shares[1][1].CPU - shares[1][0].CPU).Seconds() / drove.elapsed.Seconds(),
+			(shares[2][1].CPU - shares[2][0].CPU).Seconds() / drove.elapsed.Seconds()},
+		latency:      time.Duration(float64(drove.elapsed) * float64(drove.inFlight) / float64(max(drove.requests, 1))),
+		groupEntries: after.GroupEntries.Sub(before.GroupEntries),
+		groupAppend:  after.GroupAppend.Sub(before.GroupAppend),
 	}, nil
 }
 

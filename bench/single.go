@@ -68,6 +68,7 @@ func (e *env) scenarioSingle(ctx context.Context) error {
 	r.Add(leadScenario, "mock CPU per delivered push, one message per request", run.mockCPU, "µs", "")
 	r.Add(leadScenario, "herald system calls per delivered push, one message per request", float64(run.counters.Reads+run.counters.Writes)/float64(n), "calls", run.perPush(n))
 	r.Add(leadScenario, "pushes failed, one message per request", run.failed, "pushes", "")
+	r.Add(leadScenario, "machine idle CPU while sending, one message per request", 100*run.sendIdle, "%", run.boundNote())
 	return e.singleH2C(ctx, n, users, from)
 }
 

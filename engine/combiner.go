@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/heraldpush/herald/storage"
 )
@@ -46,6 +47,9 @@ type appendCombiner struct {
 	dispatch      func(entries []*storage.Entry, before func(int, *storage.Entry))
 	// max bounds the entries of one group (combinerMaxEntries).
 	max int
+	// observe, when not nil, is told each group's entries and how long its
+	// Append took (the synced commit a request of the group waits for).
+	observe func(entries int, took time.Duration)
 
 	// wake has a token when the committer should look at the queue again;
 	// exited is closed when the committer has returned (after stop).
@@ -156,7 +160,11 @@ func (c *appendCombiner) commit(group []*pendingAppend, entries []*storage.Entry
 	for _, p := range group {
 		entries = append(entries, p.entries...)
 	}
+	start := time.Now()
 	err := c.appendEntries(entries)
+	if c.observe != nil {
+		c.observe(len(entries), time.Since(start))
+	}
 	for _, p := range group {
 		if err != nil {
 			p.err = err

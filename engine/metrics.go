@@ -20,6 +20,9 @@ type httpMetrics struct {
 	handler  fasthttp.RequestHandler
 	// duplicates counts messages answered from the dedup index.
 	duplicates prometheus.Counter
+	// groupEntries and groupAppend describe the ingest combiner's groups:
+	// how many single entries shared one Append, and how long it took.
+	groupEntries, groupAppend prometheus.Histogram
 
 	// series caches the children of requests and latency by route and
 	// status, copied on write: the label lookups (hashing, a lock) cost
@@ -52,6 +55,14 @@ func newHTTPMetrics(reg prometheus.Registerer, g prometheus.Gatherer, store stor
 		handler: fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(g, promhttp.HandlerOpts{})),
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_messages_deduplicated_total", Help: "Messages answered with the id of an earlier message with the same idempotency key, and not stored again.",
+		}),
+		groupEntries: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "herald_ingest_group_entries", Help: "Single-message requests whose entries shared one durable append (the ingest combiner's groups).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+		}),
+		groupAppend: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "herald_ingest_group_append_seconds", Help: "Time of one ingest group's durable append (the synced commit its requests wait for).",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 14),
 		}),
 	}
 	admitted := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -102,8 +113,14 @@ func newHTTPMetrics(reg prometheus.Registerer, g prometheus.Gatherer, store stor
 	queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "herald_store_queued_commits", Help: "Batches waiting for the store's writer (asynchronous commits, settles among them): a long queue means settles lag behind pushes.",
 	}, func() float64 { return float64(store.Stats().QueuedCommits) })
-	reg.MustRegister(m.requests, m.latency, m.duplicates, admitted, unsettled, stalls, stallTime, compactions, compactionTime, flushes, flushTime, writeFailed, bgErrors, resends, memtables, blockCache, queued)
+	reg.MustRegister(m.requests, m.latency, m.duplicates, m.groupEntries, m.groupAppend, admitted, unsettled, stalls, stallTime, compactions, compactionTime, flushes, flushTime, writeFailed, bgErrors, resends, memtables, blockCache, queued)
 	return m
+}
+
+// observeGroup records one ingest group (appendCombiner.observe).
+func (m *httpMetrics) observeGroup(entries int, took time.Duration) {
+	m.groupEntries.Observe(float64(entries))
+	m.groupAppend.Observe(took.Seconds())
 }
 
 func (m *httpMetrics) observe(route string, status int, took time.Duration) {

@@ -359,6 +359,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.metrics = newHTTPMetrics(opts.Registerer, opts.Gatherer, s.store, s.backlog)
 	s.appends = newAppendCombiner(s.store.Append, s.dispatchNew, combinerMaxEntries)
+	s.appends.observe = s.metrics.observeGroup
 	if s.expiry, err = newCertExpiry(s.store, opts.Registerer, opts.Logger); err != nil {
 		return fail(err)
 	}
