@@ -2,10 +2,13 @@ package jetstream
 
 import (
 	"cmp"
+	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
 	"github.com/heraldpush/herald/storage"
@@ -25,14 +28,18 @@ import (
 //
 // A message's status is looked up by its seq: the bucket (seq >>
 // runBucketBits, past the partition bits in a partitioned log) names the
-// subjects to scan (A.<app>.r.<bucket>.*), each a record of one batch,
+// subjects to read (A.<app>.r.<bucket>.*), each a record of one batch,
 // named by a unique id so a batch sent again writes the same record again.
-// A bucket spans runBucketEntries seqs, a fraction of a second at full
-// rate, so a lookup reads a few dozen records.
+// A bucket spans 16 seqs, so it has at most 16 records (more only when a
+// message is settled again, by a new lead), each read with one get: a
+// bucket of 1,024 seqs had hundreds of records when settles came a few at
+// a time, and a status read then needed a consumer (the servers' limit on
+// consumers refused them under a poll of every status). With 16, a batch
+// of settles in seq order writes one record per 16 messages.
 
-// runBucketBits: a bucket holds the statuses of 1,024 consecutive seqs (of
-// the counter a partitioned log shifts past the partition bits).
-const runBucketBits = 10
+// runBucketBits: a bucket holds the statuses of 16 consecutive seqs (of the
+// counter a partitioned log shifts past the partition bits).
+const runBucketBits = 4
 
 // settle is one message a batch settles: its outcomes (none: a done
 // marker).
@@ -152,10 +159,25 @@ func (s *Store) runOps(pending []*Batch) []op {
 }
 
 // settledRun looks message seq of app up in its bucket's run records:
-// whether one settled it, and its outcomes.
+// whether one settled it, and its outcomes. The records are read one get
+// each, after every write queued before (read-your-writes).
 func (s *Store) settledRun(app string, seq uint64) (found bool, results []storage.PushResult, err error) {
-	err = s.scan(s.subj.runs(app, s.subj.bucket(seq)), func(_ string, v []byte) error {
-		return walkRun(v, func(got uint64, user string, rs []byte) error {
+	s.queue.readYourWrites()
+	filter := s.subj.runs(app, s.subj.bucket(seq))
+	for next := uint64(1); ; {
+		var m *jetstream.RawStreamMsg
+		err := s.retryRead(func(ctx context.Context) (err error) {
+			m, err = s.stream.GetMsg(ctx, next, jetstream.WithGetMsgSubject(filter))
+			return err
+		})
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return found, results, nil
+		}
+		if err != nil {
+			return false, nil, fmt.Errorf("jetstream: read %s: %w", filter, err)
+		}
+		next = m.Sequence + 1
+		err = walkRun(m.Data, func(got uint64, user string, rs []byte) error {
 			if got != seq {
 				return nil
 			}
@@ -168,6 +190,8 @@ func (s *Store) settledRun(app string, seq uint64) (found bool, results []storag
 			results, err = storage.DecodePushResults(app, seq, user, rs)
 			return err
 		})
-	})
-	return found, results, err
+		if err != nil {
+			return false, nil, err
+		}
+	}
 }

@@ -130,7 +130,7 @@ func TestRunsPerBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// 1,000 consecutive seqs from the 500th cross a bucket boundary (1,024).
+	// 1,000 consecutive seqs cross many bucket boundaries (every 16).
 	es := all[500:1500]
 	other := &storage.Entry{App: "b", Msg: msg("m")}
 	if err := s.Append([]*storage.Entry{other}); err != nil {
