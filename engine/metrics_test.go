@@ -18,13 +18,7 @@ import (
 // under its own route and status, also when they are first seen
 // concurrently.
 func TestHTTPMetrics_Observe(t *testing.T) {
-	st, err := pebble.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	reg := prometheus.NewRegistry()
-	m := newHTTPMetrics(reg, reg, st, st.Unsettled)
+	m := newTestHTTPMetrics(t)
 	observations := []struct {
 		route  string
 		status int
@@ -71,13 +65,7 @@ func TestHTTPMetrics_ObserveGroup(t *testing.T) {
 		{"Many", 64},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			st, err := pebble.Open(t.TempDir(), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			reg := prometheus.NewRegistry()
-			m := newHTTPMetrics(reg, reg, st, st.Unsettled)
+			m := newTestHTTPMetrics(t)
 			g := newGatedAppend(fakeSeqs())
 			comb := newAppendCombiner(g.append, func([]*storage.Entry, func(int, *storage.Entry)) {}, combinerMaxEntries)
 			comb.observe = m.observeGroup
@@ -106,4 +94,17 @@ func TestHTTPMetrics_ObserveGroup(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newTestHTTPMetrics returns HTTP metrics on a fresh registry, over a
+// Pebble store in a temporary directory closed by Cleanup.
+func newTestHTTPMetrics(t *testing.T) *httpMetrics {
+	t.Helper()
+	st, err := pebble.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	reg := prometheus.NewRegistry()
+	return newHTTPMetrics(reg, reg, st, st.Unsettled)
 }
