@@ -30,7 +30,8 @@ import (
 // runBucketBits, past the partition bits in a partitioned log) names the
 // subjects to read (A.<app>.r.<bucket>.*), each a record of one batch,
 // named by a unique id so a batch sent again writes the same record again.
-// A bucket spans 16 seqs, so it has at most 16 records (more only when a
+// A bucket spans 16 seqs (in a partitioned log about 16 of one
+// partition's; see bucket), so it has at most 16 records (more only when a
 // message is settled again, by a new lead), each read with one get: a
 // bucket of 1,024 seqs had hundreds of records when settles came a few at
 // a time, and a status read then needed a consumer (the servers' limit on
@@ -41,6 +42,10 @@ import (
 // counter a partitioned log shifts past the partition bits).
 const runBucketBits = 4
 
+// partedRunBucketBits: a partitioned log's bucket spans 256 values of the
+// counter, in one partition.
+const partedRunBucketBits = 8
+
 // settle is one message a batch settles: its outcomes (none: a done
 // marker).
 type settle struct {
@@ -50,10 +55,15 @@ type settle struct {
 	rs   []storage.PushResult
 }
 
-// bucket returns the run bucket of seq.
+// bucket returns the run bucket of seq. In a partitioned log a bucket is
+// one partition's: its seqs among 256 consecutive values of the counter
+// (about 256 ÷ partitions of them, 16 with 16 partitions), since a node
+// settles only its own partitions' messages and a bucket shared by all
+// would take a record from each node's batch.
 func (s subjects) bucket(seq uint64) uint64 {
 	if s.parted {
-		seq >>= storage.PartitionBits
+		part := seq & (storage.MaxPartitions - 1)
+		return (seq>>storage.PartitionBits)>>partedRunBucketBits<<storage.PartitionBits | part
 	}
 	return seq >> runBucketBits
 }

@@ -188,3 +188,27 @@ func TestRunsPerBatch(t *testing.T) {
 		t.Errorf("outcomes after a second settle = %+v; want the later one, to 0b", rs)
 	}
 }
+
+// TestRunBuckets: a bucket holds 16 consecutive seqs; in a partitioned log,
+// one partition's seqs among 256 values of the counter.
+func TestRunBuckets(t *testing.T) {
+	plain, parted := subjects{p: "h"}, subjects{p: "h", parted: true}
+	pseq := storage.PartitionedSeq
+	tests := []struct {
+		name string
+		s    subjects
+		a, b uint64
+		same bool
+	}{
+		{"plain, within 16", plain, 16, 31, true},
+		{"plain, across 16", plain, 15, 16, false},
+		{"parted, one partition, within 256", parted, pseq(256, 3), pseq(511, 3), true},
+		{"parted, one partition, across 256", parted, pseq(255, 3), pseq(256, 3), false},
+		{"parted, two partitions", parted, pseq(300, 3), pseq(300, 4), false},
+	}
+	for _, tt := range tests {
+		if got := tt.s.bucket(tt.a) == tt.s.bucket(tt.b); got != tt.same {
+			t.Errorf("%s: bucket(%#x) == bucket(%#x) is %v; want %v", tt.name, tt.a, tt.b, got, tt.same)
+		}
+	}
+}
