@@ -26,9 +26,8 @@ import (
 // its outcome, the entry's tombstone); with runs it writes two and a
 // share of one record per batch.
 //
-// A message's status is looked up by its seq: the bucket (seq >>
-// runBucketBits, past the partition bits in a partitioned log) names the
-// subjects to read (A.<app>.r.<bucket>.*), each a record of one batch,
+// A message's status is looked up by its seq: its bucket (see bucket)
+// names the subjects to read (A.<app>.r.<bucket>.*), each a record of one batch,
 // named by a unique id so a batch sent again writes the same record again.
 // A bucket spans 16 seqs (in a partitioned log about 16 of one
 // partition's; see bucket), so it has at most 16 records (more only when a
@@ -38,8 +37,8 @@ import (
 // consumers refused them under a poll of every status). With 16, a batch
 // of settles in seq order writes one record per 16 messages.
 
-// runBucketBits: a bucket holds the statuses of 16 consecutive seqs (of the
-// counter a partitioned log shifts past the partition bits).
+// runBucketBits: a bucket of an unpartitioned log holds the statuses of 16
+// consecutive seqs.
 const runBucketBits = 4
 
 // partedRunBucketBits: a partitioned log's bucket spans 256 values of the
